@@ -1,0 +1,310 @@
+//! crid's configuration: a TOML file (`/etc/crid/config.toml` or `--config`),
+//! every key defaulted, command-line flags applied on top.
+//! Owns parsing and defaults only; nothing here touches the system.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/crid/config.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// CRI socket, `unix:///path`.
+    pub listen: String,
+    /// Persistent data (sandbox dirs, CNI result cache).
+    pub root: PathBuf,
+    /// Volatile state (netns files, FIFOs); lost on reboot.
+    pub state: PathBuf,
+    /// `error`, `warn`, `info`, `debug`, `trace` or a tracing filter.
+    pub log_level: String,
+    /// Image used for pod sandboxes (pause). Built locally when absent.
+    pub sandbox_image: String,
+    /// Address of the exec/attach/port-forward streaming server.
+    pub stream_address: String,
+    /// Prometheus metrics address; empty disables it.
+    pub metrics_address: String,
+    /// `cgroupfs` or `systemd`.
+    pub cgroup_driver: String,
+    pub containerd: ContainerdConfig,
+    pub cni: CniConfig,
+    pub registry: RegistryConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContainerdConfig {
+    /// containerd's gRPC socket path.
+    pub address: PathBuf,
+    /// containerd namespace crid works in.
+    pub namespace: String,
+    pub snapshotter: String,
+    /// Runtime handler used when the pod names none.
+    pub default_runtime: String,
+    /// RuntimeClass handler name → containerd runtime.
+    pub runtimes: BTreeMap<String, RuntimeHandler>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeHandler {
+    /// containerd runtime type, e.g. `io.containerd.runc.v2`.
+    pub runtime_type: String,
+    /// OCI runtime binary given to the shim (`BinaryName` of the runc options); empty = runc.
+    pub binary_name: String,
+    /// Root directory of the OCI runtime state; empty = the runtime's default.
+    pub root: String,
+    pub systemd_cgroup: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CniConfig {
+    pub conf_dir: PathBuf,
+    pub bin_dirs: Vec<PathBuf>,
+    /// Seconds a single plugin invocation may take.
+    pub plugin_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Directory of `<host>/hosts.toml` files, containerd's format.
+    pub config_path: PathBuf,
+    /// A pull that makes no progress for this many seconds fails.
+    pub pull_progress_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "unix:///run/crid/crid.sock".into(),
+            root: "/var/lib/crid".into(),
+            state: "/run/crid".into(),
+            log_level: "info".into(),
+            sandbox_image: "registry.k8s.io/pause:3.9".into(),
+            stream_address: "127.0.0.1:0".into(),
+            metrics_address: String::new(),
+            cgroup_driver: "cgroupfs".into(),
+            containerd: ContainerdConfig::default(),
+            cni: CniConfig::default(),
+            registry: RegistryConfig::default(),
+        }
+    }
+}
+
+impl Default for ContainerdConfig {
+    fn default() -> Self {
+        let mut runtimes = BTreeMap::new();
+        runtimes.insert("runc".to_string(), RuntimeHandler::default());
+        runtimes.insert(
+            "crun".to_string(),
+            RuntimeHandler {
+                binary_name: "crun".into(),
+                ..RuntimeHandler::default()
+            },
+        );
+        ContainerdConfig {
+            address: "/run/containerd/containerd.sock".into(),
+            namespace: "k8s.io".into(),
+            snapshotter: "overlayfs".into(),
+            default_runtime: "runc".into(),
+            runtimes,
+        }
+    }
+}
+
+impl Default for RuntimeHandler {
+    fn default() -> Self {
+        RuntimeHandler {
+            runtime_type: "io.containerd.runc.v2".into(),
+            binary_name: String::new(),
+            root: String::new(),
+            systemd_cgroup: false,
+        }
+    }
+}
+
+impl Default for CniConfig {
+    fn default() -> Self {
+        CniConfig {
+            conf_dir: "/etc/cni/net.d".into(),
+            bin_dirs: vec!["/opt/cni/bin".into(), "/usr/lib/cni".into()],
+            plugin_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            config_path: "/etc/crid/certs.d".into(),
+            pull_progress_timeout_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Load `path`. A missing file is only an error when `required`
+    /// (an explicit `--config`); the default path may be absent.
+    pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text).map_err(|message| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                Ok(Config::default())
+            }
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Parse TOML text; the error message names the key and the line.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str::<Config>(text).map_err(|e| {
+            // For an unknown key toml's span covers the whole table: find the key's own line.
+            let unknown_key_line = e
+                .message()
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split('`').next())
+                .and_then(|key| {
+                    text.lines().position(|l| {
+                        let l = l.trim_start();
+                        l.strip_prefix(key)
+                            .is_some_and(|r| r.trim_start().starts_with('='))
+                    })
+                })
+                .map(|i| i + 1);
+            let line = unknown_key_line.or_else(|| {
+                e.span()
+                    .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+            });
+            match line {
+                Some(l) => {
+                    let text_of_line = text.lines().nth(l - 1).unwrap_or("").trim();
+                    format!("line {l} ({text_of_line}): {}", e.message())
+                }
+                None => e.message().to_string(),
+            }
+        })
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+
+    /// Path of the CRI socket from `listen` (`unix:///x` or a bare path).
+    pub fn listen_path(&self) -> Result<PathBuf, ConfigError> {
+        let p = self.listen.strip_prefix("unix://").unwrap_or(&self.listen);
+        if !p.starts_with('/') {
+            return Err(ConfigError::Invalid(format!(
+                "listen: {:?} is not unix:///absolute/path",
+                self.listen
+            )));
+        }
+        Ok(PathBuf::from(p))
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_path()?;
+        if !matches!(self.cgroup_driver.as_str(), "cgroupfs" | "systemd") {
+            return Err(ConfigError::Invalid(format!(
+                "cgroup_driver: {:?} is neither cgroupfs nor systemd",
+                self.cgroup_driver
+            )));
+        }
+        if !self
+            .containerd
+            .runtimes
+            .contains_key(&self.containerd.default_runtime)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "containerd.default_runtime: {:?} is not a key of containerd.runtimes",
+                self.containerd.default_runtime
+            )));
+        }
+        for (key, dir) in [("root", &self.root), ("state", &self.state)] {
+            if !dir.is_absolute() {
+                return Err(ConfigError::Invalid(format!(
+                    "{key}: {dir:?} is not absolute"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Directory of one sandbox's files (hosts, resolv.conf, hostname, shm).
+    pub fn sandbox_dir(&self, id: &str) -> PathBuf {
+        self.root.join("sandboxes").join(id)
+    }
+
+    /// Volatile per-sandbox state (netns pin file lives under `netns/`).
+    pub fn netns_dir(&self) -> PathBuf {
+        self.state.join("netns")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_round_trips_through_toml() {
+        let c = Config::default();
+        assert_eq!(Config::parse(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn malformed_file_names_key_and_line() {
+        let err = Config::parse("log_level = \"debug\"\n\n[cni]\nconf_dir = 5\n").unwrap_err();
+        assert!(err.contains("line 4"), "{err}");
+        assert!(err.contains("conf_dir") || err.contains("string"), "{err}");
+        let err = Config::parse("listen = \"unix:///x\"\nbogus = 1\n").unwrap_err();
+        assert!(err.contains("line 2") && err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn validate_rejects_relative_socket_and_unknown_driver() {
+        let mut c = Config::default();
+        c.listen = "relative.sock".into();
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.cgroup_driver = "weird".into();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("cgroup_driver"));
+    }
+
+    #[test]
+    fn partial_section_keeps_other_defaults() {
+        let c = Config::parse("[containerd]\nnamespace = \"other\"\n").unwrap();
+        assert_eq!(c.containerd.namespace, "other");
+        assert_eq!(c.containerd.snapshotter, "overlayfs");
+        assert!(c.containerd.runtimes.contains_key("crun"));
+    }
+}

@@ -1,0 +1,1 @@
+//! Containers: OCI spec from CRI config, lifecycle, logs, exits.

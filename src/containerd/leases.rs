@@ -1,0 +1,60 @@
+//! containerd `Leases` service: protects content and snapshots from GC while
+//! an operation (a pull, an unpack) is under way.
+
+use super::{api, Containerd};
+use crate::error::{Error, Result};
+use api::leases_client::LeasesClient;
+use std::collections::HashMap;
+
+impl Containerd {
+    fn leases(&self) -> LeasesClient<super::Svc> {
+        LeasesClient::new(self.svc())
+    }
+
+    /// Create a lease that containerd expires by itself after `expire_secs`
+    /// (so a crashed crid leaks nothing for long).
+    pub async fn create_lease(&self, id: &str, expire_secs: u64) -> Result<()> {
+        let expire = chrono::Utc::now() + chrono::Duration::seconds(expire_secs as i64);
+        let mut labels = HashMap::new();
+        labels.insert(
+            "containerd.io/gc.expire".to_string(),
+            expire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        labels.insert(
+            super::OWNER_LABEL.to_string(),
+            super::OWNER_VALUE.to_string(),
+        );
+        self.leases()
+            .create(api::CreateRequest {
+                id: id.into(),
+                labels,
+            })
+            .await
+            .map_err(|s| Error::containerd("Leases.Create", s))?;
+        Ok(())
+    }
+
+    pub async fn delete_lease(&self, id: &str) -> Result<()> {
+        match self
+            .leases()
+            .delete(api::DeleteRequest {
+                id: id.into(),
+                sync: false,
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+            Err(s) => Err(Error::containerd("Leases.Delete", s)),
+        }
+    }
+
+    pub async fn list_leases(&self, filters: Vec<String>) -> Result<Vec<api::Lease>> {
+        let resp = self
+            .leases()
+            .list(api::ListRequest { filters })
+            .await
+            .map_err(|s| Error::containerd("Leases.List", s))?;
+        Ok(resp.into_inner().leases)
+    }
+}

@@ -1,0 +1,27 @@
+//! crid: a Kubernetes CRI server that drives containerd over its own gRPC API.
+//!
+//! Layout (one direction of dependency, top to bottom):
+//! - `server/`     — the thin gRPC edge: CRI messages in, domain calls, CRI messages out.
+//! - `runtime`     — the domain root that owns the services below.
+//! - `sandbox/`, `container/`, `image/`, `network/`, `stream/` — domain logic, no tonic types.
+//! - `containerd/` — the one adapter that makes every containerd call.
+
+pub mod config;
+pub mod container;
+pub mod containerd;
+pub mod error;
+pub mod image;
+pub mod network;
+pub mod runtime;
+pub mod sandbox;
+pub mod server;
+pub mod stream;
+
+pub use error::{Error, Result};
+
+/// Re-export of the CRI v1 bindings crid serves.
+pub use k8s_cri::v1 as cri;
+
+pub const RUNTIME_NAME: &str = "crid";
+pub const RUNTIME_API_VERSION: &str = "v1";
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,1 @@
+//! Pod sandboxes: network namespace, pause container, CNI, and their teardown.

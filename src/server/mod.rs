@@ -1,0 +1,88 @@
+//! The gRPC edge: serves CRI `RuntimeService` and `ImageService` on a unix
+//! socket. Handlers only translate; errors become `tonic::Status` here, once.
+
+mod image;
+mod runtime;
+
+pub use image::ImageServer;
+pub use runtime::RuntimeServer;
+
+use crate::runtime::Runtime;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Bind the CRI socket: create the parent dir, replace a stale socket only
+/// when nobody answers on it, and set mode 0660.
+pub fn bind_socket(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("{} is in use by a running server", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(listener)
+}
+
+/// Serve until `shutdown` resolves, then drain in-flight RPCs (bounded).
+pub async fn serve(
+    runtime: Arc<Runtime>,
+    listener: tokio::net::UnixListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    use k8s_cri::v1::image_service_server::ImageServiceServer;
+    use k8s_cri::v1::runtime_service_server::RuntimeServiceServer;
+    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+    tonic::transport::Server::builder()
+        .trace_fn(|req| tracing::debug_span!("rpc", method = %req.uri().path()))
+        .add_service(
+            RuntimeServiceServer::new(RuntimeServer::new(runtime.clone()))
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(
+            ImageServiceServer::new(ImageServer::new(runtime))
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+        )
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}
+
+/// Run one RPC body: log it at debug with its duration, errors at warn, and
+/// map crid's error to a gRPC status.
+pub(crate) async fn handle<T>(
+    method: &'static str,
+    fut: impl std::future::Future<Output = crate::Result<T>>,
+) -> Result<tonic::Response<T>, tonic::Status> {
+    let start = Instant::now();
+    let result = fut.await;
+    let elapsed: Duration = start.elapsed();
+    match result {
+        Ok(v) => {
+            tracing::debug!(method, elapsed_us = elapsed.as_micros() as u64, "rpc ok");
+            Ok(tonic::Response::new(v))
+        }
+        Err(e) => {
+            let status = tonic::Status::from(e);
+            tracing::warn!(method, elapsed_us = elapsed.as_micros() as u64, code = ?status.code(), error = %status.message(), "rpc failed");
+            Err(status)
+        }
+    }
+}
+
+pub(crate) fn unimplemented<T>(method: &str) -> Result<tonic::Response<T>, tonic::Status> {
+    Err(tonic::Status::unimplemented(format!(
+        "{method} is not implemented by crid yet"
+    )))
+}

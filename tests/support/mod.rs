@@ -1,0 +1,385 @@
+//! Test support: a real containerd and a real crid, each started on its own
+//! paths under a temp dir and stopped by PID; a CRI client; test images built
+//! from Debian's busybox-static.
+#![allow(dead_code)]
+
+pub mod image;
+
+use crid::cri::image_service_client::ImageServiceClient;
+use crid::cri::runtime_service_client::RuntimeServiceClient;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::{Channel, Endpoint, Uri};
+
+pub type RuntimeClient = RuntimeServiceClient<Channel>;
+pub type ImageClient = ImageServiceClient<Channel>;
+
+/// A short temp dir (unix socket paths are limited to 108 bytes).
+pub fn short_tempdir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .expect("tempdir")
+}
+
+/// Skip (return true) when the machine lacks what integration tests need;
+/// `make test` installs it, so CI never skips.
+pub fn missing_tools() -> bool {
+    for tool in ["containerd", "runc"] {
+        if which(tool).is_none() {
+            eprintln!("SKIP: {tool} not installed (run `make test`, which installs it)");
+            return true;
+        }
+    }
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("SKIP: integration tests need root");
+        return true;
+    }
+    false
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+fn wait_for_socket(path: &Path, child: &mut Child, what: &str, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "{what} exited ({status}) before listening:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "{what} did not listen on {} within 30s:\n{}",
+                path.display(),
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stop a process we started: SIGTERM, then SIGKILL after `grace`.
+pub fn stop_child(child: &mut Child, grace: Duration) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let pid = Pid::from_raw(child.id() as i32);
+    let _ = kill(pid, Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = kill(pid, Signal::SIGKILL);
+    let _ = child.wait();
+}
+
+/// Unmount everything mounted under `dir` (deepest first), for cleanup.
+pub fn umount_under(dir: &Path) {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<String> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|p| Path::new(p).starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Mount points under `dir` (for leak assertions).
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|p| Path::new(p).starts_with(dir))
+        .collect()
+}
+
+/// A containerd of the test's own: own root, state and socket, CRI plugin disabled.
+pub struct TestContainerd {
+    pub dir: tempfile::TempDir,
+    pub address: PathBuf,
+    child: Option<Child>,
+}
+
+impl TestContainerd {
+    pub fn start() -> TestContainerd {
+        let dir = short_tempdir("ctd");
+        let address = dir.path().join("c.sock");
+        let t = TestContainerd {
+            dir,
+            address,
+            child: None,
+        };
+        t.spawn()
+    }
+
+    fn spawn(mut self) -> TestContainerd {
+        let d = self.dir.path();
+        let config = format!(
+            r#"version = 2
+root = "{root}"
+state = "{state}"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "{sock}"
+[ttrpc]
+  address = "{sock}.ttrpc"
+[debug]
+  address = "{sock}.debug"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{root}/opt"
+"#,
+            root = d.join("root").display(),
+            state = d.join("state").display(),
+            sock = self.address.display(),
+        );
+        std::fs::write(d.join("config.toml"), config).unwrap();
+        let log = d.join("containerd.log");
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let mut cmd = Command::new(which("containerd").expect("containerd installed"));
+        cmd.arg("--config")
+            .arg(d.join("config.toml"))
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().unwrap())
+            .stderr(logf);
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                nix::unistd::setsid().ok();
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("start containerd");
+        wait_for_socket(&self.address, &mut child, "containerd", &log);
+        self.child = Some(child);
+        self
+    }
+
+    /// Stop containerd (by PID) and start it again on the same paths.
+    pub fn restart(mut self) -> TestContainerd {
+        if let Some(mut c) = self.child.take() {
+            stop_child(&mut c, Duration::from_secs(10));
+        }
+        let _ = std::fs::remove_file(&self.address);
+        self.spawn()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            stop_child(&mut c, Duration::from_secs(10));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
+    }
+
+    /// `ctr` against this containerd in the k8s.io namespace.
+    pub fn ctr(&self, args: &[&str]) -> String {
+        let out = Command::new("ctr")
+            .arg("--address")
+            .arg(&self.address)
+            .args(["--namespace", "k8s.io"])
+            .args(args)
+            .output()
+            .expect("run ctr");
+        assert!(
+            out.status.success(),
+            "ctr {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for TestContainerd {
+    fn drop(&mut self) {
+        self.stop();
+        umount_under(self.dir.path());
+    }
+}
+
+/// Options for a crid under test.
+#[derive(Clone)]
+pub struct CridOptions {
+    pub cni_conf_dir: Option<PathBuf>,
+    pub extra_args: Vec<String>,
+    pub config_toml: Option<String>,
+}
+
+impl Default for CridOptions {
+    fn default() -> Self {
+        CridOptions {
+            cni_conf_dir: None,
+            extra_args: vec![],
+            config_toml: None,
+        }
+    }
+}
+
+/// A crid of the test's own, talking to a `TestContainerd`.
+pub struct TestCrid {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub root: PathBuf,
+    pub state: PathBuf,
+    pub cni_conf_dir: PathBuf,
+    pub containerd_address: PathBuf,
+    pub opts: CridOptions,
+    child: Option<Child>,
+}
+
+impl TestCrid {
+    pub fn start(containerd: &TestContainerd) -> TestCrid {
+        Self::start_with(containerd, CridOptions::default())
+    }
+
+    pub fn start_with(containerd: &TestContainerd, opts: CridOptions) -> TestCrid {
+        let dir = short_tempdir("crid");
+        let d = dir.path().to_path_buf();
+        let cni_conf_dir = opts.cni_conf_dir.clone().unwrap_or_else(|| d.join("net.d"));
+        std::fs::create_dir_all(&cni_conf_dir).unwrap();
+        let t = TestCrid {
+            socket: d.join("crid.sock"),
+            root: d.join("root"),
+            state: d.join("state"),
+            cni_conf_dir,
+            containerd_address: containerd.address.clone(),
+            opts,
+            dir,
+            child: None,
+        };
+        t.spawn()
+    }
+
+    fn spawn(mut self) -> TestCrid {
+        let d = self.dir.path();
+        let log = d.join("crid.log");
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_crid"));
+        if let Some(toml) = &self.opts.config_toml {
+            std::fs::write(d.join("config.toml"), toml).unwrap();
+            cmd.arg("--config").arg(d.join("config.toml"));
+        } else {
+            // Never read the machine's /etc/crid/config.toml in tests.
+            std::fs::write(d.join("config.toml"), "").unwrap();
+            cmd.arg("--config").arg(d.join("config.toml"));
+        }
+        cmd.arg("--listen")
+            .arg(format!("unix://{}", self.socket.display()))
+            .arg("--containerd-address")
+            .arg(&self.containerd_address)
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--state")
+            .arg(&self.state)
+            .arg("--cni-conf-dir")
+            .arg(&self.cni_conf_dir)
+            .arg("--cni-bin-dir")
+            .arg("/usr/lib/cni:/opt/cni/bin")
+            .arg("--registry-config-path")
+            .arg(d.join("certs.d"))
+            .arg("--log-level")
+            .arg("crid=debug,info")
+            .args(&self.opts.extra_args)
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().unwrap())
+            .stderr(logf);
+        let mut child = cmd.spawn().expect("start crid");
+        wait_for_socket(&self.socket, &mut child, "crid", &log);
+        self.child = Some(child);
+        self
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// SIGTERM (graceful) and wait.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            stop_child(&mut c, Duration::from_secs(15));
+        }
+    }
+
+    /// SIGKILL: crid dies mid-flight.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start crid again on the same paths (after `stop` or `kill9`).
+    pub fn restart(mut self) -> TestCrid {
+        self.stop();
+        self.spawn()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("crid.log")).unwrap_or_default()
+    }
+
+    pub async fn channel(&self) -> Channel {
+        let path = self.socket.clone();
+        Endpoint::try_from("http://[::]")
+            .unwrap()
+            .connect_with_connector(tower::service_fn(move |_: Uri| {
+                let path = path.clone();
+                async move {
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                        tokio::net::UnixStream::connect(path).await?,
+                    ))
+                }
+            }))
+            .await
+            .expect("connect to crid")
+    }
+
+    pub async fn runtime(&self) -> RuntimeClient {
+        RuntimeServiceClient::new(self.channel().await).max_decoding_message_size(16 << 20)
+    }
+
+    pub async fn images(&self) -> ImageClient {
+        ImageServiceClient::new(self.channel().await)
+    }
+}
+
+impl Drop for TestCrid {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("---- crid log ----\n{}", self.log());
+        }
+        umount_under(self.dir.path());
+    }
+}
