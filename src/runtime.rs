@@ -5,11 +5,16 @@
 use crate::config::Config;
 use crate::containerd::Containerd;
 use crate::error::Result;
+use crate::image::ImageService;
 use crate::network::cni;
+use crate::stream::StreamService;
+use std::sync::Arc;
 
 pub struct Runtime {
     pub config: Config,
     pub containerd: Containerd,
+    pub images: ImageService,
+    pub stream: StreamService,
 }
 
 /// One CRI runtime condition (`RuntimeReady`, `NetworkReady`).
@@ -28,7 +33,16 @@ impl Runtime {
             &config.containerd.namespace,
             &config.containerd.snapshotter,
         )?;
-        Ok(Runtime { config, containerd })
+        let images = ImageService::new(containerd.clone(), &config);
+        // Filled in once sandboxes exist: sandbox id -> netns file.
+        let netns_lookup: crate::stream::NetnsLookup = Arc::new(|_id: &str| None);
+        let stream = StreamService::new(containerd.clone(), &config, netns_lookup);
+        Ok(Runtime {
+            config,
+            containerd,
+            images,
+            stream,
+        })
     }
 
     /// RuntimeReady from a live containerd health check; NetworkReady from

@@ -3,6 +3,7 @@
 
 mod image;
 mod runtime;
+mod streaming;
 
 pub use image::ImageServer;
 pub use runtime::RuntimeServer;

@@ -141,27 +141,43 @@ impl RuntimeService for RuntimeServer {
 
     async fn exec_sync(
         &self,
-        _request: Request<ExecSyncRequest>,
+        request: Request<ExecSyncRequest>,
     ) -> Result<Response<ExecSyncResponse>, Status> {
-        unimplemented("ExecSync")
+        handle(
+            "ExecSync",
+            super::streaming::exec_sync(&self.runtime, request.into_inner()),
+        )
+        .await
     }
 
-    async fn exec(&self, _request: Request<ExecRequest>) -> Result<Response<ExecResponse>, Status> {
-        unimplemented("Exec")
+    async fn exec(&self, request: Request<ExecRequest>) -> Result<Response<ExecResponse>, Status> {
+        handle(
+            "Exec",
+            super::streaming::exec(&self.runtime, request.into_inner()),
+        )
+        .await
     }
 
     async fn attach(
         &self,
-        _request: Request<AttachRequest>,
+        request: Request<AttachRequest>,
     ) -> Result<Response<AttachResponse>, Status> {
-        unimplemented("Attach")
+        handle(
+            "Attach",
+            super::streaming::attach(&self.runtime, request.into_inner()),
+        )
+        .await
     }
 
     async fn port_forward(
         &self,
-        _request: Request<PortForwardRequest>,
+        request: Request<PortForwardRequest>,
     ) -> Result<Response<PortForwardResponse>, Status> {
-        unimplemented("PortForward")
+        handle(
+            "PortForward",
+            super::streaming::port_forward(&self.runtime, request.into_inner()),
+        )
+        .await
     }
 
     async fn container_stats(
