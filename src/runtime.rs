@@ -1,12 +1,17 @@
 //! The domain root: built once at start-up, shared by the gRPC services.
-//! Owns the containerd adapter and the per-concern services; holds no lock
-//! across a containerd call.
+//! Owns the containerd adapter, the stores and the per-concern services; the
+//! RPC entry points live in the domain modules as `impl Runtime` blocks
+//! (`sandbox/run.rs`, `container/create.rs`, ...). No lock is held across a
+//! containerd call except an object's own `op` lock.
 
 use crate::config::Config;
-use crate::containerd::Containerd;
+use crate::container::ContainerStore;
+use crate::containerd::{Containerd, Event, EventKind};
 use crate::error::Result;
+use crate::exits::ExitMonitor;
 use crate::image::ImageService;
-use crate::network::cni;
+use crate::network::cni::Cni;
+use crate::sandbox::{SandboxState, SandboxStore};
 use crate::stream::StreamService;
 use std::sync::Arc;
 
@@ -15,6 +20,10 @@ pub struct Runtime {
     pub containerd: Containerd,
     pub images: ImageService,
     pub stream: StreamService,
+    pub cni: Cni,
+    pub sandboxes: Arc<SandboxStore>,
+    pub containers: ContainerStore,
+    pub exits: ExitMonitor,
 }
 
 /// One CRI runtime condition (`RuntimeReady`, `NetworkReady`).
@@ -34,15 +43,114 @@ impl Runtime {
             &config.containerd.snapshotter,
         )?;
         let images = ImageService::new(containerd.clone(), &config);
-        // Filled in once sandboxes exist: sandbox id -> netns file.
-        let netns_lookup: crate::stream::NetnsLookup = Arc::new(|_id: &str| None);
+        let sandboxes = Arc::new(SandboxStore::default());
+        let lookup_store = sandboxes.clone();
+        let netns_lookup: crate::stream::NetnsLookup = Arc::new(move |id: &str| {
+            lookup_store
+                .get(id)
+                .ok()
+                .and_then(|s| s.meta.netns_path.clone())
+        });
         let stream = StreamService::new(containerd.clone(), &config, netns_lookup);
+        let cni = Cni::new(&config.cni, config.root.join("cni-cache"));
+        let exits = ExitMonitor::new(containerd.clone());
         Ok(Runtime {
             config,
             containerd,
             images,
             stream,
+            cni,
+            sandboxes,
+            containers: ContainerStore::default(),
+            exits,
         })
+    }
+
+    /// Background work started once the socket is bound: recovery, the
+    /// event loop, the streaming server, the sandbox image.
+    pub async fn start(self: &Arc<Self>) {
+        let (reconnected_tx, mut reconnected_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut events = self.exits.take_receiver().expect("start runs once");
+        self.exits.spawn_subscription(reconnected_tx);
+        let rt = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    Some(ev) = events.recv() => rt.handle_event(ev).await,
+                    Some(()) = reconnected_rx.recv() => rt.reconcile().await,
+                    else => return,
+                }
+            }
+        });
+    }
+
+    /// Apply one containerd event to the stores.
+    pub(crate) async fn handle_event(&self, ev: Event) {
+        match ev.kind {
+            EventKind::Exit {
+                exec_id,
+                code,
+                exited_at,
+                ..
+            } if exec_id.is_empty() => {
+                if let Ok(c) = self.containers.get(&ev.container_id) {
+                    if c.id() == ev.container_id {
+                        self.container_exited(&c, code, exited_at).await;
+                    }
+                } else if let Ok(s) = self.sandboxes.get(&ev.container_id) {
+                    if s.id() == ev.container_id && s.status().state == SandboxState::Ready {
+                        tracing::info!(sandbox = %s.id(), code, "pause container exited");
+                        s.set_state(SandboxState::NotReady);
+                        let _ = self.containerd.delete_task(s.id()).await;
+                    }
+                }
+            }
+            EventKind::Oom => {
+                if let Ok(c) = self.containers.get(&ev.container_id) {
+                    if c.id() == ev.container_id {
+                        tracing::info!(container = %c.id(), "OOM event");
+                        let _ = c.update_status(|s| s.oom_killed = true);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// After (re)connecting to containerd: tasks that ended while nobody was
+    /// listening are reported as exits.
+    pub(crate) async fn reconcile(&self) {
+        use crate::container::ContainerState;
+        for c in self.containers.list() {
+            if c.status().state != ContainerState::Running {
+                continue;
+            }
+            match self.containerd.get_task(c.id()).await {
+                Ok(Some(p)) if p.status == crate::containerd::ProcessStatus::Stopped as i32 => {
+                    self.container_exited(
+                        &c,
+                        p.exit_status,
+                        crate::containerd::timestamp_nanos(&p.exited_at),
+                    )
+                    .await
+                }
+                Ok(None) => self.container_exited(&c, 255, 0).await,
+                Ok(Some(_)) => self.exits.watch(c.id()),
+                Err(e) => tracing::debug!(error = %e, "reconcile: containerd not answering"),
+            }
+        }
+        for s in self.sandboxes.list() {
+            if s.status().state != SandboxState::Ready {
+                continue;
+            }
+            match self.containerd.get_task(s.id()).await {
+                Ok(Some(p)) if p.status != crate::containerd::ProcessStatus::Stopped as i32 => {
+                    self.exits.watch(s.id())
+                }
+                Ok(_) => s.set_state(SandboxState::NotReady),
+                Err(_) => {}
+            }
+        }
     }
 
     /// RuntimeReady from a live containerd health check; NetworkReady from
@@ -62,8 +170,8 @@ impl Runtime {
                 message,
             },
         };
-        let network = match cni::network_ready(&self.config.cni.conf_dir) {
-            Ok(_) => Condition {
+        let network = match self.cni.status() {
+            Ok(()) => Condition {
                 kind: "NetworkReady",
                 ready: true,
                 reason: String::new(),
@@ -80,10 +188,4 @@ impl Runtime {
         };
         vec![runtime, network]
     }
-}
-
-impl Runtime {
-    /// Background work started once the socket is bound (event subscription,
-    /// recovery). Returns when it is launched, not when it ends.
-    pub async fn start(self: &std::sync::Arc<Self>) {}
 }

@@ -1,1 +1,8 @@
 //! Containers: OCI spec from CRI config, lifecycle, logs, exits.
+
+pub mod create;
+pub mod lifecycle;
+pub mod oci;
+pub mod store;
+
+pub use store::{Container, ContainerMetadata, ContainerState, ContainerStatus, ContainerStore};

@@ -1,6 +1,7 @@
 //! The gRPC edge: serves CRI `RuntimeService` and `ImageService` on a unix
 //! socket. Handlers only translate; errors become `tonic::Status` here, once.
 
+mod convert;
 mod image;
 mod runtime;
 mod streaming;

@@ -1,9 +1,10 @@
 //! CRI `RuntimeService`: translation between CRI messages and the domain.
 //! No logic lives here; each handler unpacks, delegates, and packs.
 
-use super::{handle, unimplemented};
+use super::{convert, handle, unimplemented};
 use crate::cri::runtime_service_server::RuntimeService;
 use crate::cri::*;
+use crate::error::Error;
 use crate::runtime::Runtime;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -50,79 +51,185 @@ impl RuntimeService for RuntimeServer {
 
     async fn run_pod_sandbox(
         &self,
-        _request: Request<RunPodSandboxRequest>,
+        request: Request<RunPodSandboxRequest>,
     ) -> Result<Response<RunPodSandboxResponse>, Status> {
-        unimplemented("RunPodSandbox")
+        let r = request.into_inner();
+        handle("RunPodSandbox", async {
+            let config = r
+                .config
+                .ok_or_else(|| Error::invalid("config is required"))?;
+            let pod_sandbox_id = self
+                .runtime
+                .run_pod_sandbox(config, &r.runtime_handler)
+                .await?;
+            Ok(RunPodSandboxResponse { pod_sandbox_id })
+        })
+        .await
     }
 
     async fn stop_pod_sandbox(
         &self,
-        _request: Request<StopPodSandboxRequest>,
+        request: Request<StopPodSandboxRequest>,
     ) -> Result<Response<StopPodSandboxResponse>, Status> {
-        unimplemented("StopPodSandbox")
+        let r = request.into_inner();
+        handle("StopPodSandbox", async {
+            self.runtime.stop_pod_sandbox(&r.pod_sandbox_id).await?;
+            Ok(StopPodSandboxResponse {})
+        })
+        .await
     }
 
     async fn remove_pod_sandbox(
         &self,
-        _request: Request<RemovePodSandboxRequest>,
+        request: Request<RemovePodSandboxRequest>,
     ) -> Result<Response<RemovePodSandboxResponse>, Status> {
-        unimplemented("RemovePodSandbox")
+        let r = request.into_inner();
+        handle("RemovePodSandbox", async {
+            self.runtime.remove_pod_sandbox(&r.pod_sandbox_id).await?;
+            Ok(RemovePodSandboxResponse {})
+        })
+        .await
     }
 
     async fn pod_sandbox_status(
         &self,
-        _request: Request<PodSandboxStatusRequest>,
+        request: Request<PodSandboxStatusRequest>,
     ) -> Result<Response<PodSandboxStatusResponse>, Status> {
-        unimplemented("PodSandboxStatus")
+        let r = request.into_inner();
+        handle("PodSandboxStatus", async {
+            let s = self.runtime.sandboxes.get(&r.pod_sandbox_id)?;
+            let containers_statuses = self
+                .runtime
+                .containers
+                .in_sandbox(s.id())
+                .iter()
+                .map(|c| convert::container_status(c))
+                .collect();
+            Ok(PodSandboxStatusResponse {
+                status: Some(convert::pod_sandbox_status(&s)),
+                info: if r.verbose {
+                    convert::sandbox_info(&s)
+                } else {
+                    Default::default()
+                },
+                containers_statuses,
+                timestamp: crate::sandbox::run::now_nanos(),
+            })
+        })
+        .await
     }
 
     async fn list_pod_sandbox(
         &self,
-        _request: Request<ListPodSandboxRequest>,
+        request: Request<ListPodSandboxRequest>,
     ) -> Result<Response<ListPodSandboxResponse>, Status> {
-        unimplemented("ListPodSandbox")
+        let filter = request.into_inner().filter.unwrap_or_default();
+        handle("ListPodSandbox", async {
+            let items = self
+                .runtime
+                .sandboxes
+                .list()
+                .iter()
+                .filter(|s| convert::sandbox_matches(s, &filter))
+                .map(|s| convert::pod_sandbox(s))
+                .collect();
+            Ok(ListPodSandboxResponse { items })
+        })
+        .await
     }
 
     async fn create_container(
         &self,
-        _request: Request<CreateContainerRequest>,
+        request: Request<CreateContainerRequest>,
     ) -> Result<Response<CreateContainerResponse>, Status> {
-        unimplemented("CreateContainer")
+        let r = request.into_inner();
+        handle("CreateContainer", async {
+            let config = r
+                .config
+                .ok_or_else(|| Error::invalid("config is required"))?;
+            let container_id = self
+                .runtime
+                .create_container(&r.pod_sandbox_id, config, r.sandbox_config)
+                .await?;
+            Ok(CreateContainerResponse { container_id })
+        })
+        .await
     }
 
     async fn start_container(
         &self,
-        _request: Request<StartContainerRequest>,
+        request: Request<StartContainerRequest>,
     ) -> Result<Response<StartContainerResponse>, Status> {
-        unimplemented("StartContainer")
+        let r = request.into_inner();
+        handle("StartContainer", async {
+            self.runtime.start_container(&r.container_id).await?;
+            Ok(StartContainerResponse {})
+        })
+        .await
     }
 
     async fn stop_container(
         &self,
-        _request: Request<StopContainerRequest>,
+        request: Request<StopContainerRequest>,
     ) -> Result<Response<StopContainerResponse>, Status> {
-        unimplemented("StopContainer")
+        let r = request.into_inner();
+        handle("StopContainer", async {
+            self.runtime
+                .stop_container(&r.container_id, r.timeout)
+                .await?;
+            Ok(StopContainerResponse {})
+        })
+        .await
     }
 
     async fn remove_container(
         &self,
-        _request: Request<RemoveContainerRequest>,
+        request: Request<RemoveContainerRequest>,
     ) -> Result<Response<RemoveContainerResponse>, Status> {
-        unimplemented("RemoveContainer")
+        let r = request.into_inner();
+        handle("RemoveContainer", async {
+            self.runtime.remove_container(&r.container_id).await?;
+            Ok(RemoveContainerResponse {})
+        })
+        .await
     }
 
     async fn list_containers(
         &self,
-        _request: Request<ListContainersRequest>,
+        request: Request<ListContainersRequest>,
     ) -> Result<Response<ListContainersResponse>, Status> {
-        unimplemented("ListContainers")
+        let filter = request.into_inner().filter.unwrap_or_default();
+        handle("ListContainers", async {
+            let containers = self
+                .runtime
+                .containers
+                .list()
+                .iter()
+                .filter(|c| convert::container_matches(c, &filter))
+                .map(|c| convert::container(c))
+                .collect();
+            Ok(ListContainersResponse { containers })
+        })
+        .await
     }
 
     async fn container_status(
         &self,
-        _request: Request<ContainerStatusRequest>,
+        request: Request<ContainerStatusRequest>,
     ) -> Result<Response<ContainerStatusResponse>, Status> {
-        unimplemented("ContainerStatus")
+        let r = request.into_inner();
+        handle("ContainerStatus", async {
+            let c = self.runtime.containers.get(&r.container_id)?;
+            Ok(ContainerStatusResponse {
+                status: Some(convert::container_status(&c)),
+                info: if r.verbose {
+                    convert::container_info(&c)
+                } else {
+                    Default::default()
+                },
+            })
+        })
+        .await
     }
 
     async fn update_container_resources(

@@ -1,0 +1,194 @@
+//! `CreateContainer`: validate, reserve the name, prepare the rootfs snapshot,
+//! generate the OCI spec, create the containerd container. Rolls back on failure.
+
+use super::store::{Container, ContainerMetadata, ContainerStatus};
+use crate::containerd::{self as ctrd, Container as CtrdContainer};
+use crate::cri::{ContainerConfig, PodSandboxConfig};
+use crate::error::{Error, Result};
+use crate::runtime::Runtime;
+use crate::sandbox::run::{
+    now_nanos, owner_labels, runtime_of, KIND_LABEL, METADATA_EXTENSION, SANDBOX_ID_LABEL,
+};
+use crate::sandbox::SandboxState;
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+pub(crate) fn validate_container_config(config: &ContainerConfig) -> Result<()> {
+    let m = config
+        .metadata
+        .as_ref()
+        .ok_or_else(|| Error::invalid("config.metadata is required"))?;
+    if m.name.is_empty() {
+        return Err(Error::invalid("config.metadata.name is empty"));
+    }
+    if m.name.contains('/') || m.name.contains('\0') || m.name.len() > 253 {
+        return Err(Error::invalid(format!(
+            "config.metadata.name {:?} is not a valid name",
+            m.name
+        )));
+    }
+    if config.image.as_ref().is_none_or(|i| i.image.is_empty()) {
+        return Err(Error::invalid("config.image.image is empty"));
+    }
+    if !config.log_path.is_empty() {
+        let p = Path::new(&config.log_path);
+        if p.is_absolute() || p.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return Err(Error::invalid(format!(
+                "config.log_path {:?} must be relative and stay inside the pod's log directory",
+                config.log_path
+            )));
+        }
+    }
+    for mount in &config.mounts {
+        if !mount.container_path.starts_with('/') {
+            return Err(Error::invalid(format!(
+                "config.mounts: container_path {:?} is not absolute",
+                mount.container_path
+            )));
+        }
+        if !mount.host_path.is_empty() && !mount.host_path.starts_with('/') {
+            return Err(Error::invalid(format!(
+                "config.mounts: host_path {:?} is not absolute",
+                mount.host_path
+            )));
+        }
+    }
+    if let Some(r) = config.linux.as_ref().and_then(|l| l.resources.as_ref()) {
+        if r.cpu_shares < 0 || r.cpu_quota < -1 || r.cpu_period < 0 || r.memory_limit_in_bytes < 0 {
+            return Err(Error::invalid("config.linux.resources: negative value"));
+        }
+        if r.memory_limit_in_bytes > 0 && r.memory_limit_in_bytes < 4096 {
+            return Err(Error::invalid(format!(
+                "config.linux.resources.memory_limit_in_bytes {} is below one page",
+                r.memory_limit_in_bytes
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `<container>_<pod>_<namespace>_<uid>_<attempt>`: unique per sandbox + attempt.
+pub(crate) fn container_name_key(config: &ContainerConfig, sandbox: &PodSandboxConfig) -> String {
+    let c = config.metadata.clone().unwrap_or_default();
+    let s = sandbox.metadata.clone().unwrap_or_default();
+    format!(
+        "{}_{}_{}_{}_{}",
+        c.name, s.name, s.namespace, s.uid, c.attempt
+    )
+}
+
+impl Runtime {
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.config.root.join("containers").join(id)
+    }
+
+    /// Volatile per-container files: logger socket, stdin FIFO.
+    pub fn container_state_dir(&self, id: &str) -> PathBuf {
+        self.config.state.join("containers").join(id)
+    }
+
+    pub async fn create_container(
+        &self,
+        sandbox_id: &str,
+        config: ContainerConfig,
+        sandbox_config: Option<PodSandboxConfig>,
+    ) -> Result<String> {
+        validate_container_config(&config)?;
+        let sandbox = self.sandboxes.get(sandbox_id)?;
+        if sandbox.status().state != SandboxState::Ready {
+            return Err(Error::precondition(format!(
+                "pod sandbox {} is not ready",
+                sandbox.id()
+            )));
+        }
+        let sandbox_config = sandbox_config.unwrap_or_else(|| sandbox.meta.config.clone());
+        let image_name = config
+            .image
+            .as_ref()
+            .map(|i| i.image.clone())
+            .unwrap_or_default();
+        let image = self.images.resolve(&image_name).await?;
+
+        let id = crate::names::new_id();
+        let name_key = container_name_key(&config, &sandbox.meta.config);
+        self.containers.names.reserve(&name_key, &id)?;
+
+        let log_path = (!config.log_path.is_empty()
+            && !sandbox.meta.config.log_directory.is_empty())
+        .then(|| Path::new(&sandbox.meta.config.log_directory).join(&config.log_path));
+        let meta = ContainerMetadata {
+            id: id.clone(),
+            sandbox_id: sandbox.id().to_string(),
+            config,
+            image_ref: image.id.clone(),
+            image_name,
+            log_path,
+            created_at: now_nanos(),
+            name_key: name_key.clone(),
+            stop_signal: image
+                .config
+                .config()
+                .as_ref()
+                .and_then(|c| c.stop_signal().clone()),
+        };
+        let dir = self.container_dir(&id);
+        let result = async {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+            self.containerd
+                .prepare_snapshot(&id, &image.chain_id, owner_labels())
+                .await
+                .map_err(|e| e.context("rootfs snapshot"))?;
+            let spec = self
+                .container_spec(&meta, &sandbox, &sandbox_config, &image)
+                .await?;
+            let spec_json = serde_json::to_vec(&spec)
+                .map_err(|e| Error::internal(format!("encode spec: {e}")))?;
+            let (_, handler) = self.runtime_handler(&sandbox.meta.runtime_handler)?;
+            let mut labels = owner_labels();
+            labels.insert(KIND_LABEL.into(), "container".into());
+            labels.insert(SANDBOX_ID_LABEL.into(), sandbox.id().to_string());
+            let mut extensions = HashMap::new();
+            extensions.insert(
+                METADATA_EXTENSION.to_string(),
+                ctrd::any(
+                    "io.crid.ContainerMetadata",
+                    serde_json::to_vec(&meta).map_err(|e| Error::internal(e.to_string()))?,
+                ),
+            );
+            self.containerd
+                .create_container(CtrdContainer {
+                    id: id.clone(),
+                    labels,
+                    image: image.id.clone(),
+                    runtime: Some(runtime_of(&handler)),
+                    spec: Some(ctrd::any(ctrd::SPEC_TYPE_URL, spec_json)),
+                    snapshotter: self.containerd.snapshotter().to_string(),
+                    snapshot_key: id.clone(),
+                    extensions,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.context("create container"))?;
+            let container = Container::new(meta.clone(), ContainerStatus::created(), &dir);
+            container.update_status(|_| {})?;
+            Ok::<_, Error>(container)
+        }
+        .await;
+        match result {
+            Ok(container) => {
+                self.containers.insert(container);
+                tracing::info!(container = %id, sandbox = %sandbox.id(), "container created");
+                Ok(id)
+            }
+            Err(e) => {
+                tracing::warn!(container = %id, error = %e, "CreateContainer failed; rolling back");
+                let _ = self.containerd.delete_container(&id).await;
+                let _ = self.containerd.remove_snapshot(&id).await;
+                let _ = crate::persist::remove_dir_all_nofollow(&dir);
+                self.containers.names.release(&name_key, &id);
+                Err(e)
+            }
+        }
+    }
+}

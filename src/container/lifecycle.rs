@@ -1,0 +1,291 @@
+//! `StartContainer`, `StopContainer`, `RemoveContainer` and the handling of
+//! exits and OOMs reported by containerd.
+
+use super::store::{Container, ContainerState};
+use crate::containerd::TaskIo;
+use crate::error::{Error, Result};
+use crate::runtime::Runtime;
+use crate::sandbox::run::{now_nanos, runc_options};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Exit code and reason kubelet sees for a container whose start failed.
+const START_ERROR_EXIT_CODE: i32 = 128;
+
+impl Runtime {
+    pub async fn start_container(&self, id: &str) -> Result<()> {
+        let c = self.containers.get(id)?;
+        let _op = c.op.lock().await;
+        let state = c.status().state;
+        if state != ContainerState::Created {
+            return Err(Error::precondition(format!(
+                "container {} is {state:?}, not Created",
+                c.id()
+            )));
+        }
+        let sandbox = self.sandboxes.get(&c.meta.sandbox_id)?;
+        if sandbox.status().state != crate::sandbox::SandboxState::Ready {
+            return Err(Error::precondition(format!(
+                "pod sandbox {} is not ready",
+                sandbox.id()
+            )));
+        }
+        match self.start_task_of(&c, &sandbox.meta.runtime_handler).await {
+            Ok(pid) => {
+                c.update_status(|s| {
+                    s.state = ContainerState::Running;
+                    s.pid = pid;
+                    s.started_at = now_nanos();
+                })?;
+                tracing::info!(container = %c.id(), pid, "container started");
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.containerd.delete_task(c.id()).await;
+                self.exits.forget(c.id());
+                c.update_status(|s| {
+                    s.state = ContainerState::Exited;
+                    s.finished_at = now_nanos();
+                    s.exit_code = START_ERROR_EXIT_CODE;
+                    s.reason = "StartError".into();
+                    s.message = e.to_string();
+                })?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_task_of(&self, c: &Container, handler: &str) -> Result<u32> {
+        let (_, handler) = self.runtime_handler(handler)?;
+        let state_dir = self.container_state_dir(c.id());
+        std::fs::create_dir_all(&state_dir)
+            .map_err(|e| Error::io(format!("create {}", state_dir.display()), e))?;
+        let io = self.task_io(c, &state_dir)?;
+        let mounts = self.containerd.snapshot_mounts(c.id()).await?;
+        self.containerd
+            .create_task(c.id(), mounts, io, runc_options(&handler))
+            .await
+            .map_err(|e| e.context("create task"))?;
+        self.exits.watch(c.id());
+        self.containerd
+            .start_task(c.id(), "")
+            .await
+            .map_err(|e| e.context("start task"))
+    }
+
+    /// Stdio of a container's task: output goes to crid-logger, a process the
+    /// shim owns, so logs keep flowing while crid is down.
+    fn task_io(&self, c: &Container, state_dir: &std::path::Path) -> Result<TaskIo> {
+        let log = c
+            .meta
+            .log_path
+            .clone()
+            .unwrap_or_else(|| "/dev/null".into());
+        let control = state_dir.join("logger.sock");
+        let uri = format!(
+            "binary://{}?log={}&control={}",
+            self.logger_binary().display(),
+            url_escape(&log.to_string_lossy()),
+            url_escape(&control.to_string_lossy()),
+        );
+        let mut stdin = String::new();
+        if c.meta.config.stdin {
+            let fifo = state_dir.join("stdin");
+            if !fifo.exists() {
+                nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                    .map_err(|e| Error::internal(format!("mkfifo {}: {e}", fifo.display())))?;
+            }
+            stdin = fifo.to_string_lossy().into_owned();
+        }
+        Ok(TaskIo {
+            stdin,
+            stdout: uri.clone(),
+            stderr: uri,
+            terminal: c.meta.config.tty,
+        })
+    }
+
+    /// The crid-logger binary: next to crid's own executable.
+    pub fn logger_binary(&self) -> std::path::PathBuf {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("crid-logger")))
+            .unwrap_or_else(|| "/usr/local/bin/crid-logger".into())
+    }
+
+    /// Stop with the image's stop signal (else SIGTERM), SIGKILL after `timeout` s.
+    pub async fn stop_container(&self, id: &str, timeout: i64) -> Result<()> {
+        let c = match self.containers.get(id) {
+            Ok(c) => c,
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let _op = c.op.lock().await;
+        self.stop_locked(&c, timeout).await
+    }
+
+    async fn stop_locked(&self, c: &Arc<Container>, timeout: i64) -> Result<()> {
+        if c.status().state != ContainerState::Running {
+            return Ok(());
+        }
+        if timeout > 0 {
+            let signal = self.stop_signal(c);
+            let exited = c.exited.notified();
+            tokio::pin!(exited);
+            exited.as_mut().enable();
+            self.containerd.kill_task(c.id(), "", signal, false).await?;
+            if tokio::time::timeout(Duration::from_secs(timeout as u64), &mut exited)
+                .await
+                .is_ok()
+                || c.status().state != ContainerState::Running
+            {
+                return Ok(());
+            }
+            tracing::info!(container = %c.id(), "stop timeout elapsed; sending SIGKILL");
+        }
+        let exited = c.exited.notified();
+        tokio::pin!(exited);
+        exited.as_mut().enable();
+        if c.status().state != ContainerState::Running {
+            return Ok(());
+        }
+        self.containerd
+            .kill_task(c.id(), "", libc::SIGKILL as u32, true)
+            .await?;
+        if tokio::time::timeout(Duration::from_secs(30), &mut exited)
+            .await
+            .is_err()
+            && c.status().state == ContainerState::Running
+        {
+            return Err(Error::DeadlineExceeded(format!(
+                "container {} did not exit 30s after SIGKILL",
+                c.id()
+            )));
+        }
+        Ok(())
+    }
+
+    fn stop_signal(&self, c: &Container) -> u32 {
+        c.meta
+            .stop_signal
+            .as_deref()
+            .and_then(parse_signal)
+            .unwrap_or(libc::SIGTERM as u32)
+    }
+
+    /// Force-stop if running, then delete task, container, snapshot and
+    /// crid's files. The log file stays (kubelet owns it). Idempotent.
+    pub async fn remove_container(&self, id: &str) -> Result<()> {
+        let c = match self.containers.get(id) {
+            Ok(c) => c,
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let _op = c.op.lock().await;
+        self.stop_locked(&c, 0).await?;
+        self.exits.forget(c.id());
+        self.containerd.delete_task(c.id()).await?;
+        self.containerd.delete_container(c.id()).await?;
+        self.containerd.remove_snapshot(c.id()).await?;
+        crate::persist::remove_dir_all_nofollow(&self.container_state_dir(c.id()))?;
+        crate::persist::remove_dir_all_nofollow(&self.container_dir(c.id()))?;
+        self.containers.remove(c.id());
+        tracing::info!(container = %c.id(), "container removed");
+        Ok(())
+    }
+
+    /// Record a container's exit (idempotent), then delete its task so the
+    /// shim goes away, as containerd's CRI does.
+    pub(crate) async fn container_exited(&self, c: &Arc<Container>, code: u32, exited_at: i64) {
+        if c.status().state != ContainerState::Running {
+            return;
+        }
+        let exit_code = code as i32;
+        let finished_at = if exited_at > 0 {
+            exited_at
+        } else {
+            now_nanos()
+        };
+        let (reason, message) = {
+            let oom = c.status().oom_killed;
+            let reason = if oom {
+                "OOMKilled"
+            } else if exit_code == 0 {
+                "Completed"
+            } else {
+                "Error"
+            };
+            // kubelet reads the termination message from the file it mounts.
+            (reason.to_string(), String::new())
+        };
+        if let Err(e) = c.update_status(|s| {
+            s.state = ContainerState::Exited;
+            s.exit_code = exit_code;
+            s.finished_at = finished_at;
+            s.reason = reason.clone();
+            s.message = message.clone();
+        }) {
+            tracing::error!(container = %c.id(), error = %e, "cannot persist exit status");
+        }
+        c.exited.notify_waiters();
+        tracing::info!(container = %c.id(), exit_code, %reason, "container exited");
+        if let Err(e) = self.containerd.delete_task(c.id()).await {
+            tracing::warn!(container = %c.id(), error = %e, "cannot delete exited task");
+        }
+        self.exits.forget(c.id());
+    }
+}
+
+/// `SIGTERM`, `TERM`, `15` → 15.
+pub(crate) fn parse_signal(s: &str) -> Option<u32> {
+    if let Ok(n) = s.parse::<u32>() {
+        return Some(n);
+    }
+    let name = s.trim().to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "TERM" => libc::SIGTERM,
+        "WINCH" => libc::SIGWINCH,
+        "STOP" => libc::SIGSTOP,
+        "CONT" => libc::SIGCONT,
+        "PWR" => libc::SIGPWR,
+        _ => return None,
+    };
+    Some(n as u32)
+}
+
+fn url_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_by_name_and_number() {
+        assert_eq!(parse_signal("SIGQUIT"), Some(3));
+        assert_eq!(parse_signal("term"), Some(15));
+        assert_eq!(parse_signal("9"), Some(9));
+        assert_eq!(parse_signal("BOGUS"), None);
+    }
+
+    #[test]
+    fn uri_values_are_escaped() {
+        assert_eq!(url_escape("/var/log/pods/a b&c"), "/var/log/pods/a%20b%26c");
+    }
+}

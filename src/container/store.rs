@@ -1,0 +1,179 @@
+//! The in-memory index of containers, rebuilt from containerd and crid's
+//! status files at start-up. Metadata lives in the container's extension in
+//! containerd; the changing status (started, exited, exit code) in an
+//! atomically written `status.json` under crid's root.
+
+use crate::cri::{ContainerConfig, LinuxContainerResources};
+use crate::error::{Error, Result};
+use crate::names::NameRegistry;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerMetadata {
+    pub id: String,
+    pub sandbox_id: String,
+    pub config: ContainerConfig,
+    /// Image id (`sha256:<config digest>`).
+    pub image_ref: String,
+    /// The image as the request named it.
+    pub image_name: String,
+    /// Absolute log path, `None` when the sandbox has no log directory.
+    pub log_path: Option<PathBuf>,
+    pub created_at: i64,
+    /// Sandbox name key + container name + attempt, for reservations.
+    pub name_key: String,
+    /// The image's STOPSIGNAL, if any.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+}
+
+impl ContainerMetadata {
+    pub fn name(&self) -> &str {
+        self.config
+            .metadata
+            .as_ref()
+            .map(|m| m.name.as_str())
+            .unwrap_or("")
+    }
+    pub fn attempt(&self) -> u32 {
+        self.config
+            .metadata
+            .as_ref()
+            .map(|m| m.attempt)
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContainerState {
+    Created,
+    Running,
+    Exited,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerStatus {
+    pub state: ContainerState,
+    pub pid: u32,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub exit_code: i32,
+    pub reason: String,
+    pub message: String,
+    /// Set when the kernel OOM-killed a process of the container.
+    pub oom_killed: bool,
+    /// Resources as last applied (UpdateContainerResources).
+    pub resources: Option<LinuxContainerResources>,
+}
+
+impl ContainerStatus {
+    pub fn created() -> Self {
+        ContainerStatus {
+            state: ContainerState::Created,
+            pid: 0,
+            started_at: 0,
+            finished_at: 0,
+            exit_code: 0,
+            reason: String::new(),
+            message: String::new(),
+            oom_killed: false,
+            resources: None,
+        }
+    }
+}
+
+pub struct Container {
+    pub meta: ContainerMetadata,
+    pub status: RwLock<ContainerStatus>,
+    status_file: PathBuf,
+    /// Serialises start/stop/remove of this container.
+    pub op: tokio::sync::Mutex<()>,
+    /// Notified when the container's task exits.
+    pub exited: tokio::sync::Notify,
+}
+
+impl Container {
+    pub fn new(meta: ContainerMetadata, status: ContainerStatus, dir: &Path) -> Arc<Self> {
+        Arc::new(Container {
+            meta,
+            status: RwLock::new(status),
+            status_file: dir.join("status.json"),
+            op: tokio::sync::Mutex::new(()),
+            exited: tokio::sync::Notify::new(),
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.meta.id
+    }
+
+    pub fn status(&self) -> ContainerStatus {
+        self.status.read().unwrap().clone()
+    }
+
+    /// Change the status and persist it atomically.
+    pub fn update_status(&self, f: impl FnOnce(&mut ContainerStatus)) -> Result<ContainerStatus> {
+        let snapshot = {
+            let mut s = self.status.write().unwrap();
+            f(&mut s);
+            s.clone()
+        };
+        crate::persist::write_json(&self.status_file, &snapshot)?;
+        Ok(snapshot)
+    }
+}
+
+#[derive(Default)]
+pub struct ContainerStore {
+    by_id: RwLock<HashMap<String, Arc<Container>>>,
+    pub names: NameRegistry,
+}
+
+impl ContainerStore {
+    pub fn insert(&self, c: Arc<Container>) {
+        self.by_id.write().unwrap().insert(c.id().to_string(), c);
+    }
+
+    pub fn remove(&self, id: &str) -> Option<Arc<Container>> {
+        let c = self.by_id.write().unwrap().remove(id)?;
+        self.names.release(&c.meta.name_key, id);
+        Some(c)
+    }
+
+    /// Look up by full id or unique prefix.
+    pub fn get(&self, id: &str) -> Result<Arc<Container>> {
+        if id.is_empty() {
+            return Err(Error::invalid("container_id is empty"));
+        }
+        let map = self.by_id.read().unwrap();
+        if let Some(c) = map.get(id) {
+            return Ok(c.clone());
+        }
+        let mut matches = map.values().filter(|c| c.id().starts_with(id));
+        match (matches.next(), matches.next()) {
+            (Some(c), None) => Ok(c.clone()),
+            (Some(_), Some(_)) => Err(Error::invalid(format!(
+                "container id prefix {id:?} is ambiguous"
+            ))),
+            _ => Err(Error::not_found(format!("container {id:?}"))),
+        }
+    }
+
+    pub fn list(&self) -> Vec<Arc<Container>> {
+        self.by_id.read().unwrap().values().cloned().collect()
+    }
+
+    pub fn in_sandbox(&self, sandbox_id: &str) -> Vec<Arc<Container>> {
+        self.by_id
+            .read()
+            .unwrap()
+            .values()
+            .filter(|c| c.meta.sandbox_id == sandbox_id)
+            .cloned()
+            .collect()
+    }
+}

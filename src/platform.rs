@@ -1,0 +1,46 @@
+//! Facts about the node that shape specs: the lowest `oom_score_adj` crid may
+//! set (no CAP_SYS_RESOURCE → it may not go below its own), cgroup version.
+
+use std::sync::OnceLock;
+
+const CAP_SYS_RESOURCE: u32 = 24;
+
+fn has_capability(cap: u32) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << cap) != 0)
+}
+
+/// The lowest `oom_score_adj` a container may be given. Without
+/// CAP_SYS_RESOURCE, lowering below crid's own value fails inside runc, so
+/// requests are clamped to it (logged once).
+pub fn oom_score_adj_min() -> i32 {
+    static MIN: OnceLock<i32> = OnceLock::new();
+    *MIN.get_or_init(|| {
+        if has_capability(CAP_SYS_RESOURCE) {
+            return -1000;
+        }
+        let own = std::fs::read_to_string("/proc/self/oom_score_adj")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        tracing::warn!(
+            min = own,
+            "no CAP_SYS_RESOURCE: oom_score_adj requests below {own} are clamped to {own}"
+        );
+        own
+    })
+}
+
+/// Clamp a requested `oom_score_adj` to what crid may set.
+pub fn clamp_oom_score_adj(requested: i64) -> i32 {
+    (requested.clamp(-1000, 1000) as i32).max(oom_score_adj_min())
+}
+
+/// True on a unified (cgroup v2 only) hierarchy.
+pub fn cgroup_v2_unified() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}

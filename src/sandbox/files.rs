@@ -1,0 +1,70 @@
+//! The sandbox directory: hostname, hosts, resolv.conf and the pod's /dev/shm
+//! (a tmpfs shared by all its containers).
+
+use crate::cri::PodSandboxConfig;
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// Default size of the pod's /dev/shm, as Docker and containerd use.
+const SHM_SIZE: u64 = 64 * 1024 * 1024;
+
+pub struct SandboxFiles {
+    pub hostname: PathBuf,
+    pub hosts: PathBuf,
+    pub resolv: PathBuf,
+    pub shm: PathBuf,
+}
+
+pub fn sandbox_files(dir: &Path) -> SandboxFiles {
+    SandboxFiles {
+        hostname: dir.join("hostname"),
+        hosts: dir.join("hosts"),
+        resolv: dir.join("resolv.conf"),
+        shm: dir.join("shm"),
+    }
+}
+
+pub fn write_sandbox_files(dir: &Path, config: &PodSandboxConfig) -> Result<SandboxFiles> {
+    let files = sandbox_files(dir);
+    std::fs::create_dir_all(&files.shm)
+        .map_err(|e| Error::io(format!("create {}", files.shm.display()), e))?;
+    let hostname = if config.hostname.is_empty() {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default()
+    } else {
+        config.hostname.clone()
+    };
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let write = |p: &Path, s: String| crate::persist::write_atomic(p, s.as_bytes());
+    write(&files.hostname, format!("{hostname}\n"))?;
+    write(&files.hosts, super::spec::hosts_file(&hostname))?;
+    write(
+        &files.resolv,
+        super::spec::resolv_conf(config.dns_config.as_ref(), &host_resolv),
+    )?;
+    Ok(files)
+}
+
+pub fn mount_shm(shm: &Path, _config: &PodSandboxConfig) -> Result<()> {
+    use nix::mount::{mount, MsFlags};
+    let opts = format!("mode=1777,size={SHM_SIZE}");
+    mount(
+        Some("shm"),
+        shm,
+        Some("tmpfs"),
+        MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(opts.as_str()),
+    )
+    .map_err(|e| Error::internal(format!("mount tmpfs on {}: {e}", shm.display())))
+}
+
+/// Unmount the pod's /dev/shm; not mounted or missing is fine.
+pub fn unmount_shm(shm: &Path) -> Result<()> {
+    use nix::mount::{umount2, MntFlags};
+    match umount2(shm, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
+        Err(e) => Err(Error::internal(format!("unmount {}: {e}", shm.display()))),
+    }
+}

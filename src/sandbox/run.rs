@@ -1,0 +1,376 @@
+//! `RunPodSandbox`: reserve the name, write the sandbox files, pin a network
+//! namespace, run CNI ADD, create and start the pause container. Any failure
+//! undoes every step already taken (`teardown`) and names the failed step.
+
+use super::store::{sandbox_name_key, Sandbox, SandboxMetadata, SandboxState, SandboxStatus};
+use crate::containerd::{self as ctrd, Container as CtrdContainer};
+use crate::cri::PodSandboxConfig;
+use crate::error::{Error, Result};
+use crate::network::cni::{PodNetwork, PortMapping};
+use crate::network::netns::NetNs;
+use crate::runtime::Runtime;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub const METADATA_EXTENSION: &str = "io.crid.metadata";
+pub const KIND_LABEL: &str = "io.crid.kind";
+pub const SANDBOX_ID_LABEL: &str = "io.crid.sandbox-id";
+
+/// Which steps of a sandbox's setup exist (and so must be undone).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Progress {
+    pub dir: bool,
+    pub shm: bool,
+    pub netns: Option<PathBuf>,
+    pub cni: bool,
+    pub snapshot: bool,
+    pub container: bool,
+    pub task: bool,
+}
+
+pub(crate) fn validate_sandbox_config(config: &PodSandboxConfig) -> Result<()> {
+    let m = config
+        .metadata
+        .as_ref()
+        .ok_or_else(|| Error::invalid("config.metadata is required"))?;
+    for (field, value) in [
+        ("name", &m.name),
+        ("namespace", &m.namespace),
+        ("uid", &m.uid),
+    ] {
+        if value.is_empty() {
+            return Err(Error::invalid(format!("config.metadata.{field} is empty")));
+        }
+        if value.contains('/') || value.contains('\0') || value.len() > 253 {
+            return Err(Error::invalid(format!(
+                "config.metadata.{field} {value:?} is not a valid name"
+            )));
+        }
+    }
+    if !config.log_directory.is_empty() && !Path::new(&config.log_directory).is_absolute() {
+        return Err(Error::invalid(format!(
+            "config.log_directory {:?} is not absolute",
+            config.log_directory
+        )));
+    }
+    for pm in &config.port_mappings {
+        if !(0..=65535).contains(&pm.host_port) || !(0..=65535).contains(&pm.container_port) {
+            return Err(Error::invalid(format!(
+                "config.port_mappings: port out of range in {pm:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn host_network(config: &PodSandboxConfig) -> bool {
+    use crate::cri::NamespaceMode;
+    config
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.as_ref())
+        .is_some_and(|n| n.network == NamespaceMode::Node as i32)
+}
+
+pub(crate) fn host_ipc(config: &PodSandboxConfig) -> bool {
+    use crate::cri::NamespaceMode;
+    config
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.as_ref())
+        .is_some_and(|n| n.ipc == NamespaceMode::Node as i32)
+}
+
+pub(crate) fn pod_network(meta: &SandboxMetadata) -> Option<PodNetwork> {
+    let netns = meta.netns_path.clone()?;
+    Some(PodNetwork {
+        id: meta.id.clone(),
+        netns,
+        name: meta.name().to_string(),
+        namespace: meta.namespace().to_string(),
+        uid: meta.uid().to_string(),
+        port_mappings: meta
+            .config
+            .port_mappings
+            .iter()
+            .filter(|p| p.host_port > 0)
+            .map(|p| PortMapping {
+                host_port: p.host_port,
+                container_port: p.container_port,
+                protocol: match p.protocol {
+                    1 => "udp",
+                    2 => "sctp",
+                    _ => "tcp",
+                }
+                .to_string(),
+                host_ip: p.host_ip.clone(),
+            })
+            .collect(),
+        annotations: meta.config.annotations.clone(),
+    })
+}
+
+pub(crate) fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+impl Runtime {
+    pub async fn run_pod_sandbox(
+        &self,
+        config: PodSandboxConfig,
+        runtime_handler: &str,
+    ) -> Result<String> {
+        validate_sandbox_config(&config)?;
+        let handler = self.runtime_handler(runtime_handler)?;
+        let id = crate::names::new_id();
+        let name_key = sandbox_name_key(&config);
+        self.sandboxes.names.reserve(&name_key, &id)?;
+        let mut meta = SandboxMetadata {
+            id: id.clone(),
+            config,
+            netns_path: None,
+            runtime_handler: handler.0.clone(),
+            created_at: now_nanos(),
+            ip: String::new(),
+            additional_ips: vec![],
+        };
+        let mut progress = Progress::default();
+        match self
+            .setup_sandbox(&mut meta, &handler.1, &mut progress)
+            .await
+        {
+            Ok(pid) => {
+                let sandbox = Sandbox::new(
+                    meta,
+                    SandboxStatus {
+                        state: SandboxState::Ready,
+                        pid,
+                    },
+                );
+                self.sandboxes.insert(sandbox);
+                tracing::info!(sandbox = %id, "pod sandbox running");
+                Ok(id)
+            }
+            Err(e) => {
+                tracing::warn!(sandbox = %id, error = %e, "RunPodSandbox failed; rolling back");
+                if let Err(undo) = self.teardown_sandbox(&meta, &progress).await {
+                    tracing::error!(sandbox = %id, error = %undo, "rollback incomplete");
+                }
+                self.sandboxes.names.release(&name_key, &id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Resolve a RuntimeClass handler (empty = default) to its config.
+    pub(crate) fn runtime_handler(
+        &self,
+        name: &str,
+    ) -> Result<(String, crate::config::RuntimeHandler)> {
+        let name = if name.is_empty() {
+            self.config.containerd.default_runtime.as_str()
+        } else {
+            name
+        };
+        self.config
+            .containerd
+            .runtimes
+            .get(name)
+            .map(|h| (name.to_string(), h.clone()))
+            .ok_or_else(|| Error::invalid(format!("runtime handler {name:?} is not configured")))
+    }
+
+    async fn setup_sandbox(
+        &self,
+        meta: &mut SandboxMetadata,
+        handler: &crate::config::RuntimeHandler,
+        progress: &mut Progress,
+    ) -> Result<u32> {
+        let id = meta.id.clone();
+        let image = self
+            .images
+            .ensure_sandbox_image()
+            .await
+            .map_err(|e| e.context("sandbox image"))?;
+
+        // Files shared by all the pod's containers.
+        let dir = self.config.sandbox_dir(&id);
+        progress.dir = true;
+        let files = super::files::write_sandbox_files(&dir, &meta.config)
+            .map_err(|e| e.context("sandbox files"))?;
+        if !host_ipc(&meta.config) {
+            super::files::mount_shm(&files.shm, &meta.config).map_err(|e| e.context("/dev/shm"))?;
+            progress.shm = true;
+        }
+
+        if !host_network(&meta.config) {
+            let ns = NetNs::create(&self.config.netns_dir(), &id)
+                .map_err(|e| e.context("network namespace"))?;
+            progress.netns = Some(ns.path().to_path_buf());
+            meta.netns_path = Some(ns.path().to_path_buf());
+            let pod = pod_network(meta).expect("netns set");
+            progress.cni = true;
+            let result = self
+                .cni
+                .setup(&pod)
+                .await
+                .map_err(|e| e.context("CNI ADD"))?;
+            meta.ip = result.ip;
+            meta.additional_ips = result.additional_ips;
+        }
+
+        let spec = super::pause::pause_spec(self, meta, &image, &files)?;
+        let spec_json =
+            serde_json::to_vec(&spec).map_err(|e| Error::internal(format!("encode spec: {e}")))?;
+
+        progress.snapshot = true;
+        let mounts = self
+            .containerd
+            .prepare_snapshot(&id, &image.chain_id, owner_labels())
+            .await
+            .map_err(|e| e.context("rootfs snapshot"))?;
+
+        let mut labels = owner_labels();
+        labels.insert(KIND_LABEL.into(), "sandbox".into());
+        labels.insert(SANDBOX_ID_LABEL.into(), id.clone());
+        let mut extensions = HashMap::new();
+        extensions.insert(
+            METADATA_EXTENSION.to_string(),
+            ctrd::any(
+                "io.crid.SandboxMetadata",
+                serde_json::to_vec(&meta).map_err(|e| Error::internal(e.to_string()))?,
+            ),
+        );
+        progress.container = true;
+        self.containerd
+            .create_container(CtrdContainer {
+                id: id.clone(),
+                labels,
+                image: image.id.clone(),
+                runtime: Some(runtime_of(handler)),
+                spec: Some(ctrd::any(ctrd::SPEC_TYPE_URL, spec_json)),
+                snapshotter: self.containerd.snapshotter().to_string(),
+                snapshot_key: id.clone(),
+                extensions,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.context("create pause container"))?;
+
+        progress.task = true;
+        self.containerd
+            .create_task(&id, mounts, ctrd::TaskIo::default(), runc_options(handler))
+            .await
+            .map_err(|e| e.context("create pause task"))?;
+        let pid = self
+            .containerd
+            .start_task(&id, "")
+            .await
+            .map_err(|e| e.context("start pause task"))?;
+        self.exits.watch(&id);
+        Ok(pid)
+    }
+
+    /// Undo what `progress` says exists, in reverse order. Idempotent: every
+    /// step tolerates its object being gone already.
+    pub(crate) async fn teardown_sandbox(
+        &self,
+        meta: &SandboxMetadata,
+        progress: &Progress,
+    ) -> Result<()> {
+        let id = &meta.id;
+        let mut first_error: Option<Error> = None;
+        let mut note = |r: Result<()>, step: &str| {
+            if let Err(e) = r {
+                tracing::warn!(sandbox = %id, step, error = %e, "sandbox teardown step failed");
+                first_error.get_or_insert(e.context(step));
+            }
+        };
+        if progress.task {
+            note(self.kill_and_delete_task(id).await, "delete pause task");
+        }
+        if progress.container {
+            note(
+                self.containerd.delete_container(id).await,
+                "delete pause container",
+            );
+        }
+        if progress.snapshot {
+            note(
+                self.containerd.remove_snapshot(id).await,
+                "remove rootfs snapshot",
+            );
+        }
+        if progress.cni {
+            if let Some(pod) = pod_network(meta) {
+                note(self.cni.teardown(&pod).await, "CNI DEL");
+            }
+        }
+        if let Some(ns) = &progress.netns {
+            note(NetNs::remove(ns), "remove network namespace");
+        }
+        let dir = self.config.sandbox_dir(id);
+        if progress.shm {
+            note(
+                super::files::unmount_shm(&dir.join("shm")),
+                "unmount /dev/shm",
+            );
+        }
+        if progress.dir {
+            note(
+                crate::persist::remove_dir_all_nofollow(&dir),
+                "remove sandbox dir",
+            );
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// SIGKILL a task (all its processes), wait for it, delete it. A missing task is fine.
+    pub(crate) async fn kill_and_delete_task(&self, id: &str) -> Result<()> {
+        if self.containerd.get_task(id).await?.is_none() {
+            return Ok(());
+        }
+        self.containerd.kill_task(id, "", 9, true).await?;
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            self.containerd.wait_task(id, ""),
+        )
+        .await;
+        self.containerd.delete_task(id).await.map(|_| ())
+    }
+}
+
+pub(crate) fn owner_labels() -> HashMap<String, String> {
+    let mut l = HashMap::new();
+    l.insert(ctrd::OWNER_LABEL.to_string(), ctrd::OWNER_VALUE.to_string());
+    l
+}
+
+pub(crate) fn runtime_of(h: &crate::config::RuntimeHandler) -> ctrd::api::container::Runtime {
+    ctrd::api::container::Runtime {
+        name: h.runtime_type.clone(),
+        options: runc_options(h),
+    }
+}
+
+pub(crate) fn runc_options(h: &crate::config::RuntimeHandler) -> Option<prost_types::Any> {
+    use prost::Message;
+    if h.binary_name.is_empty() && h.root.is_empty() && !h.systemd_cgroup {
+        return None;
+    }
+    let opts = ctrd::RuncOptions {
+        binary_name: h.binary_name.clone(),
+        root: h.root.clone(),
+        systemd_cgroup: h.systemd_cgroup,
+        ..Default::default()
+    };
+    Some(ctrd::any(ctrd::RUNC_OPTIONS_TYPE_URL, opts.encode_to_vec()))
+}

@@ -1,0 +1,148 @@
+//! The in-memory index of sandboxes, rebuilt from containerd at start-up.
+//! Metadata that must survive restarts lives in the sandbox container's
+//! extension in containerd; this store is only an index over it.
+
+use crate::cri::PodSandboxConfig;
+use crate::error::{Error, Result};
+use crate::names::NameRegistry;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+/// What crid records about a sandbox in containerd (extension `io.crid.metadata`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SandboxMetadata {
+    pub id: String,
+    pub config: PodSandboxConfig,
+    /// Pinned network namespace; `None` for host-network pods.
+    pub netns_path: Option<PathBuf>,
+    pub runtime_handler: String,
+    pub created_at: i64,
+    pub ip: String,
+    pub additional_ips: Vec<String>,
+}
+
+impl SandboxMetadata {
+    /// kubelet's unique sandbox name: `<name>_<namespace>_<uid>_<attempt>`.
+    pub fn name_key(&self) -> String {
+        sandbox_name_key(&self.config)
+    }
+    pub fn name(&self) -> &str {
+        self.config
+            .metadata
+            .as_ref()
+            .map(|m| m.name.as_str())
+            .unwrap_or("")
+    }
+    pub fn namespace(&self) -> &str {
+        self.config
+            .metadata
+            .as_ref()
+            .map(|m| m.namespace.as_str())
+            .unwrap_or("")
+    }
+    pub fn uid(&self) -> &str {
+        self.config
+            .metadata
+            .as_ref()
+            .map(|m| m.uid.as_str())
+            .unwrap_or("")
+    }
+}
+
+pub fn sandbox_name_key(config: &PodSandboxConfig) -> String {
+    let m = config.metadata.clone().unwrap_or_default();
+    format!("{}_{}_{}_{}", m.name, m.namespace, m.uid, m.attempt)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxState {
+    Ready,
+    NotReady,
+}
+
+/// Volatile status, derived from containerd (task state) and events.
+#[derive(Debug, Clone)]
+pub struct SandboxStatus {
+    pub state: SandboxState,
+    pub pid: u32,
+}
+
+pub struct Sandbox {
+    pub meta: SandboxMetadata,
+    pub status: RwLock<SandboxStatus>,
+    /// Serialises stop/remove of this sandbox (never held across the store lock).
+    pub op: tokio::sync::Mutex<()>,
+}
+
+impl Sandbox {
+    pub fn new(meta: SandboxMetadata, status: SandboxStatus) -> Arc<Self> {
+        Arc::new(Sandbox {
+            meta,
+            status: RwLock::new(status),
+            op: tokio::sync::Mutex::new(()),
+        })
+    }
+    pub fn id(&self) -> &str {
+        &self.meta.id
+    }
+    pub fn status(&self) -> SandboxStatus {
+        self.status.read().unwrap().clone()
+    }
+    pub fn set_state(&self, state: SandboxState) {
+        self.status.write().unwrap().state = state;
+    }
+}
+
+#[derive(Default)]
+pub struct SandboxStore {
+    by_id: RwLock<HashMap<String, Arc<Sandbox>>>,
+    pub names: NameRegistry,
+}
+
+impl SandboxStore {
+    pub fn insert(&self, sandbox: Arc<Sandbox>) {
+        self.by_id
+            .write()
+            .unwrap()
+            .insert(sandbox.id().to_string(), sandbox);
+    }
+
+    pub fn remove(&self, id: &str) -> Option<Arc<Sandbox>> {
+        let s = self.by_id.write().unwrap().remove(id)?;
+        self.names.release(&s.meta.name_key(), id);
+        Some(s)
+    }
+
+    /// Look up by full id or unique prefix (as crictl allows).
+    pub fn get(&self, id: &str) -> Result<Arc<Sandbox>> {
+        if id.is_empty() {
+            return Err(Error::invalid("pod_sandbox_id is empty"));
+        }
+        let map = self.by_id.read().unwrap();
+        if let Some(s) = map.get(id) {
+            return Ok(s.clone());
+        }
+        let mut matches = map.values().filter(|s| s.id().starts_with(id));
+        match (matches.next(), matches.next()) {
+            (Some(s), None) => Ok(s.clone()),
+            (Some(_), Some(_)) => Err(Error::invalid(format!(
+                "sandbox id prefix {id:?} is ambiguous"
+            ))),
+            _ => Err(Error::not_found(format!("pod sandbox {id:?}"))),
+        }
+    }
+
+    pub fn list(&self) -> Vec<Arc<Sandbox>> {
+        self.by_id.read().unwrap().values().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.read().unwrap().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
