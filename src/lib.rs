@@ -16,6 +16,7 @@ pub mod names;
 pub mod network;
 pub mod persist;
 pub mod platform;
+pub mod recovery;
 pub mod runtime;
 pub mod sandbox;
 pub mod server;

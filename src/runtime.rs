@@ -24,6 +24,7 @@ pub struct Runtime {
     pub sandboxes: Arc<SandboxStore>,
     pub containers: ContainerStore,
     pub exits: ExitMonitor,
+    recovered: std::sync::atomic::AtomicBool,
 }
 
 /// One CRI runtime condition (`RuntimeReady`, `NetworkReady`).
@@ -63,12 +64,22 @@ impl Runtime {
             sandboxes,
             containers: ContainerStore::default(),
             exits,
+            recovered: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
     /// Background work started once the socket is bound: recovery, the
     /// event loop, the streaming server, the sandbox image.
     pub async fn start(self: &Arc<Self>) {
+        // Recover before serving, so kubelet's first list sees every pod.
+        if self.containerd.healthy().await.is_ok() {
+            match self.recover().await {
+                Ok(()) => self
+                    .recovered
+                    .store(true, std::sync::atomic::Ordering::SeqCst),
+                Err(e) => tracing::warn!(error = %e, "recovery from containerd failed; will retry"),
+            }
+        }
         let (reconnected_tx, mut reconnected_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut events = self.exits.take_receiver().expect("start runs once");
         self.exits.spawn_subscription(reconnected_tx);
@@ -121,6 +132,13 @@ impl Runtime {
     /// listening are reported as exits.
     pub(crate) async fn reconcile(&self) {
         use crate::container::ContainerState;
+        use std::sync::atomic::Ordering;
+        if !self.recovered.load(Ordering::SeqCst) {
+            match self.recover().await {
+                Ok(()) => self.recovered.store(true, Ordering::SeqCst),
+                Err(e) => tracing::warn!(error = %e, "recovery from containerd failed; will retry"),
+            }
+        }
         for c in self.containers.list() {
             if c.status().state != ContainerState::Running {
                 continue;

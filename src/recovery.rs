@@ -1,0 +1,183 @@
+//! Restart recovery: rebuild the stores from containerd (metadata in
+//! container extensions) and crid's status files, then roll back what a
+//! crash left half-done (a netns, a CNI allocation, a sandbox dir or a
+//! snapshot that no sandbox or container owns). Each fix is logged once.
+
+use crate::container::{Container, ContainerMetadata, ContainerState, ContainerStatus};
+use crate::containerd::{ProcessStatus, OWNER_LABEL, OWNER_VALUE};
+use crate::error::Result;
+use crate::network::netns::NetNs;
+use crate::runtime::Runtime;
+use crate::sandbox::run::{KIND_LABEL, METADATA_EXTENSION};
+use crate::sandbox::{Sandbox, SandboxMetadata, SandboxState, SandboxStatus};
+use std::collections::HashSet;
+
+impl Runtime {
+    /// Rebuild the index from containerd. Safe to call again: objects
+    /// already known are skipped.
+    pub async fn recover(&self) -> Result<()> {
+        let owned = self
+            .containerd
+            .list_containers(vec![format!("labels.\"{OWNER_LABEL}\"=={OWNER_VALUE}")])
+            .await?;
+        let (sandboxes, containers): (Vec<_>, Vec<_>) = owned
+            .into_iter()
+            .partition(|c| c.labels.get(KIND_LABEL).map(String::as_str) == Some("sandbox"));
+
+        for c in sandboxes {
+            if self.sandboxes.get(&c.id).is_ok_and(|s| s.id() == c.id) {
+                continue;
+            }
+            let Some(meta) = decode::<SandboxMetadata>(&c.extensions) else {
+                tracing::warn!(sandbox = %c.id, "sandbox without crid metadata; removing it");
+                let _ = self.kill_and_delete_task(&c.id).await;
+                let _ = self.containerd.delete_container(&c.id).await;
+                let _ = self.containerd.remove_snapshot(&c.id).await;
+                continue;
+            };
+            let task = self.containerd.get_task(&c.id).await?;
+            let (state, pid) = match task {
+                Some(p) if p.status == ProcessStatus::Running as i32 => {
+                    self.exits.watch(&c.id);
+                    (SandboxState::Ready, p.pid)
+                }
+                _ => (SandboxState::NotReady, 0),
+            };
+            let _ = self.sandboxes.names.reserve(&meta.name_key(), &meta.id);
+            self.sandboxes
+                .insert(Sandbox::new(meta, SandboxStatus { state, pid }));
+        }
+
+        for c in containers {
+            if self.containers.get(&c.id).is_ok_and(|x| x.id() == c.id) {
+                continue;
+            }
+            let dir = self.container_dir(&c.id);
+            let meta = decode::<ContainerMetadata>(&c.extensions);
+            let status = crate::persist::read_json::<ContainerStatus>(&dir.join("status.json"))?;
+            let (Some(meta), Some(status)) = (meta, status) else {
+                tracing::warn!(container = %c.id, "container from an unfinished CreateContainer; removing it");
+                let _ = self.kill_and_delete_task(&c.id).await;
+                let _ = self.containerd.delete_container(&c.id).await;
+                let _ = self.containerd.remove_snapshot(&c.id).await;
+                let _ = crate::persist::remove_dir_all_nofollow(&dir);
+                continue;
+            };
+            let _ = self.containers.names.reserve(&meta.name_key, &meta.id);
+            let container = Container::new(meta, status, &dir);
+            self.containers.insert(container.clone());
+            if container.status().state == ContainerState::Running {
+                match self.containerd.get_task(&c.id).await? {
+                    Some(p) if p.status == ProcessStatus::Stopped as i32 => {
+                        let at = crate::containerd::timestamp_nanos(&p.exited_at);
+                        self.container_exited(&container, p.exit_status, at).await;
+                    }
+                    Some(_) => self.exits.watch(&c.id),
+                    None => {
+                        tracing::warn!(container = %c.id, "running container lost its task while crid was down");
+                        self.container_exited(&container, 255, 0).await;
+                    }
+                }
+            } else if container.status().state == ContainerState::Created {
+                // A crash between Tasks.Create and the status update leaves a task behind.
+                if self.containerd.get_task(&c.id).await?.is_some() {
+                    let _ = self.kill_and_delete_task(&c.id).await;
+                }
+            }
+        }
+        self.remove_orphans().await;
+        tracing::info!(
+            sandboxes = self.sandboxes.len(),
+            containers = self.containers.list().len(),
+            "state recovered from containerd"
+        );
+        Ok(())
+    }
+
+    /// Remove what a crash left with no owner: netns files (after CNI DEL from
+    /// the cache), sandbox and container dirs, crid's snapshots.
+    async fn remove_orphans(&self) {
+        let sandbox_ids: HashSet<String> = self
+            .sandboxes
+            .list()
+            .iter()
+            .map(|s| s.id().to_string())
+            .collect();
+        let container_ids: HashSet<String> = self
+            .containers
+            .list()
+            .iter()
+            .map(|c| c.id().to_string())
+            .collect();
+
+        for id in dir_names(&self.config.netns_dir()) {
+            if sandbox_ids.contains(&id) {
+                continue;
+            }
+            tracing::warn!(sandbox = %id, "orphaned network namespace; CNI DEL and remove");
+            let path = self.config.netns_dir().join(&id);
+            let pod = crate::network::cni::PodNetwork {
+                id: id.clone(),
+                netns: path.clone(),
+                name: String::new(),
+                namespace: String::new(),
+                uid: String::new(),
+                port_mappings: vec![],
+                annotations: Default::default(),
+            };
+            if let Err(e) = self.cni.teardown(&pod).await {
+                tracing::warn!(sandbox = %id, error = %e, "CNI DEL of orphan failed");
+            }
+            let _ = NetNs::remove(&path);
+        }
+        for id in dir_names(&self.config.root.join("sandboxes")) {
+            if !sandbox_ids.contains(&id) {
+                tracing::warn!(sandbox = %id, "orphaned sandbox dir; removing");
+                let dir = self.config.sandbox_dir(&id);
+                let _ = crate::sandbox::files::unmount_shm(&dir.join("shm"));
+                let _ = crate::persist::remove_dir_all_nofollow(&dir);
+            }
+        }
+        for id in dir_names(&self.config.root.join("containers")) {
+            if !container_ids.contains(&id) {
+                tracing::warn!(container = %id, "orphaned container dir; removing");
+                let _ = crate::persist::remove_dir_all_nofollow(&self.container_dir(&id));
+                let _ = crate::persist::remove_dir_all_nofollow(&self.container_state_dir(&id));
+            }
+        }
+        if let Ok(snaps) = self
+            .containerd
+            .list_snapshots(vec![format!("labels.\"{OWNER_LABEL}\"=={OWNER_VALUE}")])
+            .await
+        {
+            for s in snaps {
+                let kind_active = s.kind == crate::containerd::api::snapshots::Kind::Active as i32;
+                if kind_active && !sandbox_ids.contains(&s.name) && !container_ids.contains(&s.name)
+                {
+                    tracing::warn!(snapshot = %s.name, "orphaned snapshot; removing");
+                    let _ = self.containerd.remove_snapshot(&s.name).await;
+                }
+            }
+        }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    extensions: &std::collections::HashMap<String, prost_types::Any>,
+) -> Option<T> {
+    let any = extensions.get(METADATA_EXTENSION)?;
+    serde_json::from_slice(&any.value)
+        .map_err(|e| tracing::warn!(error = %e, "undecodable crid metadata"))
+        .ok()
+}
+
+fn dir_names(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.len() == 64 && n.chars().all(|c| c.is_ascii_hexdigit()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
