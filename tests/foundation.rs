@@ -211,7 +211,7 @@ async fn socket_is_0660_replaces_stale_socket_and_is_removed_on_sigterm() {
     // A stale socket file (nobody listening) is replaced.
     let _stale = std::os::unix::net::UnixListener::bind(&crid.socket).unwrap();
     drop(_stale);
-    let crid = crid.restart();
+    crid.restart();
     crid.runtime()
         .await
         .version(VersionRequest::default())

@@ -23,7 +23,9 @@ enum Cmd {
     Version,
     Status,
     /// Pull an image.
-    Pull { image: String },
+    Pull {
+        image: String,
+    },
     Images,
     /// List pod sandboxes.
     Pods,
@@ -41,7 +43,9 @@ enum Cmd {
         cmd: Vec<String>,
     },
     /// Stop and remove a pod sandbox.
-    Rmp { id: String },
+    Rmp {
+        id: String,
+    },
     /// Run a command in a container and print its output.
     Exec {
         id: String,
@@ -51,7 +55,10 @@ enum Cmd {
 }
 
 async fn channel(endpoint: &str) -> anyhow::Result<Channel> {
-    let path = endpoint.strip_prefix("unix://").unwrap_or(endpoint).to_string();
+    let path = endpoint
+        .strip_prefix("unix://")
+        .unwrap_or(endpoint)
+        .to_string();
     Ok(Endpoint::try_from("http://[::]")?
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let path = path.clone();
@@ -76,7 +83,11 @@ async fn main() -> anyhow::Result<()> {
     let mut img = ImageServiceClient::new(ch);
     match cli.command {
         Cmd::Version => print(&rt.version(VersionRequest::default()).await?.into_inner()),
-        Cmd::Status => print(&rt.status(StatusRequest { verbose: false }).await?.into_inner()),
+        Cmd::Status => print(
+            &rt.status(StatusRequest { verbose: false })
+                .await?
+                .into_inner(),
+        ),
         Cmd::Pull { image } => print(
             &img.pull_image(PullImageRequest {
                 image: Some(ImageSpec {
@@ -88,9 +99,21 @@ async fn main() -> anyhow::Result<()> {
             .await?
             .into_inner(),
         ),
-        Cmd::Images => print(&img.list_images(ListImagesRequest::default()).await?.into_inner()),
-        Cmd::Pods => print(&rt.list_pod_sandbox(ListPodSandboxRequest::default()).await?.into_inner()),
-        Cmd::Ps => print(&rt.list_containers(ListContainersRequest::default()).await?.into_inner()),
+        Cmd::Images => print(
+            &img.list_images(ListImagesRequest::default())
+                .await?
+                .into_inner(),
+        ),
+        Cmd::Pods => print(
+            &rt.list_pod_sandbox(ListPodSandboxRequest::default())
+                .await?
+                .into_inner(),
+        ),
+        Cmd::Ps => print(
+            &rt.list_containers(ListContainersRequest::default())
+                .await?
+                .into_inner(),
+        ),
         Cmd::Run {
             name,
             image,

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod image;
+pub mod pod;
 
 use crid::cri::image_service_client::ImageServiceClient;
 use crid::cri::runtime_service_client::RuntimeServiceClient;
@@ -217,8 +218,37 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     }
 }
 
+impl TestContainerd {
+    /// SIGKILL and delete every task in k8s.io (what a failed test left
+    /// running), so no shim or container outlives the test.
+    pub fn kill_all_tasks(&self) {
+        let ctr = |args: &[&str]| {
+            Command::new("ctr")
+                .arg("--address")
+                .arg(&self.address)
+                .args(["--namespace", "k8s.io"])
+                .args(args)
+                .stderr(Stdio::null())
+                .output()
+        };
+        let Ok(out) = ctr(&["tasks", "ls", "-q"]) else {
+            return;
+        };
+        for id in String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+        {
+            let _ = ctr(&["tasks", "kill", "--all", "--signal", "SIGKILL", id]);
+            let _ = ctr(&["tasks", "rm", "--force", id]);
+        }
+    }
+}
+
 impl Drop for TestContainerd {
     fn drop(&mut self) {
+        if self.child.is_some() {
+            self.kill_all_tasks();
+        }
         self.stop();
         umount_under(self.dir.path());
     }
@@ -274,10 +304,12 @@ impl TestCrid {
             dir,
             child: None,
         };
-        t.spawn()
+        let mut t = t;
+        t.spawn();
+        t
     }
 
-    fn spawn(mut self) -> TestCrid {
+    fn spawn(&mut self) {
         let d = self.dir.path();
         let log = d.join("crid.log");
         let logf = std::fs::OpenOptions::new()
@@ -317,7 +349,6 @@ impl TestCrid {
         let mut child = cmd.spawn().expect("start crid");
         wait_for_socket(&self.socket, &mut child, "crid", &log);
         self.child = Some(child);
-        self
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -340,9 +371,9 @@ impl TestCrid {
     }
 
     /// Start crid again on the same paths (after `stop` or `kill9`).
-    pub fn restart(mut self) -> TestCrid {
+    pub fn restart(&mut self) {
         self.stop();
-        self.spawn()
+        self.spawn();
     }
 
     pub fn log(&self) -> String {

@@ -1,0 +1,476 @@
+//! Containers on a real containerd: CRI-format logs, exit codes and reasons,
+//! OOM, process settings, security settings, log rotation, logs while crid
+//! is down, the init-container pattern.
+
+mod support;
+
+use crid::cri::*;
+use support::pod::PodEnv;
+use support::*;
+
+fn log_path(pod: &PodSandboxConfig, c: &ContainerConfig) -> std::path::PathBuf {
+    std::path::Path::new(&pod.log_directory).join(&c.log_path)
+}
+
+/// (stream, tag, content) of every CRI log line; checks the timestamp shape.
+fn parse_log(text: &str) -> Vec<(String, String, String)> {
+    text.lines()
+        .map(|l| {
+            let mut parts = l.splitn(4, ' ');
+            let ts = parts.next().unwrap();
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(ts).is_ok(),
+                "bad timestamp in {l:?}"
+            );
+            let stream = parts.next().unwrap().to_string();
+            let tag = parts.next().unwrap().to_string();
+            let content = parts.next().unwrap_or("").to_string();
+            (stream, tag, content)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn output_goes_to_cri_log_and_exit_codes_become_reasons() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = env.pod_config("logs");
+    let sid = env.run_pod(&pod).await;
+
+    let cfg = env.container_config(
+        "fails",
+        &["/bin/sh", "-c", "echo to-stdout; echo to-stderr >&2; head -c 40960 /dev/zero | tr '\\0' x; echo; exit 3"],
+    );
+    let path = log_path(&pod, &cfg);
+    let cid = env.run(&sid, &pod, cfg).await;
+    let st = env.wait_exited(&cid).await;
+    assert_eq!(st.exit_code, 3);
+    assert_eq!(st.reason, "Error");
+    assert!(st.finished_at >= st.started_at && st.started_at > 0);
+    assert_eq!(st.log_path, path.to_string_lossy());
+
+    let text = env.wait_for_file(&path, &"x".repeat(100)).await;
+    let lines = parse_log(&text);
+    assert!(
+        lines.contains(&("stdout".into(), "F".into(), "to-stdout".into())),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&("stderr".into(), "F".into(), "to-stderr".into())),
+        "{lines:?}"
+    );
+    // The 40 KiB line: P chunks then F, content exact.
+    let long: Vec<_> = lines
+        .iter()
+        .filter(|(_, _, c)| c.starts_with('x'))
+        .collect();
+    assert!(long.len() >= 3, "{} chunks", long.len());
+    assert!(long[..long.len() - 1].iter().all(|(_, t, _)| t == "P"));
+    assert_eq!(long.last().unwrap().1, "F");
+    let joined: String = long.iter().map(|(_, _, c)| c.as_str()).collect();
+    assert_eq!(joined, "x".repeat(40960));
+
+    let ok = env
+        .run(&sid, &pod, env.container_config("ok", &["/bin/true"]))
+        .await;
+    let st = env.wait_exited(&ok).await;
+    assert_eq!((st.exit_code, st.reason.as_str()), (0, "Completed"));
+
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[tokio::test]
+async fn memory_limit_exceeded_is_reported_oomkilled() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = env.pod_config("oom");
+    let sid = env.run_pod(&pod).await;
+    let mut cfg = env.container_config(
+        "hog",
+        &["/bin/sh", "-c", "x=a; while true; do x=$x$x; done"],
+    );
+    cfg.linux.as_mut().unwrap().resources = Some(LinuxContainerResources {
+        memory_limit_in_bytes: 16 * 1024 * 1024,
+        ..Default::default()
+    });
+    let cid = env.run(&sid, &pod, cfg).await;
+    let st = env.wait_exited(&cid).await;
+    assert_eq!(st.reason, "OOMKilled", "{st:?}");
+    assert_eq!(st.exit_code, 137);
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[tokio::test]
+async fn command_args_env_workdir_and_user_reach_the_process() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = env.pod_config("proc");
+    let sid = env.run_pod(&pod).await;
+    let mut cfg = env.container_config("p", &["/bin/sh", "-c"]);
+    cfg.args = vec![
+        "echo \"$0 $GREETING $(pwd) $(id -u):$(id -g) $(id -G)\"".into(),
+        "arg0".into(),
+    ];
+    cfg.envs = vec![KeyValue {
+        key: "GREETING".into(),
+        value: "hi".into(),
+    }];
+    cfg.working_dir = "/tmp".into();
+    let sc = cfg
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap();
+    sc.run_as_username = "app".into();
+    sc.supplemental_groups = vec![5000];
+    let path = log_path(&pod, &cfg);
+    let cid = env.run(&sid, &pod, cfg).await;
+    assert_eq!(env.wait_exited(&cid).await.exit_code, 0);
+    let text = env.wait_for_file(&path, "arg0").await;
+    let line = &parse_log(&text)[0].2;
+    assert!(line.starts_with("arg0 hi /tmp 1000:3000"), "{line}");
+    assert!(
+        line.contains("4000") && line.contains("5000"),
+        "image groups + supplemental: {line}"
+    );
+
+    let mut cfg = env.container_config("g", &["/bin/sh", "-c", "echo $(id -u):$(id -g)"]);
+    let sc = cfg
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap();
+    sc.run_as_user = Some(Int64Value { value: 1234 });
+    sc.run_as_group = Some(Int64Value { value: 4321 });
+    let path = log_path(&pod, &cfg);
+    let cid = env.run(&sid, &pod, cfg).await;
+    env.wait_exited(&cid).await;
+    env.wait_for_file(&path, "1234:4321").await;
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[tokio::test]
+async fn security_settings_are_enforced_inside_the_container() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = env.pod_config("sec");
+    let sid = env.run_pod(&pod).await;
+    let script = "touch /rootfs-write 2>/dev/null && echo rootfs=rw || echo rootfs=ro; \
+                  chown 1 /tmp 2>/dev/null && echo chown=yes || echo chown=no; \
+                  unshare -U true 2>/dev/null && echo unshare=yes || echo unshare=no; \
+                  cat /proc/kcore >/dev/null 2>&1 && echo kcore=read || echo kcore=masked; \
+                  echo done";
+    let mut cfg = env.container_config("s", &["/bin/sh", "-c", script]);
+    cfg.mounts = vec![Mount {
+        container_path: "/tmp".into(),
+        host_path: env
+            .crid
+            .dir
+            .path()
+            .join("scratch")
+            .to_string_lossy()
+            .into_owned(),
+        ..Default::default()
+    }];
+    let sc = cfg
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap();
+    sc.readonly_rootfs = true;
+    sc.capabilities = Some(Capability {
+        drop_capabilities: vec!["CHOWN".into()],
+        ..Default::default()
+    });
+    sc.seccomp = Some(SecurityProfile {
+        profile_type: security_profile::ProfileType::RuntimeDefault as i32,
+        localhost_ref: String::new(),
+    });
+    let path = log_path(&pod, &cfg);
+    let cid = env.run(&sid, &pod, cfg).await;
+    env.wait_exited(&cid).await;
+    let text = env.wait_for_file(&path, "done").await;
+    for want in ["rootfs=ro", "chown=no", "kcore=masked"] {
+        assert!(text.contains(want), "{want} in {text}");
+    }
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[tokio::test]
+async fn reopen_container_log_after_rotation_loses_no_line() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = env.pod_config("rotate");
+    let sid = env.run_pod(&pod).await;
+    let cfg = env.container_config(
+        "r",
+        &[
+            "/bin/sh",
+            "-c",
+            "i=0; while [ $i -lt 400 ]; do echo line-$i; i=$((i+1)); sleep 0.01; done; sleep 3600",
+        ],
+    );
+    let path = log_path(&pod, &cfg);
+    let cid = env.run(&sid, &pod, cfg).await;
+    env.wait_for_file(&path, "line-50").await;
+    let rotated = path.with_extension("log.1");
+    std::fs::rename(&path, &rotated).unwrap();
+    env.rt()
+        .await
+        .reopen_container_log(ReopenContainerLogRequest {
+            container_id: cid.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        path.exists(),
+        "a fresh log file once ReopenContainerLog returns"
+    );
+    env.wait_for_file(&path, "line-399").await;
+    let mut all: Vec<String> = vec![];
+    for p in [&rotated, &path] {
+        all.extend(
+            parse_log(&std::fs::read_to_string(p).unwrap())
+                .into_iter()
+                .map(|l| l.2),
+        );
+    }
+    let expected: Vec<String> = (0..400).map(|i| format!("line-{i}")).collect();
+    assert_eq!(all, expected);
+
+    env.stop_and_remove_pod(&sid).await;
+    let err = env
+        .rt()
+        .await
+        .reopen_container_log(ReopenContainerLogRequest { container_id: cid })
+        .await
+        .unwrap_err();
+    assert_ne!(err.code(), tonic::Code::Ok);
+    env.assert_no_leaks();
+}
+
+#[tokio::test]
+async fn logs_keep_flowing_while_crid_is_down() {
+    if missing_tools() {
+        return;
+    }
+    let mut env = PodEnv::new().await;
+    let pod = env.pod_config("down");
+    let sid = env.run_pod(&pod).await;
+    let cfg = env.container_config(
+        "d",
+        &[
+            "/bin/sh",
+            "-c",
+            "i=0; while [ $i -lt 300 ]; do echo n-$i; i=$((i+1)); sleep 0.02; done; sleep 3600",
+        ],
+    );
+    let path = log_path(&pod, &cfg);
+    let cid = env.run(&sid, &pod, cfg).await;
+    env.wait_for_file(&path, "n-10").await;
+    env.crid.stop();
+    let during = std::fs::read_to_string(&path).unwrap().lines().count();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let after = std::fs::read_to_string(&path).unwrap().lines().count();
+    assert!(
+        after > during,
+        "log grew while crid was down ({during} -> {after})"
+    );
+    env.crid.restart();
+    env.wait_for_file(&path, "n-299").await;
+    let lines: Vec<String> = parse_log(&std::fs::read_to_string(&path).unwrap())
+        .into_iter()
+        .map(|l| l.2)
+        .collect();
+    let expected: Vec<String> = (0..300).map(|i| format!("n-{i}")).collect();
+    assert_eq!(lines, expected);
+    // The restarted crid knows the container and still runs it.
+    assert_eq!(
+        env.status(&cid).await.state,
+        ContainerState::ContainerRunning as i32
+    );
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[tokio::test]
+async fn init_container_output_is_seen_by_the_next_container() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = env.pod_config("init");
+    let sid = env.run_pod(&pod).await;
+    let shared = env.crid.dir.path().join("emptydir");
+    std::fs::create_dir_all(&shared).unwrap();
+    let volume = Mount {
+        container_path: "/work".into(),
+        host_path: shared.to_string_lossy().into_owned(),
+        ..Default::default()
+    };
+    let mut init = env.container_config("init", &["/bin/sh", "-c", "echo prepared > /work/data"]);
+    init.mounts = vec![volume.clone()];
+    let id = env.run(&sid, &pod, init).await;
+    assert_eq!(env.wait_exited(&id).await.exit_code, 0);
+    let mut app = env.container_config("app", &["/bin/sh", "-c", "cat /work/data"]);
+    app.mounts = vec![volume];
+    let path = log_path(&pod, &app);
+    let id = env.run(&sid, &pod, app).await;
+    assert_eq!(env.wait_exited(&id).await.exit_code, 0);
+    env.wait_for_file(&path, "prepared").await;
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[tokio::test]
+async fn bad_container_requests_get_clear_errors() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = env.pod_config("bad");
+    let sid = env.run_pod(&pod).await;
+    let mut rt = env.rt().await;
+    let mut cfg = env.container_config("x", &["/bin/true"]);
+    cfg.log_path = "../../escape.log".into();
+    let err = rt
+        .create_container(CreateContainerRequest {
+            pod_sandbox_id: sid.clone(),
+            config: Some(cfg),
+            sandbox_config: Some(pod.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("log_path"), "{err:?}");
+    let mut cfg = env.container_config("y", &["/bin/true"]);
+    cfg.image = Some(ImageSpec {
+        image: "127.0.0.1:1/missing:latest".into(),
+        ..Default::default()
+    });
+    let err = rt
+        .create_container(CreateContainerRequest {
+            pod_sandbox_id: sid.clone(),
+            config: Some(cfg),
+            sandbox_config: Some(pod.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
+    let err = rt
+        .create_container(CreateContainerRequest {
+            pod_sandbox_id: "feedface".into(),
+            config: Some(env.container_config("z", &["/bin/true"])),
+            sandbox_config: Some(pod.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    let err = rt
+        .start_container(StartContainerRequest {
+            container_id: "feedface".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    // Stopping and removing unknown containers is fine.
+    rt.stop_container(StopContainerRequest {
+        container_id: "feedface".into(),
+        timeout: 0,
+    })
+    .await
+    .unwrap();
+    rt.remove_container(RemoveContainerRequest {
+        container_id: "feedface".into(),
+    })
+    .await
+    .unwrap();
+    let list = rt
+        .list_containers(ListContainersRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(list.containers.is_empty());
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[tokio::test]
+async fn stop_uses_sigterm_then_sigkill_and_is_idempotent() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = env.pod_config("stop");
+    let sid = env.run_pod(&pod).await;
+    // Ignores SIGTERM: only SIGKILL after the timeout ends it.
+    let cfg = env.container_config(
+        "stubborn",
+        &["/bin/sh", "-c", "trap '' TERM; sleep 3600 & wait"],
+    );
+    let cid = env.run(&sid, &pod, cfg).await;
+    assert_eq!(
+        env.status(&cid).await.state,
+        ContainerState::ContainerRunning as i32
+    );
+    let mut rt = env.rt().await;
+    rt.stop_container(StopContainerRequest {
+        container_id: cid.clone(),
+        timeout: 1,
+    })
+    .await
+    .unwrap();
+    let st = env.status(&cid).await;
+    assert_eq!(st.state, ContainerState::ContainerExited as i32);
+    assert_eq!(st.exit_code, 137);
+    rt.stop_container(StopContainerRequest {
+        container_id: cid.clone(),
+        timeout: 1,
+    })
+    .await
+    .unwrap();
+    let list = rt
+        .list_containers(ListContainersRequest {
+            filter: Some(ContainerFilter {
+                pod_sandbox_id: sid.clone(),
+                state: Some(ContainerStateValue {
+                    state: ContainerState::ContainerExited as i32,
+                }),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.containers.len(), 1);
+    rt.remove_container(RemoveContainerRequest {
+        container_id: cid.clone(),
+    })
+    .await
+    .unwrap();
+    rt.remove_container(RemoveContainerRequest { container_id: cid })
+        .await
+        .unwrap();
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}

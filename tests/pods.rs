@@ -1,0 +1,295 @@
+//! Pod sandboxes on a real containerd with real CNI plugins: IPs, traffic,
+//! host ports, host network, teardown without leaks, rollback on CNI failure.
+
+mod support;
+
+use crid::cri::*;
+use std::io::{Read, Write};
+use std::time::Duration;
+use support::pod::PodEnv;
+use support::*;
+
+/// A busybox httpd answering `body` on port 8080 inside the pod.
+fn httpd(env: &PodEnv, body: &str) -> ContainerConfig {
+    let script = format!("mkdir -p /tmp/www && echo {body} > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www");
+    env.container_config("web", &["/bin/sh", "-c", &script])
+}
+
+/// GET / from addr, bounded retries (the server needs a moment to bind).
+fn http_get(addr: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..50 {
+        match std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                if !out.is_empty() {
+                    return out;
+                }
+            }
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("no answer from {addr}: {last}");
+}
+
+#[tokio::test]
+async fn pod_gets_ip_from_bridge_and_serves_tcp() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = env.pod_config("web");
+    let sid = env.run_pod(&pod).await;
+    let st = env.pod_status(&sid).await;
+    let status = st.status.unwrap();
+    assert_eq!(status.state, PodSandboxState::SandboxReady as i32);
+    let ip = status.network.unwrap().ip;
+    let prefix = env.subnet.rsplitn(2, '.').nth(1).unwrap().to_string();
+    assert!(ip.starts_with(&prefix), "pod ip {ip} not in {}", env.subnet);
+    assert_eq!(env.netns_files().len(), 1);
+    assert_eq!(env.allocated_ips().len(), 1);
+
+    env.run(&sid, &pod, httpd(&env, "hello-from-pod")).await;
+    let answer = http_get(&format!("{ip}:8080"));
+    assert!(answer.contains("hello-from-pod"), "{answer}");
+
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[tokio::test]
+async fn host_port_mapping_reaches_the_pod() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let mut pod = env.pod_config("hostport");
+    let host_port = support::image::free_port() as i32;
+    pod.port_mappings = vec![PortMapping {
+        protocol: Protocol::Tcp as i32,
+        container_port: 8080,
+        host_port,
+        host_ip: String::new(),
+    }];
+    let sid = env.run_pod(&pod).await;
+    env.run(&sid, &pod, httpd(&env, "via-hostport")).await;
+    // The bridge's gateway address is on the host: DNAT'ed by portmap.
+    let ip = env
+        .pod_status(&sid)
+        .await
+        .status
+        .unwrap()
+        .network
+        .unwrap()
+        .ip;
+    let gateway = format!("{}.1", ip.rsplitn(2, '.').nth(1).unwrap());
+    let answer = http_get(&format!("{gateway}:{host_port}"));
+    assert!(answer.contains("via-hostport"), "{answer}");
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[tokio::test]
+async fn host_network_pod_shares_the_hosts_namespace() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let mut pod = env.pod_config("hostnet");
+    pod.linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap()
+        .namespace_options = Some(NamespaceOption {
+        network: NamespaceMode::Node as i32,
+        ..Default::default()
+    });
+    let sid = env.run_pod(&pod).await;
+    assert!(
+        env.netns_files().is_empty(),
+        "no netns for a host-network pod"
+    );
+    assert!(
+        env.allocated_ips().is_empty(),
+        "no CNI for a host-network pod"
+    );
+    let info = env.pod_status(&sid).await.info["info"].clone();
+    let pid = serde_json::from_str::<serde_json::Value>(&info).unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_eq!(theirs, ours);
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[tokio::test]
+async fn failing_cni_plugin_fails_the_pod_and_leaves_nothing() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    // A conflist whose IPAM cannot work: an invalid subnet.
+    std::fs::write(
+        env.crid.cni_conf_dir.join("10-test.conflist"),
+        serde_json::json!({
+            "cniVersion": "1.0.0", "name": env.bridge,
+            "plugins": [{"type": "bridge", "bridge": env.bridge,
+                         "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.999.0.0/24"}]],
+                                  "dataDir": env.ipam_dir}}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let err = env
+        .rt()
+        .await
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(env.pod_config("broken")),
+            runtime_handler: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("CNI"), "{err:?}");
+    assert!(
+        err.message().contains("10.999.0.0"),
+        "plugin message passed on: {err:?}"
+    );
+    let pods = env
+        .rt()
+        .await
+        .list_pod_sandbox(ListPodSandboxRequest::default())
+        .await
+        .unwrap();
+    assert!(pods.into_inner().items.is_empty());
+    env.assert_no_leaks();
+}
+
+#[tokio::test]
+async fn invalid_sandbox_config_is_rejected_and_changes_nothing() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let mut rt = env.rt().await;
+    let mut pod = env.pod_config("x");
+    pod.metadata.as_mut().unwrap().uid.clear();
+    let err = rt
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(pod),
+            runtime_handler: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("metadata.uid"), "{err:?}");
+    let err = rt
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(env.pod_config("y")),
+            runtime_handler: "no-such-handler".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("no-such-handler"), "{err:?}");
+    let err = rt
+        .pod_sandbox_status(PodSandboxStatusRequest {
+            pod_sandbox_id: "0123456789abcdef".into(),
+            verbose: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    // Stop and remove of an unknown sandbox are fine (kubelet retries them).
+    rt.stop_pod_sandbox(StopPodSandboxRequest {
+        pod_sandbox_id: "0123456789abcdef".into(),
+    })
+    .await
+    .unwrap();
+    rt.remove_pod_sandbox(RemovePodSandboxRequest {
+        pod_sandbox_id: "0123456789abcdef".into(),
+    })
+    .await
+    .unwrap();
+    env.assert_no_leaks();
+}
+
+#[tokio::test]
+async fn same_pod_name_twice_is_refused_naming_the_holder() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = env.pod_config("dup");
+    let sid = env.run_pod(&pod).await;
+    let err = env
+        .rt()
+        .await
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(pod.clone()),
+            runtime_handler: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::AlreadyExists);
+    assert!(err.message().contains(&sid), "{err:?}");
+    // Stop twice, remove twice: idempotent.
+    env.stop_and_remove_pod(&sid).await;
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[tokio::test]
+async fn crun_runtime_handler_runs_pods() {
+    if missing_tools() || which("crun").is_none() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = env.pod_config("crun");
+    let sid = env
+        .rt()
+        .await
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(pod.clone()),
+            runtime_handler: "crun".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .pod_sandbox_id;
+    let st = env.pod_status(&sid).await.status.unwrap();
+    assert_eq!(st.runtime_handler, "crun");
+    let cid = env
+        .run(
+            &sid,
+            &pod,
+            env.container_config("c", &["/bin/sh", "-c", "echo ran-by-crun"]),
+        )
+        .await;
+    let s = env.wait_exited(&cid).await;
+    assert_eq!(s.exit_code, 0);
+    let info = env.containerd.ctr(&["containers", "info", &sid]);
+    assert!(info.contains("crun"), "runc options name crun: {info}");
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[tokio::test]
+async fn fifty_sandboxes_created_and_removed_leak_nothing() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    for i in 0..50 {
+        let pod = env.pod_config(&format!("loop{i}"));
+        let sid = env.run_pod(&pod).await;
+        env.stop_and_remove_pod(&sid).await;
+    }
+    env.assert_no_leaks();
+}

@@ -1,0 +1,359 @@
+//! A whole node for tests: containerd + registry with the busybox test image
+//! + a CNI bridge network of the test's own + crid; helpers that drive pods
+//! and containers the way kubelet does.
+
+use super::image::{busybox_image, ImageConfig, TestRegistry};
+use super::*;
+use crid::cri::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static NET_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A bridge name and /24 subnet no other test of this run uses.
+pub fn unique_network() -> (String, String) {
+    let n = NET_SEQ.fetch_add(1, Ordering::SeqCst);
+    let k = (std::process::id() * 7 + n) % 250;
+    (
+        format!("crt{}{}", std::process::id() % 10000, n),
+        format!("10.201.{k}.0/24"),
+    )
+}
+
+/// bridge + host-local (data dir inside the test dir) + portmap + loopback.
+pub fn bridge_conflist(bridge: &str, subnet: &str, ipam_dir: &Path) -> String {
+    serde_json::json!({
+        "cniVersion": "1.0.0",
+        "name": bridge,
+        "plugins": [
+            {"type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false,
+             "hairpinMode": true,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]],
+                      "dataDir": ipam_dir}},
+            {"type": "portmap", "capabilities": {"portMappings": true}},
+            {"type": "loopback"}
+        ]
+    })
+    .to_string()
+}
+
+pub struct PodEnv {
+    pub crid: TestCrid,
+    pub registry: TestRegistry,
+    pub containerd: TestContainerd,
+    pub image: String,
+    pub bridge: String,
+    pub subnet: String,
+    pub ipam_dir: PathBuf,
+    pub log_dir: tempfile::TempDir,
+    _image_dir: tempfile::TempDir,
+}
+
+impl PodEnv {
+    pub async fn new() -> PodEnv {
+        Self::with_options(CridOptions::default()).await
+    }
+
+    pub async fn with_options(opts: CridOptions) -> PodEnv {
+        let containerd = TestContainerd::start();
+        let registry = TestRegistry::start();
+        let image_dir = short_tempdir("img");
+        let built = busybox_image(
+            &image_dir.path().join("busybox"),
+            "latest",
+            &ImageConfig::default(),
+        );
+        let image = registry.push(&built, "busybox", "latest", None);
+        let (bridge, subnet) = unique_network();
+        let crid = TestCrid::start_with(&containerd, opts);
+        let ipam_dir = crid.dir.path().join("ipam");
+        std::fs::write(
+            crid.cni_conf_dir.join("10-test.conflist"),
+            bridge_conflist(&bridge, &subnet, &ipam_dir),
+        )
+        .unwrap();
+        let env = PodEnv {
+            crid,
+            registry,
+            containerd,
+            image,
+            bridge,
+            subnet,
+            ipam_dir,
+            log_dir: short_tempdir("logs"),
+            _image_dir: image_dir,
+        };
+        env.pull(&env.image.clone()).await;
+        env
+    }
+
+    pub async fn rt(&self) -> RuntimeClient {
+        self.crid.runtime().await
+    }
+
+    pub async fn pull(&self, image: &str) -> String {
+        self.crid
+            .images()
+            .await
+            .pull_image(PullImageRequest {
+                image: Some(ImageSpec {
+                    image: image.to_string(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .expect("pull")
+            .into_inner()
+            .image_ref
+    }
+
+    pub fn pod_config(&self, name: &str) -> PodSandboxConfig {
+        let uid = format!("{name}-uid");
+        let log_directory = self.log_dir.path().join(format!("default_{name}_{uid}"));
+        PodSandboxConfig {
+            metadata: Some(PodSandboxMetadata {
+                name: name.to_string(),
+                uid,
+                namespace: "default".into(),
+                attempt: 0,
+            }),
+            hostname: name.to_string(),
+            log_directory: log_directory.to_string_lossy().into_owned(),
+            labels: HashMap::from([("app".to_string(), name.to_string())]),
+            linux: Some(LinuxPodSandboxConfig {
+                security_context: Some(LinuxSandboxSecurityContext {
+                    namespace_options: Some(NamespaceOption::default()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    pub async fn run_pod(&self, config: &PodSandboxConfig) -> String {
+        self.rt()
+            .await
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(config.clone()),
+                runtime_handler: String::new(),
+            })
+            .await
+            .expect("RunPodSandbox")
+            .into_inner()
+            .pod_sandbox_id
+    }
+
+    pub fn container_config(&self, name: &str, command: &[&str]) -> ContainerConfig {
+        ContainerConfig {
+            metadata: Some(ContainerMetadata {
+                name: name.to_string(),
+                attempt: 0,
+            }),
+            image: Some(ImageSpec {
+                image: self.image.clone(),
+                ..Default::default()
+            }),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            log_path: format!("{name}/0.log"),
+            linux: Some(LinuxContainerConfig {
+                security_context: Some(LinuxContainerSecurityContext {
+                    namespace_options: Some(NamespaceOption::default()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    pub async fn create(
+        &self,
+        sandbox_id: &str,
+        pod: &PodSandboxConfig,
+        config: ContainerConfig,
+    ) -> String {
+        self.rt()
+            .await
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: sandbox_id.to_string(),
+                config: Some(config),
+                sandbox_config: Some(pod.clone()),
+            })
+            .await
+            .expect("CreateContainer")
+            .into_inner()
+            .container_id
+    }
+
+    pub async fn start(&self, id: &str) {
+        self.rt()
+            .await
+            .start_container(StartContainerRequest {
+                container_id: id.to_string(),
+            })
+            .await
+            .expect("StartContainer");
+    }
+
+    /// Create + start; returns the container id.
+    pub async fn run(
+        &self,
+        sandbox_id: &str,
+        pod: &PodSandboxConfig,
+        config: ContainerConfig,
+    ) -> String {
+        let id = self.create(sandbox_id, pod, config).await;
+        self.start(&id).await;
+        id
+    }
+
+    pub async fn status(&self, id: &str) -> ContainerStatus {
+        self.rt()
+            .await
+            .container_status(ContainerStatusRequest {
+                container_id: id.to_string(),
+                verbose: false,
+            })
+            .await
+            .expect("ContainerStatus")
+            .into_inner()
+            .status
+            .unwrap()
+    }
+
+    pub async fn pod_status(&self, id: &str) -> PodSandboxStatusResponse {
+        self.rt()
+            .await
+            .pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: id.to_string(),
+                verbose: true,
+            })
+            .await
+            .expect("PodSandboxStatus")
+            .into_inner()
+    }
+
+    /// Poll ContainerStatus until EXITED (bounded: 60 s).
+    pub async fn wait_exited(&self, id: &str) -> ContainerStatus {
+        for _ in 0..600 {
+            let s = self.status(id).await;
+            if s.state == ContainerState::ContainerExited as i32 {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("container {id} did not exit:\n{}", self.crid.log());
+    }
+
+    /// Poll until `path` contains `needle` (bounded: 30 s).
+    pub async fn wait_for_file(&self, path: &Path, needle: &str) -> String {
+        for _ in 0..300 {
+            if let Ok(s) = std::fs::read_to_string(path) {
+                if s.contains(needle) {
+                    return s;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{} never contained {needle:?}: {:?}",
+            path.display(),
+            std::fs::read_to_string(path)
+        );
+    }
+
+    pub async fn stop_and_remove_pod(&self, id: &str) {
+        let mut rt = self.rt().await;
+        rt.stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: id.to_string(),
+        })
+        .await
+        .expect("StopPodSandbox");
+        rt.remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: id.to_string(),
+        })
+        .await
+        .expect("RemovePodSandbox");
+    }
+
+    /// Remove every pod crid reports (test cleanup).
+    pub async fn remove_all_pods(&self) {
+        let mut rt = self.rt().await;
+        let pods = rt
+            .list_pod_sandbox(ListPodSandboxRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .items;
+        for p in pods {
+            self.stop_and_remove_pod(&p.id).await;
+        }
+    }
+
+    /// Host-local allocation files (one per allocated IP).
+    pub fn allocated_ips(&self) -> Vec<String> {
+        let dir = self.ipam_dir.join(&self.bridge);
+        std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.chars().next().is_some_and(|c| c.is_ascii_digit()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn netns_files(&self) -> Vec<String> {
+        std::fs::read_dir(self.crid.state.join("netns"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// containerd containers + tasks in k8s.io (lines of `ctr` output, minus headers).
+    pub fn containerd_objects(&self) -> (usize, usize) {
+        let count = |out: String| out.lines().skip(1).filter(|l| !l.trim().is_empty()).count();
+        (
+            count(self.containerd.ctr(&["containers", "ls"])),
+            count(self.containerd.ctr(&["tasks", "ls"])),
+        )
+    }
+
+    /// Every kind of leak this env can count, asserted zero.
+    pub fn assert_no_leaks(&self) {
+        assert_eq!(
+            self.netns_files(),
+            Vec::<String>::new(),
+            "netns files leaked"
+        );
+        assert_eq!(self.allocated_ips(), Vec::<String>::new(), "pod IPs leaked");
+        assert_eq!(
+            self.containerd_objects(),
+            (0, 0),
+            "containerd containers/tasks leaked"
+        );
+        assert_eq!(
+            mounts_under(self.crid.dir.path()),
+            Vec::<String>::new(),
+            "mounts leaked"
+        );
+        let snaps = self.containerd.ctr(&["snapshots", "ls"]);
+        let active = snaps.lines().filter(|l| l.contains("Active")).count();
+        assert_eq!(active, 0, "active snapshots leaked:\n{snaps}");
+    }
+}
+
+impl Drop for PodEnv {
+    fn drop(&mut self) {
+        // Only the bridge this test created.
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
