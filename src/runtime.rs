@@ -85,5 +85,12 @@ impl Runtime {
 impl Runtime {
     /// Background work started once the socket is bound (event subscription,
     /// recovery). Returns when it is launched, not when it ends.
-    pub async fn start(self: &std::sync::Arc<Self>) {}
+    pub async fn start(self: &std::sync::Arc<Self>) {
+        let images = self.images.clone();
+        tokio::spawn(async move {
+            if let Err(e) = images.ensure_sandbox_image().await {
+                tracing::warn!("sandbox image not ready: {e}");
+            }
+        });
+    }
 }
