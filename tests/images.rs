@@ -83,7 +83,7 @@ fn chain_id(diff_ids: &[String]) -> String {
     chain
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_by_tag_and_by_digest_records_every_name() {
     if missing_tools() {
         return;
@@ -172,7 +172,7 @@ async fn pull_by_tag_and_by_digest_records_every_name() {
     assert!(u.inodes_used.as_ref().unwrap().value > 10);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_arch_index_resolves_to_linux_amd64() {
     if missing_tools() {
         return;
@@ -222,7 +222,7 @@ async fn multi_arch_index_resolves_to_linux_amd64() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_layer_image_with_gzip_and_plain_layers_unpacks_in_order() {
     if missing_tools() {
         return;
@@ -261,7 +261,7 @@ async fn multi_layer_image_with_gzip_and_plain_layers_unpacks_in_order() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_with_user_1000_reports_uid() {
     if missing_tools() {
         return;
@@ -307,7 +307,7 @@ async fn image_with_user_1000_reports_uid() {
     assert_eq!(info["imageSpec"]["config"]["User"], "1000");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_goes_through_a_mirror_from_hosts_toml() {
     if missing_tools() {
         return;
@@ -341,7 +341,7 @@ async fn pull_goes_through_a_mirror_from_hosts_toml() {
         .contains(&"mirror.test/team/busybox:1.0".to_string()));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_registry_needs_the_right_password() {
     if missing_tools() {
         return;
@@ -381,7 +381,7 @@ async fn basic_auth_registry_needs_the_right_password() {
     assert_eq!(pull(&mut c, &name, Some(auth)).await.unwrap(), id);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_pulls_of_one_image_share_the_download() {
     if missing_tools() {
         return;
@@ -412,7 +412,7 @@ async fn concurrent_pulls_of_one_image_share_the_download() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remove_then_pull_again() {
     if missing_tools() {
         return;
@@ -441,7 +441,7 @@ async fn remove_then_pull_again() {
     assert!(status(&mut c, &name).await.is_some());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sandbox_image_is_built_locally_pinned_and_not_removable() {
     if missing_tools() {
         return;
@@ -497,7 +497,7 @@ async fn sandbox_image_is_built_locally_pinned_and_not_removable() {
     assert_eq!(v["imageSpec"]["config"]["Entrypoint"][0], "/pause");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolve_unpacks_an_image_imported_without_unpacking() {
     if missing_tools() {
         return;
@@ -525,4 +525,106 @@ async fn resolve_unpacks_an_image_imported_without_unpacking() {
     assert!(ctd
         .ctr(&["images", "ls", "-q"])
         .contains("docker.io/library/imported:v1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removal_lets_gc_collect_only_what_nothing_else_references() {
+    if missing_tools() {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let extra = layer_tar(&[Entry::File("extra".into(), b"x".to_vec(), 0o644)]);
+    let keep = build_layout(
+        &tmp.path().join("keep"),
+        "v1",
+        &[
+            Layer {
+                tar: busybox_layer(),
+                gzip: true,
+            },
+            Layer {
+                tar: extra,
+                gzip: true,
+            },
+        ],
+        &ImageConfig::default(),
+        "amd64",
+    );
+    let gone = busybox_image(
+        &tmp.path().join("gone"),
+        "v1",
+        &ImageConfig {
+            user: "1000".into(),
+            ..Default::default()
+        },
+    );
+    let keep_name = reg.push(&keep, "keep", "v1", None);
+    let gone_name = reg.push(&gone, "gone", "v1", None);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+    pull(&mut c, &keep_name, None).await.unwrap();
+    pull(&mut c, &gone_name, None).await.unwrap();
+    remove(&mut c, &gone_name).await.unwrap();
+
+    // containerd collects in the background: wait for the removed image's
+    // own blobs to go.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let content = ctd.ctr(&["content", "ls", "-q"]);
+        if !content.contains(&gone.config_digest) && !content.contains(&gone.manifest_digest) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not collected:\n{content}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // What the other image references stays: blobs (the shared base layer
+    // included) and snapshots.
+    let content = ctd.ctr(&["content", "ls", "-q"]);
+    for d in [&keep.config_digest, &keep.manifest_digest] {
+        assert!(content.contains(d.as_str()), "{d} collected:\n{content}");
+    }
+    let snapshots = ctd.ctr(&["snapshots", "ls"]);
+    assert!(snapshots.contains(&chain_id(&keep.diff_ids)), "{snapshots}");
+    assert!(snapshots.contains(&keep.diff_ids[0]), "{snapshots}");
+    assert!(status(&mut c, &keep_name).await.is_some());
+    // Both layer blobs of the kept image stay, labelled with their diff ids.
+    let layers = ctd.ctr(&["content", "ls"]);
+    for diff_id in &keep.diff_ids {
+        let label = format!("containerd.io/uncompressed={diff_id}");
+        assert!(layers.contains(&label), "no {label}:\n{layers}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_without_progress_fails_with_a_clear_error() {
+    if missing_tools() {
+        return;
+    }
+    // A "registry" that accepts connections and never answers.
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = stall.local_addr().unwrap();
+    let holder = std::thread::spawn(move || {
+        let mut held = vec![];
+        for conn in stall.incoming().take(4) {
+            held.push(conn);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start_with(
+        &ctd,
+        CridOptions {
+            config_toml: Some("[registry]\npull_progress_timeout_secs = 1\n".into()),
+            ..Default::default()
+        },
+    );
+    let mut c = crid.images().await;
+    let err = pull(&mut c, &format!("{addr}/stalled:v1"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::DeadlineExceeded, "{err:?}");
+    assert!(err.message().contains("no progress"), "{err:?}");
+    drop(holder);
 }
