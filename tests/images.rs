@@ -628,3 +628,32 @@ async fn a_pull_without_progress_fails_with_a_clear_error() {
     assert!(err.message().contains("no progress"), "{err:?}");
     drop(holder);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_schema2_images_pull_like_oci_ones() {
+    if missing_tools() {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    let name = reg.push_docker_v2s2(&img, "docker", "v1");
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+    let id = pull(&mut c, &name, None).await.unwrap();
+    let st = status(&mut c, &id).await.unwrap();
+    assert!(st.repo_tags.contains(&name));
+    let manifest_digest = st.repo_digests[0].split('@').nth(1).unwrap().to_string();
+    let cd = adapter(&ctd);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&cd.read_content(&manifest_digest).await.unwrap()).unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(
+        exists_in_snapshot(&ctd, &chain_id(&img.diff_ids), &["bin/busybox"]).await,
+        vec![true]
+    );
+}

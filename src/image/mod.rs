@@ -366,7 +366,12 @@ impl Inner {
         let cd = &self.containerd;
         if let Some(img) = store::find_record(cd, reference).await? {
             if let Some(t) = img.target {
-                return self.cache.load(cd, &t).await.map(Some);
+                return match self.cache.load(cd, &t).await {
+                    Ok(l) => Ok(Some(l)),
+                    // A record whose content is gone is no usable image.
+                    Err(e) if e.is_not_found() => Ok(None),
+                    Err(e) => Err(e),
+                };
             }
         }
         if let Some(id) = reference::as_image_id(reference) {

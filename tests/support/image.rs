@@ -301,14 +301,30 @@ impl TestRegistry {
         tag: &str,
         creds: Option<(&str, &str)>,
     ) -> String {
+        self.push_as(image, repo, tag, creds, None)
+    }
+
+    /// Push converted to Docker schema2 media types (the manifest digest
+    /// changes; config and layer blobs stay).
+    pub fn push_docker_v2s2(&self, image: &BuiltImage, repo: &str, tag: &str) -> String {
+        self.push_as(image, repo, tag, None, Some("v2s2"))
+    }
+
+    fn push_as(
+        &self,
+        image: &BuiltImage,
+        repo: &str,
+        tag: &str,
+        creds: Option<(&str, &str)>,
+        format: Option<&str>,
+    ) -> String {
         let dest = format!("docker://{}/{repo}:{tag}", self.addr);
         let mut cmd = Command::new("skopeo");
-        cmd.args([
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-            "--preserve-digests",
-        ]);
+        cmd.args(["copy", "--quiet", "--dest-tls-verify=false"]);
+        match format {
+            Some(f) => cmd.args(["--format", f]),
+            None => cmd.arg("--preserve-digests"),
+        };
         if let Some((u, p)) = creds {
             cmd.arg("--dest-creds").arg(format!("{u}:{p}"));
         }
