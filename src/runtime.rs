@@ -71,6 +71,12 @@ impl Runtime {
     /// Background work started once the socket is bound: recovery, the
     /// event loop, the streaming server, the sandbox image.
     pub async fn start(self: &Arc<Self>) {
+        let images = self.images.clone();
+        tokio::spawn(async move {
+            if let Err(e) = images.ensure_sandbox_image().await {
+                tracing::warn!("sandbox image not ready: {e}");
+            }
+        });
         // Recover before serving, so kubelet's first list sees every pod.
         if self.containerd.healthy().await.is_ok() {
             match self.recover().await {

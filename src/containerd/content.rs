@@ -128,3 +128,167 @@ impl Containerd {
         }
     }
 }
+
+/// A streaming `Content.Write`: chunks go out as they come (buffered up to
+/// `WRITE_CHUNK`), so a layer is never held whole in memory. Dropping it
+/// without `commit` leaves an ingest that `abort` (or containerd's GC) removes.
+pub struct BlobWriter {
+    containerd: Containerd,
+    reference: String,
+    tx: tokio::sync::mpsc::Sender<api::WriteContentRequest>,
+    responses: tonic::Streaming<api::WriteContentResponse>,
+    buf: Vec<u8>,
+    offset: i64,
+}
+
+impl Containerd {
+    /// Open a writer for blob `expected` of `total` bytes under ingest ref
+    /// `reference`; `None` when the store already has the blob.
+    pub async fn blob_writer(
+        &self,
+        reference: &str,
+        total: i64,
+        expected: &str,
+    ) -> Result<Option<BlobWriter>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tx.send(api::WriteContentRequest {
+            action: api::WriteAction::Stat as i32,
+            r#ref: reference.into(),
+            total,
+            expected: expected.into(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|_| Error::internal("blob writer channel closed"))?;
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+        let mut responses = match self.content().write(stream).await {
+            Ok(r) => r.into_inner(),
+            Err(s) if s.code() == tonic::Code::AlreadyExists => return Ok(None),
+            Err(s) => return Err(Error::containerd("Content.Write", s)),
+        };
+        match responses.next().await {
+            Some(Ok(_)) => {}
+            Some(Err(s)) if s.code() == tonic::Code::AlreadyExists => return Ok(None),
+            Some(Err(s)) => return Err(Error::containerd("Content.Write", s)),
+            None => return Err(Error::internal("Content.Write closed after STAT")),
+        }
+        Ok(Some(BlobWriter {
+            containerd: self.clone(),
+            reference: reference.into(),
+            tx,
+            responses,
+            buf: Vec::with_capacity(WRITE_CHUNK),
+            offset: 0,
+        }))
+    }
+
+    /// Drop an unfinished ingest; a missing one is fine.
+    pub async fn abort_ingest(&self, reference: &str) -> Result<()> {
+        match self
+            .content()
+            .abort(api::AbortRequest {
+                r#ref: reference.into(),
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+            Err(s) => Err(Error::containerd("Content.Abort", s)),
+        }
+    }
+
+    /// Delete a blob; a missing one is fine.
+    pub async fn delete_content(&self, digest: &str) -> Result<()> {
+        match self
+            .content()
+            .delete(api::DeleteContentRequest {
+                digest: digest.into(),
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+            Err(s) => Err(Error::containerd("Content.Delete", s)),
+        }
+    }
+}
+
+impl BlobWriter {
+    async fn send(&mut self, req: api::WriteContentRequest) -> Result<()> {
+        self.tx
+            .send(req)
+            .await
+            .map_err(|_| Error::internal("Content.Write stream closed"))?;
+        match self.responses.next().await {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(s)) => Err(Error::containerd("Content.Write", s)),
+            None => Err(Error::internal("Content.Write ended early")),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(WRITE_CHUNK));
+        let len = data.len() as i64;
+        let req = api::WriteContentRequest {
+            action: api::WriteAction::Write as i32,
+            r#ref: self.reference.clone(),
+            offset: self.offset,
+            data,
+            ..Default::default()
+        };
+        self.send(req).await?;
+        self.offset += len;
+        Ok(())
+    }
+
+    pub async fn write(&mut self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            let n = (WRITE_CHUNK - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.buf.len() >= WRITE_CHUNK {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flush and commit; containerd verifies size and digest. A blob that
+    /// appeared meanwhile (a concurrent writer) is success.
+    pub async fn commit(
+        mut self,
+        total: i64,
+        expected: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<()> {
+        self.flush().await?;
+        let req = api::WriteContentRequest {
+            action: api::WriteAction::Commit as i32,
+            r#ref: self.reference.clone(),
+            offset: self.offset,
+            total,
+            expected: expected.into(),
+            labels,
+            ..Default::default()
+        };
+        match self.send(req).await {
+            Err(e) if e.is_already_exists() => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Give up: close the stream and drop the ingest.
+    pub async fn abort(self) {
+        let BlobWriter {
+            containerd,
+            reference,
+            tx,
+            ..
+        } = self;
+        drop(tx);
+        let _ = containerd.abort_ingest(&reference).await;
+    }
+}

@@ -2,9 +2,26 @@
 //! snapshots, register in containerd's image store; list, status, remove;
 //! the locally built pause image. Knows nothing of gRPC.
 
+mod hosts;
+mod manifest;
+mod pause;
+mod pull;
+mod reference;
+mod store;
+mod unpack;
+
+pub use hosts::Endpoint;
+pub use reference::Reference;
+
 use crate::config::Config;
-use crate::containerd::Containerd;
+use crate::containerd::{Containerd, Descriptor};
 use crate::error::{Error, Result};
+use futures::future::{BoxFuture, FutureExt, Shared};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use store::{LoadCache, Loaded};
 
 /// Credentials for a pull, from the CRI `AuthConfig`.
 #[derive(Debug, Clone, Default)]
@@ -42,56 +59,402 @@ pub struct FsUsage {
     pub timestamp_nanos: i64,
 }
 
+type SharedPull = Shared<BoxFuture<'static, std::result::Result<String, Arc<Error>>>>;
+
+/// Cheap to clone: the state lives behind an `Arc`.
+#[derive(Clone)]
 pub struct ImageService {
-    #[allow(dead_code)]
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     containerd: Containerd,
     sandbox_image: String,
+    registry_config: PathBuf,
+    progress_timeout: Duration,
+    /// Pulls under way, by normalised reference (singleflight).
+    inflight: Mutex<HashMap<String, SharedPull>>,
+    cache: LoadCache,
 }
+
+/// Lease lifetime: long enough for any pull, short enough that a crashed
+/// crid's leftovers go.
+const LEASE_SECS: u64 = 3600;
 
 impl ImageService {
     pub fn new(containerd: Containerd, config: &Config) -> Self {
         ImageService {
-            containerd,
-            sandbox_image: config.sandbox_image.clone(),
+            inner: Arc::new(Inner {
+                containerd,
+                sandbox_image: config.sandbox_image.clone(),
+                registry_config: config.registry.config_path.clone(),
+                progress_timeout: Duration::from_secs(
+                    config.registry.pull_progress_timeout_secs.max(1),
+                ),
+                inflight: Mutex::new(HashMap::new()),
+                cache: LoadCache::default(),
+            }),
         }
     }
 
     pub fn sandbox_image(&self) -> &str {
-        &self.sandbox_image
+        &self.inner.sandbox_image
     }
 
-    /// Pull `reference`; returns the image id.
-    pub async fn pull(&self, _reference: &str, _auth: Option<&RegistryAuth>) -> Result<String> {
-        Err(Error::Unimplemented("PullImage".into()))
+    /// Pull `reference`; returns the image id. Concurrent pulls of the same
+    /// reference share one download.
+    pub async fn pull(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<String> {
+        let r = Reference::parse(reference)?;
+        let key = r.full();
+        let fut = {
+            let mut inflight = self.inner.inflight.lock().unwrap();
+            match inflight.get(&key) {
+                Some(f) => {
+                    tracing::debug!(image = %key, "joining a pull under way");
+                    f.clone()
+                }
+                None => {
+                    let inner = self.inner.clone();
+                    let auth = auth.cloned();
+                    let k = key.clone();
+                    let task = tokio::spawn(async move {
+                        let res = inner.pull(&r, auth.as_ref()).await;
+                        inner.inflight.lock().unwrap().remove(&k);
+                        res
+                    });
+                    let f = async move {
+                        match task.await {
+                            Ok(r) => r.map_err(Arc::new),
+                            Err(e) => Err(Arc::new(Error::internal(format!("pull task: {e}")))),
+                        }
+                    }
+                    .boxed()
+                    .shared();
+                    inflight.insert(key.clone(), f.clone());
+                    f
+                }
+            }
+        };
+        fut.await.map_err(|e| unshare(&e))
     }
 
-    pub async fn list(&self, _filter: Option<&str>) -> Result<Vec<ImageRecord>> {
-        Err(Error::Unimplemented("ListImages".into()))
+    pub async fn list(&self, filter: Option<&str>) -> Result<Vec<ImageRecord>> {
+        let mut images = self.inner.records().await?;
+        if let Some(f) = filter.filter(|f| !f.is_empty()) {
+            let Some(wanted) = self.inner.find(f).await? else {
+                return Ok(vec![]);
+            };
+            images.retain(|i| i.id == wanted.id);
+        }
+        Ok(images)
     }
 
     /// `None` when the image is not present.
-    pub async fn status(&self, _reference: &str) -> Result<Option<ImageRecord>> {
-        Err(Error::Unimplemented("ImageStatus".into()))
+    pub async fn status(&self, reference: &str) -> Result<Option<ImageRecord>> {
+        let Some(l) = self.inner.find(reference).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .inner
+            .records()
+            .await?
+            .into_iter()
+            .find(|i| i.id == l.id))
     }
 
-    /// Remove by id, tag or digest; a missing image is not an error.
-    pub async fn remove(&self, _reference: &str) -> Result<()> {
-        Err(Error::Unimplemented("RemoveImage".into()))
+    /// Remove by id, tag or digest; a missing image is not an error. Every
+    /// name crid recorded for the image goes; containerd's GC does the rest.
+    pub async fn remove(&self, reference: &str) -> Result<()> {
+        let inner = &self.inner;
+        let Some(l) = inner.find(reference).await? else {
+            return Ok(());
+        };
+        let records = store::all_records(&inner.containerd, &inner.cache).await?;
+        let mine: Vec<_> = records.iter().filter(|(_, x)| x.id == l.id).collect();
+        if inner.is_pinned(&mine) {
+            return Err(Error::precondition(format!(
+                "image {reference} is the sandbox image and cannot be removed"
+            )));
+        }
+        for (img, _) in mine {
+            if store::owned(img) {
+                inner.containerd.delete_image(&img.name).await?;
+            } else {
+                tracing::info!(name = %img.name, "not removing an image crid did not create");
+            }
+        }
+        Ok(())
     }
 
     pub async fn fs_info(&self) -> Result<FsUsage> {
-        Err(Error::Unimplemented("ImageFsInfo".into()))
+        let cd = &self.inner.containerd;
+        let root = match cd.snapshotter_root().await? {
+            Some(r) => r,
+            None => return Err(Error::not_found("snapshotter root not exported")),
+        };
+        let path = PathBuf::from(&root);
+        let (bytes, inodes) = tokio::task::spawn_blocking(move || disk_usage(&path))
+            .await
+            .map_err(|e| Error::internal(format!("disk usage: {e}")))?;
+        Ok(FsUsage {
+            mountpoint: root,
+            used_bytes: bytes,
+            inodes_used: inodes,
+            timestamp_nanos: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+        })
     }
 
     /// Make sure the sandbox image is present and unpacked: pull it, or build
     /// crid's own pause image locally when it cannot be pulled.
     pub async fn ensure_sandbox_image(&self) -> Result<ImageRecord> {
-        Err(Error::Unimplemented("sandbox image".into()))
+        let name = self.inner.sandbox_image.clone();
+        if let Ok(rec) = self.resolve(&name).await {
+            return Ok(rec);
+        }
+        match self.pull(&name, None).await {
+            Ok(_) => return self.resolve(&name).await,
+            Err(e) => {
+                tracing::warn!(image = %name, "cannot pull the sandbox image, building crid's own: {e}")
+            }
+        }
+        self.inner.build_pause(&name).await?;
+        self.resolve(&name).await
     }
 
     /// The image a container is created from (by id, tag or digest),
     /// unpacked; `NotFound` when absent.
     pub async fn resolve(&self, reference: &str) -> Result<ImageRecord> {
-        Err(Error::not_found(format!("image {reference:?}")))
+        let inner = &self.inner;
+        let Some(l) = inner.find(reference).await? else {
+            return Err(Error::not_found(format!("image {reference:?}")));
+        };
+        let chain = l.chain_id();
+        if inner.containerd.stat_snapshot(&chain).await?.is_none() {
+            tracing::info!(
+                image = reference,
+                "unpacking image whose layers are not unpacked"
+            );
+            inner
+                .with_lease(|cd| async move { inner.unpack(&cd, &l).await.map(|_| ()) })
+                .await?;
+        }
+        self.status(reference)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("image {reference:?}")))
+    }
+}
+
+/// The numeric uid, or the user name, of an image's `USER`.
+pub fn image_user(config: &oci_spec::image::ImageConfiguration) -> (Option<i64>, String) {
+    let user = config
+        .config()
+        .as_ref()
+        .and_then(|c| c.user().clone())
+        .unwrap_or_default();
+    let user = user.split(':').next().unwrap_or_default();
+    if user.is_empty() {
+        return (None, String::new());
+    }
+    match user.parse::<i64>() {
+        Ok(uid) => (Some(uid), String::new()),
+        Err(_) => (None, user.to_string()),
+    }
+}
+
+/// Rebuild an error shared between joined pulls.
+fn unshare(e: &Error) -> Error {
+    match e {
+        Error::InvalidArgument(m) => Error::InvalidArgument(m.clone()),
+        Error::NotFound(m) => Error::NotFound(m.clone()),
+        Error::AlreadyExists(m) => Error::AlreadyExists(m.clone()),
+        Error::FailedPrecondition(m) => Error::FailedPrecondition(m.clone()),
+        Error::Unauthenticated(m) => Error::Unauthenticated(m.clone()),
+        Error::DeadlineExceeded(m) => Error::DeadlineExceeded(m.clone()),
+        Error::Unavailable(m) => Error::Unavailable(m.clone()),
+        Error::Containerd { op, status } => Error::Containerd {
+            op,
+            status: tonic::Status::new(status.code(), status.message()),
+        },
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+fn disk_usage(root: &std::path::Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let mut bytes = 0;
+    let mut inodes = 0;
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(md) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if seen.insert((md.dev(), md.ino())) {
+                bytes += md.blocks() * 512;
+                inodes += 1;
+            }
+            if md.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    (bytes, inodes)
+}
+
+impl Inner {
+    /// Run `f` with a client whose calls are under a fresh lease, then drop the lease.
+    async fn with_lease<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(Containerd) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let id = format!("crid-{}", hex::encode(rand::random::<[u8; 8]>()));
+        self.containerd.create_lease(&id, LEASE_SECS).await?;
+        let res = f(self.containerd.with_lease(&id)).await;
+        if let Err(e) = self.containerd.delete_lease(&id).await {
+            tracing::warn!(lease = %id, "cannot delete lease: {e}");
+        }
+        res
+    }
+
+    async fn pull(&self, r: &Reference, auth: Option<&RegistryAuth>) -> Result<String> {
+        let endpoints = hosts::endpoints(&self.registry_config, &r.domain)?;
+        let oci_auth = pull::oci_auth(auth)?;
+        tracing::info!(image = %r.full(), "pulling");
+        self.with_lease(|cd| async move {
+            let puller = pull::Puller {
+                containerd: &cd,
+                progress_timeout: self.progress_timeout,
+                auth: oci_auth,
+            };
+            let fetched = puller.fetch(&endpoints, r).await?;
+            let (_, diff_ids) = manifest::parse_config(&fetched.config)?;
+            unpack::unpack(&cd, &fetched.manifest.layers, &diff_ids).await?;
+            let id = fetched.manifest.config.digest.clone();
+            let target = Descriptor {
+                media_type: fetched.target.media_type.clone(),
+                digest: fetched.target.digest.clone(),
+                size: fetched.target.size,
+                annotations: HashMap::new(),
+            };
+            store::register(&cd, &store::names_for(r, &target.digest, &id), &target).await?;
+            tracing::info!(image = %r.full(), id = %id, "pulled");
+            Ok(id)
+        })
+        .await
+    }
+
+    /// Unpack a loaded image and label its config with the top snapshot.
+    async fn unpack(&self, cd: &Containerd, l: &Loaded) -> Result<String> {
+        let top = unpack::unpack(cd, &l.manifest.layers, &l.diff_ids).await?;
+        cd.update_content_labels(&l.id, manifest::config_labels(cd.snapshotter(), &top))
+            .await?;
+        for (layer, diff_id) in l.manifest.layers.iter().zip(&l.diff_ids) {
+            cd.update_content_labels(&layer.digest, manifest::layer_labels(diff_id))
+                .await?;
+        }
+        Ok(top)
+    }
+
+    /// The image a reference names: by record name, else (for an id) any
+    /// record whose config digest matches.
+    async fn find(&self, reference: &str) -> Result<Option<Arc<Loaded>>> {
+        let cd = &self.containerd;
+        if let Some(img) = store::find_record(cd, reference).await? {
+            if let Some(t) = img.target {
+                return match self.cache.load(cd, &t).await {
+                    Ok(l) => Ok(Some(l)),
+                    // A record whose content is gone is no usable image.
+                    Err(e) if e.is_not_found() => Ok(None),
+                    Err(e) => Err(e),
+                };
+            }
+        }
+        if let Some(id) = reference::as_image_id(reference) {
+            let all = store::all_records(cd, &self.cache).await?;
+            return Ok(all.into_iter().map(|(_, l)| l).find(|l| l.id == id));
+        }
+        Ok(None)
+    }
+
+    fn is_pinned(&self, records: &[&(crate::containerd::Image, Arc<Loaded>)]) -> bool {
+        let sandbox = Reference::parse(&self.sandbox_image)
+            .map(|r| r.full())
+            .unwrap_or_else(|_| self.sandbox_image.clone());
+        records.iter().any(|(i, _)| i.name == sandbox)
+    }
+
+    /// All images, one entry per id.
+    async fn records(&self) -> Result<Vec<ImageRecord>> {
+        let all = store::all_records(&self.containerd, &self.cache).await?;
+        let mut ids: Vec<&str> = all.iter().map(|(_, l)| l.id.as_str()).collect();
+        ids.sort();
+        ids.dedup();
+        let mut out = vec![];
+        for id in ids {
+            let mine: Vec<_> = all.iter().filter(|(_, l)| l.id == id).collect();
+            let l = &mine[0].1;
+            let (repo_tags, repo_digests) = store::tags_and_digests(&mine);
+            out.push(ImageRecord {
+                id: id.to_string(),
+                repo_tags,
+                repo_digests,
+                size: l.size,
+                config: l.config.clone(),
+                chain_id: l.chain_id(),
+                pinned: self.is_pinned(&mine),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Store crid's built-in pause image under `name`, like a pull would.
+    async fn build_pause(&self, name: &str) -> Result<()> {
+        let r = Reference::parse(name)?;
+        let b = pause::build();
+        self.with_lease(|cd| async move {
+            let layer = &b.manifest.layers[0];
+            cd.write_content(
+                &format!("pause-layer-{}", layer.digest),
+                &layer.digest,
+                b.layer.clone(),
+                manifest::layer_labels(&b.diff_id),
+            )
+            .await?;
+            let top = manifest::chain_ids(&[b.diff_id.clone()]).remove(0);
+            let cfg = &b.manifest.config;
+            cd.write_content(
+                &format!("pause-config-{}", cfg.digest),
+                &cfg.digest,
+                b.config.clone(),
+                manifest::config_labels(cd.snapshotter(), &top),
+            )
+            .await?;
+            let mdigest = manifest::sha256_digest(&b.manifest_bytes);
+            let labels = manifest::manifest_labels(&b.manifest);
+            cd.write_content(
+                &format!("pause-manifest-{mdigest}"),
+                &mdigest,
+                b.manifest_bytes.clone(),
+                labels.clone(),
+            )
+            .await?;
+            cd.update_content_labels(&mdigest, labels).await?;
+            unpack::unpack(&cd, &b.manifest.layers, &[b.diff_id.clone()]).await?;
+            let target = Descriptor {
+                media_type: manifest::OCI_MANIFEST.into(),
+                digest: mdigest.clone(),
+                size: b.manifest_bytes.len() as i64,
+                annotations: HashMap::new(),
+            };
+            store::register(&cd, &store::names_for(&r, &mdigest, &cfg.digest), &target).await?;
+            tracing::info!(image = name, id = %cfg.digest, "built crid's pause image");
+            Ok(())
+        })
+        .await
     }
 }

@@ -1,14 +1,14 @@
 //! CRI `ImageService`: translation between CRI messages and `image::`.
 
-use super::unimplemented;
 use crate::cri::image_service_server::ImageService;
 use crate::cri::*;
+use crate::image::{image_user, ImageRecord, RegistryAuth};
 use crate::runtime::Runtime;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 pub struct ImageServer {
-    #[allow(dead_code)]
     runtime: Arc<Runtime>,
 }
 
@@ -18,40 +18,124 @@ impl ImageServer {
     }
 }
 
+fn image_name(spec: Option<&ImageSpec>) -> Result<&str, Status> {
+    match spec.map(|s| s.image.as_str()) {
+        Some(s) if !s.is_empty() => Ok(s),
+        _ => Err(Status::invalid_argument("image.image is empty")),
+    }
+}
+
+fn to_cri(r: &ImageRecord) -> Image {
+    let (uid, username) = image_user(&r.config);
+    Image {
+        id: r.id.clone(),
+        repo_tags: r.repo_tags.clone(),
+        repo_digests: r.repo_digests.clone(),
+        size: r.size,
+        uid: uid.map(|value| Int64Value { value }),
+        username,
+        spec: Some(ImageSpec {
+            image: r.id.clone(),
+            ..Default::default()
+        }),
+        pinned: r.pinned,
+    }
+}
+
+fn to_auth(a: &AuthConfig) -> RegistryAuth {
+    RegistryAuth {
+        username: a.username.clone(),
+        password: a.password.clone(),
+        auth: a.auth.clone(),
+        identity_token: a.identity_token.clone(),
+        registry_token: a.registry_token.clone(),
+        server_address: a.server_address.clone(),
+    }
+}
+
 #[tonic::async_trait]
 impl ImageService for ImageServer {
     async fn list_images(
         &self,
-        _request: Request<ListImagesRequest>,
+        request: Request<ListImagesRequest>,
     ) -> Result<Response<ListImagesResponse>, Status> {
-        unimplemented("ListImages")
+        let req = request.into_inner();
+        let filter = req
+            .filter
+            .as_ref()
+            .and_then(|f| f.image.as_ref())
+            .map(|s| s.image.as_str());
+        let images = self.runtime.images.list(filter).await?;
+        Ok(Response::new(ListImagesResponse {
+            images: images.iter().map(to_cri).collect(),
+        }))
     }
 
     async fn image_status(
         &self,
-        _request: Request<ImageStatusRequest>,
+        request: Request<ImageStatusRequest>,
     ) -> Result<Response<ImageStatusResponse>, Status> {
-        unimplemented("ImageStatus")
+        let req = request.into_inner();
+        let name = image_name(req.image.as_ref())?;
+        let Some(rec) = self.runtime.images.status(name).await? else {
+            return Ok(Response::new(ImageStatusResponse::default()));
+        };
+        let mut info = HashMap::new();
+        if req.verbose {
+            let v = serde_json::json!({
+                "id": rec.id,
+                "chainID": rec.chain_id,
+                "imageSpec": rec.config,
+                "pinned": rec.pinned,
+            });
+            info.insert("info".to_string(), v.to_string());
+        }
+        Ok(Response::new(ImageStatusResponse {
+            image: Some(to_cri(&rec)),
+            info,
+        }))
     }
 
     async fn pull_image(
         &self,
-        _request: Request<PullImageRequest>,
+        request: Request<PullImageRequest>,
     ) -> Result<Response<PullImageResponse>, Status> {
-        unimplemented("PullImage")
+        let req = request.into_inner();
+        let name = image_name(req.image.as_ref())?;
+        let auth = req.auth.as_ref().map(to_auth);
+        let image_ref = self.runtime.images.pull(name, auth.as_ref()).await?;
+        Ok(Response::new(PullImageResponse { image_ref }))
     }
 
     async fn remove_image(
         &self,
-        _request: Request<RemoveImageRequest>,
+        request: Request<RemoveImageRequest>,
     ) -> Result<Response<RemoveImageResponse>, Status> {
-        unimplemented("RemoveImage")
+        let req = request.into_inner();
+        let name = image_name(req.image.as_ref())?;
+        self.runtime.images.remove(name).await?;
+        Ok(Response::new(RemoveImageResponse {}))
     }
 
     async fn image_fs_info(
         &self,
         _request: Request<ImageFsInfoRequest>,
     ) -> Result<Response<ImageFsInfoResponse>, Status> {
-        unimplemented("ImageFsInfo")
+        let u = self.runtime.images.fs_info().await?;
+        Ok(Response::new(ImageFsInfoResponse {
+            image_filesystems: vec![FilesystemUsage {
+                timestamp: u.timestamp_nanos,
+                fs_id: Some(FilesystemIdentifier {
+                    mountpoint: u.mountpoint,
+                }),
+                used_bytes: Some(UInt64Value {
+                    value: u.used_bytes,
+                }),
+                inodes_used: Some(UInt64Value {
+                    value: u.inodes_used,
+                }),
+            }],
+            ..Default::default()
+        }))
     }
 }

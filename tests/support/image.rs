@@ -301,14 +301,30 @@ impl TestRegistry {
         tag: &str,
         creds: Option<(&str, &str)>,
     ) -> String {
+        self.push_as(image, repo, tag, creds, None)
+    }
+
+    /// Push converted to Docker schema2 media types (the manifest digest
+    /// changes; config and layer blobs stay).
+    pub fn push_docker_v2s2(&self, image: &BuiltImage, repo: &str, tag: &str) -> String {
+        self.push_as(image, repo, tag, None, Some("v2s2"))
+    }
+
+    fn push_as(
+        &self,
+        image: &BuiltImage,
+        repo: &str,
+        tag: &str,
+        creds: Option<(&str, &str)>,
+        format: Option<&str>,
+    ) -> String {
         let dest = format!("docker://{}/{repo}:{tag}", self.addr);
         let mut cmd = Command::new("skopeo");
-        cmd.args([
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-            "--preserve-digests",
-        ]);
+        cmd.args(["copy", "--quiet", "--dest-tls-verify=false"]);
+        match format {
+            Some(f) => cmd.args(["--format", f]),
+            None => cmd.arg("--preserve-digests"),
+        };
         if let Some((u, p)) = creds {
             cmd.arg("--dest-creds").arg(format!("{u}:{p}"));
         }
@@ -361,4 +377,137 @@ pub fn ctr_import(containerd: &super::TestContainerd, image: &BuiltImage, name: 
         name,
         tarball.to_str().unwrap(),
     ]);
+}
+
+/// A multi-platform image: an OCI layout whose tag names an image index.
+pub struct BuiltIndex {
+    pub layout: PathBuf,
+    pub tag: String,
+    pub index_digest: String,
+    pub images: Vec<(String, BuiltImage)>,
+}
+
+/// Write an OCI layout at `dir` whose `tag` is an index over one image per
+/// `(arch, layers, config)`.
+pub fn build_index_layout(
+    dir: &Path,
+    tag: &str,
+    platforms: Vec<(&str, Vec<Layer>, ImageConfig)>,
+) -> BuiltIndex {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let mut images = vec![];
+    let mut entries = vec![];
+    for (arch, layers, cfg) in platforms {
+        let sub = dir.join(format!("sub-{arch}"));
+        let img = build_layout(&sub, tag, &layers, &cfg, arch);
+        for e in std::fs::read_dir(sub.join("blobs/sha256")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), blobs.join(e.file_name())).unwrap();
+        }
+        let size = std::fs::metadata(blobs.join(&img.manifest_digest[7..]))
+            .unwrap()
+            .len();
+        entries.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": img.manifest_digest,
+            "size": size,
+            "platform": {"architecture": arch, "os": "linux"},
+        }));
+        images.push((arch.to_string(), img));
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    }))
+    .unwrap();
+    let index_digest = digest(&index);
+    std::fs::write(blobs.join(&index_digest[7..]), &index).unwrap();
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": index_digest,
+            "size": index.len(),
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        }],
+    });
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    BuiltIndex {
+        layout: dir.to_path_buf(),
+        tag: tag.to_string(),
+        index_digest,
+        images,
+    }
+}
+
+impl TestRegistry {
+    /// Push a multi-platform layout (every platform) to `<addr>/<repo>:<tag>`.
+    pub fn push_index(&self, index: &BuiltIndex, repo: &str, tag: &str) -> String {
+        let dest = format!("docker://{}/{repo}:{tag}", self.addr);
+        let out = Command::new("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--all",
+                "--dest-tls-verify=false",
+                "--preserve-digests",
+            ])
+            .arg(format!("oci:{}:{}", index.layout.display(), index.tag))
+            .arg(&dest)
+            .output()
+            .expect("run skopeo");
+        assert!(
+            out.status.success(),
+            "skopeo push failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        format!("{}/{repo}:{tag}", self.addr)
+    }
+}
+
+/// Mount containerd snapshot mounts (bind or overlay) read-only at `target`.
+pub fn mount_snapshot(mounts: &[crid::containerd::Mount], target: &Path) {
+    use nix::mount::{mount, MsFlags};
+    assert_eq!(mounts.len(), 1, "one mount expected: {mounts:?}");
+    let m = &mounts[0];
+    if m.r#type == "bind" {
+        let mut flags = MsFlags::MS_BIND;
+        if m.options.iter().any(|o| o == "rbind") {
+            flags |= MsFlags::MS_REC;
+        }
+        mount(
+            Some(m.source.as_str()),
+            target,
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .unwrap();
+        mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .unwrap();
+    } else {
+        let data: Vec<&str> = m
+            .options
+            .iter()
+            .map(String::as_str)
+            .filter(|o| *o != "ro" && *o != "rw")
+            .collect();
+        mount(
+            Some(m.source.as_str()),
+            target,
+            Some(m.r#type.as_str()),
+            MsFlags::MS_RDONLY,
+            Some(data.join(",").as_str()),
+        )
+        .unwrap();
+    }
 }

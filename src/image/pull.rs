@@ -1,0 +1,354 @@
+//! Fetching an image from a registry into containerd's content store: the
+//! registry protocol and auth (oci-client), endpoint fallback (hosts.toml),
+//! platform selection, streamed and digest-verified blobs with GC labels, and
+//! the no-progress timeout. Unpacking and image records are elsewhere.
+
+use super::hosts::Endpoint;
+use super::manifest::{self, Desc, Manifest, Parsed};
+use super::reference::Reference;
+use super::RegistryAuth;
+use crate::containerd::Containerd;
+use crate::error::{Error, Result};
+use futures::{StreamExt, TryStreamExt};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth as OciAuth;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// What a pull fetched: the descriptor the reference resolved to (an index
+/// or a manifest), and the platform manifest with its config.
+pub struct Fetched {
+    pub target: Desc,
+    pub manifest: Manifest,
+    pub config: Vec<u8>,
+}
+
+/// A pull in progress: one registry endpoint, one client (credentials are
+/// cached per client, so never shared across pulls).
+pub struct Puller<'a> {
+    pub containerd: &'a Containerd,
+    pub progress_timeout: Duration,
+    pub auth: OciAuth,
+}
+
+pub fn oci_auth(auth: Option<&RegistryAuth>) -> Result<OciAuth> {
+    let Some(a) = auth else {
+        return Ok(OciAuth::Anonymous);
+    };
+    if !a.registry_token.is_empty() {
+        return Ok(OciAuth::Bearer(a.registry_token.clone()));
+    }
+    if !a.username.is_empty() || !a.password.is_empty() {
+        return Ok(OciAuth::Basic(a.username.clone(), a.password.clone()));
+    }
+    if !a.auth.is_empty() {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(a.auth.trim())
+            .map_err(|e| Error::invalid(format!("auth is not base64: {e}")))?;
+        let s = String::from_utf8(raw).map_err(|_| Error::invalid("auth is not UTF-8"))?;
+        let (u, p) = s
+            .split_once(':')
+            .ok_or_else(|| Error::invalid("auth is not user:password"))?;
+        return Ok(OciAuth::Basic(u.into(), p.into()));
+    }
+    if !a.identity_token.is_empty() {
+        // An identity token is a refresh token for the registry's token
+        // service; offered as a bearer token (oci-client has no OAuth POST).
+        return Ok(OciAuth::Bearer(a.identity_token.clone()));
+    }
+    Ok(OciAuth::Anonymous)
+}
+
+fn client_for(ep: &Endpoint) -> Result<oci_client::Client> {
+    use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+    let mut extra = vec![];
+    for path in &ep.ca {
+        let data = std::fs::read(path).map_err(|e| Error::io(format!("read CA {path:?}"), e))?;
+        extra.push(Certificate {
+            encoding: CertificateEncoding::Pem,
+            data,
+        });
+    }
+    Ok(oci_client::Client::new(ClientConfig {
+        protocol: if ep.plain_http() {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        },
+        accept_invalid_certificates: ep.skip_verify,
+        extra_root_certificates: extra,
+        connect_timeout: Some(Duration::from_secs(10)),
+        ..Default::default()
+    }))
+}
+
+/// Map a registry error to crid's typed error.
+pub fn registry_error(what: &str, e: OciDistributionError) -> Error {
+    use OciDistributionError as E;
+    let msg = format!("{what}: {e}");
+    match &e {
+        E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => Error::Unauthenticated(msg),
+        E::ServerError { code, .. } if *code == 401 || *code == 403 => Error::Unauthenticated(msg),
+        E::ServerError { code: 404, .. } | E::ImageManifestNotFoundError(_) => Error::NotFound(msg),
+        E::RegistryError { envelope, .. } => {
+            let text = format!("{envelope:?}").to_uppercase();
+            if text.contains("UNAUTHORIZED") || text.contains("DENIED") {
+                Error::Unauthenticated(msg)
+            } else if text.contains("UNKNOWN") {
+                Error::NotFound(msg)
+            } else {
+                Error::Unavailable(msg)
+            }
+        }
+        E::RequestError(_) | E::IoError(_) => Error::Unavailable(msg),
+        _ => Error::Internal(msg),
+    }
+}
+
+impl Puller<'_> {
+    async fn timed<T>(
+        &self,
+        what: &str,
+        f: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        tokio::time::timeout(self.progress_timeout, f)
+            .await
+            .map_err(|_| {
+                Error::DeadlineExceeded(format!(
+                    "{what}: no progress for {}s",
+                    self.progress_timeout.as_secs()
+                ))
+            })?
+    }
+
+    /// Try the endpoints in order; the first that resolves the reference
+    /// serves the whole pull. Authentication failures are final.
+    pub async fn fetch(&self, endpoints: &[Endpoint], r: &Reference) -> Result<Fetched> {
+        let mut last = Error::not_found(format!("no endpoint for {}", r.domain));
+        for ep in endpoints.iter().filter(|e| e.resolve && e.pull) {
+            tracing::debug!(host = %ep.host, image = %r.full(), "trying registry endpoint");
+            match self.fetch_from(ep, r).await {
+                Ok(f) => return Ok(f),
+                Err(e @ Error::Unauthenticated(_)) if !ep.host.eq(&r.domain) => {
+                    tracing::warn!(host = %ep.host, "mirror refused credentials: {e}");
+                    last = e;
+                }
+                Err(e @ (Error::Unauthenticated(_) | Error::InvalidArgument(_))) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(host = %ep.host, image = %r.full(), "endpoint failed: {e}");
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+
+    async fn fetch_from(&self, ep: &Endpoint, r: &Reference) -> Result<Fetched> {
+        let client = client_for(ep)?;
+        let oref = match (&r.digest, &r.tag) {
+            (Some(d), _) => {
+                oci_client::Reference::with_digest(ep.host.clone(), r.path.clone(), d.clone())
+            }
+            (None, Some(t)) => {
+                oci_client::Reference::with_tag(ep.host.clone(), r.path.clone(), t.clone())
+            }
+            (None, None) => return Err(Error::invalid("reference has neither tag nor digest")),
+        };
+        let (data, digest) = self
+            .timed("resolve", async {
+                client
+                    .pull_manifest_raw(&oref, &self.auth, manifest::ACCEPTED)
+                    .await
+                    .map_err(|e| registry_error(&format!("resolve {}", r.full()), e))
+            })
+            .await?;
+        let computed = manifest::sha256_digest(&data);
+        if let Some(d) = &r.digest {
+            if *d != computed {
+                return Err(Error::invalid(format!("manifest digest {computed} != {d}")));
+            }
+        } else if !digest.is_empty() && digest != computed {
+            return Err(Error::internal(format!(
+                "registry sent {computed}, said {digest}"
+            )));
+        }
+        let target = Desc {
+            media_type: manifest::media_type_of(&data)?,
+            digest: computed,
+            size: data.len() as i64,
+            platform: None,
+        };
+        tracing::info!(image = %r.full(), digest = %target.digest, host = %ep.host, "resolved");
+        let (manifest_desc, manifest_data, index_data) =
+            match manifest::parse(&target.media_type, &data)? {
+                Parsed::Manifest(_) => (target.clone(), data.to_vec(), None),
+                Parsed::Index(idx) => {
+                    let d = manifest::select_platform(&idx)?;
+                    let by_digest = oci_client::Reference::with_digest(
+                        ep.host.clone(),
+                        r.path.clone(),
+                        d.digest.clone(),
+                    );
+                    let (m, _) = self
+                        .timed("manifest", async {
+                            client
+                                .pull_manifest_raw(&by_digest, &self.auth, manifest::ACCEPTED)
+                                .await
+                                .map_err(|e| registry_error("fetch manifest", e))
+                        })
+                        .await?;
+                    if manifest::sha256_digest(&m) != d.digest {
+                        return Err(Error::internal(format!("manifest {} corrupt", d.digest)));
+                    }
+                    (d, m.to_vec(), Some(data.to_vec()))
+                }
+            };
+        let m = match manifest::parse(&manifest_desc.media_type, &manifest_data)? {
+            Parsed::Manifest(m) => m,
+            Parsed::Index(_) => return Err(Error::invalid("nested index")),
+        };
+        // The config first (small, parsed for the diff ids), then the layers.
+        let config = self.blob_to_memory(&client, &oref, &m.config).await?;
+        let (_, diff_ids) = manifest::parse_config(&config)?;
+        if diff_ids.len() != m.layers.len() {
+            return Err(Error::invalid("config diff_ids do not match the layers"));
+        }
+        let chains = manifest::chain_ids(&diff_ids);
+        let top = chains.last().cloned().unwrap_or_default();
+        let cd = self.containerd;
+        cd.write_content(
+            &format!("config-{}", m.config.digest),
+            &m.config.digest,
+            config.clone(),
+            manifest::config_labels(cd.snapshotter(), &top),
+        )
+        .await?;
+        cd.update_content_labels(
+            &m.config.digest,
+            manifest::config_labels(cd.snapshotter(), &top),
+        )
+        .await?;
+        let mut downloads = Vec::with_capacity(m.layers.len());
+        for (layer, diff_id) in m.layers.iter().zip(diff_ids.iter()) {
+            downloads.push(Box::pin(self.blob_to_store(&client, &oref, layer, diff_id)));
+        }
+        futures::stream::iter(downloads)
+            .buffer_unordered(3)
+            .try_collect::<Vec<()>>()
+            .await?;
+        let labels = manifest::manifest_labels(&m);
+        cd.write_content(
+            &format!("manifest-{}", manifest_desc.digest),
+            &manifest_desc.digest,
+            manifest_data,
+            labels.clone(),
+        )
+        .await?;
+        cd.update_content_labels(&manifest_desc.digest, labels)
+            .await?;
+        if let Some(index) = index_data {
+            let labels = manifest::index_labels(&[&manifest_desc.digest]);
+            cd.write_content(
+                &format!("index-{}", target.digest),
+                &target.digest,
+                index,
+                labels.clone(),
+            )
+            .await?;
+            cd.update_content_labels(&target.digest, labels).await?;
+        }
+        Ok(Fetched {
+            target,
+            manifest: m,
+            config,
+        })
+    }
+
+    async fn blob_to_memory(
+        &self,
+        client: &oci_client::Client,
+        oref: &oci_client::Reference,
+        desc: &Desc,
+    ) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(desc.size.max(0) as usize);
+        self.timed("config", async {
+            client
+                .pull_blob(oref, desc.digest.as_str(), &mut out)
+                .await
+                .map_err(|e| registry_error("fetch config", e))
+        })
+        .await?;
+        if manifest::sha256_digest(&out) != desc.digest {
+            return Err(Error::internal(format!("blob {} corrupt", desc.digest)));
+        }
+        Ok(out)
+    }
+
+    /// Stream one layer into the content store, verifying size and digest.
+    async fn blob_to_store(
+        &self,
+        client: &oci_client::Client,
+        oref: &oci_client::Reference,
+        layer: &Desc,
+        diff_id: &str,
+    ) -> Result<()> {
+        let cd = self.containerd;
+        let labels = manifest::layer_labels(diff_id);
+        if cd.content_info(&layer.digest).await?.is_some() {
+            return cd.update_content_labels(&layer.digest, labels).await;
+        }
+        let ingest = format!("layer-{}", layer.digest);
+        let Some(mut writer) = cd.blob_writer(&ingest, layer.size, &layer.digest).await? else {
+            return cd.update_content_labels(&layer.digest, labels).await;
+        };
+        let result = async {
+            let mut stream = self
+                .timed("layer", async {
+                    client
+                        .pull_blob_stream(oref, layer.digest.as_str())
+                        .await
+                        .map_err(|e| registry_error("fetch layer", e))
+                })
+                .await?
+                .stream;
+            let mut hasher = Sha256::new();
+            let mut n: i64 = 0;
+            let mut logged = 0;
+            while let Some(chunk) = self
+                .timed("layer", async { Ok(stream.next().await) })
+                .await?
+            {
+                let chunk = chunk
+                    .map_err(|e| Error::Unavailable(format!("download {}: {e}", layer.digest)))?;
+                hasher.update(&chunk);
+                n += chunk.len() as i64;
+                writer.write(&chunk).await?;
+                if n >= logged + (16 << 20) {
+                    logged = n;
+                    tracing::info!(layer = %layer.digest, bytes = n, total = layer.size, "pulling");
+                }
+            }
+            let got = format!("sha256:{}", hex::encode(hasher.finalize()));
+            if got != layer.digest || n != layer.size {
+                return Err(Error::internal(format!(
+                    "layer {} corrupt: got {got}, {n} bytes",
+                    layer.digest
+                )));
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                writer.commit(layer.size, &layer.digest, labels).await?;
+                tracing::debug!(layer = %layer.digest, bytes = layer.size, "layer stored");
+                Ok(())
+            }
+            Err(e) => {
+                writer.abort().await;
+                Err(e)
+            }
+        }
+    }
+}

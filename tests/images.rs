@@ -1,0 +1,659 @@
+//! Images (issue #3): PullImage from a real registry into a real containerd,
+//! ImageStatus / ListImages / RemoveImage / ImageFsInfo, auth, mirrors,
+//! singleflight, the locally built pause image, resolve of ctr imports.
+
+mod support;
+
+use crid::cri::*;
+use std::time::{Duration, Instant};
+use support::image::*;
+use support::*;
+
+fn spec(image: &str) -> Option<ImageSpec> {
+    Some(ImageSpec {
+        image: image.to_string(),
+        ..Default::default()
+    })
+}
+
+async fn pull(
+    client: &mut ImageClient,
+    image: &str,
+    auth: Option<AuthConfig>,
+) -> Result<String, tonic::Status> {
+    client
+        .pull_image(PullImageRequest {
+            image: spec(image),
+            auth,
+            sandbox_config: None,
+        })
+        .await
+        .map(|r| r.into_inner().image_ref)
+}
+
+async fn status(client: &mut ImageClient, image: &str) -> Option<Image> {
+    client
+        .image_status(ImageStatusRequest {
+            image: spec(image),
+            verbose: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .image
+}
+
+async fn remove(client: &mut ImageClient, image: &str) -> Result<(), tonic::Status> {
+    client
+        .remove_image(RemoveImageRequest { image: spec(image) })
+        .await
+        .map(|_| ())
+}
+
+fn adapter(ctd: &TestContainerd) -> crid::containerd::Containerd {
+    crid::containerd::Containerd::new(&ctd.address, "k8s.io", "overlayfs").unwrap()
+}
+
+/// Mount a read-only view of snapshot `chain` and return whether `path` exists in it.
+async fn exists_in_snapshot(ctd: &TestContainerd, chain: &str, paths: &[&str]) -> Vec<bool> {
+    let cd = adapter(ctd);
+    let key = format!("test-view-{}", rand_suffix());
+    let mounts = cd.view_snapshot(&key, chain).await.unwrap();
+    let target = ctd.dir.path().join(&key);
+    std::fs::create_dir_all(&target).unwrap();
+    mount_snapshot(&mounts, &target);
+    let found = paths.iter().map(|p| target.join(p).exists()).collect();
+    nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH).unwrap();
+    cd.remove_snapshot(&key).await.unwrap();
+    found
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+fn chain_id(diff_ids: &[String]) -> String {
+    let mut chain = diff_ids[0].clone();
+    for d in &diff_ids[1..] {
+        chain = digest(format!("{chain} {d}").as_bytes());
+    }
+    chain
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_by_tag_and_by_digest_records_every_name() {
+    if missing_tools() {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    let name = reg.push(&img, "busybox", "latest", None);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+
+    let id = pull(&mut c, &name, None).await.unwrap();
+    assert_eq!(id, img.config_digest);
+    let st = status(&mut c, &name).await.expect("image present");
+    assert_eq!(st.id, id);
+    assert!(st.repo_tags.contains(&name), "{:?}", st.repo_tags);
+    let by_digest = format!("{}/busybox@{}", reg.addr, img.manifest_digest);
+    assert!(
+        st.repo_digests.contains(&by_digest),
+        "{:?}",
+        st.repo_digests
+    );
+    assert!(st.size > 0);
+    assert!(!st.pinned);
+    assert_eq!(st.uid, None);
+    assert_eq!(status(&mut c, &id).await.unwrap().id, id);
+    assert_eq!(status(&mut c, &id[7..]).await.unwrap().id, id);
+
+    // By digest: the same image, no new id.
+    assert_eq!(pull(&mut c, &by_digest, None).await.unwrap(), id);
+    assert_eq!(status(&mut c, &by_digest).await.unwrap().id, id);
+
+    let list = c
+        .list_images(ListImagesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .images;
+    assert_eq!(list.iter().filter(|i| i.id == id).count(), 1);
+    let filtered = c
+        .list_images(ListImagesRequest {
+            filter: Some(ImageFilter { image: spec(&name) }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .images;
+    assert_eq!(filtered.len(), 1);
+
+    // containerd sees the records, the unpacked snapshot and its files.
+    let ls = ctd.ctr(&["images", "ls", "-q"]);
+    for n in [name.as_str(), by_digest.as_str(), id.as_str()] {
+        assert!(
+            ls.lines().any(|l| l == n),
+            "{n} not in ctr images ls:\n{ls}"
+        );
+    }
+    let chain = chain_id(&img.diff_ids);
+    assert!(ctd.ctr(&["snapshots", "ls"]).contains(&chain));
+    assert_eq!(
+        exists_in_snapshot(&ctd, &chain, &["bin/busybox", "etc/passwd", "nope"]).await,
+        vec![true, true, false]
+    );
+
+    // Nothing is left leased once the pull is done.
+    let leases = ctd.ctr(&["leases", "ls", "-q"]);
+    assert!(
+        !leases.lines().any(|l| l.starts_with("crid-")),
+        "leftover leases: {leases}"
+    );
+
+    let fs = c
+        .image_fs_info(ImageFsInfoRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let u = &fs.image_filesystems[0];
+    assert!(u
+        .fs_id
+        .as_ref()
+        .unwrap()
+        .mountpoint
+        .ends_with("io.containerd.snapshotter.v1.overlayfs"));
+    assert!(u.used_bytes.as_ref().unwrap().value > 1_000_000);
+    assert!(u.inodes_used.as_ref().unwrap().value > 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_arch_index_resolves_to_linux_amd64() {
+    if missing_tools() {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let other = layer_tar(&[Entry::File("arm".into(), b"arm64".to_vec(), 0o644)]);
+    let index = build_index_layout(
+        &tmp.path().join("multi"),
+        "v1",
+        vec![
+            (
+                "arm64",
+                vec![Layer {
+                    tar: other,
+                    gzip: true,
+                }],
+                ImageConfig::default(),
+            ),
+            (
+                "amd64",
+                vec![Layer {
+                    tar: busybox_layer(),
+                    gzip: true,
+                }],
+                ImageConfig::default(),
+            ),
+        ],
+    );
+    let name = reg.push_index(&index, "multi", "v1");
+    let amd64 = &index.images.iter().find(|(a, _)| a == "amd64").unwrap().1;
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+    let id = pull(&mut c, &name, None).await.unwrap();
+    assert_eq!(id, amd64.config_digest);
+    let st = status(&mut c, &name).await.unwrap();
+    let by_digest = format!("{}/multi@{}", reg.addr, index.index_digest);
+    assert!(
+        st.repo_digests.contains(&by_digest),
+        "{:?}",
+        st.repo_digests
+    );
+    assert_eq!(
+        exists_in_snapshot(&ctd, &chain_id(&amd64.diff_ids), &["bin/busybox", "arm"]).await,
+        vec![true, false]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_layer_image_with_gzip_and_plain_layers_unpacks_in_order() {
+    if missing_tools() {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let extra = layer_tar(&[
+        Entry::Dir("etc/"),
+        Entry::File("etc/hello".into(), b"hello\n".to_vec(), 0o644),
+    ]);
+    let img = build_layout(
+        &tmp.path().join("ml"),
+        "v1",
+        &[
+            Layer {
+                tar: busybox_layer(),
+                gzip: true,
+            },
+            Layer {
+                tar: extra,
+                gzip: false,
+            },
+        ],
+        &ImageConfig::default(),
+        "amd64",
+    );
+    let name = reg.push(&img, "layers", "v1", None);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+    assert_eq!(pull(&mut c, &name, None).await.unwrap(), img.config_digest);
+    let chain = chain_id(&img.diff_ids);
+    assert_eq!(
+        exists_in_snapshot(&ctd, &chain, &["bin/busybox", "etc/hello", "etc/passwd"]).await,
+        vec![true, true, true]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_with_user_1000_reports_uid() {
+    if missing_tools() {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let cfg = ImageConfig {
+        user: "1000".into(),
+        ..Default::default()
+    };
+    let img = busybox_image(&tmp.path().join("u"), "v1", &cfg);
+    let name = reg.push(&img, "user", "v1", None);
+    let named = busybox_image(
+        &tmp.path().join("n"),
+        "v1",
+        &ImageConfig {
+            user: "app:appgroup".into(),
+            ..Default::default()
+        },
+    );
+    let name2 = reg.push(&named, "named", "v1", None);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+    pull(&mut c, &name, None).await.unwrap();
+    let st = status(&mut c, &name).await.unwrap();
+    assert_eq!(st.uid, Some(Int64Value { value: 1000 }));
+    assert_eq!(st.username, "");
+    pull(&mut c, &name2, None).await.unwrap();
+    let st = status(&mut c, &name2).await.unwrap();
+    assert_eq!(st.uid, None);
+    assert_eq!(st.username, "app");
+
+    let verbose = c
+        .image_status(ImageStatusRequest {
+            image: spec(&name),
+            verbose: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let info: serde_json::Value = serde_json::from_str(&verbose.info["info"]).unwrap();
+    assert_eq!(info["imageSpec"]["config"]["User"], "1000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_goes_through_a_mirror_from_hosts_toml() {
+    if missing_tools() {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    reg.push(&img, "team/busybox", "1.0", None);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let hosts = crid.dir.path().join("certs.d/mirror.test");
+    std::fs::create_dir_all(&hosts).unwrap();
+    std::fs::write(
+        hosts.join("hosts.toml"),
+        format!(
+            "server = \"https://mirror.test\"\n\n[host.\"http://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+            reg.addr
+        ),
+    )
+    .unwrap();
+    let mut c = crid.images().await;
+    let id = pull(&mut c, "mirror.test/team/busybox:1.0", None)
+        .await
+        .unwrap();
+    assert_eq!(id, img.config_digest);
+    let st = status(&mut c, "mirror.test/team/busybox:1.0")
+        .await
+        .unwrap();
+    assert!(st
+        .repo_tags
+        .contains(&"mirror.test/team/busybox:1.0".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_registry_needs_the_right_password() {
+    if missing_tools() {
+        return;
+    }
+    let reg = TestRegistry::start_with_auth(Some(("alice", "s3cret")));
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    let name = reg.push(&img, "private", "v1", Some(("alice", "s3cret")));
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+
+    let creds = |user: &str, pass: &str| AuthConfig {
+        username: user.into(),
+        password: pass.into(),
+        ..Default::default()
+    };
+    let err = pull(&mut c, &name, None).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+    let err = pull(&mut c, &name, Some(creds("alice", "wrong")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+    assert!(status(&mut c, &name).await.is_none());
+    assert!(!ctd.ctr(&["images", "ls", "-q"]).contains("private"));
+
+    let id = pull(&mut c, &name, Some(creds("alice", "s3cret")))
+        .await
+        .unwrap();
+    assert_eq!(id, img.config_digest);
+    remove(&mut c, &id).await.unwrap();
+    // The same credentials as a base64 `auth`.
+    let auth = AuthConfig {
+        auth: "YWxpY2U6czNjcmV0".into(), // alice:s3cret
+        ..Default::default()
+    };
+    assert_eq!(pull(&mut c, &name, Some(auth)).await.unwrap(), id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pulls_of_one_image_share_the_download() {
+    if missing_tools() {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    let name = reg.push(&img, "busybox", "shared", None);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let c = crid.images().await;
+    let pulls = (0..10).map(|_| {
+        let mut c = c.clone();
+        let name = name.clone();
+        tokio::spawn(async move { pull(&mut c, &name, None).await })
+    });
+    let ids: Vec<String> = futures::future::join_all(pulls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    assert!(ids.iter().all(|i| *i == img.config_digest), "{ids:?}");
+    let log = crid.log();
+    assert_eq!(
+        log.matches("layer stored").count(),
+        1,
+        "the layer was stored more than once:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_then_pull_again() {
+    if missing_tools() {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    let name = reg.push(&img, "busybox", "rm", None);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+
+    // Missing image: not an error.
+    remove(&mut c, "127.0.0.1:1/never/pulled:v1").await.unwrap();
+    remove(&mut c, &img.config_digest).await.unwrap();
+
+    let id = pull(&mut c, &name, None).await.unwrap();
+    remove(&mut c, &name).await.unwrap();
+    assert!(status(&mut c, &name).await.is_none());
+    assert!(status(&mut c, &id).await.is_none());
+    let ls = ctd.ctr(&["images", "ls", "-q"]);
+    assert!(!ls.contains("busybox"), "{ls}");
+    assert!(!ls.contains(&id), "{ls}");
+
+    assert_eq!(pull(&mut c, &name, None).await.unwrap(), id);
+    assert!(status(&mut c, &name).await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_image_is_built_locally_pinned_and_not_removable() {
+    if missing_tools() {
+        return;
+    }
+    let ctd = TestContainerd::start();
+    let sandbox = "127.0.0.1:1/crid/pause:test";
+    let crid = TestCrid::start_with(
+        &ctd,
+        CridOptions {
+            config_toml: Some(format!("sandbox_image = \"{sandbox}\"\n")),
+            ..Default::default()
+        },
+    );
+    let mut c = crid.images().await;
+    // Built in the background at start-up: wait for it (no network needed).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let st = loop {
+        if let Some(st) = status(&mut c, sandbox).await {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no sandbox image:\n{}",
+            crid.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(st.pinned);
+    assert!(st.repo_tags.contains(&sandbox.to_string()));
+    let err = remove(&mut c, sandbox).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    let err = remove(&mut c, &st.id).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert!(status(&mut c, sandbox).await.is_some());
+
+    // The unpacked image holds a static /pause.
+    let cd = adapter(&ctd);
+    let info = c
+        .image_status(ImageStatusRequest {
+            image: spec(sandbox),
+            verbose: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let v: serde_json::Value = serde_json::from_str(&info.info["info"]).unwrap();
+    let chain = v["chainID"].as_str().unwrap().to_string();
+    assert!(cd.stat_snapshot(&chain).await.unwrap().is_some());
+    assert_eq!(
+        exists_in_snapshot(&ctd, &chain, &["pause"]).await,
+        vec![true]
+    );
+    assert_eq!(v["imageSpec"]["config"]["Entrypoint"][0], "/pause");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolve_unpacks_an_image_imported_without_unpacking() {
+    if missing_tools() {
+        return;
+    }
+    let ctd = TestContainerd::start();
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    ctr_import(&ctd, &img, "docker.io/library/imported:v1");
+    let chain = chain_id(&img.diff_ids);
+    let cd = adapter(&ctd);
+    assert!(cd.stat_snapshot(&chain).await.unwrap().is_none());
+
+    let config = crid::config::Config::default();
+    let images = crid::image::ImageService::new(cd.clone(), &config);
+    // A short name, normalised as Docker does.
+    let rec = images.resolve("imported:v1").await.unwrap();
+    assert_eq!(rec.id, img.config_digest);
+    assert_eq!(rec.chain_id, chain);
+    assert!(cd.stat_snapshot(&chain).await.unwrap().is_some());
+    assert!(images.resolve(&img.config_digest).await.is_ok());
+    let err = images.resolve("not-there:v1").await.unwrap_err();
+    assert!(err.is_not_found());
+    // Not crid's record: removing leaves it alone.
+    images.remove("imported:v1").await.unwrap();
+    assert!(ctd
+        .ctr(&["images", "ls", "-q"])
+        .contains("docker.io/library/imported:v1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removal_lets_gc_collect_only_what_nothing_else_references() {
+    if missing_tools() {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let extra = layer_tar(&[Entry::File("extra".into(), b"x".to_vec(), 0o644)]);
+    let keep = build_layout(
+        &tmp.path().join("keep"),
+        "v1",
+        &[
+            Layer {
+                tar: busybox_layer(),
+                gzip: true,
+            },
+            Layer {
+                tar: extra,
+                gzip: true,
+            },
+        ],
+        &ImageConfig::default(),
+        "amd64",
+    );
+    let gone = busybox_image(
+        &tmp.path().join("gone"),
+        "v1",
+        &ImageConfig {
+            user: "1000".into(),
+            ..Default::default()
+        },
+    );
+    let keep_name = reg.push(&keep, "keep", "v1", None);
+    let gone_name = reg.push(&gone, "gone", "v1", None);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+    pull(&mut c, &keep_name, None).await.unwrap();
+    pull(&mut c, &gone_name, None).await.unwrap();
+    remove(&mut c, &gone_name).await.unwrap();
+
+    // containerd collects in the background: wait for the removed image's
+    // own blobs to go.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let content = ctd.ctr(&["content", "ls", "-q"]);
+        if !content.contains(&gone.config_digest) && !content.contains(&gone.manifest_digest) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not collected:\n{content}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // What the other image references stays: blobs (the shared base layer
+    // included) and snapshots.
+    let content = ctd.ctr(&["content", "ls", "-q"]);
+    for d in [&keep.config_digest, &keep.manifest_digest] {
+        assert!(content.contains(d.as_str()), "{d} collected:\n{content}");
+    }
+    let snapshots = ctd.ctr(&["snapshots", "ls"]);
+    assert!(snapshots.contains(&chain_id(&keep.diff_ids)), "{snapshots}");
+    assert!(snapshots.contains(&keep.diff_ids[0]), "{snapshots}");
+    assert!(status(&mut c, &keep_name).await.is_some());
+    // Both layer blobs of the kept image stay, labelled with their diff ids.
+    let layers = ctd.ctr(&["content", "ls"]);
+    for diff_id in &keep.diff_ids {
+        let label = format!("containerd.io/uncompressed={diff_id}");
+        assert!(layers.contains(&label), "no {label}:\n{layers}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_without_progress_fails_with_a_clear_error() {
+    if missing_tools() {
+        return;
+    }
+    // A "registry" that accepts connections and never answers.
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = stall.local_addr().unwrap();
+    let holder = std::thread::spawn(move || {
+        let mut held = vec![];
+        for conn in stall.incoming().take(4) {
+            held.push(conn);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start_with(
+        &ctd,
+        CridOptions {
+            config_toml: Some("[registry]\npull_progress_timeout_secs = 1\n".into()),
+            ..Default::default()
+        },
+    );
+    let mut c = crid.images().await;
+    let err = pull(&mut c, &format!("{addr}/stalled:v1"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::DeadlineExceeded, "{err:?}");
+    assert!(err.message().contains("no progress"), "{err:?}");
+    drop(holder);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_schema2_images_pull_like_oci_ones() {
+    if missing_tools() {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    let name = reg.push_docker_v2s2(&img, "docker", "v1");
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+    let id = pull(&mut c, &name, None).await.unwrap();
+    let st = status(&mut c, &id).await.unwrap();
+    assert!(st.repo_tags.contains(&name));
+    let manifest_digest = st.repo_digests[0].split('@').nth(1).unwrap().to_string();
+    let cd = adapter(&ctd);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&cd.read_content(&manifest_digest).await.unwrap()).unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(
+        exists_in_snapshot(&ctd, &chain_id(&img.diff_ids), &["bin/busybox"]).await,
+        vec![true]
+    );
+}
