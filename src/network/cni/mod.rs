@@ -136,9 +136,12 @@ impl Cni {
         // Cache the config before ADD: a crash part-way still tears down.
         self.cache.write(&entry)?;
         let added = match self.add_list(&list, pod, &rt).await {
-            Ok(r) => result::network_result(&r)
-                .map(|n| (r, n))
-                .ok_or_else(|| Error::internal("CNI result has no pod IP address")),
+            Ok(r) => result::network_result(&r).map(|n| (r, n)).ok_or_else(|| {
+                (
+                    Error::internal("CNI result has no pod IP address"),
+                    usize::MAX,
+                )
+            }),
             Err(e) => Err(e),
         };
         match added {
@@ -148,8 +151,10 @@ impl Cni {
                 tracing::info!(id = %pod.id, ip = %net.ip, network = %list.name, "pod network set up");
                 Ok(net)
             }
-            Err(e) => {
-                match self.del_list(&list, pod, &rt, None).await {
+            Err((e, failed_at)) => {
+                // Only plugins whose ADD succeeded must DEL cleanly; the
+                // failed one and those after it are deleted best effort.
+                match self.del_list(&list, pod, &rt, None, failed_at).await {
                     Ok(()) => self.cache.remove(&pod.id)?,
                     Err(del) => tracing::warn!(id = %pod.id, error = %del,
                         "rollback of failed CNI ADD failed; cache kept for teardown"),
@@ -188,7 +193,7 @@ impl Cni {
         };
         let rt = runtime_config(pod).unwrap_or_default();
         let prev = cached.and_then(|c| c.result);
-        self.del_list(&list, pod, &rt, prev.as_ref())
+        self.del_list(&list, pod, &rt, prev.as_ref(), usize::MAX)
             .await
             .map_err(|e| e.context(&format!("CNI DEL for sandbox {}", pod.id)))?;
         self.cache.remove(&pod.id)
@@ -226,37 +231,44 @@ impl Cni {
         list: &NetworkConfigList,
         pod: &PodNetwork,
         rt: &RuntimeConfig,
-    ) -> Result<Value> {
+    ) -> std::result::Result<Value, (Error, usize)> {
         let mut prev: Option<Value> = None;
-        for plugin in &list.plugins {
-            let inv = self.invocation(Command::Add, list, plugin, pod, prev.as_ref(), rt)?;
-            let out = self.exec.exec(&inv).await?;
+        for (i, plugin) in list.plugins.iter().enumerate() {
+            let inv = self
+                .invocation(Command::Add, list, plugin, pod, prev.as_ref(), rt)
+                .map_err(|e| (e, i))?;
+            let out = self.exec.exec(&inv).await.map_err(|e| (e, i))?;
             let value: Value = serde_json::from_slice(&out).map_err(|e| {
-                Error::internal(format!(
+                let msg = format!(
                     "plugin type={:?} printed an invalid result: {e}",
                     inv.plugin_type
-                ))
+                );
+                (Error::internal(msg), i)
             })?;
             prev = Some(value);
         }
-        prev.ok_or_else(|| Error::internal("empty plugin list"))
+        prev.ok_or_else(|| (Error::internal("empty plugin list"), 0))
     }
 
-    /// DEL every plugin in reverse order; all run, the first error is returned.
+    /// DEL every plugin in reverse order; all run, and the first error from
+    /// a plugin before index `must_succeed_below` is returned.
     async fn del_list(
         &self,
         list: &NetworkConfigList,
         pod: &PodNetwork,
         rt: &RuntimeConfig,
         cached: Option<&Value>,
+        must_succeed_below: usize,
     ) -> Result<()> {
         let prev = cached.filter(|_| at_least_040(&list.cni_version));
         let mut first_err = None;
-        for plugin in list.plugins.iter().rev() {
+        for (i, plugin) in list.plugins.iter().enumerate().rev() {
             let inv = self.invocation(Command::Del, list, plugin, pod, prev, rt)?;
             if let Err(e) = self.exec.exec(&inv).await {
                 tracing::warn!(id = %pod.id, error = %e, "CNI DEL failed");
-                first_err.get_or_insert(e);
+                if i < must_succeed_below {
+                    first_err.get_or_insert(e);
+                }
             }
         }
         first_err.map_or(Ok(()), Err)

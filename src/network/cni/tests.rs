@@ -192,11 +192,13 @@ async fn del_runs_in_reverse_order_with_cached_result_and_clears_cache() {
 async fn failed_add_deletes_the_whole_list_and_leaves_no_cache() {
     let env = Env::new(LIST);
     let rec = Arc::new(Recorder {
-        fail: vec![(Command::Add, "portmap")],
+        // The failed plugin's own DEL failing does not keep the cache.
+        fail: vec![(Command::Add, "portmap"), (Command::Del, "portmap")],
         ..Default::default()
     });
     let e = env.cni(&rec).setup(&pod()).await.unwrap_err();
     assert!(e.to_string().contains("plugin portmap failed"), "{e}");
+    assert!(e.to_string().contains("network testnet"), "{e}");
     assert_eq!(
         rec.calls(),
         vec![
