@@ -3,7 +3,7 @@
 //! subnet (10.200.X.0/24) and temp dir, and removes what it created.
 
 use crid::config::CniConfig;
-use crid::network::cni::{Cni, PodNetwork};
+use crid::network::cni::{Cni, PodNetwork, PortMapping};
 use crid::network::netns::{connect_tcp_in, run_in, NetNs};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -61,16 +61,14 @@ impl TestNet {
             plugin_timeout_secs: 60,
         };
         let cni = Cni::new(&config, tmp.path().join("cache"));
-        let mut net = TestNet {
+        let net = TestNet {
             bridge: format!("crt{hex}"),
             network: format!("crt-net-{hex}"),
             octet: next_subnet_octet(),
             tmp,
             cni,
         };
-        let body = conflist(&net);
-        std::fs::write(conf_dir.join("10-test.conflist"), body).unwrap();
-        net.cni = Cni::new(&config, net.tmp.path().join("cache"));
+        std::fs::write(conf_dir.join("10-test.conflist"), conflist(&net)).unwrap();
         net
     }
 
@@ -307,7 +305,7 @@ async fn invalid_subnet_fails_setup_with_the_plugin_message_and_leaks_nothing() 
 }
 
 #[tokio::test]
-async fn twenty_setup_teardown_cycles_leak_nothing() {
+async fn twenty_setup_teardown_cycles_leak_nothing_even_when_the_netns_goes_first() {
     if skip() {
         return;
     }
@@ -318,8 +316,14 @@ async fn twenty_setup_teardown_cycles_leak_nothing() {
         let pod = net.pod(&ns, n);
         ips.push(net.cni.setup(&pod).await.unwrap().ip);
         assert_eq!(net.allocations().len(), 1);
-        net.cni.teardown(&pod).await.unwrap();
-        NetNs::remove(ns.path()).unwrap();
+        if n % 2 == 0 {
+            net.cni.teardown(&pod).await.unwrap();
+            NetNs::remove(ns.path()).unwrap();
+        } else {
+            // The namespace may be gone before the network is torn down.
+            NetNs::remove(ns.path()).unwrap();
+            net.cni.teardown(&pod).await.unwrap();
+        }
     }
     assert_eq!(ips.len(), 20);
     assert_eq!(net.allocations().len(), 0);
@@ -327,4 +331,53 @@ async fn twenty_setup_teardown_cycles_leak_nothing() {
     assert_eq!(net.mounts(), 0);
     assert_eq!(net.cache_entries(), 0);
     assert_eq!(net.bridge_ports(), 0);
+}
+
+/// NAT rules in the host that name `id` (portmap tags its rules with it).
+fn nat_rules_naming(id: &str) -> usize {
+    let out = std::process::Command::new("iptables-save")
+        .args(["-t", "nat"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(id))
+        .count()
+}
+
+#[tokio::test]
+async fn port_mappings_reach_portmap_and_are_removed_on_teardown() {
+    if skip() {
+        return;
+    }
+    let net = TestNet::new();
+    let ns = NetNs::create(&net.netns_dir(), "pod-pm").unwrap();
+    let host_port = 20000 + (rand::random::<u16>() % 20000);
+    let mut pod = net.pod(&ns, 0);
+    pod.port_mappings.push(PortMapping {
+        host_port: host_port as i32,
+        container_port: 8080,
+        protocol: "TCP".into(),
+        host_ip: String::new(),
+    });
+    let res = net.cni.setup(&pod).await.unwrap();
+    assert!(nat_rules_naming(&pod.id) > 0, "portmap added no rules");
+
+    // The gateway address is local to the host: OUTPUT DNAT sends it on.
+    let ip: std::net::IpAddr = res.ip.parse().unwrap();
+    let listener = run_in(ns.path(), || TcpListener::bind((ip, 8080)).unwrap()).unwrap();
+    let server = serve_once(listener, b"via hostPort");
+    let gateway: std::net::IpAddr = format!("10.200.{}.1", net.octet).parse().unwrap();
+    let stream = TcpStream::connect_timeout(
+        &SocketAddr::new(gateway, host_port),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(read_greeting(stream), "via hostPort");
+    assert!(server.join().unwrap());
+
+    net.cni.teardown(&pod).await.unwrap();
+    assert_eq!(nat_rules_naming(&pod.id), 0);
+    assert!(net.allocations().is_empty());
+    NetNs::remove(ns.path()).unwrap();
 }

@@ -341,3 +341,16 @@ async fn invalid_bandwidth_annotation_is_an_invalid_argument() {
     assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
     assert!(rec.calls().is_empty());
 }
+
+#[test]
+fn cni_futures_are_send_for_grpc_handlers() {
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_sync<T: Send + Sync>() {}
+    assert_sync::<Cni>();
+    let env = Env::new(LIST);
+    let cni = Cni::new(&env.cfg, env.cache_dir());
+    let p = pod();
+    assert_send(&cni.setup(&p));
+    assert_send(&cni.teardown(&p));
+    assert_send(&cni.check(&p));
+}
