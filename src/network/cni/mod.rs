@@ -136,18 +136,18 @@ impl Cni {
         // Cache the config before ADD: a crash part-way still tears down.
         self.cache.write(&entry)?;
         let added = match self.add_list(&list, pod, &rt).await {
-            Ok(r) => result::network_result(&r).map(|n| (r, n)).ok_or_else(|| {
-                (
-                    Error::internal("CNI result has no pod IP address"),
-                    usize::MAX,
-                )
-            }),
+            Ok(r) => match result::network_result(&r) {
+                None => Err(Error::internal("CNI result has no pod IP address")),
+                Some(net) => {
+                    entry.result = Some(r);
+                    self.cache.write(&entry).map(|()| net)
+                }
+            }
+            .map_err(|e| (e, usize::MAX)),
             Err(e) => Err(e),
         };
         match added {
-            Ok((raw, net)) => {
-                entry.result = Some(raw);
-                self.cache.write(&entry)?;
+            Ok(net) => {
                 tracing::info!(id = %pod.id, ip = %net.ip, network = %list.name, "pod network set up");
                 Ok(net)
             }
