@@ -1,8 +1,23 @@
 //! Network namespaces that outlive processes: a file under crid's state dir,
-//! bind-mounted from a namespace created on a dedicated OS thread.
+//! bind-mounted from a namespace created on a dedicated OS thread. Also the
+//! helpers that run code inside such a namespace (always on a fresh OS thread
+//! that exits afterwards, never on a pooled tokio thread).
+//! Owns only the pin files it is given; never follows symlinks when removing.
 
 use crate::error::{Error, Result};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long `connect_tcp_in` waits for a loopback connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on stacked mounts `remove` peels off one path.
+const MAX_UMOUNTS: usize = 16;
 
 /// A pinned network namespace.
 #[derive(Debug, Clone)]
@@ -11,19 +26,231 @@ pub struct NetNs {
 }
 
 impl NetNs {
-    /// Create a new network namespace pinned at `dir/name`.
+    /// Create a new network namespace pinned at `dir/name`, with `lo` up.
     pub fn create(dir: &Path, name: &str) -> Result<NetNs> {
-        let _ = (dir, name);
-        Err(Error::Unimplemented("netns".into()))
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return Err(Error::invalid(format!("invalid netns name {name:?}")));
+        }
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(|e| Error::io(format!("create netns dir {}", dir.display()), e))?;
+        let path = dir.join(name);
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o444)
+            .open(&path)
+            .map_err(|e| match e.kind() {
+                ErrorKind::AlreadyExists => {
+                    Error::AlreadyExists(format!("netns {}", path.display()))
+                }
+                _ => Error::io(format!("create netns file {}", path.display()), e),
+            })?;
+        let target = path.clone();
+        let pinned = std::thread::Builder::new()
+            .name("crid-netns-new".into())
+            .spawn(move || pin_new_netns(&target))
+            .map_err(|e| Error::io("spawn netns thread", e))
+            .and_then(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::internal("netns thread panicked")))
+            });
+        if let Err(e) = pinned {
+            // Rollback: the mount may or may not exist.
+            let _ = umount2(&path, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW);
+            let _ = std::fs::remove_file(&path);
+            return Err(e.context(&format!("create netns {}", path.display())));
+        }
+        Ok(NetNs { path })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Unpin and delete `path`; a missing file is fine.
+    /// Unpin and delete `path`; a missing file is fine, so is one that is not
+    /// mounted. Refuses anything that is not a regular file in a directory.
     pub fn remove(path: &Path) -> Result<()> {
-        let _ = path;
-        Err(Error::Unimplemented("netns".into()))
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(format!("stat netns {}", path.display()), e)),
+        };
+        if !meta.file_type().is_file() {
+            return Err(Error::invalid(format!(
+                "refusing to remove netns {}: not a regular file",
+                path.display()
+            )));
+        }
+        let parent_is_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .and_then(|p| std::fs::symlink_metadata(p).ok())
+            .is_some_and(|m| m.file_type().is_dir());
+        if !parent_is_dir || path.file_name().is_none() {
+            return Err(Error::invalid(format!(
+                "refusing to remove netns {}: not a file directly in a directory",
+                path.display()
+            )));
+        }
+        for _ in 0..MAX_UMOUNTS {
+            match umount2(path, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW) {
+                Ok(()) => continue,
+                // EINVAL: not a mount point (any more).
+                Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => break,
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("unmount netns {}", path.display()),
+                        e.into(),
+                    ))
+                }
+            }
+        }
+        match std::fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(format!("remove netns {}", path.display()), e)),
+        }
+    }
+}
+
+/// Runs on a thread of its own that exits right after: the thread's network
+/// namespace is replaced, which must never leak into other work.
+fn pin_new_netns(target: &Path) -> Result<()> {
+    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| Error::io("unshare(CLONE_NEWNET)", e.into()))?;
+    let tid = nix::unistd::gettid();
+    let source = format!("/proc/self/task/{tid}/ns/net");
+    mount(
+        Some(source.as_str()),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::io(format!("bind-mount {source}"), e.into()))?;
+    loopback_up()
+}
+
+/// Bring `lo` up in the calling thread's network namespace.
+fn loopback_up() -> Result<()> {
+    const SIOCGIFFLAGS: libc::c_ulong = 0x8913;
+    const SIOCSIFFLAGS: libc::c_ulong = 0x8914;
+    const IFF_UP: libc::c_short = 0x1;
+    // SAFETY: plain socket/ioctl calls on a zeroed ifreq we own; the fd is
+    // closed on every path.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(Error::io("socket for lo", std::io::Error::last_os_error()));
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        let mut rc = libc::ioctl(fd, SIOCGIFFLAGS as _, &mut req);
+        if rc == 0 {
+            req.ifr_ifru.ifru_flags |= IFF_UP;
+            rc = libc::ioctl(fd, SIOCSIFFLAGS as _, &mut req);
+        }
+        let err = std::io::Error::last_os_error();
+        libc::close(fd);
+        if rc != 0 {
+            return Err(Error::io("set lo up", err));
+        }
+    }
+    Ok(())
+}
+
+fn enter(netns: &Path) -> Result<()> {
+    let file =
+        File::open(netns).map_err(|e| Error::io(format!("open netns {}", netns.display()), e))?;
+    setns(&file, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| Error::io(format!("setns {}", netns.display()), e.into()))
+}
+
+/// Run `f` inside the network namespace pinned at `netns`, on a dedicated OS
+/// thread that exits afterwards. Sockets created by `f` stay in that namespace.
+pub fn run_in<T: Send>(netns: &Path, f: impl FnOnce() -> T + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("crid-netns-run".into())
+            .spawn_scoped(s, move || -> Result<T> {
+                enter(netns)?;
+                Ok(f())
+            })
+            .map_err(|e| Error::io("spawn netns thread", e))?;
+        handle
+            .join()
+            .unwrap_or_else(|_| Err(Error::internal("netns thread panicked")))
+    })
+}
+
+/// Connect to `port` on the loopback of the namespace at `netns` (127.0.0.1,
+/// then [::1]). The stream keeps its namespace after the thread exits.
+pub fn connect_tcp_in(netns: &Path, port: u16) -> Result<TcpStream> {
+    run_in(netns, || {
+        let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        TcpStream::connect_timeout(&v4, CONNECT_TIMEOUT).or_else(|e4| {
+            let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
+            TcpStream::connect_timeout(&v6, CONNECT_TIMEOUT).map_err(|_| e4)
+        })
+    })?
+    .map_err(|e| {
+        Error::io(
+            format!("connect to port {port} in netns {}", netns.display()),
+            e,
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remove_of_missing_file_is_ok() {
+        let dir = tempfile::tempdir().unwrap();
+        NetNs::remove(&dir.path().join("nope")).unwrap();
+    }
+
+    #[test]
+    fn remove_unlinks_an_unmounted_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("plain");
+        std::fs::write(&p, b"").unwrap();
+        NetNs::remove(&p).unwrap();
+        assert!(!p.exists());
+    }
+
+    #[test]
+    fn remove_refuses_symlinks_and_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(matches!(
+            NetNs::remove(&link),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(target.exists() && link.symlink_metadata().is_ok());
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(matches!(
+            NetNs::remove(&sub),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(sub.exists());
+    }
+
+    #[test]
+    fn create_rejects_names_with_slashes() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            NetNs::create(dir.path(), "../x"),
+            Err(Error::InvalidArgument(_))
+        ));
     }
 }
