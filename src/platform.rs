@@ -44,3 +44,9 @@ pub fn clamp_oom_score_adj(requested: i64) -> i32 {
 pub fn cgroup_v2_unified() -> bool {
     std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
+
+/// True when the kernel has AppArmor enabled.
+pub fn apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
+}
