@@ -20,6 +20,7 @@ pub mod recovery;
 pub mod runtime;
 pub mod sandbox;
 pub mod server;
+pub mod stats;
 pub mod stream;
 
 pub use error::{Error, Result};

@@ -24,6 +24,7 @@ pub struct Runtime {
     pub sandboxes: Arc<SandboxStore>,
     pub containers: ContainerStore,
     pub exits: ExitMonitor,
+    pub cpu_rates: crate::stats::CpuRates,
     recovered: std::sync::atomic::AtomicBool,
 }
 
@@ -64,6 +65,7 @@ impl Runtime {
             sandboxes,
             containers: ContainerStore::default(),
             exits,
+            cpu_rates: Default::default(),
             recovered: std::sync::atomic::AtomicBool::new(false),
         })
     }

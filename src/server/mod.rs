@@ -4,6 +4,7 @@
 mod convert;
 mod image;
 mod runtime;
+mod stats;
 mod streaming;
 
 pub use image::ImageServer;

@@ -1,7 +1,7 @@
 //! CRI `RuntimeService`: translation between CRI messages and the domain.
 //! No logic lives here; each handler unpacks, delegates, and packs.
 
-use super::{convert, handle, unimplemented};
+use super::{convert, handle, stats, unimplemented};
 use crate::cri::runtime_service_server::RuntimeService;
 use crate::cri::*;
 use crate::error::Error;
@@ -289,30 +289,54 @@ impl RuntimeService for RuntimeServer {
 
     async fn container_stats(
         &self,
-        _request: Request<ContainerStatsRequest>,
+        request: Request<ContainerStatsRequest>,
     ) -> Result<Response<ContainerStatsResponse>, Status> {
-        unimplemented("ContainerStats")
+        let r = request.into_inner();
+        handle("ContainerStats", async {
+            Ok(ContainerStatsResponse {
+                stats: Some(stats::container_stats(&self.runtime, &r.container_id).await?),
+            })
+        })
+        .await
     }
 
     async fn list_container_stats(
         &self,
-        _request: Request<ListContainerStatsRequest>,
+        request: Request<ListContainerStatsRequest>,
     ) -> Result<Response<ListContainerStatsResponse>, Status> {
-        unimplemented("ListContainerStats")
+        let f = request.into_inner().filter.unwrap_or_default();
+        handle("ListContainerStats", async {
+            Ok(ListContainerStatsResponse {
+                stats: stats::list_container_stats(&self.runtime, f).await?,
+            })
+        })
+        .await
     }
 
     async fn pod_sandbox_stats(
         &self,
-        _request: Request<PodSandboxStatsRequest>,
+        request: Request<PodSandboxStatsRequest>,
     ) -> Result<Response<PodSandboxStatsResponse>, Status> {
-        unimplemented("PodSandboxStats")
+        let r = request.into_inner();
+        handle("PodSandboxStats", async {
+            Ok(PodSandboxStatsResponse {
+                stats: Some(stats::pod_sandbox_stats(&self.runtime, &r.pod_sandbox_id).await?),
+            })
+        })
+        .await
     }
 
     async fn list_pod_sandbox_stats(
         &self,
-        _request: Request<ListPodSandboxStatsRequest>,
+        request: Request<ListPodSandboxStatsRequest>,
     ) -> Result<Response<ListPodSandboxStatsResponse>, Status> {
-        unimplemented("ListPodSandboxStats")
+        let f = request.into_inner().filter.unwrap_or_default();
+        handle("ListPodSandboxStats", async {
+            Ok(ListPodSandboxStatsResponse {
+                stats: stats::list_pod_sandbox_stats(&self.runtime, f).await?,
+            })
+        })
+        .await
     }
 
     async fn update_runtime_config(
