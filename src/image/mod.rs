@@ -425,7 +425,7 @@ impl Inner {
                 manifest::layer_labels(&b.diff_id),
             )
             .await?;
-            let top = manifest::chain_ids(&[b.diff_id.clone()]).remove(0);
+            let top = manifest::chain_ids(std::slice::from_ref(&b.diff_id)).remove(0);
             let cfg = &b.manifest.config;
             cd.write_content(
                 &format!("pause-config-{}", cfg.digest),
@@ -444,7 +444,7 @@ impl Inner {
             )
             .await?;
             cd.update_content_labels(&mdigest, labels).await?;
-            unpack::unpack(&cd, &b.manifest.layers, &[b.diff_id.clone()]).await?;
+            unpack::unpack(&cd, &b.manifest.layers, std::slice::from_ref(&b.diff_id)).await?;
             let target = Descriptor {
                 media_type: manifest::OCI_MANIFEST.into(),
                 digest: mdigest.clone(),
