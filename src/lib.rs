@@ -11,6 +11,7 @@ pub mod container;
 pub mod containerd;
 pub mod error;
 pub mod image;
+pub mod logger;
 pub mod network;
 pub mod runtime;
 pub mod sandbox;
