@@ -1,1 +1,4 @@
 //! Containers: OCI spec from CRI config, lifecycle, logs, exits.
+
+pub mod seccomp;
+pub mod spec;
