@@ -1,1 +1,3 @@
 //! Pod sandboxes: network namespace, pause container, CNI, and their teardown.
+
+pub mod spec;
