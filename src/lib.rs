@@ -12,6 +12,7 @@ pub mod containerd;
 pub mod error;
 pub mod exits;
 pub mod image;
+pub mod logger;
 pub mod names;
 pub mod network;
 pub mod persist;

@@ -50,3 +50,9 @@ pub fn apparmor_enabled() -> bool {
     std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
         .is_ok_and(|s| s.trim() == "Y")
 }
+
+/// True when a swap limit can be set (cgroup v2, or v1 with memsw accounting).
+pub fn swap_accounting() -> bool {
+    cgroup_v2_unified()
+        || std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+}

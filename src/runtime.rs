@@ -25,6 +25,7 @@ pub struct Runtime {
     pub containers: ContainerStore,
     pub exits: ExitMonitor,
     pub cpu_rates: crate::stats::CpuRates,
+    snapshotter_root: tokio::sync::OnceCell<String>,
     recovered: std::sync::atomic::AtomicBool,
 }
 
@@ -66,6 +67,7 @@ impl Runtime {
             containers: ContainerStore::default(),
             exits,
             cpu_rates: Default::default(),
+            snapshotter_root: Default::default(),
             recovered: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -213,5 +215,23 @@ impl Runtime {
             },
         };
         vec![runtime, network]
+    }
+}
+
+impl Runtime {
+    /// Where the snapshotter keeps its data (for filesystem stats), asked of
+    /// containerd once.
+    pub async fn snapshotter_mountpoint(&self) -> String {
+        self.snapshotter_root
+            .get_or_init(|| async {
+                self.containerd
+                    .snapshotter_root()
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            })
+            .await
+            .clone()
     }
 }

@@ -30,7 +30,7 @@ fn parse_log(text: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_goes_to_cri_log_and_exit_codes_become_reasons() {
     if missing_tools() {
         return;
@@ -82,7 +82,7 @@ async fn output_goes_to_cri_log_and_exit_codes_become_reasons() {
     env.assert_no_leaks();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_limit_exceeded_is_reported_oomkilled() {
     if missing_tools() {
         return;
@@ -106,7 +106,7 @@ async fn memory_limit_exceeded_is_reported_oomkilled() {
     env.assert_no_leaks();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_args_env_workdir_and_user_reach_the_process() {
     if missing_tools() {
         return;
@@ -162,7 +162,7 @@ async fn command_args_env_workdir_and_user_reach_the_process() {
     env.assert_no_leaks();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn security_settings_are_enforced_inside_the_container() {
     if missing_tools() {
         return;
@@ -214,7 +214,7 @@ async fn security_settings_are_enforced_inside_the_container() {
     env.assert_no_leaks();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopen_container_log_after_rotation_loses_no_line() {
     if missing_tools() {
         return;
@@ -269,7 +269,7 @@ async fn reopen_container_log_after_rotation_loses_no_line() {
     env.assert_no_leaks();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_keep_flowing_while_crid_is_down() {
     if missing_tools() {
         return;
@@ -313,7 +313,7 @@ async fn logs_keep_flowing_while_crid_is_down() {
     env.assert_no_leaks();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_container_output_is_seen_by_the_next_container() {
     if missing_tools() {
         return;
@@ -342,7 +342,7 @@ async fn init_container_output_is_seen_by_the_next_container() {
     env.assert_no_leaks();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_container_requests_get_clear_errors() {
     if missing_tools() {
         return;
@@ -415,7 +415,7 @@ async fn bad_container_requests_get_clear_errors() {
     env.assert_no_leaks();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_uses_sigterm_then_sigkill_and_is_idempotent() {
     if missing_tools() {
         return;

@@ -19,7 +19,7 @@ fn condition(status: &StatusResponse, kind: &str) -> RuntimeCondition {
         .unwrap_or_else(|| panic!("no {kind} condition"))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_names_crid_and_api_v1() {
     if missing_tools() {
         return;
@@ -38,7 +38,7 @@ async fn version_names_crid_and_api_v1() {
     assert_eq!(v.runtime_version, env!("CARGO_PKG_VERSION"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_reports_runtime_ready_and_network_from_cni_config() {
     if missing_tools() {
         return;
@@ -71,7 +71,7 @@ async fn status_reports_runtime_ready_and_network_from_cni_config() {
     assert!(condition(&s, "NetworkReady").status);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpcs_not_built_yet_answer_unimplemented_naming_the_rpc() {
     if missing_tools() {
         return;
@@ -95,7 +95,7 @@ async fn rpcs_not_built_yet_answer_unimplemented_naming_the_rpc() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn containerd_outage_flips_runtime_ready_and_recovers() {
     if missing_tools() {
         return;
@@ -176,7 +176,7 @@ fn config_default_prints_a_config_that_loads() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socket_is_0660_replaces_stale_socket_and_is_removed_on_sigterm() {
     use std::os::unix::fs::PermissionsExt;
     if missing_tools() {

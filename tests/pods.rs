@@ -36,7 +36,7 @@ fn http_get(addr: &str) -> String {
     panic!("no answer from {addr}: {last}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_gets_ip_from_bridge_and_serves_tcp() {
     if missing_tools() {
         return;
@@ -61,7 +61,7 @@ async fn pod_gets_ip_from_bridge_and_serves_tcp() {
     env.assert_no_leaks();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_port_mapping_reaches_the_pod() {
     if missing_tools() {
         return;
@@ -93,7 +93,7 @@ async fn host_port_mapping_reaches_the_pod() {
     env.assert_no_leaks();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_network_pod_shares_the_hosts_namespace() {
     if missing_tools() {
         return;
@@ -130,7 +130,7 @@ async fn host_network_pod_shares_the_hosts_namespace() {
     env.assert_no_leaks();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_cni_plugin_fails_the_pod_and_leaves_nothing() {
     if missing_tools() {
         return;
@@ -172,7 +172,7 @@ async fn failing_cni_plugin_fails_the_pod_and_leaves_nothing() {
     env.assert_no_leaks();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_sandbox_config_is_rejected_and_changes_nothing() {
     if missing_tools() {
         return;
@@ -220,7 +220,7 @@ async fn invalid_sandbox_config_is_rejected_and_changes_nothing() {
     env.assert_no_leaks();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_pod_name_twice_is_refused_naming_the_holder() {
     if missing_tools() {
         return;
@@ -245,7 +245,7 @@ async fn same_pod_name_twice_is_refused_naming_the_holder() {
     env.assert_no_leaks();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crun_runtime_handler_runs_pods() {
     if missing_tools() || which("crun").is_none() {
         return;
@@ -280,7 +280,7 @@ async fn crun_runtime_handler_runs_pods() {
     env.assert_no_leaks();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_sandboxes_created_and_removed_leak_nothing() {
     if missing_tools() {
         return;

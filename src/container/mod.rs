@@ -3,6 +3,8 @@
 pub mod create;
 pub mod lifecycle;
 pub mod oci;
+pub mod seccomp;
+pub mod spec;
 pub mod store;
 
 pub use store::{Container, ContainerMetadata, ContainerState, ContainerStatus, ContainerStore};

@@ -1,12 +1,16 @@
 //! Gathers what a container's spec needs (sandbox facts, the image's
-//! /etc/passwd and /etc/group, device nodes) and calls the pure generator.
+//! /etc/passwd and /etc/group, device nodes, a Localhost seccomp profile)
+//! and calls the pure generator in `spec/`.
 
+use super::spec::{container_spec, stat_device, ContainerSpecInput, DeviceInfo, SandboxFiles};
 use super::store::ContainerMetadata;
-use crate::cri::PodSandboxConfig;
+use crate::containerd::Mount;
+use crate::cri::{NamespaceMode, PodSandboxConfig};
 use crate::error::{Error, Result};
 use crate::image::ImageRecord;
 use crate::runtime::Runtime;
 use crate::sandbox::Sandbox;
+use std::path::{Path, PathBuf};
 
 impl Runtime {
     pub(crate) async fn container_spec(
@@ -16,7 +20,153 @@ impl Runtime {
         sandbox_config: &PodSandboxConfig,
         image: &ImageRecord,
     ) -> Result<oci_spec::runtime::Spec> {
-        let _ = (meta, sandbox, sandbox_config, image);
-        Err(Error::Unimplemented("container spec".into()))
+        let config = &meta.config;
+        let rootfs = self.containerd.snapshot_mounts(&meta.id).await?;
+        let etc_passwd = read_rootfs_file(&rootfs, "etc/passwd");
+        let etc_group = read_rootfs_file(&rootfs, "etc/group");
+
+        let devices = config
+            .devices
+            .iter()
+            .map(|d| stat_device(&d.host_path, &d.container_path, &d.permissions))
+            .collect::<Result<Vec<DeviceInfo>>>()?;
+
+        let security = config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref());
+        let localhost_profile = match security.map(seccomp_localhost_path).transpose()?.flatten() {
+            Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| {
+                Error::invalid(format!("seccomp Localhost profile {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
+        let target_pid = match security
+            .and_then(|s| s.namespace_options.as_ref())
+            .filter(|n| n.pid == NamespaceMode::Target as i32)
+        {
+            Some(n) => {
+                let target = self.containers.get(&n.target_id)?;
+                Some(target.status().pid)
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| {
+                        Error::precondition(format!(
+                            "target container {} is not running",
+                            n.target_id
+                        ))
+                    })?
+                    .into()
+            }
+            None => None,
+        };
+
+        let dir = self.config.sandbox_dir(sandbox.id());
+        let files = crate::sandbox::files::sandbox_files(&dir);
+        let host_ipc = crate::sandbox::run::host_ipc(&sandbox.meta.config);
+        std::fs::create_dir_all(self.container_dir(&meta.id))
+            .map_err(|e| Error::io("create container dir", e))?;
+        let spec = container_spec(&ContainerSpecInput {
+            id: &meta.id,
+            sandbox_id: sandbox.id(),
+            config,
+            sandbox_config,
+            image: &image.config,
+            image_name: &meta.image_name,
+            etc_passwd: etc_passwd.as_deref(),
+            etc_group: etc_group.as_deref(),
+            sandbox_pid: sandbox.status().pid,
+            netns_path: sandbox.meta.netns_path.as_deref(),
+            target_pid,
+            sandbox_files: SandboxFiles {
+                hostname: Some(&files.hostname),
+                hosts: Some(&files.hosts),
+                resolv_conf: Some(&files.resolv),
+                shm: (!host_ipc).then_some(files.shm.as_path()),
+            },
+            termination_message: None,
+            devices: &devices,
+            cgroup_driver: &self.config.cgroup_driver,
+            oom_score_adj_min: crate::platform::oom_score_adj_min(),
+            seccomp_localhost_profile: localhost_profile.as_deref(),
+            // No crid AppArmor profile is loaded yet: leave AppArmor to the defaults.
+            apparmor_enabled: false,
+        })?;
+        let mut spec = spec;
+        if !crate::platform::swap_accounting() {
+            clear_swap_limit(&mut spec);
+        }
+        // Missing host paths of bind mounts are created as directories, as kubelet expects.
+        for m in &config.mounts {
+            let p = Path::new(&m.host_path);
+            if !m.host_path.is_empty() && std::fs::symlink_metadata(p).is_err() {
+                std::fs::create_dir_all(p).map_err(|e| {
+                    Error::io(format!("create missing mount source {}", p.display()), e)
+                })?;
+            }
+        }
+        Ok(spec)
     }
+}
+
+/// The Localhost seccomp profile file a security context names, if any.
+#[allow(deprecated)] // seccomp_profile_path: still sent by older kubelets
+fn seccomp_localhost_path(
+    sc: &crate::cri::LinuxContainerSecurityContext,
+) -> Result<Option<PathBuf>> {
+    use super::spec::{security::seccomp_choice, SeccompChoice};
+    Ok(
+        match seccomp_choice(
+            sc.seccomp.as_ref(),
+            &sc.seccomp_profile_path,
+            SeccompChoice::RuntimeDefault,
+        )? {
+            SeccompChoice::Localhost(p) => Some(PathBuf::from(p)),
+            _ => None,
+        },
+    )
+}
+
+/// Without swap accounting (cgroup v1 lacking memory.memsw), runc fails
+/// to write a swap limit: leave it out.
+pub(crate) fn clear_swap_limit(spec: &mut oci_spec::runtime::Spec) {
+    if let Some(linux) = spec.linux_mut() {
+        if let Some(res) = linux.resources_mut() {
+            if let Some(mem) = res.memory_mut() {
+                mem.set_swap(None);
+            }
+        }
+    }
+}
+
+/// Read a small file of an image rootfs straight from the snapshot's
+/// directories (upper first, then each lower), without mounting anything.
+/// Whiteouts (0/0 character devices) hide the file.
+pub(crate) fn read_rootfs_file(mounts: &[Mount], rel: &str) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut dirs: Vec<PathBuf> = vec![];
+    for m in mounts {
+        match m.r#type.as_str() {
+            "bind" => dirs.push(PathBuf::from(&m.source)),
+            "overlay" => {
+                for opt in &m.options {
+                    if let Some(up) = opt.strip_prefix("upperdir=") {
+                        dirs.insert(0, PathBuf::from(up));
+                    } else if let Some(lower) = opt.strip_prefix("lowerdir=") {
+                        dirs.extend(lower.split(':').map(PathBuf::from));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for d in dirs {
+        let p = d.join(rel);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_char_device() => return None,
+            Ok(m) if m.is_file() && m.len() <= 1 << 20 => return std::fs::read_to_string(&p).ok(),
+            Ok(_) => return None,
+            Err(_) => continue,
+        }
+    }
+    None
 }

@@ -2,8 +2,9 @@
 //! and calls the pure spec generator.
 
 use super::files::SandboxFiles;
+use super::spec::{sandbox_spec, SandboxSpecInput};
 use super::store::SandboxMetadata;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::image::ImageRecord;
 use crate::runtime::Runtime;
 
@@ -13,6 +14,16 @@ pub(crate) fn pause_spec(
     image: &ImageRecord,
     files: &SandboxFiles,
 ) -> Result<oci_spec::runtime::Spec> {
-    let _ = (rt, meta, image, files);
-    Err(Error::Unimplemented("pause spec".into()))
+    sandbox_spec(&SandboxSpecInput {
+        id: &meta.id,
+        config: &meta.config,
+        image: &image.config,
+        netns_path: meta.netns_path.as_deref(),
+        hostname_path: &files.hostname,
+        hosts_path: &files.hosts,
+        resolv_path: &files.resolv,
+        shm_path: (!super::run::host_ipc(&meta.config)).then_some(files.shm.as_path()),
+        cgroup_driver: &rt.config.cgroup_driver,
+        oom_score_adj_min: crate::platform::oom_score_adj_min(),
+    })
 }

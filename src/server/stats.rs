@@ -20,7 +20,11 @@ fn container_attributes(rt: &Runtime, id: &str) -> Result<ContainerAttributes> {
     })
 }
 
-fn container_stats_message(attributes: ContainerAttributes, u: &ContainerUsage, mountpoint: &str) -> ContainerStats {
+fn container_stats_message(
+    attributes: ContainerAttributes,
+    u: &ContainerUsage,
+    mountpoint: &str,
+) -> ContainerStats {
     let (cpu, memory) = match &u.sample {
         Some(s) => {
             let m = &s.usage;
@@ -33,7 +37,10 @@ fn container_stats_message(attributes: ContainerAttributes, u: &ContainerUsage, 
                 Some(MemoryUsage {
                     timestamp: s.timestamp,
                     working_set_bytes: u64v(m.memory_working_set),
-                    available_bytes: m.memory_limit.map(|l| l.saturating_sub(m.memory_working_set)).and_then(u64v),
+                    available_bytes: m
+                        .memory_limit
+                        .map(|l| l.saturating_sub(m.memory_working_set))
+                        .and_then(u64v),
                     usage_bytes: u64v(m.memory_usage),
                     rss_bytes: u64v(m.memory_rss),
                     page_faults: u64v(m.page_faults),
@@ -63,10 +70,17 @@ fn container_stats_message(attributes: ContainerAttributes, u: &ContainerUsage, 
 pub(super) async fn container_stats(rt: &Runtime, id: &str) -> Result<ContainerStats> {
     let attributes = container_attributes(rt, id)?;
     let u = rt.container_usage(&attributes.id).await?;
-    Ok(container_stats_message(attributes, &u, &rt.snapshotter_mountpoint()))
+    Ok(container_stats_message(
+        attributes,
+        &u,
+        &rt.snapshotter_mountpoint().await,
+    ))
 }
 
-pub(super) async fn list_container_stats(rt: &Runtime, f: ContainerStatsFilter) -> Result<Vec<ContainerStats>> {
+pub(super) async fn list_container_stats(
+    rt: &Runtime,
+    f: ContainerStatsFilter,
+) -> Result<Vec<ContainerStats>> {
     let mut out = vec![];
     for c in rt.containers.list() {
         let cfg = &c.meta.config;
@@ -85,9 +99,9 @@ pub(super) async fn list_container_stats(rt: &Runtime, f: ContainerStatsFilter) 
     Ok(out)
 }
 
-fn pod_stats_message(rt: &Runtime, id: &str, u: PodUsage) -> Result<PodSandboxStats> {
+async fn pod_stats_message(rt: &Runtime, id: &str, u: PodUsage) -> Result<PodSandboxStats> {
     let s = rt.sandboxes.get(id)?;
-    let mountpoint = rt.snapshotter_mountpoint();
+    let mountpoint = rt.snapshotter_mountpoint().await;
     let m = &u.memory;
     let interfaces: Vec<NetworkInterfaceUsage> = u
         .interfaces
@@ -149,10 +163,13 @@ fn pod_stats_message(rt: &Runtime, id: &str, u: PodUsage) -> Result<PodSandboxSt
 pub(super) async fn pod_sandbox_stats(rt: &Runtime, id: &str) -> Result<PodSandboxStats> {
     let s = rt.sandboxes.get(id)?;
     let u = rt.pod_usage(s.id()).await?;
-    pod_stats_message(rt, s.id(), u)
+    pod_stats_message(rt, s.id(), u).await
 }
 
-pub(super) async fn list_pod_sandbox_stats(rt: &Runtime, f: PodSandboxStatsFilter) -> Result<Vec<PodSandboxStats>> {
+pub(super) async fn list_pod_sandbox_stats(
+    rt: &Runtime,
+    f: PodSandboxStatsFilter,
+) -> Result<Vec<PodSandboxStats>> {
     let mut out = vec![];
     for s in rt.sandboxes.list() {
         if (!f.id.is_empty() && !s.id().starts_with(&f.id))

@@ -60,7 +60,9 @@ pub fn usage_of_pid(pid: u32) -> Option<CgroupUsage> {
     if let Some(mem) = paths.get("memory") {
         Some(usage_v1(root, &paths, mem))
     } else {
-        paths.get("").map(|p| usage_v2(&root.join(p.trim_start_matches('/'))))
+        paths
+            .get("")
+            .map(|p| usage_v2(&root.join(p.trim_start_matches('/'))))
     }
 }
 
@@ -123,7 +125,10 @@ pub fn parse_net_dev(text: &str) -> Vec<(String, [u64; 4])> {
         .skip(2)
         .filter_map(|l| {
             let (name, rest) = l.split_once(':')?;
-            let f: Vec<u64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
             (f.len() >= 11).then(|| (name.trim().to_string(), [f[0], f[2], f[8], f[10]]))
         })
         .collect()

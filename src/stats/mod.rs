@@ -73,7 +73,10 @@ impl Runtime {
             .await
             .ok()
             .map(|(b, i)| (b.max(0) as u64, i.max(0) as u64));
-        Ok(ContainerUsage { sample, writable_layer })
+        Ok(ContainerUsage {
+            sample,
+            writable_layer,
+        })
     }
 
     fn sample(&self, id: &str, pid: u32) -> Option<Sample> {
@@ -142,6 +145,10 @@ mod tests {
         assert_eq!(r.rate("a", 1_000_000_000, 0), None);
         // Half a core over one second.
         assert_eq!(r.rate("a", 2_000_000_000, 500_000_000), Some(500_000_000));
-        assert_eq!(r.rate("a", 2_000_000_000, 600_000_000), None, "no time passed");
+        assert_eq!(
+            r.rate("a", 2_000_000_000, 600_000_000),
+            None,
+            "no time passed"
+        );
     }
 }

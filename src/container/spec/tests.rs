@@ -1,0 +1,202 @@
+use super::*;
+use crate::cri::{
+    ContainerMetadata, LinuxContainerConfig, LinuxContainerResources,
+    LinuxContainerSecurityContext, LinuxPodSandboxConfig, Mount as CriMount, NamespaceOption,
+};
+use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
+
+fn image() -> ImageConfiguration {
+    ImageConfigurationBuilder::default()
+        .config(
+            ConfigBuilder::default()
+                .entrypoint(vec!["/app".to_string()])
+                .cmd(vec!["serve".to_string()])
+                .user("www")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+fn config(sc: LinuxContainerSecurityContext) -> ContainerConfig {
+    ContainerConfig {
+        metadata: Some(ContainerMetadata {
+            name: "app".into(),
+            attempt: 0,
+        }),
+        annotations: [("user/ann".to_string(), "v".to_string())].into(),
+        mounts: vec![CriMount {
+            container_path: "/etc/hosts".into(),
+            host_path: "/mine".into(),
+            ..Default::default()
+        }],
+        linux: Some(LinuxContainerConfig {
+            resources: Some(LinuxContainerResources {
+                oom_score_adj: -999,
+                memory_limit_in_bytes: 1 << 20,
+                ..Default::default()
+            }),
+            security_context: Some(sc),
+        }),
+        ..Default::default()
+    }
+}
+
+fn sandbox() -> PodSandboxConfig {
+    PodSandboxConfig {
+        linux: Some(LinuxPodSandboxConfig {
+            cgroup_parent: "/kubepods/p1".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn build(cfg: &ContainerConfig) -> Result<Spec> {
+    let img = image();
+    let sb = sandbox();
+    container_spec(&ContainerSpecInput {
+        id: "c1",
+        sandbox_id: "sb1",
+        config: cfg,
+        sandbox_config: &sb,
+        image: &img,
+        image_name: "docker.io/library/app:1",
+        etc_passwd: Some("www:x:33:34::/:/bin/sh\n"),
+        etc_group: Some("www:x:34:\n"),
+        sandbox_pid: 42,
+        netns_path: Some(Path::new("/run/netns/p1")),
+        target_pid: None,
+        sandbox_files: SandboxFiles {
+            hostname: Some(Path::new("/sb/hostname")),
+            hosts: Some(Path::new("/sb/hosts")),
+            resolv_conf: Some(Path::new("/sb/resolv.conf")),
+            shm: Some(Path::new("/sb/shm")),
+        },
+        termination_message: None,
+        devices: &[],
+        cgroup_driver: "cgroupfs",
+        oom_score_adj_min: 0,
+        seccomp_localhost_profile: None,
+        apparmor_enabled: false,
+    })
+}
+
+#[test]
+fn default_container_spec_fields() {
+    let s = build(&config(Default::default())).unwrap();
+    let p = s.process().as_ref().unwrap();
+    assert_eq!(p.args().as_ref().unwrap(), &["/app", "serve"]);
+    assert_eq!((p.user().uid(), p.user().gid()), (33, 34));
+    assert_eq!(p.oom_score_adj(), Some(0), "clamped to oom_score_adj_min");
+    assert_eq!(
+        p.capabilities()
+            .as_ref()
+            .unwrap()
+            .bounding()
+            .as_ref()
+            .unwrap()
+            .len(),
+        14
+    );
+    let l = s.linux().as_ref().unwrap();
+    assert_eq!(
+        l.cgroups_path().as_deref(),
+        Some(Path::new("/kubepods/p1/crid-c1"))
+    );
+    let nss = l.namespaces().as_ref().unwrap();
+    let path = |t| {
+        nss.iter()
+            .find(|n| n.typ() == t)
+            .and_then(|n| n.path().clone())
+    };
+    assert_eq!(
+        path(LinuxNamespaceType::Network),
+        Some("/run/netns/p1".into())
+    );
+    assert_eq!(
+        path(LinuxNamespaceType::Ipc),
+        Some("/proc/42/ns/ipc".into())
+    );
+    assert_eq!(
+        path(LinuxNamespaceType::Uts),
+        Some("/proc/42/ns/uts".into())
+    );
+    assert_eq!(
+        path(LinuxNamespaceType::Pid),
+        Some("/proc/42/ns/pid".into())
+    );
+    assert!(l.seccomp().is_some(), "RuntimeDefault when unset");
+    assert!(l
+        .masked_paths()
+        .as_ref()
+        .unwrap()
+        .contains(&"/proc/kcore".to_string()));
+    assert_eq!(
+        l.resources()
+            .as_ref()
+            .unwrap()
+            .memory()
+            .as_ref()
+            .unwrap()
+            .limit(),
+        Some(1 << 20)
+    );
+    let hosts = s
+        .mounts()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.destination() == Path::new("/etc/hosts"))
+        .unwrap();
+    assert_eq!(
+        hosts.source().as_deref(),
+        Some(Path::new("/mine")),
+        "CRI mount overrides sandbox file"
+    );
+    let a = s.annotations().as_ref().unwrap();
+    assert_eq!(a[ANN_CONTAINER_TYPE], "container");
+    assert_eq!(a[ANN_SANDBOX_ID], "sb1");
+    assert_eq!(a["io.kubernetes.cri.container-name"], "app");
+    assert_eq!(a["io.kubernetes.cri.image-name"], "docker.io/library/app:1");
+    assert_eq!(a["user/ann"], "v");
+}
+
+#[test]
+fn pid_namespace_modes_and_privileged_needs_privileged_sandbox() {
+    let sc = |pid: NamespaceMode| LinuxContainerSecurityContext {
+        namespace_options: Some(NamespaceOption {
+            pid: pid as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let pid_ns = |s: &Spec| {
+        s.linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|n| n.typ() == LinuxNamespaceType::Pid)
+            .cloned()
+    };
+    let s = build(&config(sc(NamespaceMode::Container))).unwrap();
+    assert_eq!(pid_ns(&s).unwrap().path(), &None);
+    let s = build(&config(sc(NamespaceMode::Node))).unwrap();
+    assert!(pid_ns(&s).is_none());
+    assert!(matches!(
+        build(&config(sc(NamespaceMode::Target))),
+        Err(Error::InvalidArgument(_))
+    ));
+    let priv_sc = LinuxContainerSecurityContext {
+        privileged: true,
+        ..Default::default()
+    };
+    assert!(matches!(
+        build(&config(priv_sc)),
+        Err(Error::InvalidArgument(_))
+    ));
+}

@@ -1,0 +1,157 @@
+use super::*;
+use crate::cri::{
+    Int64Value, LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceOption,
+    PodSandboxMetadata,
+};
+use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
+
+fn image() -> ImageConfiguration {
+    ImageConfigurationBuilder::default()
+        .config(
+            ConfigBuilder::default()
+                .entrypoint(vec!["/pause".to_string()])
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+fn config(network: NamespaceMode) -> PodSandboxConfig {
+    PodSandboxConfig {
+        metadata: Some(PodSandboxMetadata {
+            name: "web".into(),
+            uid: "u1".into(),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        hostname: "web-0".into(),
+        linux: Some(LinuxPodSandboxConfig {
+            cgroup_parent: "/kubepods/pod-u1".into(),
+            sysctls: [("net.ipv4.ip_forward".to_string(), "1".to_string())].into(),
+            security_context: Some(LinuxSandboxSecurityContext {
+                namespace_options: Some(NamespaceOption {
+                    network: network as i32,
+                    ..Default::default()
+                }),
+                run_as_user: Some(Int64Value { value: 65535 }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn spec(cfg: &PodSandboxConfig, netns: Option<&Path>, driver: &str) -> Result<Spec> {
+    let img = image();
+    sandbox_spec(&SandboxSpecInput {
+        id: "sb1",
+        config: cfg,
+        image: &img,
+        netns_path: netns,
+        hostname_path: Path::new("/sb/hostname"),
+        hosts_path: Path::new("/sb/hosts"),
+        resolv_path: Path::new("/sb/resolv.conf"),
+        shm_path: Some(Path::new("/sb/shm")),
+        cgroup_driver: driver,
+        oom_score_adj_min: 0,
+    })
+}
+
+#[test]
+fn pod_network_sandbox_spec() {
+    let s = spec(
+        &config(NamespaceMode::Pod),
+        Some(Path::new("/run/netns/x")),
+        "cgroupfs",
+    )
+    .unwrap();
+    let p = s.process().as_ref().unwrap();
+    assert_eq!(p.args().as_ref().unwrap(), &["/pause"]);
+    assert_eq!(p.user().uid(), 65535);
+    assert_eq!(
+        p.oom_score_adj(),
+        Some(0),
+        "-998 clamped to the allowed minimum"
+    );
+    assert_eq!(s.hostname().as_deref(), Some("web-0"));
+    let l = s.linux().as_ref().unwrap();
+    assert_eq!(
+        l.cgroups_path().as_deref(),
+        Some(Path::new("/kubepods/pod-u1/crid-sb1"))
+    );
+    let net = l
+        .namespaces()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|n| n.typ() == LinuxNamespaceType::Network)
+        .unwrap();
+    assert_eq!(net.path().as_deref(), Some(Path::new("/run/netns/x")));
+    assert_eq!(l.sysctl().as_ref().unwrap()["net.ipv4.ip_forward"], "1");
+    assert!(l.seccomp().is_some());
+    assert_eq!(s.root().as_ref().unwrap().readonly(), Some(true));
+    let a = s.annotations().as_ref().unwrap();
+    assert_eq!(a[ANN_CONTAINER_TYPE], "sandbox");
+    assert_eq!(a["io.kubernetes.cri.sandbox-name"], "web");
+    assert_eq!(a["io.kubernetes.cri.sandbox-namespace"], "default");
+    assert_eq!(a["io.kubernetes.cri.sandbox-uid"], "u1");
+    let dests: Vec<_> = s
+        .mounts()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|m| m.destination().clone())
+        .collect();
+    assert!(dests.contains(&"/etc/resolv.conf".into()) && dests.contains(&"/dev/shm".into()));
+}
+
+#[test]
+fn host_network_has_no_net_namespace_and_systemd_path() {
+    let s = spec(&config(NamespaceMode::Node), None, "systemd");
+    assert!(s.is_err(), "/kubepods/pod-u1 is not a slice");
+    let mut cfg = config(NamespaceMode::Node);
+    cfg.linux.as_mut().unwrap().cgroup_parent = "kubepods-pod1.slice".into();
+    let s = spec(&cfg, None, "systemd").unwrap();
+    let l = s.linux().as_ref().unwrap();
+    assert_eq!(
+        l.cgroups_path().as_deref(),
+        Some(Path::new("kubepods-pod1.slice:crid:sb1"))
+    );
+    assert!(!l
+        .namespaces()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Network));
+    assert!(
+        spec(&config(NamespaceMode::Pod), None, "cgroupfs").is_err(),
+        "pod network needs a netns"
+    );
+}
+
+#[test]
+fn resolv_conf_from_dns_config_or_host() {
+    let d = DnsConfig {
+        servers: vec!["10.0.0.10".into()],
+        searches: vec!["ns.svc".into(), "svc".into()],
+        options: vec!["ndots:5".into()],
+    };
+    assert_eq!(
+        resolv_conf(Some(&d), "host"),
+        "search ns.svc svc\nnameserver 10.0.0.10\noptions ndots:5\n"
+    );
+    assert_eq!(
+        resolv_conf(None, "nameserver 1.1.1.1\n"),
+        "nameserver 1.1.1.1\n"
+    );
+    assert_eq!(resolv_conf(Some(&DnsConfig::default()), "h"), "h");
+}
+
+#[test]
+fn hosts_file_names_the_pod() {
+    let h = hosts_file("web-0", Some("10.1.0.5"));
+    assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
+    assert!(h.ends_with("10.1.0.5\tweb-0\n"));
+}
