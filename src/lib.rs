@@ -18,6 +18,7 @@ pub mod network;
 pub mod persist;
 pub mod platform;
 pub mod recovery;
+pub mod rootfs;
 pub mod runtime;
 pub mod sandbox;
 pub mod server;

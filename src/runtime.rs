@@ -122,7 +122,7 @@ impl Runtime {
                     if s.id() == ev.container_id && s.status().state == SandboxState::Ready {
                         tracing::info!(sandbox = %s.id(), code, "pause container exited");
                         s.set_state(SandboxState::NotReady);
-                        let _ = self.containerd.delete_task(s.id()).await;
+                        let _ = self.delete_task(s.id()).await;
                     }
                 }
             }

@@ -135,8 +135,7 @@ impl Runtime {
         let result = async {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
-            self.containerd
-                .prepare_snapshot(&id, &image.chain_id, owner_labels())
+            self.prepare_rootfs(&id, &image.chain_id)
                 .await
                 .map_err(|e| e.context("rootfs snapshot"))?;
             let spec = self
@@ -175,6 +174,7 @@ impl Runtime {
             Ok::<_, Error>(container)
         }
         .await;
+        self.release_rootfs_lease(&id).await;
         match result {
             Ok(container) => {
                 self.containers.insert(container);

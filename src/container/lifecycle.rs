@@ -184,7 +184,7 @@ impl Runtime {
         let _op = c.op.lock().await;
         self.stop_locked(&c, 0).await?;
         self.exits.forget(c.id());
-        self.containerd.delete_task(c.id()).await?;
+        self.delete_task(c.id()).await?;
         self.containerd.delete_container(c.id()).await?;
         self.containerd.remove_snapshot(c.id()).await?;
         crate::persist::remove_dir_all_nofollow(&self.container_state_dir(c.id()))?;
@@ -229,7 +229,7 @@ impl Runtime {
         }
         c.exited.notify_waiters();
         tracing::info!(container = %c.id(), exit_code, %reason, "container exited");
-        if let Err(e) = self.containerd.delete_task(c.id()).await {
+        if let Err(e) = self.delete_task(c.id()).await {
             tracing::warn!(container = %c.id(), error = %e, "cannot delete exited task");
         }
         self.exits.forget(c.id());

@@ -230,8 +230,7 @@ impl Runtime {
 
         progress.snapshot = true;
         let mounts = self
-            .containerd
-            .prepare_snapshot(&id, &image.chain_id, owner_labels())
+            .prepare_rootfs(&id, &image.chain_id)
             .await
             .map_err(|e| e.context("rootfs snapshot"))?;
 
@@ -247,7 +246,8 @@ impl Runtime {
             ),
         );
         progress.container = true;
-        self.containerd
+        let created = self
+            .containerd
             .create_container(CtrdContainer {
                 id: id.clone(),
                 labels,
@@ -260,7 +260,9 @@ impl Runtime {
                 ..Default::default()
             })
             .await
-            .map_err(|e| e.context("create pause container"))?;
+            .map_err(|e| e.context("create pause container"));
+        self.release_rootfs_lease(&id).await;
+        created?;
 
         progress.task = true;
         self.containerd
@@ -344,7 +346,19 @@ impl Runtime {
             self.containerd.wait_task(id, ""),
         )
         .await;
-        self.containerd.delete_task(id).await.map(|_| ())
+        self.delete_task(id).await
+    }
+
+    /// Delete a task. The exit handler may be deleting the same task at the
+    /// same moment; an error is fine when the task is gone afterwards.
+    pub(crate) async fn delete_task(&self, id: &str) -> Result<()> {
+        match self.containerd.delete_task(id).await {
+            Ok(_) => Ok(()),
+            Err(e) => match self.containerd.get_task(id).await {
+                Ok(None) => Ok(()),
+                _ => Err(e),
+            },
+        }
     }
 }
 

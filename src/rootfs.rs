@@ -1,0 +1,37 @@
+//! Rootfs snapshots of sandboxes and containers. A prepared snapshot that no
+//! container record references yet is garbage to containerd's GC, so it is
+//! prepared under a short lease that is dropped once the container record
+//! (which references the snapshot key) exists.
+
+use crate::containerd::Mount;
+use crate::error::Result;
+use crate::runtime::Runtime;
+
+/// Seconds after which containerd expires the lease by itself (crash safety).
+const CREATE_LEASE_SECS: u64 = 600;
+
+fn lease_id(id: &str) -> String {
+    format!("crid-create-{id}")
+}
+
+impl Runtime {
+    /// Prepare the writable snapshot `id` on top of `parent` (a chain id).
+    pub(crate) async fn prepare_rootfs(&self, id: &str, parent: &str) -> Result<Vec<Mount>> {
+        let lease = lease_id(id);
+        self.containerd
+            .create_lease(&lease, CREATE_LEASE_SECS)
+            .await?;
+        self.containerd
+            .with_lease(&lease)
+            .prepare_snapshot(id, parent, crate::sandbox::run::owner_labels())
+            .await
+    }
+
+    /// Drop the creation lease: the container record holds the snapshot now
+    /// (or, after a failure, the snapshot was removed).
+    pub(crate) async fn release_rootfs_lease(&self, id: &str) {
+        if let Err(e) = self.containerd.delete_lease(&lease_id(id)).await {
+            tracing::warn!(id, error = %e, "cannot delete creation lease");
+        }
+    }
+}
