@@ -7,6 +7,8 @@
 //! - its logger's control socket is `<state>/containers/<id>/logger.sock`
 //!   (protocol in `src/bin/crid-logger.rs`).
 
+pub mod spdy;
+
 use crate::config::Config;
 use crate::containerd::Containerd;
 use crate::error::{Error, Result};
