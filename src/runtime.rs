@@ -85,5 +85,9 @@ impl Runtime {
 impl Runtime {
     /// Background work started once the socket is bound (event subscription,
     /// recovery). Returns when it is launched, not when it ends.
-    pub async fn start(self: &std::sync::Arc<Self>) {}
+    pub async fn start(self: &std::sync::Arc<Self>) {
+        if let Err(e) = self.stream.start(&self.config.stream_address).await {
+            tracing::error!("streaming server: {e}");
+        }
+    }
 }
