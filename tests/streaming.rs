@@ -30,7 +30,10 @@ impl Fixture {
             &Default::default(),
         );
         image::ctr_import(&ctd, &img, "docker.io/library/busybox:stream");
-        let id = "stream-test".to_string();
+        // Unique: runc's state dir is shared by every containerd on the machine.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let id = format!("crid-stream-{}-{n}", std::process::id());
         ctd.ctr(&[
             "run",
             "-d",
