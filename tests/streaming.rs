@@ -536,7 +536,7 @@ fn echo_server_in(netns: PathBuf, port: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn port_forward_over_spdy_into_the_pod_netns() {
-    const PF_CONNECTIONS: u32 = 1;
+    const PF_CONNECTIONS: u32 = 20;
     if missing_tools() {
         return;
     }
