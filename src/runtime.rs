@@ -75,6 +75,9 @@ impl Runtime {
     /// Background work started once the socket is bound: recovery, the
     /// event loop, the streaming server, the sandbox image.
     pub async fn start(self: &Arc<Self>) {
+        if let Err(e) = self.stream.start(&self.config.stream_address).await {
+            tracing::error!("streaming server: {e}");
+        }
         let images = self.images.clone();
         tokio::spawn(async move {
             if let Err(e) = images.ensure_sandbox_image().await {

@@ -7,6 +7,18 @@
 //! - its logger's control socket is `<state>/containers/<id>/logger.sock`
 //!   (protocol in `src/bin/crid-logger.rs`).
 
+mod attach;
+mod exec;
+mod portforward;
+pub mod protocol;
+mod remotecommand;
+mod server;
+pub mod spdy;
+mod websocket;
+
+pub use portforward::connect_in_netns;
+pub use server::{MAX_TOKENS, TOKEN_TTL};
+
 use crate::config::Config;
 use crate::containerd::Containerd;
 use crate::error::{Error, Result};
@@ -45,48 +57,107 @@ pub struct ExecSyncOutput {
 }
 
 pub struct StreamService {
-    #[allow(dead_code)]
-    containerd: Containerd,
-    #[allow(dead_code)]
-    state_dir: PathBuf,
-    #[allow(dead_code)]
+    inner: Arc<server::Inner>,
     netns_lookup: NetnsLookup,
 }
+
+/// Output of `exec_sync` is capped per stream, as containerd does.
+pub const EXEC_SYNC_OUTPUT_CAP: usize = 16 * 1024 * 1024;
 
 impl StreamService {
     pub fn new(containerd: Containerd, config: &Config, netns_lookup: NetnsLookup) -> Self {
         StreamService {
-            containerd,
-            state_dir: config.state.clone(),
+            inner: Arc::new(server::Inner {
+                containerd,
+                state_dir: config.state.clone(),
+                tokens: Default::default(),
+                addr: Default::default(),
+            }),
             netns_lookup,
         }
     }
 
     /// Start the HTTP streaming server (called once at start-up).
-    pub async fn start(&self, _address: &str) -> Result<()> {
+    pub async fn start(&self, address: &str) -> Result<()> {
+        server::listen(self.inner.clone(), address).await?;
         Ok(())
     }
 
+    /// The address the streaming server listens on, once started.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.addr.get().copied()
+    }
+
     /// URL for kubelet to connect to for this exec.
-    pub async fn exec_url(&self, _p: ExecParams) -> Result<String> {
-        Err(Error::Unimplemented("Exec".into()))
+    pub async fn exec_url(&self, p: ExecParams) -> Result<String> {
+        if p.cmd.is_empty() {
+            return Err(Error::invalid("exec: cmd is empty"));
+        }
+        if !(p.stdin || p.stdout || p.stderr) {
+            return Err(Error::invalid(
+                "exec: one of stdin, stdout, stderr must be set",
+            ));
+        }
+        exec::ensure_running(&self.inner.containerd, &p.container_id).await?;
+        self.inner.url_for(server::Target::Exec(p))
     }
 
-    pub async fn attach_url(&self, _p: AttachParams) -> Result<String> {
-        Err(Error::Unimplemented("Attach".into()))
+    pub async fn attach_url(&self, p: AttachParams) -> Result<String> {
+        if !(p.stdin || p.stdout || p.stderr) {
+            return Err(Error::invalid(
+                "attach: one of stdin, stdout, stderr must be set",
+            ));
+        }
+        exec::ensure_running(&self.inner.containerd, &p.container_id).await?;
+        self.inner.url_for(server::Target::Attach(p))
     }
 
-    pub async fn port_forward_url(&self, _sandbox_id: &str, _ports: Vec<i32>) -> Result<String> {
-        Err(Error::Unimplemented("PortForward".into()))
+    pub async fn port_forward_url(&self, sandbox_id: &str, _ports: Vec<i32>) -> Result<String> {
+        let netns = (self.netns_lookup)(sandbox_id).ok_or_else(|| {
+            Error::not_found(format!("network namespace of sandbox {sandbox_id}"))
+        })?;
+        self.inner.url_for(server::Target::PortForward { netns })
     }
 
     /// Run `cmd` in the container, wait at most `timeout` (None = no limit).
     pub async fn exec_sync(
         &self,
-        _container_id: &str,
-        _cmd: Vec<String>,
-        _timeout: Option<std::time::Duration>,
+        container_id: &str,
+        cmd: Vec<String>,
+        timeout: Option<std::time::Duration>,
     ) -> Result<ExecSyncOutput> {
-        Err(Error::Unimplemented("ExecSync".into()))
+        let (out_tx, out_rx) = tokio::sync::mpsc::channel(16);
+        let (err_tx, err_rx) = tokio::sync::mpsc::channel(16);
+        let collect = |mut rx: tokio::sync::mpsc::Receiver<bytes::Bytes>| {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                while let Some(b) = rx.recv().await {
+                    let room = EXEC_SYNC_OUTPUT_CAP - buf.len();
+                    buf.extend_from_slice(&b[..b.len().min(room)]);
+                }
+                buf
+            })
+        };
+        let (out, err) = (collect(out_rx), collect(err_rx));
+        let io = protocol::StdioChannels {
+            stdout: Some(out_tx),
+            stderr: Some(err_tx),
+            ..Default::default()
+        };
+        let code = exec::run(
+            &self.inner.containerd,
+            &self.inner.state_dir,
+            container_id,
+            &cmd,
+            false,
+            io,
+            timeout,
+        )
+        .await?;
+        Ok(ExecSyncOutput {
+            stdout: out.await.unwrap_or_default(),
+            stderr: err.await.unwrap_or_default(),
+            exit_code: code,
+        })
     }
 }

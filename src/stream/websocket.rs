@@ -1,0 +1,222 @@
+//! Kubernetes streaming over WebSocket: the channel protocols
+//! (`channel.k8s.io`, `base64.channel.k8s.io` and their v4 variants) for
+//! exec/attach, and `portforward.k8s.io`/`v4.channel.k8s.io` for
+//! port-forward with the port in the query (`?port=`). Every message is one
+//! channel: first byte (or digit, for base64) is the channel number.
+
+use super::protocol::{self, Outcome, ResizeDecoder, StdioChannels};
+use super::server::{Inner, Target};
+use base64::Engine;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::{handshake::derive_accept_key, protocol::Role, Message};
+use tokio_tungstenite::WebSocketStream;
+
+const STDIN: u8 = 0;
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+const ERROR: u8 = 3;
+const RESIZE: u8 = 4;
+
+const WS_PORT_FORWARD: &[&str] = &["portforward.k8s.io", "v4.channel.k8s.io"];
+
+pub async fn serve<T>(
+    inner: Arc<Inner>,
+    mut io: T,
+    query: &str,
+    offered: Vec<String>,
+    key: &str,
+    target: Target,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let ours = match target {
+        Target::PortForward { .. } => WS_PORT_FORWARD,
+        _ => protocol::WS_REMOTECOMMAND,
+    };
+    let proto = protocol::negotiate(&offered, ours, ours[ours.len() - 1]).map(str::to_string);
+    let Some(proto) = proto else {
+        let _ = io
+            .write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
+        return;
+    };
+    let resp = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: {proto}\r\n\r\n",
+        derive_accept_key(key.as_bytes())
+    );
+    if io.write_all(resp.as_bytes()).await.is_err() {
+        return;
+    }
+    let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+    let base64 = proto.contains("base64");
+    let (mut sink, mut source) = ws.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<(u8, Bytes)>(32);
+    let writer = tokio::spawn(async move {
+        while let Some((ch, data)) = out_rx.recv().await {
+            let msg = if base64 {
+                let text = format!(
+                    "{}{}",
+                    (b'0' + ch) as char,
+                    base64::engine::general_purpose::STANDARD.encode(&data)
+                );
+                Message::Text(text.into())
+            } else {
+                let mut b = Vec::with_capacity(data.len() + 1);
+                b.push(ch);
+                b.extend_from_slice(&data);
+                Message::Binary(b.into())
+            };
+            if sink.send(msg).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink.send(Message::Close(None)).await;
+    });
+    // Incoming messages: (channel, payload).
+    let (in_tx, mut in_rx) = mpsc::channel::<(u8, Bytes)>(16);
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = source.next().await {
+            let decoded = match m {
+                Message::Binary(b) if !b.is_empty() => Some((b[0], b.slice(1..))),
+                Message::Text(t) if !t.is_empty() => {
+                    let t = t.as_str();
+                    base64::engine::general_purpose::STANDARD
+                        .decode(&t[1..])
+                        .ok()
+                        .map(|d| (t.as_bytes()[0].wrapping_sub(b'0'), Bytes::from(d)))
+                }
+                Message::Close(_) => break,
+                _ => None,
+            };
+            if let Some(d) = decoded {
+                if in_tx.send(d).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+
+    if let Target::PortForward { netns } = target {
+        let port = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("port="))
+            .and_then(|p| p.parse::<u16>().ok());
+        let Some(port) = port else {
+            let _ = out_tx
+                .send((1, Bytes::from_static(b"missing ?port=")))
+                .await;
+            drop(out_tx);
+            let _ = writer.await;
+            return;
+        };
+        for ch in [0u8, 1] {
+            let _ = out_tx
+                .send((ch, Bytes::copy_from_slice(&port.to_le_bytes())))
+                .await;
+        }
+        let tcp = match super::portforward::connect_in_netns(&netns, port).await {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = out_tx.send((1, Bytes::from(e.to_string()))).await;
+                drop(out_tx);
+                let _ = writer.await;
+                return;
+            }
+        };
+        let (mut rd, mut wr) = tcp.into_split();
+        let up = async move {
+            while let Some((ch, b)) = in_rx.recv().await {
+                if ch == 0 && wr.write_all(&b).await.is_err() {
+                    break;
+                }
+            }
+            let _ = wr.shutdown().await;
+        };
+        let tx = out_tx.clone();
+        let down = async move {
+            let mut buf = vec![0u8; 32 * 1024];
+            while let Ok(n) = rd.read(&mut buf).await {
+                if n == 0
+                    || tx
+                        .send((0, Bytes::copy_from_slice(&buf[..n])))
+                        .await
+                        .is_err()
+                {
+                    break;
+                }
+            }
+        };
+        tokio::select! { _ = up => {}, _ = down => {} }
+        drop(out_tx);
+        let _ = writer.await;
+        return;
+    }
+
+    let (stdin, stdout, stderr, tty) = match &target {
+        Target::Exec(p) => (p.stdin, p.stdout, p.stderr, p.tty),
+        Target::Attach(p) => (p.stdin, p.stdout, p.stderr, p.tty),
+        Target::PortForward { .. } => unreachable!("handled above"),
+    };
+    let mut chans = StdioChannels::default();
+    let mut outputs = Vec::new();
+    let out_channel = |ch: u8| {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(16);
+        let out = out_tx.clone();
+        let h = tokio::spawn(async move {
+            let _ = out.send((ch, Bytes::new())).await;
+            while let Some(b) = rx.recv().await {
+                if out.send((ch, b)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        (tx, h)
+    };
+    if stdout {
+        let (tx, h) = out_channel(STDOUT);
+        chans.stdout = Some(tx);
+        outputs.push(h);
+    }
+    if stderr && !tty {
+        let (tx, h) = out_channel(STDERR);
+        chans.stderr = Some(tx);
+        outputs.push(h);
+    }
+    let (stdin_tx, stdin_rx) = mpsc::channel::<Bytes>(16);
+    let (resize_tx, resize_rx) = mpsc::channel::<(u32, u32)>(4);
+    if stdin {
+        chans.stdin = Some(stdin_rx);
+    }
+    if tty {
+        chans.resize = Some(resize_rx);
+    }
+    tokio::spawn(async move {
+        let mut d = ResizeDecoder::default();
+        while let Some((ch, b)) = in_rx.recv().await {
+            match ch {
+                STDIN => {
+                    let _ = stdin_tx.send(b).await;
+                }
+                RESIZE => {
+                    for s in d.push(&b) {
+                        let _ = resize_tx.send(s).await;
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    let outcome: Outcome = inner.run(&target, chans).await;
+    for h in outputs {
+        let _ = h.await;
+    }
+    if let Some(p) = outcome.error_payload(proto.starts_with("v4")) {
+        let _ = out_tx.send((ERROR, Bytes::from(p))).await;
+    }
+    drop(out_tx);
+    let _ = writer.await;
+}
