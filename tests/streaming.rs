@@ -6,10 +6,10 @@ mod support;
 
 use crid::config::Config;
 use crid::containerd::Containerd;
-use crid::stream::spdy::{Role, Session};
 use crid::stream::{AttachParams, ExecParams, NetnsLookup, StreamService};
 use std::path::PathBuf;
 use std::sync::Arc;
+use support::spdy::*;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -90,87 +90,6 @@ impl Drop for Fixture {
                 .args(&args)
                 .output();
         }
-    }
-}
-
-/// Send an HTTP upgrade request; returns the status code, response head and the socket.
-async fn upgrade(url: &str, extra: &str) -> (u16, String, tokio::net::TcpStream) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (addr, path) = rest.split_once('/').unwrap();
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET /{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n{extra}\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        if s.read(&mut b).await.unwrap() == 0 {
-            break;
-        }
-        head.push(b[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    let code = head.split(' ').nth(1).unwrap_or("0").parse().unwrap();
-    (code, head, s)
-}
-
-async fn spdy(url: &str, protocols: &[&str]) -> (u16, String, Option<Session>) {
-    let mut extra = "Upgrade: SPDY/3.1\r\n".to_string();
-    for p in protocols {
-        extra.push_str(&format!("X-Stream-Protocol-Version: {p}\r\n"));
-    }
-    let (code, head, s) = upgrade(url, &extra).await;
-    let session = (code == 101).then(|| Session::start(s, Role::Client).0);
-    (code, head, session)
-}
-
-fn h(kind: &str) -> Vec<(String, String)> {
-    vec![("streamtype".into(), kind.into())]
-}
-
-struct ExecResult {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    error: String,
-}
-
-async fn read_all(mut r: crid::stream::spdy::StreamReader) -> Vec<u8> {
-    let mut v = Vec::new();
-    while let Some(b) = r.read().await {
-        v.extend_from_slice(&b);
-    }
-    v
-}
-
-/// A kubectl-like exec over SPDY v4 without tty.
-async fn spdy_exec(url: &str, stdin: Option<&[u8]>) -> ExecResult {
-    let (code, head, session) = spdy(url, &["v4.channel.k8s.io", "channel.k8s.io"]).await;
-    assert_eq!(code, 101, "{head}");
-    assert!(
-        head.contains("X-Stream-Protocol-Version: v4.channel.k8s.io"),
-        "{head}"
-    );
-    let session = session.unwrap();
-    let error = session.open(h("error"), false).await.unwrap();
-    error.writer.close().await.unwrap();
-    let input = match stdin {
-        Some(_) => Some(session.open(h("stdin"), false).await.unwrap()),
-        None => None,
-    };
-    let out = session.open(h("stdout"), true).await.unwrap();
-    let err = session.open(h("stderr"), true).await.unwrap();
-    if let (Some(s), Some(data)) = (input, stdin) {
-        s.writer.write(data).await.unwrap();
-        s.writer.close().await.unwrap();
-    }
-    let (stdout, stderr, error) = tokio::join!(
-        read_all(out.reader),
-        read_all(err.reader),
-        read_all(error.reader)
-    );
-    ExecResult {
-        stdout,
-        stderr,
-        error: String::from_utf8(error).unwrap(),
     }
 }
 
@@ -445,7 +364,7 @@ async fn attach_streams_logger_output() {
         return;
     }
     let f = Fixture::start(None).await;
-    let dir = f.state.path().join("containers").join(&f.id);
+    let dir = crid::container::store::state_dir(f.state.path(), &f.id);
     std::fs::create_dir_all(&dir).unwrap();
     let l = tokio::net::UnixListener::bind(dir.join("logger.sock")).unwrap();
     tokio::spawn(async move {

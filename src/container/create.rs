@@ -84,7 +84,7 @@ impl Runtime {
 
     /// Volatile per-container files: logger socket, stdin FIFO.
     pub fn container_state_dir(&self, id: &str) -> PathBuf {
-        self.config.state.join("containers").join(id)
+        super::store::state_dir(&self.config.state, id)
     }
 
     pub async fn create_container(

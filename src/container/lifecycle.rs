@@ -95,6 +95,12 @@ impl Runtime {
                 nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
                     .map_err(|e| Error::internal(format!("mkfifo {}: {e}", fifo.display())))?;
             }
+            let keep = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&fifo)
+                .map_err(|e| Error::io(format!("open {}", fifo.display()), e))?;
+            *c.stdin_keepalive.lock().unwrap() = Some(keep);
             stdin = fifo.to_string_lossy().into_owned();
         }
         Ok(TaskIo {
@@ -228,6 +234,7 @@ impl Runtime {
             tracing::error!(container = %c.id(), error = %e, "cannot persist exit status");
         }
         c.exited.notify_waiters();
+        *c.stdin_keepalive.lock().unwrap() = None;
         tracing::info!(container = %c.id(), exit_code, %reason, "container exited");
         if let Err(e) = self.delete_task(c.id()).await {
             tracing::warn!(container = %c.id(), error = %e, "cannot delete exited task");

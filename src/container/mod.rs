@@ -6,5 +6,6 @@ pub mod oci;
 pub mod seccomp;
 pub mod spec;
 pub mod store;
+pub mod update;
 
 pub use store::{Container, ContainerMetadata, ContainerState, ContainerStatus, ContainerStore};

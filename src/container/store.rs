@@ -94,6 +94,9 @@ pub struct Container {
     pub op: tokio::sync::Mutex<()>,
     /// Notified when the container's task exits.
     pub exited: tokio::sync::Notify,
+    /// A write end of the stdin FIFO, held so the shim's open never blocks
+    /// and stdin stays open between attaches (`stdin` containers only).
+    pub stdin_keepalive: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl Container {
@@ -104,6 +107,7 @@ impl Container {
             status_file: dir.join("status.json"),
             op: tokio::sync::Mutex::new(()),
             exited: tokio::sync::Notify::new(),
+            stdin_keepalive: std::sync::Mutex::new(None),
         })
     }
 
@@ -176,4 +180,10 @@ impl ContainerStore {
             .cloned()
             .collect()
     }
+}
+
+/// Volatile per-container files (logger control socket, stdin FIFO):
+/// `<state>/c/<first 16 hex of id>`, short enough for unix socket paths.
+pub fn state_dir(state_root: &Path, id: &str) -> PathBuf {
+    state_root.join("c").join(&id[..id.len().min(16)])
 }

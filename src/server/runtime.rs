@@ -234,16 +234,31 @@ impl RuntimeService for RuntimeServer {
 
     async fn update_container_resources(
         &self,
-        _request: Request<UpdateContainerResourcesRequest>,
+        request: Request<UpdateContainerResourcesRequest>,
     ) -> Result<Response<UpdateContainerResourcesResponse>, Status> {
-        unimplemented("UpdateContainerResources")
+        let r = request.into_inner();
+        handle("UpdateContainerResources", async {
+            let linux = r
+                .linux
+                .ok_or_else(|| Error::invalid("linux resources are required"))?;
+            self.runtime
+                .update_container_resources(&r.container_id, linux)
+                .await?;
+            Ok(UpdateContainerResourcesResponse {})
+        })
+        .await
     }
 
     async fn reopen_container_log(
         &self,
-        _request: Request<ReopenContainerLogRequest>,
+        request: Request<ReopenContainerLogRequest>,
     ) -> Result<Response<ReopenContainerLogResponse>, Status> {
-        unimplemented("ReopenContainerLog")
+        let r = request.into_inner();
+        handle("ReopenContainerLog", async {
+            self.runtime.reopen_container_log(&r.container_id).await?;
+            Ok(ReopenContainerLogResponse {})
+        })
+        .await
     }
 
     async fn exec_sync(

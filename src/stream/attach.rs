@@ -1,5 +1,5 @@
 //! Attach to a container's main process: output from its logger's control
-//! socket (`<state>/containers/<id>/logger.sock`: write `attach\n`, read
+//! socket (`crate::container::store::state_dir(..)/logger.sock`: write `attach\n`, read
 //! `ok\n`, then frames of 1-byte stream id (1 stdout, 2 stderr), 4-byte
 //! big-endian length, payload), input into its stdin FIFO when it has one,
 //! terminal resize through `ResizePty` of the task.
@@ -25,7 +25,7 @@ pub async fn run(
     io: StdioChannels,
 ) -> Result<()> {
     ensure_running(cd, container_id).await?;
-    let dir = state_dir.join("containers").join(container_id);
+    let dir = crate::container::store::state_dir(state_dir, container_id);
     let sock_path = dir.join("logger.sock");
     let sock = tokio::net::UnixStream::connect(&sock_path)
         .await

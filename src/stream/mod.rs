@@ -3,8 +3,8 @@
 //!
 //! Conventions shared with the container lifecycle:
 //! - a container's stdin FIFO (only when its config has `stdin`) is
-//!   `<state>/containers/<id>/stdin`;
-//! - its logger's control socket is `<state>/containers/<id>/logger.sock`
+//!   `container::store::state_dir(state, id)/stdin`;
+//! - its logger's control socket is `container::store::state_dir(state, id)/logger.sock`
 //!   (protocol in `src/bin/crid-logger.rs`).
 
 mod attach;

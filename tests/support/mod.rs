@@ -5,6 +5,7 @@
 
 pub mod image;
 pub mod pod;
+pub mod spdy;
 
 use crid::cri::image_service_client::ImageServiceClient;
 use crid::cri::runtime_service_client::RuntimeServiceClient;

@@ -1,0 +1,54 @@
+//! `UpdateContainerResources` and `ReopenContainerLog`.
+
+use super::store::ContainerState;
+use crate::cri::LinuxContainerResources;
+use crate::error::{Error, Result};
+use crate::runtime::Runtime;
+
+impl Runtime {
+    /// Apply new resources to a running container's task; remembered in its
+    /// status either way, so ContainerStatus reflects them.
+    pub async fn update_container_resources(
+        &self,
+        id: &str,
+        resources: LinuxContainerResources,
+    ) -> Result<()> {
+        let c = self.containers.get(id)?;
+        let _op = c.op.lock().await;
+        if resources.cpu_shares < 0
+            || resources.cpu_quota < -1
+            || resources.memory_limit_in_bytes < 0
+        {
+            return Err(Error::invalid("linux resources: negative value"));
+        }
+        if c.status().state == ContainerState::Running {
+            let mut oci = super::spec::resources_to_oci(&resources);
+            if !crate::platform::swap_accounting() {
+                if let Some(mem) = oci.memory_mut() {
+                    mem.set_swap(None);
+                }
+            }
+            let json = serde_json::to_vec(&oci).map_err(|e| Error::internal(e.to_string()))?;
+            self.containerd.update_task(c.id(), json).await?;
+        }
+        c.update_status(|s| s.resources = Some(resources))?;
+        Ok(())
+    }
+
+    /// kubelet renamed the log file: have the container's logger open a new
+    /// one at the same path. Only while the container runs.
+    pub async fn reopen_container_log(&self, id: &str) -> Result<()> {
+        let c = self.containers.get(id)?;
+        if c.status().state != ContainerState::Running {
+            return Err(Error::precondition(format!(
+                "container {} is not running",
+                c.id()
+            )));
+        }
+        let socket = self.container_state_dir(c.id()).join("logger.sock");
+        tokio::task::spawn_blocking(move || crate::logger::request_reopen(&socket))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?
+            .map_err(|e| Error::internal(format!("reopen log of {id}: {e}")))
+    }
+}

@@ -1,0 +1,216 @@
+//! Exec, ExecSync, Attach and PortForward through crid's CRI API on real
+//! pods: the URLs crid returns, driven by a kubectl-like SPDY client.
+
+mod support;
+
+use crid::cri::*;
+use support::pod::PodEnv;
+use support::spdy::*;
+use support::*;
+
+async fn running(env: &PodEnv, name: &str, cmd: &[&str]) -> (String, String, PodSandboxConfig) {
+    let pod = env.pod_config(name);
+    let sid = env.run_pod(&pod).await;
+    let cid = env.run(&sid, &pod, env.container_config("main", cmd)).await;
+    (sid, cid, pod)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_pipes_stdin_and_reports_exit_codes() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let (sid, cid, _) = running(&env, "exec", &["sleep", "3600"]).await;
+    let mut rt = env.rt().await;
+    let url = rt
+        .exec(ExecRequest {
+            container_id: cid.clone(),
+            cmd: vec!["cat".into()],
+            stdin: true,
+            stdout: true,
+            stderr: true,
+            tty: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let r = spdy_exec(&url, Some(b"echo me back\n")).await;
+    assert_eq!(r.stdout, b"echo me back\n");
+    assert!(r.error.contains("Success"), "{}", r.error);
+
+    let url = rt
+        .exec(ExecRequest {
+            container_id: cid.clone(),
+            cmd: vec!["sh".into(), "-c".into(), "echo oops >&2; exit 7".into()],
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let r = spdy_exec(&url, None).await;
+    assert_eq!(r.stderr, b"oops\n");
+    assert!(
+        r.error.contains("NonZeroExitCode") && r.error.contains("\"7\""),
+        "{}",
+        r.error
+    );
+    // A URL is single-use.
+    let (code, _, _) = spdy(&url, &["v4.channel.k8s.io"]).await;
+    assert_eq!(code, 404);
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_sync_returns_output_and_honours_the_timeout() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let (sid, cid, _) = running(&env, "execsync", &["sleep", "3600"]).await;
+    let mut rt = env.rt().await;
+    let r = rt
+        .exec_sync(ExecSyncRequest {
+            container_id: cid.clone(),
+            cmd: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo out; echo err >&2; exit 4".into(),
+            ],
+            timeout: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.stdout.as_slice(), r.stderr.as_slice(), r.exit_code),
+        (&b"out\n"[..], &b"err\n"[..], 4)
+    );
+    let err = rt
+        .exec_sync(ExecSyncRequest {
+            container_id: cid.clone(),
+            cmd: vec!["sleep".into(), "60".into()],
+            timeout: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::DeadlineExceeded, "{err:?}");
+    // The timed-out process is gone.
+    let ps = rt
+        .exec_sync(ExecSyncRequest {
+            container_id: cid.clone(),
+            cmd: vec!["ps".into()],
+            timeout: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!String::from_utf8_lossy(&ps.stdout).contains("sleep 60"));
+    env.stop_and_remove_pod(&sid).await;
+    // Exec in a container that no longer runs: a clear error.
+    let err = rt
+        .exec_sync(ExecSyncRequest {
+            container_id: cid,
+            cmd: vec!["true".into()],
+            timeout: 10,
+        })
+        .await
+        .unwrap_err();
+    assert_ne!(err.code(), tonic::Code::Ok);
+    env.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_receives_the_containers_output_while_the_log_keeps_it() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let (sid, cid, pod) = running(
+        &env,
+        "attach",
+        &[
+            "sh",
+            "-c",
+            "sleep 1; i=0; while [ $i -lt 5 ]; do echo tick-$i; i=$((i+1)); sleep 0.2; done",
+        ],
+    )
+    .await;
+    let url = env
+        .rt()
+        .await
+        .attach(AttachRequest {
+            container_id: cid.clone(),
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let r = spdy_exec(&url, None).await;
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(out.contains("tick-4"), "{out}");
+    let log = std::path::Path::new(&pod.log_directory).join("main/0.log");
+    env.wait_for_file(&log, "tick-4").await;
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_forward_reaches_a_server_inside_the_pod() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let (sid, _cid, _) = running(
+        &env,
+        "pf",
+        &["sh", "-c", "mkdir -p /tmp/w && echo forwarded > /tmp/w/index.html && exec httpd -f -p 127.0.0.1:8080 -h /tmp/w"],
+    )
+    .await;
+    let url = env
+        .rt()
+        .await
+        .port_forward(PortForwardRequest {
+            pod_sandbox_id: sid.clone(),
+            port: vec![8080],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let (code, head, session) = spdy(&url, &["portforward.k8s.io"]).await;
+    assert_eq!(code, 101, "{head}");
+    let session = session.unwrap();
+    let mut answer = String::new();
+    // The server needs a moment to listen: a few bounded attempts.
+    for i in 0..20 {
+        let hdr = |kind: &str| {
+            vec![
+                ("streamtype".to_string(), kind.to_string()),
+                ("port".into(), "8080".into()),
+                ("requestid".into(), i.to_string()),
+            ]
+        };
+        let error = session.open(hdr("error"), true).await.unwrap();
+        let data = session.open(hdr("data"), false).await.unwrap();
+        data.writer.write(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+        data.writer.close().await.unwrap();
+        answer = String::from_utf8_lossy(&read_all(data.reader).await).into_owned();
+        let _ = read_all(error.reader).await;
+        if answer.contains("forwarded") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(answer.contains("forwarded"), "{answer}");
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
