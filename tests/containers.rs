@@ -474,3 +474,57 @@ async fn stop_uses_sigterm_then_sigkill_and_is_idempotent() {
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_container_resources_applies_to_the_running_task() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = env.pod_config("update");
+    let sid = env.run_pod(&pod).await;
+    let mut cfg = env.container_config("u", &["sleep", "3600"]);
+    cfg.linux.as_mut().unwrap().resources = Some(LinuxContainerResources {
+        memory_limit_in_bytes: 64 << 20,
+        ..Default::default()
+    });
+    let cid = env.run(&sid, &pod, cfg).await;
+    let mut rt = env.rt().await;
+    let read_limit = |rt: &mut RuntimeClient, cid: String| {
+        let mut rt = rt.clone();
+        async move {
+            let out = rt
+                .exec_sync(ExecSyncRequest {
+                    container_id: cid,
+                    cmd: vec![
+                        "sh".into(),
+                        "-c".into(),
+                        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max".into(),
+                    ],
+                    timeout: 10,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        }
+    };
+    assert_eq!(read_limit(&mut rt, cid.clone()).await, (64u64 << 20).to_string());
+    let new = LinuxContainerResources {
+        memory_limit_in_bytes: 96 << 20,
+        cpu_shares: 512,
+        ..Default::default()
+    };
+    rt.update_container_resources(UpdateContainerResourcesRequest {
+        container_id: cid.clone(),
+        linux: Some(new.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(read_limit(&mut rt, cid.clone()).await, (96u64 << 20).to_string());
+    let st = env.status(&cid).await;
+    assert_eq!(st.resources.unwrap().linux.unwrap().memory_limit_in_bytes, 96 << 20);
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
