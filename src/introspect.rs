@@ -86,9 +86,10 @@ impl Runtime {
                 c.id()
             )));
         }
-        Err(Error::Unimplemented(
-            "CheckpointContainer: crid does not write checkpoint archives yet".into(),
-        ))
+        Err(Error::Unimplemented(format!(
+            "cannot checkpoint container {}: CRIU is installed, but crid does not write checkpoint archives yet",
+            c.id()
+        )))
     }
 }
 
