@@ -427,7 +427,7 @@ async fn stats_follow_cpu_memory_and_network_use() {
                 &[
                     "sh",
                     "-c",
-                    "head -c 33554432 /dev/zero > /dev/shm/x; touch /dev/shm/done; sleep 3600",
+                    "head -c 33554432 /dev/zero > /dev/shm/x; sleep 3600",
                 ],
             ),
         )
