@@ -186,6 +186,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let listener = crid::server::bind_socket(&socket)
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
     runtime.start().await;
+    crid::metrics::http::start(&runtime.config.metrics_address, runtime.clone()).await?;
     tracing::info!(socket = %socket.display(), version = crid::VERSION, "crid serving CRI");
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -25,6 +25,7 @@ pub struct Runtime {
     pub containers: ContainerStore,
     pub exits: ExitMonitor,
     pub cpu_rates: crate::stats::CpuRates,
+    pub events: crate::events::EventBus,
     snapshotter_root: tokio::sync::OnceCell<String>,
     recovered: std::sync::atomic::AtomicBool,
 }
@@ -67,6 +68,7 @@ impl Runtime {
             containers: ContainerStore::default(),
             exits,
             cpu_rates: Default::default(),
+            events: Default::default(),
             snapshotter_root: Default::default(),
             recovered: std::sync::atomic::AtomicBool::new(false),
         })

@@ -5,6 +5,7 @@ use super::store::{Container, ContainerMetadata, ContainerStatus};
 use crate::containerd::{self as ctrd, Container as CtrdContainer};
 use crate::cri::{ContainerConfig, PodSandboxConfig};
 use crate::error::{Error, Result};
+use crate::events::ContainerEventKind::Created;
 use crate::runtime::Runtime;
 use crate::sandbox::run::{
     now_nanos, owner_labels, runtime_of, KIND_LABEL, METADATA_EXTENSION, SANDBOX_ID_LABEL,
@@ -178,6 +179,7 @@ impl Runtime {
         match result {
             Ok(container) => {
                 self.containers.insert(container);
+                self.events.publish(Created, &id, sandbox.id());
                 tracing::info!(container = %id, sandbox = %sandbox.id(), "container created");
                 Ok(id)
             }

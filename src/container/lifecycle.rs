@@ -4,6 +4,7 @@
 use super::store::{Container, ContainerState};
 use crate::containerd::TaskIo;
 use crate::error::{Error, Result};
+use crate::events::ContainerEventKind::{Deleted, Started, Stopped};
 use crate::runtime::Runtime;
 use crate::sandbox::run::{now_nanos, runc_options};
 use std::sync::Arc;
@@ -38,6 +39,7 @@ impl Runtime {
                     s.started_at = now_nanos();
                 })?;
                 tracing::info!(container = %c.id(), pid, "container started");
+                self.events.publish(Started, c.id(), &c.meta.sandbox_id);
                 Ok(())
             }
             Err(e) => {
@@ -50,6 +52,7 @@ impl Runtime {
                     s.reason = "StartError".into();
                     s.message = e.to_string();
                 })?;
+                self.events.publish(Stopped, c.id(), &c.meta.sandbox_id);
                 Err(e)
             }
         }
@@ -197,6 +200,7 @@ impl Runtime {
         crate::persist::remove_dir_all_nofollow(&self.container_dir(c.id()))?;
         self.containers.remove(c.id());
         tracing::info!(container = %c.id(), "container removed");
+        self.events.publish(Deleted, c.id(), &c.meta.sandbox_id);
         Ok(())
     }
 
@@ -233,6 +237,7 @@ impl Runtime {
         }) {
             tracing::error!(container = %c.id(), error = %e, "cannot persist exit status");
         }
+        self.events.publish(Stopped, c.id(), &c.meta.sandbox_id);
         c.exited.notify_waiters();
         *c.stdin_keepalive.lock().unwrap() = None;
         tracing::info!(container = %c.id(), exit_code, %reason, "container exited");

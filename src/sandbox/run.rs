@@ -209,21 +209,26 @@ impl Runtime {
         }
 
         if !host_network(&meta.config) {
+            let t = std::time::Instant::now();
             let ns = NetNs::create(&self.config.netns_dir(), &id)
                 .map_err(|e| e.context("network namespace"))?;
+            crate::metrics::phase("netns", t);
             progress.netns = Some(ns.path().to_path_buf());
             meta.netns_path = Some(ns.path().to_path_buf());
             let pod = pod_network(meta).expect("netns set");
             progress.cni = true;
+            let t = std::time::Instant::now();
             let result = self
                 .cni
                 .setup(&pod)
                 .await
                 .map_err(|e| e.context("CNI ADD"))?;
+            crate::metrics::phase("cni", t);
             meta.ip = result.ip;
             meta.additional_ips = result.additional_ips;
         }
 
+        let pause_started = std::time::Instant::now();
         let spec = super::pause::pause_spec(self, meta, &image, &files)?;
         let spec_json =
             serde_json::to_vec(&spec).map_err(|e| Error::internal(format!("encode spec: {e}")))?;
@@ -275,6 +280,7 @@ impl Runtime {
             .await
             .map_err(|e| e.context("start pause task"))?;
         self.exits.watch(&id);
+        crate::metrics::phase("pause_container", pause_started);
         Ok(pid)
     }
 

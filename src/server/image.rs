@@ -103,8 +103,14 @@ impl ImageService for ImageServer {
         let req = request.into_inner();
         let name = image_name(req.image.as_ref())?;
         let auth = req.auth.as_ref().map(to_auth);
-        let image_ref = self.runtime.images.pull(name, auth.as_ref()).await?;
-        Ok(Response::new(PullImageResponse { image_ref }))
+        let t = std::time::Instant::now();
+        let pulled = self.runtime.images.pull(name, auth.as_ref()).await;
+        let size = match &pulled {
+            Ok(id) => self.runtime.images.resolve(id).await.map_or(0, |i| i.size),
+            Err(_) => 0,
+        };
+        crate::metrics::global().observe_pull(pulled.is_ok(), t.elapsed(), size);
+        Ok(Response::new(PullImageResponse { image_ref: pulled? }))
     }
 
     async fn remove_image(

@@ -2,7 +2,9 @@
 //! socket. Handlers only translate; errors become `tonic::Status` here, once.
 
 mod convert;
+mod events;
 mod image;
+mod metrics;
 mod runtime;
 mod stats;
 mod streaming;
@@ -71,6 +73,10 @@ pub(crate) async fn handle<T>(
     let start = Instant::now();
     let result = fut.await;
     let elapsed: Duration = start.elapsed();
+    let code = result
+        .as_ref()
+        .map_or_else(|e| e.code(), |_| tonic::Code::Ok);
+    crate::metrics::global().observe_rpc(method, code, elapsed);
     match result {
         Ok(v) => {
             tracing::debug!(method, elapsed_us = elapsed.as_micros() as u64, "rpc ok");
@@ -82,10 +88,4 @@ pub(crate) async fn handle<T>(
             Err(status)
         }
     }
-}
-
-pub(crate) fn unimplemented<T>(method: &str) -> Result<tonic::Response<T>, tonic::Status> {
-    Err(tonic::Status::unimplemented(format!(
-        "{method} is not implemented by crid yet"
-    )))
 }

@@ -1,10 +1,11 @@
 //! CRI `RuntimeService`: translation between CRI messages and the domain.
 //! No logic lives here; each handler unpacks, delegates, and packs.
 
-use super::{convert, handle, stats, unimplemented};
+use super::{convert, handle, metrics, stats};
 use crate::cri::runtime_service_server::RuntimeService;
 use crate::cri::*;
 use crate::error::Error;
+use crate::introspect::CgroupDriver;
 use crate::runtime::Runtime;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,7 +32,11 @@ impl RuntimeService for RuntimeServer {
         &self,
         _request: Request<GetEventsRequest>,
     ) -> Result<Response<Self::GetContainerEventsStream>, Status> {
-        unimplemented("GetContainerEvents")
+        handle("GetContainerEvents", async {
+            let events = super::events::container_event_stream(self.runtime.clone());
+            Ok(Box::pin(events) as EventStream)
+        })
+        .await
     }
 
     async fn version(
@@ -147,10 +152,12 @@ impl RuntimeService for RuntimeServer {
             let config = r
                 .config
                 .ok_or_else(|| Error::invalid("config is required"))?;
+            let t = std::time::Instant::now();
             let container_id = self
                 .runtime
                 .create_container(&r.pod_sandbox_id, config, r.sandbox_config)
                 .await?;
+            crate::metrics::phase("container_create", t);
             Ok(CreateContainerResponse { container_id })
         })
         .await
@@ -162,7 +169,9 @@ impl RuntimeService for RuntimeServer {
     ) -> Result<Response<StartContainerResponse>, Status> {
         let r = request.into_inner();
         handle("StartContainer", async {
+            let t = std::time::Instant::now();
             self.runtime.start_container(&r.container_id).await?;
+            crate::metrics::phase("container_start", t);
             Ok(StartContainerResponse {})
         })
         .await
@@ -356,9 +365,19 @@ impl RuntimeService for RuntimeServer {
 
     async fn update_runtime_config(
         &self,
-        _request: Request<UpdateRuntimeConfigRequest>,
+        request: Request<UpdateRuntimeConfigRequest>,
     ) -> Result<Response<UpdateRuntimeConfigResponse>, Status> {
-        unimplemented("UpdateRuntimeConfig")
+        let r = request.into_inner();
+        handle("UpdateRuntimeConfig", async {
+            let cidr = r
+                .runtime_config
+                .and_then(|c| c.network_config)
+                .map(|n| n.pod_cidr)
+                .unwrap_or_default();
+            self.runtime.update_pod_cidr(&cidr)?;
+            Ok(UpdateRuntimeConfigResponse {})
+        })
+        .await
     }
 
     async fn status(
@@ -379,11 +398,11 @@ impl RuntimeService for RuntimeServer {
                     message: c.message,
                 })
                 .collect();
-            let mut info = std::collections::HashMap::new();
-            if verbose {
-                let config = serde_json::to_string(&self.runtime.config).unwrap_or_default();
-                info.insert("config".to_string(), config);
-            }
+            let info = if verbose {
+                self.runtime.status_info().await
+            } else {
+                Default::default()
+            };
             Ok(StatusResponse {
                 status: Some(RuntimeStatus { conditions }),
                 info,
@@ -395,29 +414,55 @@ impl RuntimeService for RuntimeServer {
 
     async fn checkpoint_container(
         &self,
-        _request: Request<CheckpointContainerRequest>,
+        request: Request<CheckpointContainerRequest>,
     ) -> Result<Response<CheckpointContainerResponse>, Status> {
-        unimplemented("CheckpointContainer")
+        let r = request.into_inner();
+        handle("CheckpointContainer", async {
+            self.runtime.checkpoint_container(&r.container_id)?;
+            Ok(CheckpointContainerResponse {})
+        })
+        .await
     }
 
     async fn list_metric_descriptors(
         &self,
         _request: Request<ListMetricDescriptorsRequest>,
     ) -> Result<Response<ListMetricDescriptorsResponse>, Status> {
-        unimplemented("ListMetricDescriptors")
+        handle("ListMetricDescriptors", async {
+            Ok(ListMetricDescriptorsResponse {
+                descriptors: metrics::descriptors(),
+            })
+        })
+        .await
     }
 
     async fn list_pod_sandbox_metrics(
         &self,
         _request: Request<ListPodSandboxMetricsRequest>,
     ) -> Result<Response<ListPodSandboxMetricsResponse>, Status> {
-        unimplemented("ListPodSandboxMetrics")
+        handle("ListPodSandboxMetrics", async {
+            Ok(ListPodSandboxMetricsResponse {
+                pod_metrics: metrics::list_pod_sandbox_metrics(&self.runtime).await?,
+            })
+        })
+        .await
     }
 
     async fn runtime_config(
         &self,
         _request: Request<RuntimeConfigRequest>,
     ) -> Result<Response<RuntimeConfigResponse>, Status> {
-        unimplemented("RuntimeConfig")
+        handle("RuntimeConfig", async {
+            let cgroup_driver = match self.runtime.cgroup_driver() {
+                CgroupDriver::Cgroupfs => crate::cri::CgroupDriver::Cgroupfs,
+                CgroupDriver::Systemd => crate::cri::CgroupDriver::Systemd,
+            };
+            Ok(RuntimeConfigResponse {
+                linux: Some(LinuxRuntimeConfiguration {
+                    cgroup_driver: cgroup_driver as i32,
+                }),
+            })
+        })
+        .await
     }
 }

@@ -108,6 +108,14 @@ impl Cni {
         *self.pod_cidr.lock().unwrap_or_else(|e| e.into_inner()) = cidr;
     }
 
+    /// The pod CIDR kubelet last set, if any.
+    pub fn pod_cidr(&self) -> Option<String> {
+        self.pod_cidr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// The current config (re-read on every call: cheap, never stale).
     fn load(&self) -> Result<NetworkConfigList> {
         let mut list = config::load_dir(&self.config.conf_dir)?;

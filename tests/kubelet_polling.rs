@@ -1,0 +1,508 @@
+//! What kubelet polls or streams from crid, on a real node: container events
+//! for every subscriber in order, the runtime's configuration and verbose
+//! status, CRI metrics, the Prometheus endpoint, and stats that follow real
+//! CPU, memory and network use.
+
+mod support;
+
+use crid::cri::*;
+use std::io::{Read, Write};
+use std::time::Duration;
+use support::pod::PodEnv;
+use support::*;
+
+type Events = tonic::Streaming<ContainerEventResponse>;
+
+async fn subscribe(env: &PodEnv) -> Events {
+    env.rt()
+        .await
+        .get_container_events(GetEventsRequest {})
+        .await
+        .expect("GetContainerEvents")
+        .into_inner()
+}
+
+/// The events of container `id` until its DELETED event (bounded).
+async fn events_of(stream: &mut Events, id: &str) -> Vec<ContainerEventResponse> {
+    let mut out = vec![];
+    for _ in 0..50 {
+        let ev = tokio::time::timeout(Duration::from_secs(60), stream.message())
+            .await
+            .expect("no container event within 60s")
+            .expect("event stream failed")
+            .expect("event stream ended");
+        if ev.container_id != id {
+            continue;
+        }
+        let done = ev.container_event_type == ContainerEventType::ContainerDeletedEvent as i32;
+        out.push(ev);
+        if done {
+            return out;
+        }
+    }
+    panic!("no DELETED event for {id}: {out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_events_reach_every_subscriber_in_order() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let mut first = subscribe(&env).await;
+    let mut second = subscribe(&env).await;
+    let pod = env.pod_config("events");
+    let sid = env.run_pod(&pod).await;
+    let cid = env
+        .run(
+            &sid,
+            &pod,
+            env.container_config("sleeper", &["sleep", "3600"]),
+        )
+        .await;
+    let mut rt = env.rt().await;
+    rt.stop_container(StopContainerRequest {
+        container_id: cid.clone(),
+        timeout: 0,
+    })
+    .await
+    .expect("StopContainer");
+    rt.remove_container(RemoveContainerRequest {
+        container_id: cid.clone(),
+    })
+    .await
+    .expect("RemoveContainer");
+
+    let expected = vec![
+        ContainerEventType::ContainerCreatedEvent as i32,
+        ContainerEventType::ContainerStartedEvent as i32,
+        ContainerEventType::ContainerStoppedEvent as i32,
+        ContainerEventType::ContainerDeletedEvent as i32,
+    ];
+    for stream in [&mut first, &mut second] {
+        let events = events_of(stream, &cid).await;
+        let kinds: Vec<i32> = events.iter().map(|e| e.container_event_type).collect();
+        assert_eq!(kinds, expected, "{events:?}");
+        assert!(events
+            .windows(2)
+            .all(|w| w[0].created_at <= w[1].created_at));
+        let created = &events[0];
+        assert_eq!(created.pod_sandbox_status.as_ref().unwrap().id, sid);
+        let own = created
+            .containers_statuses
+            .iter()
+            .find(|s| s.id == cid)
+            .expect("the container's own status");
+        assert_eq!(own.metadata.as_ref().unwrap().name, "sleeper");
+        let stopped = &events[2];
+        let own = stopped
+            .containers_statuses
+            .iter()
+            .find(|s| s.id == cid)
+            .expect("status at stop");
+        assert_eq!(own.state, ContainerState::ContainerExited as i32);
+        assert!(events[3].containers_statuses.iter().all(|s| s.id != cid));
+    }
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+/// GET /metrics on `addr` (bounded retries), the body.
+fn scrape(addr: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..50 {
+        match std::net::TcpStream::connect(addr) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                let mut out = String::new();
+                s.read_to_string(&mut out).unwrap();
+                let (head, body) = out.split_once("\r\n\r\n").expect("HTTP response");
+                assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+                assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+                return body.to_string();
+            }
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("metrics endpoint {addr} not answering: {last}");
+}
+
+/// Prometheus text format → (series with labels, value); panics on a line
+/// that is neither a comment nor a sample.
+fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .filter(|l| {
+            if let Some(c) = l.strip_prefix('#') {
+                let kind = c.split_whitespace().next();
+                assert!(matches!(kind, Some("HELP" | "TYPE")), "bad comment {l:?}");
+                false
+            } else {
+                true
+            }
+        })
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap_or_else(|| panic!("{l:?}"));
+            let name_end = series.find('{').unwrap_or(series.len());
+            let name = &series[..name_end];
+            assert!(
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+                "bad metric name in {l:?}"
+            );
+            if name_end < series.len() {
+                assert!(series.ends_with('}'), "bad labels in {l:?}");
+            }
+            let v = match value {
+                "+Inf" => f64::INFINITY,
+                v => v.parse().unwrap_or_else(|_| panic!("bad value in {l:?}")),
+            };
+            (series.to_string(), v)
+        })
+        .collect()
+}
+
+fn sample(samples: &[(String, f64)], series: &str) -> f64 {
+    samples
+        .iter()
+        .find(|(s, _)| s == series)
+        .unwrap_or_else(|| panic!("no series {series}"))
+        .1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_config_status_metrics_and_prometheus_endpoint() {
+    if missing_tools() {
+        return;
+    }
+    let addr = format!("127.0.0.1:{}", support::image::free_port());
+    let env = PodEnv::with_options(CridOptions {
+        extra_args: vec!["--metrics-address".into(), addr.clone()],
+        ..Default::default()
+    })
+    .await;
+    let mut rt = env.rt().await;
+
+    let config = rt
+        .runtime_config(RuntimeConfigRequest {})
+        .await
+        .expect("RuntimeConfig")
+        .into_inner();
+    assert_eq!(
+        config.linux.unwrap().cgroup_driver,
+        CgroupDriver::Cgroupfs as i32
+    );
+    rt.update_runtime_config(UpdateRuntimeConfigRequest {
+        runtime_config: Some(RuntimeConfig {
+            network_config: Some(NetworkConfig {
+                pod_cidr: "10.244.7.0/24".into(),
+            }),
+        }),
+    })
+    .await
+    .expect("UpdateRuntimeConfig");
+    let bad = rt
+        .update_runtime_config(UpdateRuntimeConfigRequest {
+            runtime_config: Some(RuntimeConfig {
+                network_config: Some(NetworkConfig {
+                    pod_cidr: "not-a-cidr".into(),
+                }),
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+
+    let status = rt
+        .status(StatusRequest { verbose: true })
+        .await
+        .expect("Status")
+        .into_inner();
+    for key in ["config", "cni", "containerd"] {
+        let v = status.info.get(key).unwrap_or_else(|| panic!("no {key}"));
+        serde_json::from_str::<serde_json::Value>(v).expect("info is JSON");
+    }
+    let cni: serde_json::Value = serde_json::from_str(&status.info["cni"]).unwrap();
+    assert_eq!(cni["ready"], true, "{cni}");
+    assert!(cni["configFile"]
+        .as_str()
+        .unwrap()
+        .ends_with("10-test.conflist"));
+    assert_eq!(cni["podCidr"], "10.244.7.0/24");
+    let containerd: serde_json::Value = serde_json::from_str(&status.info["containerd"]).unwrap();
+    assert!(
+        containerd["version"].as_str().unwrap().starts_with('1'),
+        "{containerd}"
+    );
+
+    rt.version(VersionRequest::default())
+        .await
+        .expect("Version");
+    let pod = env.pod_config("metrics");
+    let sid = env.run_pod(&pod).await;
+    let cid = env
+        .run(
+            &sid,
+            &pod,
+            env.container_config("sleeper", &["sleep", "3600"]),
+        )
+        .await;
+
+    let err = rt
+        .checkpoint_container(CheckpointContainerRequest {
+            container_id: cid.clone(),
+            location: "/tmp/never-written.tar".into(),
+            timeout: 10,
+        })
+        .await
+        .unwrap_err();
+    // Without CRIU: FailedPrecondition; with it: not implemented yet. Either
+    // way the message says what is missing.
+    let criu = which("criu").is_some();
+    let (code, code_name) = if criu {
+        (tonic::Code::Unimplemented, "UNIMPLEMENTED")
+    } else {
+        (tonic::Code::FailedPrecondition, "FAILED_PRECONDITION")
+    };
+    assert_eq!(err.code(), code, "{}", err.message());
+    assert!(err.message().contains("CRIU"), "{}", err.message());
+
+    let descriptors = rt
+        .list_metric_descriptors(ListMetricDescriptorsRequest {})
+        .await
+        .expect("ListMetricDescriptors")
+        .into_inner()
+        .descriptors;
+    let pods = rt
+        .list_pod_sandbox_metrics(ListPodSandboxMetricsRequest {})
+        .await
+        .expect("ListPodSandboxMetrics")
+        .into_inner()
+        .pod_metrics;
+    assert_eq!(pods.len(), 1);
+    assert_eq!(pods[0].pod_sandbox_id, sid);
+    let cm = &pods[0].container_metrics;
+    assert_eq!(cm.len(), 1);
+    assert_eq!(cm[0].container_id, cid);
+    for m in cm[0].metrics.iter().chain(&pods[0].metrics) {
+        let d = descriptors
+            .iter()
+            .find(|d| d.name == m.name)
+            .expect("described");
+        assert_eq!(d.label_keys.len(), m.label_values.len(), "{m:?}");
+    }
+    assert!(cm[0]
+        .metrics
+        .iter()
+        .any(|m| m.name == "container_memory_working_set_bytes" && m.value.unwrap().value > 0));
+
+    let samples = parse_prometheus(&scrape(&addr));
+    for method in [
+        "Version",
+        "RunPodSandbox",
+        "CreateContainer",
+        "StartContainer",
+    ] {
+        let series = format!("crid_grpc_requests_total{{method=\"{method}\",code=\"OK\"}}");
+        assert!(sample(&samples, &series) >= 1.0, "{series}");
+        let count =
+            format!("crid_grpc_request_duration_seconds_count{{method=\"{method}\",code=\"OK\"}}");
+        assert!(sample(&samples, &count) >= 1.0, "{count}");
+    }
+    let series =
+        format!("crid_grpc_requests_total{{method=\"CheckpointContainer\",code=\"{code_name}\"}}");
+    assert!(sample(&samples, &series) >= 1.0, "{series}");
+    for phase in [
+        "netns",
+        "cni",
+        "pause_container",
+        "container_create",
+        "container_start",
+    ] {
+        let series = format!("crid_pod_start_phase_duration_seconds_count{{phase=\"{phase}\"}}");
+        assert_eq!(sample(&samples, &series), 1.0, "{series}");
+    }
+    assert!(sample(&samples, "crid_image_pulls_total{result=\"success\"}") >= 1.0);
+    assert!(sample(&samples, "crid_image_pull_bytes_total") > 0.0);
+    assert_eq!(sample(&samples, "crid_pods{state=\"ready\"}"), 1.0);
+    assert_eq!(sample(&samples, "crid_containers{state=\"running\"}"), 1.0);
+
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+/// GET / from addr, bounded retries (the server needs a moment to bind).
+fn http_get(addr: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..50 {
+        match std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                if !out.is_empty() {
+                    return out;
+                }
+            }
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("no answer from {addr}: {last}");
+}
+
+async fn container_stats(rt: &mut RuntimeClient, id: &str) -> ContainerStats {
+    rt.container_stats(ContainerStatsRequest {
+        container_id: id.to_string(),
+    })
+    .await
+    .expect("ContainerStats")
+    .into_inner()
+    .stats
+    .unwrap()
+}
+
+async fn pod_stats(rt: &mut RuntimeClient, id: &str) -> LinuxPodSandboxStats {
+    rt.pod_sandbox_stats(PodSandboxStatsRequest {
+        pod_sandbox_id: id.to_string(),
+    })
+    .await
+    .expect("PodSandboxStats")
+    .into_inner()
+    .stats
+    .unwrap()
+    .linux
+    .unwrap()
+}
+
+fn cpu_ns(s: &ContainerStats) -> u64 {
+    s.cpu
+        .as_ref()
+        .unwrap()
+        .usage_core_nano_seconds
+        .unwrap()
+        .value
+}
+
+/// eth0 (rx, tx) bytes.
+fn eth0(s: &LinuxPodSandboxStats) -> (u64, u64) {
+    let i = s
+        .network
+        .as_ref()
+        .unwrap()
+        .default_interface
+        .clone()
+        .expect("eth0 counters");
+    assert_eq!(i.name, "eth0");
+    (i.rx_bytes.unwrap().value, i.tx_bytes.unwrap().value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_follow_cpu_memory_and_network_use() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = env.pod_config("busy");
+    let sid = env.run_pod(&pod).await;
+    let burner = env
+        .run(
+            &sid,
+            &pod,
+            env.container_config("burner", &["sh", "-c", "while :; do :; done"]),
+        )
+        .await;
+    let holder = env
+        .run(
+            &sid,
+            &pod,
+            env.container_config(
+                "holder",
+                &[
+                    "sh",
+                    "-c",
+                    "head -c 33554432 /dev/zero > /dev/shm/x; sleep 3600",
+                ],
+            ),
+        )
+        .await;
+    let script = "mkdir -p /tmp/www && head -c 65536 /dev/zero | tr '\\0' x > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www";
+    env.run(
+        &sid,
+        &pod,
+        env.container_config("web", &["sh", "-c", script]),
+    )
+    .await;
+    let mut rt = env.rt().await;
+
+    // CPU: usage grows between two samples; the second carries a rate.
+    let first = container_stats(&mut rt, &burner).await;
+    let mut second = first.clone();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        second = container_stats(&mut rt, &burner).await;
+        if cpu_ns(&second) > cpu_ns(&first) {
+            break;
+        }
+    }
+    assert!(cpu_ns(&second) > cpu_ns(&first), "cpu usage did not grow");
+    let rate = second.cpu.as_ref().unwrap().usage_nano_cores;
+    assert!(rate.is_some_and(|r| r.value > 0), "{rate:?}");
+
+    // Memory: the holder's 32 MiB of tmpfs count in its working set.
+    let mut working_set = 0;
+    for _ in 0..300 {
+        let s = container_stats(&mut rt, &holder).await;
+        working_set = s.memory.unwrap().working_set_bytes.unwrap().value;
+        if working_set >= 30 << 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(working_set >= 30 << 20, "working set {working_set}");
+
+    // The pod sums its containers.
+    let p = pod_stats(&mut rt, &sid).await;
+    let pod_cpu = p
+        .cpu
+        .as_ref()
+        .unwrap()
+        .usage_core_nano_seconds
+        .unwrap()
+        .value;
+    let pod_mem = p.memory.as_ref().unwrap().working_set_bytes.unwrap().value;
+    assert_eq!(p.containers.len(), 3);
+    for c in &p.containers {
+        assert!(pod_cpu >= cpu_ns(c), "pod cpu {pod_cpu} < {c:?}");
+        let mem = c.memory.as_ref().unwrap().working_set_bytes.unwrap().value;
+        assert!(pod_mem >= mem, "pod memory {pod_mem} < {mem}");
+    }
+    assert!(pod_mem >= 30 << 20);
+
+    // Network: traffic from the host shows on the pod's eth0.
+    let (rx0, tx0) = eth0(&p);
+    let ip = env
+        .pod_status(&sid)
+        .await
+        .status
+        .unwrap()
+        .network
+        .unwrap()
+        .ip;
+    for _ in 0..3 {
+        let answer = http_get(&format!("{ip}:8080"));
+        assert!(answer.contains("xxxx"), "{answer}");
+    }
+    let (rx1, tx1) = eth0(&pod_stats(&mut rt, &sid).await);
+    assert!(rx1 > rx0, "rx {rx0} → {rx1}");
+    assert!(tx1 >= tx0 + 3 * 65536, "tx {tx0} → {tx1}");
+
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
