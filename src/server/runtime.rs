@@ -1,7 +1,7 @@
 //! CRI `RuntimeService`: translation between CRI messages and the domain.
 //! No logic lives here; each handler unpacks, delegates, and packs.
 
-use super::{convert, handle, stats, unimplemented};
+use super::{convert, detached, handle, stats, unimplemented};
 use crate::cri::runtime_service_server::RuntimeService;
 use crate::cri::*;
 use crate::error::Error;
@@ -58,10 +58,10 @@ impl RuntimeService for RuntimeServer {
             let config = r
                 .config
                 .ok_or_else(|| Error::invalid("config is required"))?;
-            let pod_sandbox_id = self
-                .runtime
-                .run_pod_sandbox(config, &r.runtime_handler)
-                .await?;
+            let rt = self.runtime.clone();
+            let pod_sandbox_id =
+                detached(async move { rt.run_pod_sandbox(config, &r.runtime_handler).await })
+                    .await?;
             Ok(RunPodSandboxResponse { pod_sandbox_id })
         })
         .await
@@ -147,10 +147,12 @@ impl RuntimeService for RuntimeServer {
             let config = r
                 .config
                 .ok_or_else(|| Error::invalid("config is required"))?;
-            let container_id = self
-                .runtime
-                .create_container(&r.pod_sandbox_id, config, r.sandbox_config)
-                .await?;
+            let rt = self.runtime.clone();
+            let container_id = detached(async move {
+                rt.create_container(&r.pod_sandbox_id, config, r.sandbox_config)
+                    .await
+            })
+            .await?;
             Ok(CreateContainerResponse { container_id })
         })
         .await
