@@ -273,6 +273,15 @@ async fn kill9_during_pod_churn_recovers_consistently_and_leaks_nothing() {
         .items;
     let tasks = env.containerd.ctr(&["tasks", "ls"]);
     let netns = env.netns_files();
+    let log = env.crid.log();
+    eprintln!(
+        "killed after {} creates; {} pods listed after restart; {} recovery fixes",
+        progress.load(Ordering::SeqCst),
+        pods.len(),
+        log.lines()
+            .filter(|l| l.contains("orphan") || l.contains("unfinished"))
+            .count()
+    );
     for p in &pods {
         if p.state == PodSandboxState::SandboxReady as i32 {
             assert!(
