@@ -174,9 +174,15 @@ async fn invalid_fields_are_rejected_by_name_and_change_nothing() {
         ("config.metadata.uid", |c| {
             c.metadata.as_mut().unwrap().uid = "a\0b".into()
         }),
-        ("config.hostname", |c| c.hostname = "h\n127.0.0.1 evil".into()),
-        ("config.log_directory", |c| c.log_directory = "relative/dir".into()),
-        ("config.log_directory", |c| c.log_directory = "/var/log/../../etc".into()),
+        ("config.hostname", |c| {
+            c.hostname = "h\n127.0.0.1 evil".into()
+        }),
+        ("config.log_directory", |c| {
+            c.log_directory = "relative/dir".into()
+        }),
+        ("config.log_directory", |c| {
+            c.log_directory = "/var/log/../../etc".into()
+        }),
         ("config.labels", |c| {
             c.labels.insert("bad key!".into(), "v".into());
         }),
@@ -229,7 +235,9 @@ async fn invalid_fields_are_rejected_by_name_and_change_nothing() {
         ("config.metadata.name", |c| {
             c.metadata.as_mut().unwrap().name = String::new()
         }),
-        ("config.log_path", |c| c.log_path = "../../etc/passwd".into()),
+        ("config.log_path", |c| {
+            c.log_path = "../../etc/passwd".into()
+        }),
         ("config.mounts.container_path", |c| {
             c.mounts.push(Mount {
                 container_path: "rel".into(),
