@@ -27,6 +27,7 @@ pub mod sandbox;
 pub mod server;
 pub mod stats;
 pub mod stream;
+pub mod validate;
 
 pub use error::{Error, Result};
 

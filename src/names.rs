@@ -35,6 +35,11 @@ impl NameRegistry {
         }
     }
 
+    /// True when some name is reserved for `id` (its create may be in flight).
+    pub fn holds_id(&self, id: &str) -> bool {
+        self.names.lock().unwrap().values().any(|h| h == id)
+    }
+
     pub fn holder(&self, name: &str) -> Option<String> {
         self.names.lock().unwrap().get(name).cloned()
     }

@@ -95,20 +95,34 @@ impl Runtime {
     }
 
     /// Remove what a crash left with no owner: netns files (after CNI DEL from
-    /// the cache), sandbox and container dirs, crid's snapshots.
+    /// the cache), sandbox and container dirs, crid's snapshots and creation
+    /// leases. Objects of a create still in flight (its name is reserved) are
+    /// not orphans: recovery may rerun while RPCs are served.
     async fn remove_orphans(&self) {
-        let sandbox_ids: HashSet<String> = self
+        let mut sandbox_ids: HashSet<String> = self
             .sandboxes
             .list()
             .iter()
             .map(|s| s.id().to_string())
             .collect();
-        let container_ids: HashSet<String> = self
+        let mut container_ids: HashSet<String> = self
             .containers
             .list()
             .iter()
             .map(|c| c.id().to_string())
             .collect();
+        let in_flight =
+            |id: &str| self.sandboxes.names.holds_id(id) || self.containers.names.holds_id(id);
+        let on_disk = dir_names(&self.config.netns_dir())
+            .into_iter()
+            .chain(dir_names(&self.config.root.join("sandboxes")))
+            .chain(dir_names(&self.config.root.join("containers")));
+        for id in on_disk.collect::<Vec<_>>() {
+            if in_flight(&id) {
+                sandbox_ids.insert(id.clone());
+                container_ids.insert(id);
+            }
+        }
 
         for id in dir_names(&self.config.netns_dir()) {
             if sandbox_ids.contains(&id) {
@@ -152,10 +166,29 @@ impl Runtime {
         {
             for s in snaps {
                 let kind_active = s.kind == crate::containerd::api::snapshots::Kind::Active as i32;
-                if kind_active && !sandbox_ids.contains(&s.name) && !container_ids.contains(&s.name)
+                if kind_active
+                    && !sandbox_ids.contains(&s.name)
+                    && !container_ids.contains(&s.name)
+                    && !in_flight(&s.name)
                 {
                     tracing::warn!(snapshot = %s.name, "orphaned snapshot; removing");
                     let _ = self.containerd.remove_snapshot(&s.name).await;
+                }
+            }
+        }
+        // Creation leases (`rootfs.rs`) of creates that never finished.
+        if let Ok(leases) = self
+            .containerd
+            .list_leases(vec![format!("labels.\"{OWNER_LABEL}\"=={OWNER_VALUE}")])
+            .await
+        {
+            for l in leases {
+                let Some(id) = crate::rootfs::created_for(&l.id) else {
+                    continue;
+                };
+                if !in_flight(id) {
+                    tracing::warn!(lease = %l.id, "orphaned creation lease; deleting");
+                    let _ = self.containerd.delete_lease(&l.id).await;
                 }
             }
         }

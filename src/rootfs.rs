@@ -10,8 +10,15 @@ use crate::runtime::Runtime;
 /// Seconds after which containerd expires the lease by itself (crash safety).
 const CREATE_LEASE_SECS: u64 = 600;
 
+const LEASE_PREFIX: &str = "crid-create-";
+
 fn lease_id(id: &str) -> String {
-    format!("crid-create-{id}")
+    format!("{LEASE_PREFIX}{id}")
+}
+
+/// The sandbox or container id a creation lease was taken for.
+pub(crate) fn created_for(lease: &str) -> Option<&str> {
+    lease.strip_prefix(LEASE_PREFIX)
 }
 
 impl Runtime {

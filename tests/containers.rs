@@ -509,7 +509,10 @@ async fn update_container_resources_applies_to_the_running_task() {
             String::from_utf8_lossy(&out.stdout).trim().to_string()
         }
     };
-    assert_eq!(read_limit(&mut rt, cid.clone()).await, (64u64 << 20).to_string());
+    assert_eq!(
+        read_limit(&mut rt, cid.clone()).await,
+        (64u64 << 20).to_string()
+    );
     let new = LinuxContainerResources {
         memory_limit_in_bytes: 96 << 20,
         cpu_shares: 512,
@@ -522,9 +525,15 @@ async fn update_container_resources_applies_to_the_running_task() {
     })
     .await
     .unwrap();
-    assert_eq!(read_limit(&mut rt, cid.clone()).await, (96u64 << 20).to_string());
+    assert_eq!(
+        read_limit(&mut rt, cid.clone()).await,
+        (96u64 << 20).to_string()
+    );
     let st = env.status(&cid).await;
-    assert_eq!(st.resources.unwrap().linux.unwrap().memory_limit_in_bytes, 96 << 20);
+    assert_eq!(
+        st.resources.unwrap().linux.unwrap().memory_limit_in_bytes,
+        96 << 20
+    );
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
 }

@@ -12,60 +12,10 @@ use crate::sandbox::run::{
 };
 use crate::sandbox::SandboxState;
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 pub(crate) fn validate_container_config(config: &ContainerConfig) -> Result<()> {
-    let m = config
-        .metadata
-        .as_ref()
-        .ok_or_else(|| Error::invalid("config.metadata is required"))?;
-    if m.name.is_empty() {
-        return Err(Error::invalid("config.metadata.name is empty"));
-    }
-    if m.name.contains('/') || m.name.contains('\0') || m.name.len() > 253 {
-        return Err(Error::invalid(format!(
-            "config.metadata.name {:?} is not a valid name",
-            m.name
-        )));
-    }
-    if config.image.as_ref().is_none_or(|i| i.image.is_empty()) {
-        return Err(Error::invalid("config.image.image is empty"));
-    }
-    if !config.log_path.is_empty() {
-        let p = Path::new(&config.log_path);
-        if p.is_absolute() || p.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(Error::invalid(format!(
-                "config.log_path {:?} must be relative and stay inside the pod's log directory",
-                config.log_path
-            )));
-        }
-    }
-    for mount in &config.mounts {
-        if !mount.container_path.starts_with('/') {
-            return Err(Error::invalid(format!(
-                "config.mounts: container_path {:?} is not absolute",
-                mount.container_path
-            )));
-        }
-        if !mount.host_path.is_empty() && !mount.host_path.starts_with('/') {
-            return Err(Error::invalid(format!(
-                "config.mounts: host_path {:?} is not absolute",
-                mount.host_path
-            )));
-        }
-    }
-    if let Some(r) = config.linux.as_ref().and_then(|l| l.resources.as_ref()) {
-        if r.cpu_shares < 0 || r.cpu_quota < -1 || r.cpu_period < 0 || r.memory_limit_in_bytes < 0 {
-            return Err(Error::invalid("config.linux.resources: negative value"));
-        }
-        if r.memory_limit_in_bytes > 0 && r.memory_limit_in_bytes < 4096 {
-            return Err(Error::invalid(format!(
-                "config.linux.resources.memory_limit_in_bytes {} is below one page",
-                r.memory_limit_in_bytes
-            )));
-        }
-    }
-    Ok(())
+    crate::validate::container_config(config)
 }
 
 /// `<container>_<pod>_<namespace>_<uid>_<attempt>`: unique per sandbox + attempt.

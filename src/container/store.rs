@@ -150,9 +150,7 @@ impl ContainerStore {
 
     /// Look up by full id or unique prefix.
     pub fn get(&self, id: &str) -> Result<Arc<Container>> {
-        if id.is_empty() {
-            return Err(Error::invalid("container_id is empty"));
-        }
+        crate::validate::id("container_id", id)?;
         let map = self.by_id.read().unwrap();
         if let Some(c) = map.get(id) {
             return Ok(c.clone());

@@ -15,12 +15,7 @@ impl Runtime {
     ) -> Result<()> {
         let c = self.containers.get(id)?;
         let _op = c.op.lock().await;
-        if resources.cpu_shares < 0
-            || resources.cpu_quota < -1
-            || resources.memory_limit_in_bytes < 0
-        {
-            return Err(Error::invalid("linux resources: negative value"));
-        }
+        crate::validate::resources("linux", &resources)?;
         if c.status().state == ContainerState::Running {
             let mut oci = super::spec::resources_to_oci(&resources);
             if !crate::platform::swap_accounting() {

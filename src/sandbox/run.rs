@@ -10,7 +10,7 @@ use crate::network::cni::{PodNetwork, PortMapping};
 use crate::network::netns::NetNs;
 use crate::runtime::Runtime;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub const METADATA_EXTENSION: &str = "io.crid.metadata";
 pub const KIND_LABEL: &str = "io.crid.kind";
@@ -29,38 +29,7 @@ pub(crate) struct Progress {
 }
 
 pub(crate) fn validate_sandbox_config(config: &PodSandboxConfig) -> Result<()> {
-    let m = config
-        .metadata
-        .as_ref()
-        .ok_or_else(|| Error::invalid("config.metadata is required"))?;
-    for (field, value) in [
-        ("name", &m.name),
-        ("namespace", &m.namespace),
-        ("uid", &m.uid),
-    ] {
-        if value.is_empty() {
-            return Err(Error::invalid(format!("config.metadata.{field} is empty")));
-        }
-        if value.contains('/') || value.contains('\0') || value.len() > 253 {
-            return Err(Error::invalid(format!(
-                "config.metadata.{field} {value:?} is not a valid name"
-            )));
-        }
-    }
-    if !config.log_directory.is_empty() && !Path::new(&config.log_directory).is_absolute() {
-        return Err(Error::invalid(format!(
-            "config.log_directory {:?} is not absolute",
-            config.log_directory
-        )));
-    }
-    for pm in &config.port_mappings {
-        if !(0..=65535).contains(&pm.host_port) || !(0..=65535).contains(&pm.container_port) {
-            return Err(Error::invalid(format!(
-                "config.port_mappings: port out of range in {pm:?}"
-            )));
-        }
-    }
-    Ok(())
+    crate::validate::sandbox_config(config)
 }
 
 pub(crate) fn host_network(config: &PodSandboxConfig) -> bool {

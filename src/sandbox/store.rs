@@ -117,9 +117,7 @@ impl SandboxStore {
 
     /// Look up by full id or unique prefix (as crictl allows).
     pub fn get(&self, id: &str) -> Result<Arc<Sandbox>> {
-        if id.is_empty() {
-            return Err(Error::invalid("pod_sandbox_id is empty"));
-        }
+        crate::validate::id("pod_sandbox_id", id)?;
         let map = self.by_id.read().unwrap();
         if let Some(s) = map.get(id) {
             return Ok(s.clone());

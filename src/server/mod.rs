@@ -89,3 +89,15 @@ pub(crate) async fn handle<T>(
         }
     }
 }
+
+/// Run a create in its own task, so it finishes (or rolls itself back) even
+/// when the RPC is dropped: tonic drops a handler whose client deadline
+/// (`grpc-timeout`) passed or whose client went away. A retry then finds the
+/// name reserved and gets AlreadyExists naming the id.
+pub(crate) async fn detached<T: Send + 'static>(
+    fut: impl std::future::Future<Output = crate::Result<T>> + Send + 'static,
+) -> crate::Result<T> {
+    tokio::spawn(fut)
+        .await
+        .map_err(|e| crate::Error::internal(format!("operation task failed: {e}")))?
+}

@@ -1,7 +1,7 @@
 //! CRI `RuntimeService`: translation between CRI messages and the domain.
 //! No logic lives here; each handler unpacks, delegates, and packs.
 
-use super::{convert, handle, metrics, stats};
+use super::{convert, detached, handle, metrics, stats};
 use crate::cri::runtime_service_server::RuntimeService;
 use crate::cri::*;
 use crate::error::Error;
@@ -63,10 +63,10 @@ impl RuntimeService for RuntimeServer {
             let config = r
                 .config
                 .ok_or_else(|| Error::invalid("config is required"))?;
-            let pod_sandbox_id = self
-                .runtime
-                .run_pod_sandbox(config, &r.runtime_handler)
-                .await?;
+            let rt = self.runtime.clone();
+            let pod_sandbox_id =
+                detached(async move { rt.run_pod_sandbox(config, &r.runtime_handler).await })
+                    .await?;
             Ok(RunPodSandboxResponse { pod_sandbox_id })
         })
         .await
@@ -153,10 +153,12 @@ impl RuntimeService for RuntimeServer {
                 .config
                 .ok_or_else(|| Error::invalid("config is required"))?;
             let t = std::time::Instant::now();
-            let container_id = self
-                .runtime
-                .create_container(&r.pod_sandbox_id, config, r.sandbox_config)
-                .await?;
+            let rt = self.runtime.clone();
+            let container_id = detached(async move {
+                rt.create_container(&r.pod_sandbox_id, config, r.sandbox_config)
+                    .await
+            })
+            .await?;
             crate::metrics::phase("container_create", t);
             Ok(CreateContainerResponse { container_id })
         })

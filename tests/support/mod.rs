@@ -137,6 +137,11 @@ impl TestContainerd {
     }
 
     fn spawn(mut self) -> TestContainerd {
+        self.spawn_child();
+        self
+    }
+
+    fn spawn_child(&mut self) {
         let d = self.dir.path();
         let config = format!(
             r#"version = 2
@@ -179,16 +184,21 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         let mut child = cmd.spawn().expect("start containerd");
         wait_for_socket(&self.address, &mut child, "containerd", &log);
         self.child = Some(child);
-        self
     }
 
     /// Stop containerd (by PID) and start it again on the same paths.
     pub fn restart(mut self) -> TestContainerd {
-        if let Some(mut c) = self.child.take() {
-            stop_child(&mut c, Duration::from_secs(10));
-        }
+        self.stop();
+        self.start_again();
+        self
+    }
+
+    /// Start containerd again on the same paths after `stop` (shims of
+    /// running tasks live on and are reconnected).
+    pub fn start_again(&mut self) {
+        self.stop();
         let _ = std::fs::remove_file(&self.address);
-        self.spawn()
+        self.spawn_child();
     }
 
     pub fn stop(&mut self) {

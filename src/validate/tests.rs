@@ -1,0 +1,71 @@
+//! Unit tests of the CRI input checks.
+
+use super::*;
+
+#[test]
+fn qualified_names_follow_kubernetes() {
+    for ok in [
+        "app",
+        "io.kubernetes.pod.name",
+        "kubernetes.io/config.seen",
+        "a-b_c.d",
+    ] {
+        qualified_name("k", ok).unwrap();
+    }
+    for bad in [
+        "",
+        "-a",
+        "a-",
+        "/a",
+        "a/",
+        "a b",
+        "x/y/z!",
+        &"a".repeat(64),
+        "a\0",
+    ] {
+        assert!(qualified_name("k", bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn ids_are_hex_prefixes() {
+    id("container_id", "abc123").unwrap();
+    assert!(id("container_id", "").is_err());
+    assert!(id("container_id", "../etc").is_err());
+    assert!(id("container_id", &"a".repeat(65)).is_err());
+}
+
+#[test]
+fn sysctls_must_be_namespaced_and_not_host() {
+    sysctl("net.ipv4.ip_forward", "1", false, false).unwrap();
+    sysctl("kernel.shm_rmid_forced", "1", false, false).unwrap();
+    assert!(sysctl("net.ipv4.ip_forward", "1", true, false).is_err());
+    assert!(sysctl("kernel.hostname", "x", false, false).is_err());
+    assert!(sysctl("vm.swappiness", "1", false, false).is_err());
+    assert!(sysctl("net/../../x", "1", false, false).is_err());
+    assert!(sysctl("net.core.somaxconn", "1\n2", false, false).is_err());
+}
+
+#[test]
+fn absurd_resources_are_rejected_naming_the_field() {
+    let r = LinuxContainerResources {
+        cpu_shares: 262_145,
+        ..Default::default()
+    };
+    let e = resources("config.linux.resources", &r).unwrap_err();
+    assert!(e.to_string().contains("cpu_shares"), "{e}");
+    let r = LinuxContainerResources {
+        memory_limit_in_bytes: 4096,
+        ..Default::default()
+    };
+    assert!(resources("r", &r).is_err());
+    resources("r", &LinuxContainerResources::default()).unwrap();
+}
+
+#[test]
+fn paths_must_be_absolute_without_dotdot_or_nul() {
+    abs_path("p", "/var/log/pods/x").unwrap();
+    for bad in ["rel", "/a/../b", "/a\0b", "/a\nb"] {
+        assert!(abs_path("p", bad).is_err(), "{bad:?}");
+    }
+}
