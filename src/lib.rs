@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod exits;
 pub mod image;
+pub mod index;
 pub mod introspect;
 pub mod logger;
 pub mod metrics;

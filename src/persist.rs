@@ -11,16 +11,23 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         .parent()
         .ok_or_else(|| Error::internal(format!("{} has no parent", path.display())))?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+    // A unique temp name: concurrent writers of one file must not share it.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+        ".{}.{}.{seq}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
     ));
     let mut f = std::fs::File::create(&tmp)
         .map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;
     f.write_all(data)
         .and_then(|_| f.sync_all())
         .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("rename to {}", path.display()), e))
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(format!("rename to {}", path.display()), e)
+    })
 }
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

@@ -4,10 +4,10 @@
 //! atomically written `status.json` under crid's root.
 
 use crate::cri::{ContainerConfig, LinuxContainerResources};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::index::IdIndex;
 use crate::names::NameRegistry;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -119,63 +119,55 @@ impl Container {
         self.status.read().unwrap().clone()
     }
 
-    /// Change the status and persist it atomically.
+    /// Change the status and persist it atomically. The file is written
+    /// under the lock, so concurrent updates land on disk in memory order.
     pub fn update_status(&self, f: impl FnOnce(&mut ContainerStatus)) -> Result<ContainerStatus> {
-        let snapshot = {
-            let mut s = self.status.write().unwrap();
-            f(&mut s);
-            s.clone()
-        };
-        crate::persist::write_json(&self.status_file, &snapshot)?;
-        Ok(snapshot)
+        let mut s = self.status.write().unwrap();
+        f(&mut s);
+        crate::persist::write_json(&self.status_file, &*s)?;
+        Ok(s.clone())
     }
 }
 
-#[derive(Default)]
 pub struct ContainerStore {
-    by_id: RwLock<HashMap<String, Arc<Container>>>,
+    index: IdIndex<Container>,
     pub names: NameRegistry,
+}
+
+impl Default for ContainerStore {
+    fn default() -> Self {
+        ContainerStore {
+            index: IdIndex::new("container", "container_id"),
+            names: NameRegistry::default(),
+        }
+    }
 }
 
 impl ContainerStore {
     pub fn insert(&self, c: Arc<Container>) {
-        self.by_id.write().unwrap().insert(c.id().to_string(), c);
+        self.index.insert(&c.meta.id, c.clone());
     }
 
     pub fn remove(&self, id: &str) -> Option<Arc<Container>> {
-        let c = self.by_id.write().unwrap().remove(id)?;
+        let c = self.index.remove(id)?;
         self.names.release(&c.meta.name_key, id);
         Some(c)
     }
 
     /// Look up by full id or unique prefix.
     pub fn get(&self, id: &str) -> Result<Arc<Container>> {
-        crate::validate::id("container_id", id)?;
-        let map = self.by_id.read().unwrap();
-        if let Some(c) = map.get(id) {
-            return Ok(c.clone());
-        }
-        let mut matches = map.values().filter(|c| c.id().starts_with(id));
-        match (matches.next(), matches.next()) {
-            (Some(c), None) => Ok(c.clone()),
-            (Some(_), Some(_)) => Err(Error::invalid(format!(
-                "container id prefix {id:?} is ambiguous"
-            ))),
-            _ => Err(Error::not_found(format!("container {id:?}"))),
-        }
+        self.index.get(id)
     }
 
     pub fn list(&self) -> Vec<Arc<Container>> {
-        self.by_id.read().unwrap().values().cloned().collect()
+        self.index.list()
     }
 
     pub fn in_sandbox(&self, sandbox_id: &str) -> Vec<Arc<Container>> {
-        self.by_id
-            .read()
-            .unwrap()
-            .values()
+        self.index
+            .list()
+            .into_iter()
             .filter(|c| c.meta.sandbox_id == sandbox_id)
-            .cloned()
             .collect()
     }
 }

@@ -3,10 +3,10 @@
 //! extension in containerd; this store is only an index over it.
 
 use crate::cri::PodSandboxConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::index::IdIndex;
 use crate::names::NameRegistry;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -95,52 +95,45 @@ impl Sandbox {
     }
 }
 
-#[derive(Default)]
 pub struct SandboxStore {
-    by_id: RwLock<HashMap<String, Arc<Sandbox>>>,
+    index: IdIndex<Sandbox>,
     pub names: NameRegistry,
+}
+
+impl Default for SandboxStore {
+    fn default() -> Self {
+        SandboxStore {
+            index: IdIndex::new("pod sandbox", "pod_sandbox_id"),
+            names: NameRegistry::default(),
+        }
+    }
 }
 
 impl SandboxStore {
     pub fn insert(&self, sandbox: Arc<Sandbox>) {
-        self.by_id
-            .write()
-            .unwrap()
-            .insert(sandbox.id().to_string(), sandbox);
+        self.index.insert(&sandbox.meta.id, sandbox.clone());
     }
 
     pub fn remove(&self, id: &str) -> Option<Arc<Sandbox>> {
-        let s = self.by_id.write().unwrap().remove(id)?;
+        let s = self.index.remove(id)?;
         self.names.release(&s.meta.name_key(), id);
         Some(s)
     }
 
     /// Look up by full id or unique prefix (as crictl allows).
     pub fn get(&self, id: &str) -> Result<Arc<Sandbox>> {
-        crate::validate::id("pod_sandbox_id", id)?;
-        let map = self.by_id.read().unwrap();
-        if let Some(s) = map.get(id) {
-            return Ok(s.clone());
-        }
-        let mut matches = map.values().filter(|s| s.id().starts_with(id));
-        match (matches.next(), matches.next()) {
-            (Some(s), None) => Ok(s.clone()),
-            (Some(_), Some(_)) => Err(Error::invalid(format!(
-                "sandbox id prefix {id:?} is ambiguous"
-            ))),
-            _ => Err(Error::not_found(format!("pod sandbox {id:?}"))),
-        }
+        self.index.get(id)
     }
 
     pub fn list(&self) -> Vec<Arc<Sandbox>> {
-        self.by_id.read().unwrap().values().cloned().collect()
+        self.index.list()
     }
 
     pub fn len(&self) -> usize {
-        self.by_id.read().unwrap().len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.index.is_empty()
     }
 }
