@@ -7,6 +7,7 @@
 //! - `containerd/` — the one adapter that makes every containerd call.
 
 pub mod config;
+pub mod bench;
 pub mod container;
 pub mod containerd;
 pub mod error;
