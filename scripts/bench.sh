@@ -37,7 +37,7 @@ cleanup() {
   done
   # shims (and their containers) of the containerd started here
   for d in /proc/[0-9]*; do
-    if tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -q -- "-address $W/"; then kill -9 "${d#/proc/}" 2>/dev/null; fi
+    if { tr '\0' ' ' < "$d/cmdline"; } 2>/dev/null | grep -q -- "-address $W/"; then kill -9 "${d#/proc/}" 2>/dev/null; fi
   done
   sleep 0.5
   grep " $W/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done

@@ -149,7 +149,9 @@ pub async fn run(systems: &mut [System], o: &Options) -> Result<Results> {
             r.add(&s.name, "relist/total", total);
         }
     }
-    eprintln!("crid-bench: relist done");
+    if o.pods > 0 {
+        eprintln!("crid-bench: relist done");
+    }
 
     // (6) exec latency.
     for it in 0..o.exec_iterations {
@@ -162,7 +164,9 @@ pub async fn run(systems: &mut [System], o: &Options) -> Result<Results> {
             r.add(&s.name, "exec/ExecSync", v);
         }
     }
-    eprintln!("crid-bench: exec done");
+    if o.pods > 0 {
+        eprintln!("crid-bench: exec done");
+    }
 
     // (3) stop + remove, interleaved batches.
     let mut round = 0;
@@ -184,7 +188,9 @@ pub async fn run(systems: &mut [System], o: &Options) -> Result<Results> {
         }
         round += 1;
     }
-    eprintln!("crid-bench: stop/remove done");
+    if o.pods > 0 {
+        eprintln!("crid-bench: stop/remove done");
+    }
 
     // (2) concurrent starts: wall time of c pods started at once.
     for &c in &o.concurrency {

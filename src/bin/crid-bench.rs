@@ -207,6 +207,7 @@ async fn main() -> anyhow::Result<()> {
         drop((pullers, rest));
     }
 
+    std::fs::create_dir_all(&cli.plot_dir)?;
     if let Some(raw) = &cli.raw {
         std::fs::write(raw, serde_json::to_vec_pretty(&results.samples)?)?;
     }
