@@ -83,12 +83,22 @@ impl Runtime {
                 .and_then(|c| c.stop_signal().clone()),
         };
         let dir = self.container_dir(&id);
+        let phase_t0 = std::time::Instant::now(); // phase timing (bench)
+        let phase_ctrd_us = std::sync::atomic::AtomicU64::new(0); // phase timing (bench)
+        let phase_add = |t: std::time::Instant| {
+            phase_ctrd_us.fetch_add(
+                t.elapsed().as_micros() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+        }; // phase timing (bench)
         let result = async {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+            let t = std::time::Instant::now(); // phase timing (bench)
             self.prepare_rootfs(&id, &image.chain_id)
                 .await
                 .map_err(|e| e.context("rootfs snapshot"))?;
+            phase_add(t); // phase timing (bench)
             let spec = self
                 .container_spec(&meta, &sandbox, &sandbox_config, &image)
                 .await?;
@@ -106,6 +116,7 @@ impl Runtime {
                     serde_json::to_vec(&meta).map_err(|e| Error::internal(e.to_string()))?,
                 ),
             );
+            let t = std::time::Instant::now(); // phase timing (bench)
             self.containerd
                 .create_container(CtrdContainer {
                     id: id.clone(),
@@ -120,12 +131,16 @@ impl Runtime {
                 })
                 .await
                 .map_err(|e| e.context("create container"))?;
+            phase_add(t); // phase timing (bench)
             let container = Container::new(meta.clone(), ContainerStatus::created(), &dir);
             container.update_status(|_| {})?;
             Ok::<_, Error>(container)
         }
         .await;
+        let t = std::time::Instant::now(); // phase timing (bench)
         self.release_rootfs_lease(&id).await;
+        phase_add(t); // phase timing (bench)
+        tracing::debug!(target: "crid::phases", rpc = "CreateContainer", id = %id, total_us = phase_t0.elapsed().as_micros() as u64, containerd_us = phase_ctrd_us.load(std::sync::atomic::Ordering::Relaxed), cni_us = 0u64, "phases"); // phase timing (bench)
         match result {
             Ok(container) => {
                 self.containers.insert(container);

@@ -31,7 +31,10 @@ impl Runtime {
                 sandbox.id()
             )));
         }
-        match self.start_task_of(&c, &sandbox.meta.runtime_handler).await {
+        let phase_t0 = std::time::Instant::now(); // phase timing (bench)
+        let started = self.start_task_of(&c, &sandbox.meta.runtime_handler).await;
+        tracing::debug!(target: "crid::phases", rpc = "StartContainer", id = %c.id(), containerd_us = phase_t0.elapsed().as_micros() as u64, cni_us = 0u64, "phases"); // phase timing (bench)
+        match started {
             Ok(pid) => {
                 c.update_status(|s| {
                     s.state = ContainerState::Running;

@@ -63,6 +63,7 @@ impl Runtime {
             snapshot: true,
             container: true,
             task: true,
+            ..Default::default()
         };
         self.teardown_sandbox(meta, &progress).await?;
         self.sandboxes.remove(&meta.id);

@@ -26,6 +26,9 @@ pub(crate) struct Progress {
     pub snapshot: bool,
     pub container: bool,
     pub task: bool,
+    /// Time spent in CNI plugins / containerd calls (phase timing, bench).
+    pub phase_cni_us: u64,
+    pub phase_ctrd_us: u64,
 }
 
 pub(crate) fn validate_sandbox_config(config: &PodSandboxConfig) -> Result<()> {
@@ -109,10 +112,12 @@ impl Runtime {
             additional_ips: vec![],
         };
         let mut progress = Progress::default();
-        match self
+        let phase_t0 = std::time::Instant::now(); // phase timing (bench)
+        let setup = self
             .setup_sandbox(&mut meta, &handler.1, &mut progress)
-            .await
-        {
+            .await;
+        tracing::debug!(target: "crid::phases", rpc = "RunPodSandbox", id = %id, total_us = phase_t0.elapsed().as_micros() as u64, containerd_us = progress.phase_ctrd_us, cni_us = progress.phase_cni_us, "phases"); // phase timing (bench)
+        match setup {
             Ok(pid) => {
                 let sandbox = Sandbox::new(
                     meta,
@@ -187,12 +192,10 @@ impl Runtime {
             let pod = pod_network(meta).expect("netns set");
             progress.cni = true;
             let t = std::time::Instant::now();
-            let result = self
-                .cni
-                .setup(&pod)
-                .await
-                .map_err(|e| e.context("CNI ADD"))?;
+            let result = self.cni.setup(&pod).await;
+            progress.phase_cni_us = t.elapsed().as_micros() as u64; // phase timing (bench)
             crate::metrics::phase("cni", t);
+            let result = result.map_err(|e| e.context("CNI ADD"))?;
             meta.ip = result.ip;
             meta.additional_ips = result.additional_ips;
         }
@@ -203,6 +206,7 @@ impl Runtime {
             serde_json::to_vec(&spec).map_err(|e| Error::internal(format!("encode spec: {e}")))?;
 
         progress.snapshot = true;
+        let phase_ctrd = std::time::Instant::now(); // phase timing (bench)
         let mounts = self
             .prepare_rootfs(&id, &image.chain_id)
             .await
@@ -248,6 +252,7 @@ impl Runtime {
             .start_task(&id, "")
             .await
             .map_err(|e| e.context("start pause task"))?;
+        progress.phase_ctrd_us = phase_ctrd.elapsed().as_micros() as u64; // phase timing (bench)
         self.exits.watch(&id);
         crate::metrics::phase("pause_container", pause_started);
         Ok(pid)

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# make bench: compare crid, containerd's CRI plugin and the docker path
+# (dockershim's steps) on this machine. Starts one containerd (CRI plugin on,
+# restrict_oom_score_adj), crid (release build, own containerd namespace) and
+# dockerd (on the same containerd), all on their own paths under a temp dir,
+# builds the images locally, runs crid-bench and writes BENCHMARKS.md + bench/.
+# Everything started here is stopped by PID on exit.
+#
+#   BENCH_N=100 (pods per system), BENCH_CONC=10,50, BENCH_PULL_ROUNDS=3,
+#   BENCH_RELIST=200, BENCH_EXEC=50, BENCH_DOCKER=1 (0: skip the docker path)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${BENCH_BIN:-$ROOT/target/release}
+N=${BENCH_N:-100}
+CONC=${BENCH_CONC:-10,50}
+PULL_ROUNDS=${BENCH_PULL_ROUNDS:-3}
+RELIST=${BENCH_RELIST:-200}
+EXEC=${BENCH_EXEC:-50}
+WITH_DOCKER=${BENCH_DOCKER:-1}
+[ "$(id -u)" = 0 ] || { echo "bench: run as root"; exit 1; }
+"$ROOT/scripts/install-bench-deps.sh"
+for b in crid crid-logger cridctl crid-bench; do
+  [ -x "$BIN/$b" ] || { echo "bench: $BIN/$b missing; run make release"; exit 1; }
+done
+PAUSE_BIN=$(ls -t "$BIN"/build/crid-*/out/crid-pause 2>/dev/null | head -1)
+[ -n "$PAUSE_BIN" ] || { echo "bench: crid-pause not built"; exit 1; }
+
+W=$(mktemp -d /tmp/cb.XXXXXX)   # short: socket paths
+PIDS=()
+BRIDGES=(cridb0 cridb1 cridb2)
+cleanup() {
+  set +e
+  for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill "${PIDS[$i]}" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+  done
+  # shims (and their containers) of the containerd started here
+  for d in /proc/[0-9]*; do
+    if { tr '\0' ' ' < "$d/cmdline"; } 2>/dev/null | grep -q -- "-address $W/"; then kill -9 "${d#/proc/}" 2>/dev/null; fi
+  done
+  sleep 0.5
+  grep " $W/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
+  for b in "${BRIDGES[@]}"; do ip link del "$b" 2>/dev/null; done
+  [ -n "${KEEP:-}" ] || rm -rf "$W"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_sock() { for _ in $(seq 300); do [ -S "$1" ] && return 0; sleep 0.1; done; echo "bench: $1 did not appear"; return 1; }
+
+# ---- images: OCI layouts built by hand, pushed to a loopback registry
+# oci_image LAYOUT TAG ENTRYPOINT_JSON CMD_JSON LAYER.tar...
+oci_image() {
+  local layout=$1 tag=$2 entry=$3 cmd=$4; shift 4
+  mkdir -p "$layout/blobs/sha256"
+  local diffs="" layers="" t diff dg
+  for t in "$@"; do
+    diff=$(sha256sum "$t" | cut -d' ' -f1)
+    gzip -n -1 -c "$t" > "$t.gz"
+    dg=$(sha256sum "$t.gz" | cut -d' ' -f1); cp "$t.gz" "$layout/blobs/sha256/$dg"
+    echo "$dg" >> "$layout.layers"
+    diffs+="${diffs:+,}\"sha256:$diff\""
+    layers+="${layers:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$dg\",\"size\":$(stat -c%s "$t.gz")}"
+  done
+  printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":%s,"Cmd":%s,"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":[%s]}}' "$entry" "$cmd" "$diffs" > "$layout.config"
+  local cfg; cfg=$(sha256sum "$layout.config" | cut -d' ' -f1); cp "$layout.config" "$layout/blobs/sha256/$cfg"
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[%s]}' \
+    "$cfg" "$(stat -c%s "$layout.config")" "$layers" > "$layout.manifest"
+  local man; man=$(sha256sum "$layout.manifest" | cut -d' ' -f1); cp "$layout.manifest" "$layout/blobs/sha256/$man"
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' \
+    "$man" "$(stat -c%s "$layout.manifest")" "$tag" > "$layout/index.json"
+  echo '{"imageLayoutVersion":"1.0.0"}' > "$layout/oci-layout"
+}
+echo "== building images"
+mkdir -p "$W/img/bb/bin" "$W/img/bb/etc" "$W/img/pause"
+cp /bin/busybox "$W/img/bb/bin/busybox"
+for a in sh echo sleep cat ls true date hostname; do ln -sf busybox "$W/img/bb/bin/$a"; done
+echo "root:x:0:0:root:/root:/bin/sh" > "$W/img/bb/etc/passwd"; echo "root:x:0:" > "$W/img/bb/etc/group"
+tar -C "$W/img/bb" --owner=0 --group=0 --mtime=@0 -cf "$W/img/busybox.tar" .
+cp "$PAUSE_BIN" "$W/img/pause/pause"
+tar -C "$W/img/pause" --owner=0 --group=0 --mtime=@0 -cf "$W/img/pause.tar" .
+oci_image "$W/img/oci-busybox" v1 '["/bin/sh"]' 'null' "$W/img/busybox.tar"
+oci_image "$W/img/oci-pause" v1 '["/pause"]' 'null' "$W/img/pause.tar"
+# ~100 MB in 5 layers of random data (incompressible)
+BIG_LAYERS=()
+for i in 1 2 3 4 5; do
+  mkdir -p "$W/img/big$i/data"
+  head -c $((20 * 1024 * 1024)) /dev/urandom > "$W/img/big$i/data/blob$i"
+  tar -C "$W/img/big$i" --owner=0 --group=0 --mtime=@0 -cf "$W/img/big$i.tar" .
+  BIG_LAYERS+=("$W/img/big$i.tar")
+done
+oci_image "$W/img/oci-big" v1 '["/bin/sh"]' 'null' "$W/img/busybox.tar" "${BIG_LAYERS[@]}"
+
+PORT=$(free_port)
+printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s/registry\nhttp:\n  addr: 127.0.0.1:%s\n' "$W" "$PORT" > "$W/registry.yml"
+docker-registry serve "$W/registry.yml" </dev/null >"$W/registry.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+REG=127.0.0.1:$PORT
+for n in busybox pause big; do
+  skopeo copy --quiet --dest-tls-verify=false "oci:$W/img/oci-$n:v1" "docker://$REG/bench/$n:v1"
+done
+mkdir -p "$W/certs.d/$REG"
+printf 'server = "http://%s"\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' "$REG" "$REG" > "$W/certs.d/$REG/hosts.toml"
+
+# ---- CNI: one bridge network per system
+cni_conf() { # DIR BRIDGE SUBNET
+  mkdir -p "$1"
+  cat > "$1/10-bench.conflist" <<JSON
+{"cniVersion":"1.0.0","name":"$2","plugins":[
+ {"type":"bridge","bridge":"$2","isGateway":true,"ipMasq":false,
+  "ipam":{"type":"host-local","ranges":[[{"subnet":"$3"}]],"dataDir":"$W/ipam"}},
+ {"type":"portmap","capabilities":{"portMappings":true}}]}
+JSON
+}
+cni_conf "$W/cni-crid" cridb0 10.202.0.0/18
+cni_conf "$W/cni-cri" cridb1 10.202.64.0/18
+cni_conf "$W/cni-docker" cridb2 10.202.128.0/18
+
+# ---- containerd with its CRI plugin
+CTRD_SOCK=$W/ctrd.sock
+cat > "$W/containerd.toml" <<TOML
+version = 2
+root = "$W/ctrd/root"
+state = "$W/ctrd/state"
+[grpc]
+  address = "$CTRD_SOCK"
+[ttrpc]
+  address = "$W/ctrd.ttrpc.sock"
+[debug]
+  address = ""
+  level = "warn"
+[metrics]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$REG/bench/pause:v1"
+  restrict_oom_score_adj = true
+  disable_apparmor = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$W/cni-cri"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$W/certs.d"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+TOML
+echo "== containerd (CRI plugin on) at $CTRD_SOCK"
+setsid containerd --config "$W/containerd.toml" </dev/null >"$W/containerd.log" 2>&1 &
+CTRD_PID=$!; PIDS+=($CTRD_PID)
+wait_sock "$CTRD_SOCK"
+
+echo "== crid"
+mkdir -p "$W/logs"
+setsid "$BIN/crid" --listen "unix://$W/crid.sock" --root "$W/crid/root" --state "$W/crid/state" \
+  --containerd-address "$CTRD_SOCK" --containerd-namespace crid-bench \
+  --cni-conf-dir "$W/cni-crid" --cni-bin-dir /usr/lib/cni --sandbox-image "$REG/bench/pause:v1" \
+  --registry-config-path "$W/certs.d" --stream-address 127.0.0.1:0 \
+  --log-level 'info,crid::phases=debug' </dev/null >"$W/crid.out" 2>"$W/crid.log" &
+CRID_PID=$!; PIDS+=($CRID_PID)
+wait_sock "$W/crid.sock"
+
+DOCKER_ARGS=()
+if [ "$WITH_DOCKER" = 1 ]; then
+  echo "== dockerd (on the same containerd)"
+  setsid dockerd --data-root "$W/docker/data" --exec-root "$W/dx" --host "unix://$W/docker.sock" \
+    --pidfile "$W/docker.pid" --bridge none --iptables=false --ip-masq=false --userland-proxy=false \
+    --containerd "$CTRD_SOCK" --storage-driver overlay2 </dev/null >"$W/dockerd.log" 2>&1 &
+  DOCKERD_PID=$!; PIDS+=($DOCKERD_PID)
+  wait_sock "$W/docker.sock"
+  D=(docker -H "unix://$W/docker.sock")
+  for _ in $(seq 100); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.2; done
+  "${D[@]}" import --change 'ENTRYPOINT ["/pause"]' "$W/img/pause.tar" bench/pause:v1 >/dev/null
+  "${D[@]}" import --change 'ENV PATH=/bin' "$W/img/busybox.tar" bench/busybox:v1 >/dev/null
+  DOCKER_ARGS=(--docker "$W/docker.sock" --dockerd-pid "$DOCKERD_PID" --cni-conf-dir "$W/cni-docker"
+               --cni-cache-dir "$W/cni-cache-docker" --docker-pull)
+fi
+
+echo "== images present on both CRI endpoints"
+for ep in "unix://$W/crid.sock" "unix://$CTRD_SOCK"; do
+  for n in busybox pause; do "$BIN/cridctl" -r "$ep" pull "$REG/bench/$n:v1" >/dev/null; done
+done
+
+# ---- machine, versions, command
+{
+  echo "Generated by \`make bench\` (\`scripts/bench.sh\` → \`crid-bench\`) on $(date -u +%Y-%m-%dT%H:%MZ)."
+  echo
+  echo "## Setup"
+  echo
+  echo "- Command: \`BENCH_N=$N BENCH_CONC=$CONC BENCH_PULL_ROUNDS=$PULL_ROUNDS BENCH_RELIST=$RELIST BENCH_EXEC=$EXEC make bench\`"
+  echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') × $(nproc) cores; memory: $(free -h | awk '/^Mem:/{print $2}') total, $(free -h | awk '/^Mem:/{print $7}') available at start; kernel $(uname -r)"
+  echo "- Load at start (1/5/15 min): $(cut -d' ' -f1-3 /proc/loadavg) — the machine is shared with other builds, so absolute numbers are noisy; ratios come from interleaved rounds."
+  echo "- containerd: $(containerd --version | awk '{print $3}'); runc: $(runc --version | head -1 | awk '{print $3}'); CNI plugins: $(/usr/lib/cni/bridge 2>&1 | grep -o 'v[0-9.]*' | head -1); dockerd: $(dockerd --version 2>/dev/null | awk '{print $3}' | tr -d ,); crid: $(grep -m1 '^version' "$ROOT/Cargo.toml" | cut -d'"' -f2) ($(git -C "$ROOT" rev-parse --short HEAD), release build)"
+  echo "- One containerd for all three systems (CRI plugin with \`restrict_oom_score_adj = true\`, overlayfs, runc v2 shim); crid in containerd namespace \`crid-bench\`, the CRI plugin in \`k8s.io\`, dockerd in \`moby\`. Each system has its own CNI bridge (bridge + host-local + portmap, 10.202.0.0/16 split three ways)."
+  echo "- Pod: pause sandbox (crid's static pause binary as an image) + one busybox container running \`sleep 3600\`, image present. Docker path = dockershim's steps: pause container with \`NetworkMode=none\`, CNI ADD by the client on \`/proc/<pid>/ns/net\`, app container with \`NetworkMode=container:<pause>\` / \`IpcMode=container:<pause>\`; teardown in reverse with CNI DEL."
+  echo "- Workloads interleaved: batches of 10 sequential pod starts rotate through the systems until each has $N pods; relist ($RELIST rounds) and ExecSync ($EXEC rounds) at $N pods; stop + remove in rotating batches; concurrent starts ($CONC pods, 2 rounds each); pulls of a ~100 MB image (6 layers, 5 × 20 MiB random) from a registry on 127.0.0.1, removed between rounds ($PULL_ROUNDS rounds)."
+  echo
+} > "$W/preamble.md"
+
+PULL_BLOBS=()
+while read -r dg; do PULL_BLOBS+=(--pull-blob "$W/ctrd/root/io.containerd.content.v1.content/blobs/sha256/$dg"); done < "$W/img/oci-big.layers"
+
+echo "== crid-bench ($N pods per system)"
+cd "$ROOT"
+mkdir -p bench
+EPI=()
+[ -f "$ROOT/bench/ANALYSIS.md" ] && EPI=(--epilogue "$ROOT/bench/ANALYSIS.md")
+"$BIN/crid-bench" --crid "unix://$W/crid.sock" --crid-pid "$CRID_PID" --crid-log "$W/crid.log" \
+  --crid-namespace crid-bench \
+  --containerd-cri "unix://$CTRD_SOCK" --containerd-pid "$CTRD_PID" --containerd-address "$CTRD_SOCK" \
+  "${DOCKER_ARGS[@]}" \
+  --image "$REG/bench/busybox:v1" --log-root "$W/logs" \
+  --pods "$N" --concurrency "$CONC" --relist-iterations "$RELIST" --exec-iterations "$EXEC" \
+  --pull-image "$REG/bench/big:v1" --pull-rounds "$PULL_ROUNDS" "${PULL_BLOBS[@]}" \
+  --preamble "$W/preamble.md" "${EPI[@]}" --out "${BENCH_OUT:-BENCHMARKS.md}" --plot-dir "${BENCH_PLOTS:-bench}" \
+  --raw "${BENCH_PLOTS:-bench}/raw.json"
+echo "== done: BENCHMARKS.md, bench/"

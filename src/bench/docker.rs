@@ -1,0 +1,247 @@
+//! A minimal Docker Engine API client over its unix socket (one HTTP/1.1
+//! connection per request, like a fresh `docker` CLI call but without the
+//! process start).
+
+use anyhow::{anyhow, Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// Docker 20.10 speaks API 1.41.
+const API: &str = "/v1.41";
+
+#[derive(Clone)]
+pub struct Docker {
+    sock: PathBuf,
+}
+
+impl Docker {
+    pub fn new(sock: impl Into<PathBuf>) -> Self {
+        Docker { sock: sock.into() }
+    }
+
+    /// One request; the whole body (read to EOF for hijacked streams).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        content_type: &str,
+    ) -> Result<(StatusCode, Bytes)> {
+        let stream = tokio::net::UnixStream::connect(&self.sock)
+            .await
+            .with_context(|| format!("connect {}", self.sock.display()))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("{API}{path}"))
+            .header("host", "docker")
+            .header("content-type", content_type)
+            .body(Full::new(body.unwrap_or_default()))?;
+        let resp = sender.send_request(req).await?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+
+    /// A JSON request that must succeed; the parsed response (Null if empty).
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
+        let m = method.clone();
+        let (status, bytes) = self
+            .request(
+                method,
+                path,
+                body.map(|b| Bytes::from(b.to_string())),
+                "application/json",
+            )
+            .await?;
+        if !status.is_success() {
+            return Err(anyhow!(
+                "docker {m} {path}: {status}: {}",
+                String::from_utf8_lossy(&bytes).trim()
+            ));
+        }
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    pub async fn create(&self, name: &str, config: Value) -> Result<String> {
+        let v = self
+            .call(
+                Method::POST,
+                &format!("/containers/create?name={name}"),
+                Some(config),
+            )
+            .await?;
+        v["Id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("create {name}: no Id"))
+    }
+
+    pub async fn start(&self, id: &str) -> Result<()> {
+        self.call(Method::POST, &format!("/containers/{id}/start"), None)
+            .await
+            .map(drop)
+    }
+
+    pub async fn inspect(&self, id: &str) -> Result<Value> {
+        self.call(Method::GET, &format!("/containers/{id}/json"), None)
+            .await
+    }
+
+    pub async fn stop(&self, id: &str, timeout: u32) -> Result<()> {
+        let (status, body) = self
+            .request(
+                Method::POST,
+                &format!("/containers/{id}/stop?t={timeout}"),
+                None,
+                "application/json",
+            )
+            .await?;
+        // 304: already stopped.
+        if status.is_success() || status == StatusCode::NOT_MODIFIED {
+            Ok(())
+        } else {
+            Err(anyhow!(
+                "stop {id}: {status}: {}",
+                String::from_utf8_lossy(&body)
+            ))
+        }
+    }
+
+    pub async fn remove(&self, id: &str) -> Result<()> {
+        self.call(
+            Method::DELETE,
+            &format!("/containers/{id}?v=1&force=1"),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `docker ps -a --filter label=KEY=VALUE`.
+    pub async fn list(&self, label: &str) -> Result<Value> {
+        let filters = serde_json::json!({ "label": [label] }).to_string();
+        self.call(
+            Method::GET,
+            &format!("/containers/json?all=1&filters={}", urlencode(&filters)),
+            None,
+        )
+        .await
+    }
+
+    /// Exec `cmd` attached (the response is the raw output stream, read to
+    /// EOF), then its exit code.
+    pub async fn exec(&self, id: &str, cmd: &[&str]) -> Result<i64> {
+        let v = self
+            .call(
+                Method::POST,
+                &format!("/containers/{id}/exec"),
+                Some(serde_json::json!({ "Cmd": cmd, "AttachStdout": true, "AttachStderr": true })),
+            )
+            .await?;
+        let exec_id = v["Id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("exec: no Id"))?
+            .to_string();
+        self.call(
+            Method::POST,
+            &format!("/exec/{exec_id}/start"),
+            Some(serde_json::json!({ "Detach": false, "Tty": false })),
+        )
+        .await?;
+        let v = self
+            .call(Method::GET, &format!("/exec/{exec_id}/json"), None)
+            .await?;
+        Ok(v["ExitCode"].as_i64().unwrap_or(-1))
+    }
+
+    /// `docker pull`: the progress stream read to its end.
+    pub async fn pull(&self, image: &str) -> Result<()> {
+        let (name, tag) = split_tag(image);
+        let (status, body) = self
+            .request(
+                Method::POST,
+                &format!("/images/create?fromImage={}&tag={tag}", urlencode(name)),
+                None,
+                "application/json",
+            )
+            .await?;
+        let text = String::from_utf8_lossy(&body);
+        if !status.is_success() || text.contains("\"error\"") {
+            return Err(anyhow!(
+                "pull {image}: {status}: {}",
+                text.lines().last().unwrap_or("")
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn remove_image(&self, image: &str) -> Result<()> {
+        let (status, body) = self
+            .request(
+                Method::DELETE,
+                &format!("/images/{image}?force=1"),
+                None,
+                "application/json",
+            )
+            .await?;
+        if status.is_success() || status == StatusCode::NOT_FOUND {
+            Ok(())
+        } else {
+            Err(anyhow!(
+                "remove image {image}: {status}: {}",
+                String::from_utf8_lossy(&body)
+            ))
+        }
+    }
+
+    pub async fn version(&self) -> Result<Value> {
+        self.call(Method::GET, "/version", None).await
+    }
+}
+
+fn split_tag(image: &str) -> (&str, &str) {
+    match image.rfind(':') {
+        Some(i) if !image[i..].contains('/') => (&image[..i], &image[i + 1..]),
+        _ => (image, "latest"),
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tags_and_encoding() {
+        assert_eq!(
+            super::split_tag("127.0.0.1:5000/big:v1"),
+            ("127.0.0.1:5000/big", "v1")
+        );
+        assert_eq!(
+            super::split_tag("127.0.0.1:5000/big"),
+            ("127.0.0.1:5000/big", "latest")
+        );
+        assert_eq!(super::urlencode("{\"a\":1}"), "%7B%22a%22%3A1%7D");
+    }
+}

@@ -1,0 +1,12 @@
+//! crid-bench: drives CRI endpoints the way kubelet does and dockerd the way
+//! dockershim did, and reports latency percentiles, CPU and memory of each
+//! runtime process. `src/bin/crid-bench.rs` is the command line; this module
+//! holds the parts worth testing (statistics, SVG) and the drivers.
+
+pub mod backend;
+pub mod docker;
+pub mod procstat;
+pub mod report;
+pub mod stats;
+pub mod svg;
+pub mod workload;

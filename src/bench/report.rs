@@ -1,0 +1,385 @@
+//! BENCHMARKS.md and the SVG plots from the measured `Results`.
+
+use super::stats::{fmt, ratio, summarize};
+use super::svg;
+use super::workload::Results;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+pub struct ReportInput<'a> {
+    pub results: &'a Results,
+    pub systems: Vec<String>,
+    /// Markdown describing the machine, versions and command (from the script).
+    pub preamble: String,
+    /// (rpc, id) → (containerd µs, cni µs) from crid's log.
+    pub crid_phases: BTreeMap<(String, String), (u64, u64)>,
+    pub pods: usize,
+    /// Directory the plots go to, and its name relative to BENCHMARKS.md.
+    pub plot_dir: &'a Path,
+    pub plot_link: String,
+    /// Hand-written analysis appended at the end (may be empty).
+    pub epilogue: String,
+}
+
+const CRID: &str = "crid";
+const CRI: &str = "containerd-cri";
+const DOCKER: &str = "docker";
+
+fn p50(r: &Results, s: &str, m: &str) -> f64 {
+    summarize(r.get(s, m)).p50
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// crid's own time per pod: client-side pod start minus the time crid spent
+/// waiting on containerd (+ shim) and CNI plugins in its three RPCs.
+/// Returns (overhead ms, containerd ms, cni ms) per pod.
+pub fn crid_overhead(input: &ReportInput) -> Vec<(f64, f64, f64)> {
+    let mut out = vec![];
+    for (sandbox, container, total) in &input.results.crid_pods {
+        let get = |rpc: &str, id: &str| {
+            input
+                .crid_phases
+                .get(&(rpc.to_string(), id.to_string()))
+                .copied()
+        };
+        let (Some(a), Some(b), Some(c)) = (
+            get("RunPodSandbox", sandbox),
+            get("CreateContainer", container),
+            get("StartContainer", container),
+        ) else {
+            continue;
+        };
+        let ctrd = (a.0 + b.0 + c.0) as f64 / 1000.0;
+        let cni = (a.1 + b.1 + c.1) as f64 / 1000.0;
+        out.push((total - ctrd - cni, ctrd, cni));
+    }
+    out
+}
+
+pub fn write(input: &ReportInput, md_path: &Path) -> anyhow::Result<()> {
+    let r = input.results;
+    std::fs::create_dir_all(input.plot_dir)?;
+    let has = |s: &str| input.systems.iter().any(|x| x == s);
+    let systems: Vec<&str> = input.systems.iter().map(String::as_str).collect();
+    let mut md = String::new();
+    let _ = writeln!(md, "# crid benchmarks\n");
+    md.push_str(&input.preamble);
+    md.push('\n');
+
+    let overhead = crid_overhead(input);
+    let ov: Vec<f64> = overhead.iter().map(|o| o.0).collect();
+    let ov_ctrd: Vec<f64> = overhead.iter().map(|o| o.1).collect();
+    let ov_cni: Vec<f64> = overhead.iter().map(|o| o.2).collect();
+    let mem = |s: &str, moment: &str, label: &str| {
+        r.memory
+            .get(&(s.to_string(), moment.to_string(), label.to_string()))
+            .copied()
+    };
+    let at_n = format!("{} pods", input.pods);
+
+    // Targets.
+    let _ = writeln!(md, "## Targets (issue #9)\n");
+    let _ = writeln!(md, "| target | measured | result |\n|---|---|---|");
+    let mut target = |name: &str, measured: f64, limit: f64, unit: &str| {
+        let verdict = if measured.is_nan() {
+            "not measured"
+        } else if measured <= limit {
+            "**met**"
+        } else {
+            "**missed**"
+        };
+        let _ = writeln!(
+            md,
+            "| {name} ≤ {}{unit} | {}{unit} | {verdict} |",
+            fmt(limit),
+            fmt(measured)
+        );
+    };
+    if has(CRI) {
+        target(
+            "pod start p50, crid / containerd CRI",
+            ratio(p50(r, CRID, "start/pod"), p50(r, CRI, "start/pod")),
+            0.8,
+            "×",
+        );
+    }
+    if has(DOCKER) {
+        target(
+            "pod start p50, crid / docker path",
+            ratio(p50(r, CRID, "start/pod"), p50(r, DOCKER, "start/pod")),
+            0.5,
+            "×",
+        );
+    }
+    target(
+        "crid overhead per pod (p50)",
+        summarize(&ov).p50,
+        3.0,
+        " ms",
+    );
+    target(
+        "crid idle RSS",
+        mem(CRID, "idle", "crid").map(mib).unwrap_or(f64::NAN),
+        15.0,
+        " MiB",
+    );
+    target(
+        &format!("crid RSS at {} pods (peak VmHWM)", input.pods),
+        mem(CRID, &format!("{at_n} (VmHWM)"), "crid")
+            .map(mib)
+            .unwrap_or(f64::NAN),
+        40.0,
+        " MiB",
+    );
+    target(
+        &format!(
+            "relist at {} pods p99 (ListPodSandbox+ListContainers+ContainerStatus)",
+            input.pods
+        ),
+        summarize(r.get(CRID, "relist/total")).p99,
+        1.0,
+        " ms",
+    );
+    if has(CRI) {
+        target(
+            "50 concurrent pod starts wall, crid / containerd CRI",
+            ratio(p50(r, CRID, "conc50/wall"), p50(r, CRI, "conc50/wall")),
+            0.8,
+            "×",
+        );
+        target(
+            "image pull p50, crid / containerd CRI",
+            ratio(
+                p50(r, CRID, "pull/PullImage"),
+                p50(r, CRI, "pull/PullImage"),
+            ),
+            1.0,
+            "×",
+        );
+    }
+    md.push('\n');
+
+    // Latency tables.
+    let mut metrics: Vec<String> = vec![];
+    for s in &systems {
+        if let Some(m) = r.samples.get(*s) {
+            for k in m.keys() {
+                if !metrics.contains(k) {
+                    metrics.push(k.clone());
+                }
+            }
+        }
+    }
+    let groups = [
+        ("start", "Pod start, sequential (RunPodSandbox + CreateContainer + StartContainer; docker: dockershim's steps)"),
+        ("conc10", "10 concurrent pod starts"),
+        ("conc50", "50 concurrent pod starts"),
+        ("stop", "Stop + remove, sequential"),
+        ("relist", "Relist"),
+        ("exec", "ExecSync `true`"),
+        ("pull", "Image pull (~100 MB, multi-layer, loopback registry)"),
+    ];
+    let _ = writeln!(md, "## Latency (ms)\n");
+    let _ = writeln!(
+        md,
+        "Ratios compare medians (p50) from the same, interleaved run.\n"
+    );
+    for (prefix, title) in groups {
+        let ms: Vec<&String> = metrics
+            .iter()
+            .filter(|m| m.split('/').next() == Some(prefix))
+            .collect();
+        if ms.is_empty() {
+            continue;
+        }
+        let _ = writeln!(md, "### {title}\n");
+        let _ = writeln!(md, "| step | system | n | p50 | p95 | p99 | max | p50 crid / this |\n|---|---|---:|---:|---:|---:|---:|---:|");
+        for m in ms {
+            for s in &systems {
+                let v = r.get(s, m);
+                if v.is_empty() {
+                    continue;
+                }
+                let x = summarize(v);
+                let rat = if *s == CRID {
+                    String::new()
+                } else {
+                    format!("{}×", fmt(ratio(p50(r, CRID, m), x.p50)))
+                };
+                let _ = writeln!(
+                    md,
+                    "| {} | {s} | {} | {} | {} | {} | {} | {rat} |",
+                    m.split_once('/').map(|x| x.1).unwrap_or(m),
+                    x.n,
+                    fmt(x.p50),
+                    fmt(x.p95),
+                    fmt(x.p99),
+                    fmt(x.max)
+                );
+            }
+        }
+        md.push('\n');
+    }
+
+    // crid overhead.
+    let _ = writeln!(md, "## crid's own time per pod\n");
+    let _ = writeln!(
+        md,
+        "Client-side pod start (3 RPCs) minus the time crid spent inside containerd calls (snapshot prepare, container create, task create/start incl. the runc shim) and CNI plugins, from crid's `crid::phases` debug events. What remains is crid plus the CRI gRPC round trips.\n"
+    );
+    let so = summarize(&ov);
+    let sc = summarize(&ov_ctrd);
+    let sn = summarize(&ov_cni);
+    let _ = writeln!(
+        md,
+        "| part | n | p50 | p95 | p99 |\n|---|---:|---:|---:|---:|"
+    );
+    for (name, x) in [
+        ("crid + gRPC (overhead)", so),
+        ("containerd + shim + runc", sc),
+        ("CNI plugins", sn),
+    ] {
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} |",
+            x.n,
+            fmt(x.p50),
+            fmt(x.p95),
+            fmt(x.p99)
+        );
+    }
+    md.push('\n');
+
+    // CPU.
+    let _ = writeln!(
+        md,
+        "## CPU seconds of the runtime processes, per workload\n"
+    );
+    let _ = writeln!(md, "utime+stime deltas from /proc/<pid>/stat, charged to the system whose turn it was. The containerd daemon is shared; shims are not included.\n");
+    let _ = writeln!(
+        md,
+        "| workload | system | process | CPU s |\n|---|---|---|---:|"
+    );
+    for ((s, w, label), v) in &r.cpu {
+        let _ = writeln!(md, "| {w} | {s} | {label} | {:.2} |", v);
+    }
+    md.push('\n');
+
+    // Memory.
+    let _ = writeln!(md, "## Memory (MiB)\n");
+    let _ = writeln!(
+        md,
+        "| system | moment | process | MiB |\n|---|---|---|---:|"
+    );
+    for ((s, moment, label), kib) in &r.memory {
+        let _ = writeln!(md, "| {s} | {moment} | {label} | {:.1} |", mib(*kib));
+    }
+    md.push('\n');
+
+    // Plots.
+    let mut plots = vec![];
+    let series = |metric: &str| -> Vec<(String, Vec<f64>)> {
+        systems
+            .iter()
+            .filter(|s| !r.get(s, metric).is_empty())
+            .map(|s| (s.to_string(), r.get(s, metric).to_vec()))
+            .collect()
+    };
+    for (file, title, metric) in [
+        (
+            "pod-start-cdf.svg",
+            "Pod start latency (sequential), CDF",
+            "start/pod",
+        ),
+        (
+            "conc50-pod-cdf.svg",
+            "Per-pod latency, 50 concurrent starts, CDF",
+            "conc50/pod",
+        ),
+        ("stop-cdf.svg", "Stop + remove latency, CDF", "stop/pod"),
+        ("relist-cdf.svg", "Relist latency, CDF", "relist/total"),
+        (
+            "exec-cdf.svg",
+            "ExecSync true latency, CDF",
+            "exec/ExecSync",
+        ),
+    ] {
+        let s = series(metric);
+        if s.is_empty() {
+            continue;
+        }
+        std::fs::write(
+            input.plot_dir.join(file),
+            svg::cdf(title, "milliseconds", &s),
+        )?;
+        plots.push((file, title));
+    }
+    // Phase breakdown bars (medians).
+    let mut bars: Vec<(String, Vec<(String, f64)>)> = vec![];
+    if !overhead.is_empty() {
+        bars.push((
+            "crid".into(),
+            vec![
+                ("containerd + shim".into(), sc.p50),
+                ("CNI plugins".into(), sn.p50),
+                ("crid + gRPC".into(), so.p50),
+            ],
+        ));
+    }
+    for s in &systems {
+        let prefix = "start/";
+        let mut segs = vec![];
+        if let Some(m) = r.samples.get(*s) {
+            // keep the order the steps happen in: by first appearance in the backend
+            let order: &[&str] = if *s == DOCKER {
+                &[
+                    "create pause",
+                    "start pause",
+                    "inspect pause",
+                    "CNI ADD",
+                    "create app",
+                    "start app",
+                ]
+            } else {
+                &["RunPodSandbox", "CreateContainer", "StartContainer"]
+            };
+            for step in order {
+                if let Some(v) = m.get(&format!("{prefix}{step}")) {
+                    segs.push((step.to_string(), summarize(v).p50));
+                }
+            }
+        }
+        if !segs.is_empty() {
+            bars.push((format!("{s} (RPCs)"), segs));
+        }
+    }
+    if !bars.is_empty() {
+        std::fs::write(
+            input.plot_dir.join("pod-start-phases.svg"),
+            svg::stacked_bars("Pod start, median per phase", "milliseconds", &bars),
+        )?;
+        plots.push(("pod-start-phases.svg", "Pod start, median per phase"));
+    }
+    let _ = writeln!(md, "## Plots\n");
+    for (file, title) in plots {
+        let _ = writeln!(
+            md,
+            "- [{title}]({}/{file})\n\n  ![{title}]({}/{file})\n",
+            input.plot_link, input.plot_link
+        );
+    }
+    if !r.notes.is_empty() {
+        let _ = writeln!(md, "## Notes from the run\n");
+        for n in &r.notes {
+            let _ = writeln!(md, "- {n}");
+        }
+        md.push('\n');
+    }
+    md.push_str(&input.epilogue);
+    std::fs::write(md_path, md)?;
+    Ok(())
+}

@@ -1,0 +1,398 @@
+//! The workloads, run interleaved: every round visits every system (in a
+//! rotating order) so they share the machine's noise.
+
+use super::backend::{Backend, PodRef};
+use super::procstat;
+use anyhow::{anyhow, Result};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub struct System {
+    /// "crid", "containerd-cri", "docker".
+    pub name: String,
+    pub backend: Backend,
+    /// Runtime processes charged to this system: (label, pid).
+    pub pids: Vec<(String, u32)>,
+    /// containerd namespace its shims carry (for shim RSS), if any.
+    pub shim_namespace: Option<String>,
+    pub pods: Vec<PodRef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub pods: usize,
+    pub batch: usize,
+    pub concurrency: Vec<usize>,
+    pub concurrency_rounds: usize,
+    pub relist_iterations: usize,
+    pub exec_iterations: usize,
+    pub pull_image: Option<String>,
+    pub pull_rounds: usize,
+    /// Blobs that must be gone from containerd's content store before a pull.
+    pub pull_blobs: Vec<PathBuf>,
+    pub containerd_address: String,
+}
+
+/// Everything measured: per system, per metric, samples in ms (or units the
+/// metric name says).
+#[derive(Debug, Default)]
+pub struct Results {
+    pub samples: BTreeMap<String, BTreeMap<String, Vec<f64>>>,
+    /// (system, workload, process label) → CPU seconds.
+    pub cpu: BTreeMap<(String, String, String), f64>,
+    /// (system, moment, process label) → KiB.
+    pub memory: BTreeMap<(String, String, String), u64>,
+    /// Sandbox/container ids of crid's sequential starts: (sandbox, container, client ms).
+    pub crid_pods: Vec<(String, String, f64)>,
+    pub notes: Vec<String>,
+}
+
+impl Results {
+    pub fn add(&mut self, system: &str, metric: &str, v: f64) {
+        self.samples
+            .entry(system.to_string())
+            .or_default()
+            .entry(metric.to_string())
+            .or_default()
+            .push(v);
+    }
+    pub fn get(&self, system: &str, metric: &str) -> &[f64] {
+        self.samples
+            .get(system)
+            .and_then(|m| m.get(metric))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+}
+
+fn cpu_of(s: &System) -> Vec<f64> {
+    s.pids
+        .iter()
+        .map(|(_, p)| procstat::cpu_seconds(*p).unwrap_or(0.0))
+        .collect()
+}
+
+fn charge(r: &mut Results, s: &System, workload: &str, before: &[f64]) {
+    for ((label, pid), b) in s.pids.iter().zip(before) {
+        let after = procstat::cpu_seconds(*pid).unwrap_or(*b);
+        *r.cpu
+            .entry((s.name.clone(), workload.to_string(), label.clone()))
+            .or_default() += after - b;
+    }
+}
+
+fn snapshot_memory(r: &mut Results, s: &System, moment: &str, containerd_address: &str) {
+    for (label, pid) in &s.pids {
+        if let Some((rss, hwm)) = procstat::memory_kib(*pid) {
+            r.memory
+                .insert((s.name.clone(), moment.into(), label.clone()), rss);
+            r.memory.insert(
+                (s.name.clone(), format!("{moment} (VmHWM)"), label.clone()),
+                hwm,
+            );
+        }
+    }
+    if let Some(ns) = &s.shim_namespace {
+        let (n, rss) = procstat::shims(ns, containerd_address);
+        r.memory
+            .insert((s.name.clone(), moment.into(), format!("{n} shims")), rss);
+    }
+}
+
+fn order(n: usize, round: usize) -> Vec<usize> {
+    (0..n).map(|i| (i + round) % n).collect()
+}
+
+pub async fn run(systems: &mut [System], o: &Options) -> Result<Results> {
+    let mut r = Results::default();
+    let n = systems.len();
+    for s in systems.iter() {
+        snapshot_memory(&mut r, s, "idle", &o.containerd_address);
+    }
+
+    // (1) sequential pod starts, in batches, interleaved.
+    let rounds = o.pods.div_ceil(o.batch.max(1));
+    let mut seq = 0usize;
+    for round in 0..rounds {
+        for i in order(n, round) {
+            let s = &mut systems[i];
+            let before = cpu_of(s);
+            for _ in 0..o.batch.min(o.pods - s.pods.len()) {
+                seq += 1;
+                let name = format!("{}-s{seq}", short(&s.name));
+                let t = Instant::now();
+                let (pod, phases) = s
+                    .backend
+                    .start_pod(&name)
+                    .await
+                    .map_err(|e| anyhow!("{}: start {name}: {e:#}", s.name))?;
+                let total = t.elapsed().as_secs_f64() * 1000.0;
+                for (p, v) in &phases {
+                    r.add(&s.name, &format!("start/{p}"), *v);
+                }
+                r.add(&s.name, "start/pod", total);
+                if s.name == "crid" {
+                    r.crid_pods
+                        .push((pod.sandbox.clone(), pod.container.clone(), total));
+                }
+                s.pods.push(pod);
+            }
+            charge(&mut r, s, "start", &before);
+        }
+        eprintln!("crid-bench: sequential start round {}/{rounds}", round + 1);
+    }
+    for s in systems.iter() {
+        snapshot_memory(
+            &mut r,
+            s,
+            &format!("{} pods", s.pods.len()),
+            &o.containerd_address,
+        );
+    }
+
+    // (4) relist at N pods.
+    for it in 0..o.relist_iterations {
+        for i in order(n, it) {
+            let s = &systems[i];
+            let Some(c) = s
+                .pods
+                .get(it % s.pods.len().max(1))
+                .map(|p| p.container.clone())
+            else {
+                continue;
+            };
+            let before = cpu_of(s);
+            let phases = s
+                .backend
+                .relist(&c)
+                .await
+                .map_err(|e| anyhow!("{}: relist: {e:#}", s.name))?;
+            charge(&mut r, s, "relist", &before);
+            let mut total = 0.0;
+            for (p, v) in phases {
+                r.add(&s.name, &format!("relist/{p}"), v);
+                total += v;
+            }
+            r.add(&s.name, "relist/total", total);
+        }
+    }
+    if o.pods > 0 {
+        eprintln!("crid-bench: relist done");
+    }
+
+    // (6) exec latency.
+    for it in 0..o.exec_iterations {
+        for i in order(n, it) {
+            let s = &systems[i];
+            let Some(c) = s
+                .pods
+                .get(it % s.pods.len().max(1))
+                .map(|p| p.container.clone())
+            else {
+                continue;
+            };
+            let before = cpu_of(s);
+            let v = s
+                .backend
+                .exec_true(&c)
+                .await
+                .map_err(|e| anyhow!("{}: exec: {e:#}", s.name))?;
+            charge(&mut r, s, "exec", &before);
+            r.add(&s.name, "exec/ExecSync", v);
+        }
+    }
+    if o.pods > 0 {
+        eprintln!("crid-bench: exec done");
+    }
+
+    // (3) stop + remove, interleaved batches.
+    let mut round = 0;
+    while systems.iter().any(|s| !s.pods.is_empty()) {
+        for i in order(n, round) {
+            let s = &mut systems[i];
+            let before = cpu_of(s);
+            for _ in 0..o.batch.min(s.pods.len()) {
+                let pod = s.pods.pop().expect("non-empty");
+                let t = Instant::now();
+                let phases = s
+                    .backend
+                    .stop_pod(&pod)
+                    .await
+                    .map_err(|e| anyhow!("{}: stop {}: {e:#}", s.name, pod.name))?;
+                let total = t.elapsed().as_secs_f64() * 1000.0;
+                for (p, v) in phases {
+                    r.add(&s.name, &format!("stop/{p}"), v);
+                }
+                r.add(&s.name, "stop/pod", total);
+            }
+            charge(&mut r, s, "stop", &before);
+        }
+        round += 1;
+    }
+    if o.pods > 0 {
+        eprintln!("crid-bench: stop/remove done");
+    }
+
+    // (2) concurrent starts: wall time of c pods started at once.
+    for &c in &o.concurrency {
+        for round in 0..o.concurrency_rounds {
+            for i in order(n, round) {
+                let s = &mut systems[i];
+                let before = cpu_of(s);
+                let t = Instant::now();
+                let futs = (0..c).map(|k| {
+                    let name = format!("{}-c{c}-{round}-{k}", short(&s.name));
+                    let b = &s.backend;
+                    async move {
+                        let t = Instant::now();
+                        let res = b.start_pod(&name).await;
+                        (res, t.elapsed().as_secs_f64() * 1000.0)
+                    }
+                });
+                let results = futures::future::join_all(futs).await;
+                let wall = t.elapsed().as_secs_f64() * 1000.0;
+                charge(&mut r, s, &format!("concurrent {c}"), &before);
+                let mut failed = None;
+                for (res, v) in results {
+                    match res {
+                        Ok((pod, _)) => {
+                            r.add(&s.name, &format!("conc{c}/pod"), v);
+                            s.pods.push(pod);
+                        }
+                        Err(e) => failed = Some(e),
+                    }
+                }
+                r.add(&s.name, &format!("conc{c}/wall"), wall);
+                // tear down concurrently too (measured as wall time).
+                let t = Instant::now();
+                let pods = std::mem::take(&mut s.pods);
+                let b = &s.backend;
+                let stops = futures::future::join_all(pods.iter().map(|p| b.stop_pod(p))).await;
+                r.add(
+                    &s.name,
+                    &format!("conc{c}/stop wall"),
+                    t.elapsed().as_secs_f64() * 1000.0,
+                );
+                if let Some(e) = failed {
+                    return Err(anyhow!("{}: concurrent {c}: {e:#}", s.name));
+                }
+                if let Some(Err(e)) = stops.into_iter().find(|x| x.is_err()) {
+                    return Err(anyhow!("{}: concurrent stop: {e:#}", s.name));
+                }
+            }
+        }
+        eprintln!("crid-bench: concurrency {c} done");
+    }
+
+    // (5) image pull, remove between runs.
+    if let Some(image) = &o.pull_image {
+        for round in 0..o.pull_rounds {
+            for i in order(n, round) {
+                let s = &systems[i];
+                let _ = s.backend.remove_image(image).await;
+                if !s.backend.is_docker() {
+                    // containerd shares blobs between namespaces: wait until
+                    // the previous pull's blobs are collected.
+                    let deadline = Instant::now() + std::time::Duration::from_secs(15);
+                    while o.pull_blobs.iter().any(|b| b.exists()) && Instant::now() < deadline {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    if o.pull_blobs.iter().any(|b| b.exists()) {
+                        r.notes.push(format!("{} pull round {round}: layer blobs were still in containerd's content store (warm pull)", s.name));
+                    }
+                }
+                let before = cpu_of(s);
+                let v = s
+                    .backend
+                    .pull(image)
+                    .await
+                    .map_err(|e| anyhow!("{}: pull: {e:#}", s.name))?;
+                charge(&mut r, s, "pull", &before);
+                r.add(&s.name, "pull/PullImage", v);
+                s.backend
+                    .remove_image(image)
+                    .await
+                    .map_err(|e| anyhow!("{}: remove image: {e:#}", s.name))?;
+            }
+        }
+        eprintln!("crid-bench: pull done");
+    }
+    for s in systems.iter() {
+        snapshot_memory(&mut r, s, "end", &o.containerd_address);
+    }
+    Ok(r)
+}
+
+fn short(name: &str) -> &str {
+    match name {
+        "containerd-cri" => "ctrd",
+        "docker" => "dkr",
+        other => other,
+    }
+}
+
+/// crid's `crid::phases` debug events: (rpc, id) → (containerd µs, cni µs).
+pub fn parse_phase_log(text: &str) -> BTreeMap<(String, String), (u64, u64)> {
+    let mut out = BTreeMap::new();
+    let text = strip_ansi(text);
+    for line in text.lines().filter(|l| l.contains("crid::phases")) {
+        let mut rpc = None;
+        let mut id = None;
+        let mut ctrd = 0;
+        let mut cni = 0;
+        for tok in line.split_whitespace() {
+            let Some((k, v)) = tok.split_once('=') else {
+                continue;
+            };
+            let v = v.trim_matches('"');
+            match k {
+                "rpc" => rpc = Some(v.to_string()),
+                "id" => id = Some(v.to_string()),
+                "containerd_us" => ctrd = v.parse().unwrap_or(0),
+                "cni_us" => cni = v.parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+        if let (Some(rpc), Some(id)) = (rpc, id) {
+            out.insert((rpc, id), (ctrd, cni));
+        }
+    }
+    out
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn phase_lines() {
+        let log = "2025-01-01T00:00:00Z DEBUG crid::phases: phases rpc=\"RunPodSandbox\" id=abc total_us=900 containerd_us=500 cni_us=300\nother line\n\x1b[2m\x1b[0m\n\x1b[2mcrid::phases\x1b[0m: \x1b[3mrpc\x1b[0m\x1b[2m=\x1b[0m\"StartContainer\" \x1b[3mid\x1b[0m\x1b[2m=\x1b[0mc1 \x1b[3mcontainerd_us\x1b[0m\x1b[2m=\x1b[0m77";
+        let m = super::parse_phase_log(log);
+        assert_eq!(
+            m.get(&("RunPodSandbox".into(), "abc".into())),
+            Some(&(500, 300))
+        );
+        assert_eq!(
+            m.get(&("StartContainer".into(), "c1".into())),
+            Some(&(77, 0))
+        );
+        assert_eq!(m.len(), 2);
+        assert_eq!(super::order(3, 1), vec![1, 2, 0]);
+    }
+}

@@ -1,0 +1,270 @@
+//! crid-bench: one run compares crid, containerd's CRI plugin and the docker
+//! path (dockershim's steps) on the same machine, interleaved round by round.
+//! `scripts/bench.sh` (`make bench`) starts the peers and calls this.
+
+use anyhow::Context;
+use clap::Parser;
+use crid::bench::backend::{docker_ping, Backend, DockerBackend};
+use crid::bench::docker::Docker;
+use crid::bench::report::{self, ReportInput};
+use crid::bench::workload::{self, Options, System};
+use crid::config::CniConfig;
+use crid::network::cni::Cni;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "crid-bench", about = "CRI / docker-path benchmark")]
+struct Cli {
+    /// crid's CRI endpoint (unix:///path).
+    #[arg(long)]
+    crid: Option<String>,
+    #[arg(long)]
+    crid_pid: Option<u32>,
+    /// crid's log file (for its `crid::phases` debug events).
+    #[arg(long)]
+    crid_log: Option<PathBuf>,
+    /// containerd's CRI plugin endpoint.
+    #[arg(long)]
+    containerd_cri: Option<String>,
+    #[arg(long)]
+    containerd_pid: Option<u32>,
+    /// containerd's socket address (to find its shims).
+    #[arg(long, default_value = "")]
+    containerd_address: String,
+    /// crid's containerd namespace (shims).
+    #[arg(long, default_value = "k8s.io")]
+    crid_namespace: String,
+    /// dockerd's socket path.
+    #[arg(long)]
+    docker: Option<PathBuf>,
+    #[arg(long)]
+    dockerd_pid: Option<u32>,
+    /// The containerd dockerd uses, if it is not the shared one.
+    #[arg(long)]
+    docker_containerd_pid: Option<u32>,
+    /// App image as CRI endpoints see it (present before the run).
+    #[arg(long)]
+    image: String,
+    /// App and pause images in dockerd.
+    #[arg(long, default_value = "bench/busybox:v1")]
+    docker_image: String,
+    #[arg(long, default_value = "bench/pause:v1")]
+    docker_pause_image: String,
+    /// CNI config dir + cache dir for the docker path.
+    #[arg(long)]
+    cni_conf_dir: Option<PathBuf>,
+    #[arg(long)]
+    cni_cache_dir: Option<PathBuf>,
+    #[arg(long, default_value = "/usr/lib/cni")]
+    cni_bin_dir: Vec<PathBuf>,
+    #[arg(long, default_value = "/var/log/pods")]
+    log_root: String,
+    /// Pods per system for the sequential start / relist / stop workloads.
+    #[arg(long, default_value_t = 100)]
+    pods: usize,
+    #[arg(long, default_value_t = 10)]
+    batch: usize,
+    #[arg(long, value_delimiter = ',', default_value = "10,50")]
+    concurrency: Vec<usize>,
+    #[arg(long, default_value_t = 2)]
+    concurrency_rounds: usize,
+    #[arg(long, default_value_t = 200)]
+    relist_iterations: usize,
+    #[arg(long, default_value_t = 50)]
+    exec_iterations: usize,
+    /// Large image to pull (registry reference).
+    #[arg(long)]
+    pull_image: Option<String>,
+    #[arg(long, default_value_t = 3)]
+    pull_rounds: usize,
+    /// Blob files of the pull image in containerd's content store.
+    #[arg(long)]
+    pull_blob: Vec<PathBuf>,
+    /// Pull with dockerd too.
+    #[arg(long)]
+    docker_pull: bool,
+    /// Markdown file with machine, versions and command.
+    #[arg(long)]
+    preamble: Option<PathBuf>,
+    /// Markdown file appended at the end (analysis).
+    #[arg(long)]
+    epilogue: Option<PathBuf>,
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: PathBuf,
+    #[arg(long, default_value = "bench")]
+    plot_dir: PathBuf,
+    /// Raw samples as JSON (optional).
+    #[arg(long)]
+    raw: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut systems = vec![];
+    let ctrd_pid = cli.containerd_pid;
+    let with_ctrd = |mut v: Vec<(String, u32)>| {
+        if let Some(p) = ctrd_pid {
+            v.push(("containerd".into(), p));
+        }
+        v
+    };
+    if let Some(ep) = &cli.crid {
+        let pids = with_ctrd(
+            cli.crid_pid
+                .map(|p| vec![("crid".to_string(), p)])
+                .unwrap_or_default(),
+        );
+        systems.push(System {
+            name: "crid".into(),
+            backend: Backend::cri(ep, &cli.image, &cli.log_root).await?,
+            pids,
+            shim_namespace: Some(cli.crid_namespace.clone()),
+            pods: vec![],
+        });
+    }
+    if let Some(ep) = &cli.containerd_cri {
+        systems.push(System {
+            name: "containerd-cri".into(),
+            backend: Backend::cri(ep, &cli.image, &cli.log_root).await?,
+            pids: with_ctrd(vec![]),
+            shim_namespace: Some("k8s.io".into()),
+            pods: vec![],
+        });
+    }
+    if let Some(sock) = &cli.docker {
+        let d = Docker::new(sock);
+        anyhow::ensure!(
+            docker_ping(&d).await,
+            "dockerd does not answer on {}",
+            sock.display()
+        );
+        let conf_dir = cli
+            .cni_conf_dir
+            .clone()
+            .context("--cni-conf-dir is needed for the docker path")?;
+        let cache = cli
+            .cni_cache_dir
+            .clone()
+            .context("--cni-cache-dir is needed for the docker path")?;
+        let cni = Cni::new(
+            &CniConfig {
+                conf_dir,
+                bin_dirs: cli.cni_bin_dir.clone(),
+                plugin_timeout_secs: 30,
+            },
+            cache,
+        );
+        let mut pids = vec![];
+        if let Some(p) = cli.dockerd_pid {
+            pids.push(("dockerd".to_string(), p));
+        }
+        match cli.docker_containerd_pid {
+            Some(p) => pids.push(("containerd (docker's)".to_string(), p)),
+            None => pids = with_ctrd(pids),
+        }
+        systems.push(System {
+            name: "docker".into(),
+            backend: Backend::Docker(DockerBackend {
+                docker: d,
+                pause_image: cli.docker_pause_image.clone(),
+                image: cli.docker_image.clone(),
+                cni: Arc::new(cni),
+            }),
+            pids,
+            shim_namespace: Some("moby".into()),
+            pods: vec![],
+        });
+    }
+    anyhow::ensure!(
+        !systems.is_empty(),
+        "no system to benchmark (--crid, --containerd-cri, --docker)"
+    );
+    let names: Vec<String> = systems.iter().map(|s| s.name.clone()).collect();
+    eprintln!("crid-bench: systems {names:?}, {} pods each", cli.pods);
+
+    let options = Options {
+        pods: cli.pods,
+        batch: cli.batch.max(1),
+        concurrency: cli.concurrency.clone(),
+        concurrency_rounds: cli.concurrency_rounds,
+        relist_iterations: cli.relist_iterations,
+        exec_iterations: cli.exec_iterations,
+        pull_image: cli.pull_image.clone(),
+        pull_rounds: cli.pull_rounds,
+        pull_blobs: cli.pull_blob.clone(),
+        containerd_address: cli.containerd_address.clone(),
+    };
+    let mut opts_main = options.clone();
+    opts_main.pull_image = None;
+    let mut results = workload::run(&mut systems, &opts_main).await?;
+    if let Some(img) = &options.pull_image {
+        let mut pullers: Vec<System> = vec![];
+        let mut rest = vec![];
+        for s in systems.drain(..) {
+            if s.name != "docker" || cli.docker_pull {
+                pullers.push(s);
+            } else {
+                rest.push(s);
+            }
+        }
+        let mut o = options.clone();
+        o.pods = 0;
+        o.concurrency = vec![];
+        o.relist_iterations = 0;
+        o.exec_iterations = 0;
+        o.pull_image = Some(img.clone());
+        let pr = workload::run(&mut pullers, &o).await?;
+        for (s, m) in pr.samples {
+            for (k, v) in m {
+                results
+                    .samples
+                    .entry(s.clone())
+                    .or_default()
+                    .entry(k)
+                    .or_default()
+                    .extend(v);
+            }
+        }
+        for (k, v) in pr.cpu {
+            *results.cpu.entry(k).or_default() += v;
+        }
+        results.notes.extend(pr.notes);
+        drop((pullers, rest));
+    }
+
+    std::fs::create_dir_all(&cli.plot_dir)?;
+    if let Some(raw) = &cli.raw {
+        std::fs::write(raw, serde_json::to_vec_pretty(&results.samples)?)?;
+    }
+    let crid_phases = match &cli.crid_log {
+        Some(p) => workload::parse_phase_log(&std::fs::read_to_string(p).unwrap_or_default()),
+        None => Default::default(),
+    };
+    let read = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    };
+    let link = cli.plot_dir.to_string_lossy().to_string();
+    report::write(
+        &ReportInput {
+            results: &results,
+            systems: names,
+            preamble: read(&cli.preamble),
+            crid_phases,
+            pods: cli.pods,
+            plot_dir: &cli.plot_dir,
+            plot_link: link,
+            epilogue: read(&cli.epilogue),
+        },
+        &cli.out,
+    )?;
+    eprintln!(
+        "crid-bench: wrote {} and plots in {}",
+        cli.out.display(),
+        cli.plot_dir.display()
+    );
+    Ok(())
+}
