@@ -20,7 +20,7 @@ release: deps
 ## Unit + integration tests against a real containerd, runc and CNI plugins.
 test: deps
 	$(CARGO) build --bins
-	$(CARGO) test --all-targets -- --test-threads=$(TEST_THREADS)
+	$(CARGO) test --all-targets --no-fail-fast -- --test-threads=$(TEST_THREADS)
 
 unit: deps
 	$(CARGO) test --lib --bins
