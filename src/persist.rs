@@ -6,7 +6,19 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::io::Write;
 use std::path::Path;
 
+/// Write `path` atomically and durably (fsync before the rename).
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_via_rename(path, data, true)
+}
+
+/// Write `path` atomically without fsync: for files that only matter while
+/// the pod runs (a sandbox's hostname, hosts, resolv.conf) — a machine crash
+/// ends the pod as well.
+pub fn replace_file(path: &Path, data: &[u8]) -> Result<()> {
+    write_via_rename(path, data, false)
+}
+
+fn write_via_rename(path: &Path, data: &[u8], durable: bool) -> Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| Error::internal(format!("{} has no parent", path.display())))?;
@@ -22,7 +34,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let mut f = std::fs::File::create(&tmp)
         .map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;
     f.write_all(data)
-        .and_then(|_| f.sync_all())
+        .and_then(|_| if durable { f.sync_all() } else { Ok(()) })
         .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);

@@ -75,6 +75,9 @@ struct Inner {
     /// Pulls under way, by normalised reference (singleflight).
     inflight: Mutex<HashMap<String, SharedPull>>,
     cache: LoadCache,
+    /// The sandbox image once resolved: every RunPodSandbox needs it, so
+    /// later calls only check that its top snapshot still exists.
+    sandbox_record: Mutex<Option<ImageRecord>>,
 }
 
 /// Lease lifetime: long enough for any pull, short enough that a crashed
@@ -93,6 +96,7 @@ impl ImageService {
                 ),
                 inflight: Mutex::new(HashMap::new()),
                 cache: LoadCache::default(),
+                sandbox_record: Mutex::new(None),
             }),
         }
     }
@@ -207,6 +211,24 @@ impl ImageService {
     /// Make sure the sandbox image is present and unpacked: pull it, or build
     /// crid's own pause image locally when it cannot be pulled.
     pub async fn ensure_sandbox_image(&self) -> Result<ImageRecord> {
+        let cached = self.inner.sandbox_record.lock().unwrap().clone();
+        if let Some(rec) = cached {
+            if self
+                .inner
+                .containerd
+                .stat_snapshot(&rec.chain_id)
+                .await?
+                .is_some()
+            {
+                return Ok(rec);
+            }
+        }
+        let rec = self.ensure_sandbox_image_uncached().await?;
+        *self.inner.sandbox_record.lock().unwrap() = Some(rec.clone());
+        Ok(rec)
+    }
+
+    async fn ensure_sandbox_image_uncached(&self) -> Result<ImageRecord> {
         let name = self.inner.sandbox_image.clone();
         if let Ok(rec) = self.resolve(&name).await {
             return Ok(rec);

@@ -37,7 +37,7 @@ pub fn write_sandbox_files(dir: &Path, config: &PodSandboxConfig) -> Result<Sand
         config.hostname.clone()
     };
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let write = |p: &Path, s: String| crate::persist::write_atomic(p, s.as_bytes());
+    let write = |p: &Path, s: String| crate::persist::replace_file(p, s.as_bytes());
     write(&files.hostname, format!("{hostname}\n"))?;
     write(&files.hosts, super::spec::hosts_file(&hostname, None))?;
     write(

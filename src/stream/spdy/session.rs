@@ -53,6 +53,11 @@ struct State {
     next_local_id: u32,
     last_peer_id: u32,
     closed: bool,
+    /// Whether the peer does flow control at all. Go's spdystream (kubelet,
+    /// kubectl, crictl) never sends WINDOW_UPDATE or SETTINGS, so windows are
+    /// enforced only once the peer has sent one of them; they are counted
+    /// from the start either way.
+    peer_flow_control: bool,
 }
 
 struct Shared {
@@ -123,10 +128,21 @@ impl Session {
                 next_local_id: if role == Role::Client { 1 } else { 2 },
                 last_peer_id: 0,
                 closed: false,
+                peer_flow_control: false,
             }),
             window_changed: Notify::new(),
             closed,
         });
+        // First frame: declare that this side does flow control, so a peer
+        // that does too enforces windows (Go peers ignore SETTINGS).
+        let _ = shared.out.try_send(Out::Frame(Frame::Settings {
+            flags: 0,
+            entries: vec![(
+                0,
+                frame::SETTINGS_INITIAL_WINDOW_SIZE,
+                INITIAL_WINDOW as u32,
+            )],
+        }));
         let (in_tx, in_rx) = mpsc::unbounded_channel();
         let reader = tokio::spawn(read_loop(rd, shared.clone(), in_tx));
         tokio::spawn(write_loop(wr, out_rx, shared.clone(), reader));
@@ -241,6 +257,8 @@ impl Shared {
                 _ => false,
             }
         };
+        // A reader held back by a peer without flow control may go on.
+        self.window_changed.notify_waiters();
         let delta = n as u32;
         let _ = self
             .send(Frame::WindowUpdate {
@@ -286,6 +304,7 @@ impl StreamWriter {
                         return Err(broken("session closed"));
                     }
                     let session_send = st.session_send;
+                    let flow_control = st.peer_flow_control;
                     let e = st
                         .streams
                         .get_mut(&self.id)
@@ -293,7 +312,11 @@ impl StreamWriter {
                     if e.local_fin {
                         return Err(broken("stream already closed"));
                     }
-                    let avail = e.send_window.min(session_send).min(MAX_DATA_CHUNK as i64);
+                    let avail = if flow_control {
+                        e.send_window.min(session_send).min(MAX_DATA_CHUNK as i64)
+                    } else {
+                        MAX_DATA_CHUNK as i64
+                    };
                     if avail > 0 {
                         let n = (avail as usize).min(data.len());
                         e.send_window -= n as i64;
@@ -450,14 +473,18 @@ async fn handle(
             data,
         } => {
             let n = data.len() as i64;
+            wait_for_room(shared, stream_id, n).await;
             let verdict = {
                 let mut st = shared.state.lock().unwrap();
                 st.session_recv -= n;
-                let session_ok = st.session_recv >= 0;
+                // A peer without flow control is held back by
+                // `wait_for_room` instead: only a declared window is a contract.
+                let session_ok = st.session_recv >= 0 || !st.peer_flow_control;
+                let fc = st.peer_flow_control;
                 match st.streams.get_mut(&stream_id) {
                     None => Err(rst::INVALID_STREAM),
                     Some(e) if e.data_tx.is_none() => Err(9), // STREAM_ALREADY_CLOSED
-                    Some(e) if n > e.recv_window || !session_ok => {
+                    Some(e) if (fc && n > e.recv_window) || !session_ok => {
                         st.streams.remove(&stream_id);
                         Err(rst::FLOW_CONTROL_ERROR)
                     }
@@ -517,6 +544,7 @@ async fn handle(
             let mut st = shared.state.lock().unwrap();
             for (_, id, value) in entries {
                 if id == frame::SETTINGS_INITIAL_WINDOW_SIZE && (value as i64) <= MAX_WINDOW {
+                    st.peer_flow_control = true;
                     let delta = value as i64 - st.initial_send;
                     st.initial_send = value as i64;
                     for e in st.streams.values_mut() {
@@ -529,6 +557,7 @@ async fn handle(
         }
         Frame::WindowUpdate { stream_id, delta } => {
             let mut st = shared.state.lock().unwrap();
+            st.peer_flow_control = true;
             let delta = delta as i64;
             if stream_id == 0 {
                 st.session_send = (st.session_send + delta).min(MAX_WINDOW);
@@ -578,4 +607,33 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     }
     shared.window_changed.notify_waiters();
     shared.closed.send_replace(true);
+}
+
+/// Backpressure for peers that do no flow control (Go's spdystream: kubelet,
+/// kubectl): instead of resetting a stream whose unread data exceeds our
+/// window, stop reading the connection until the reader has drained it, as
+/// Go's own SPDY servers do. Memory stays bounded by one window per stream.
+async fn wait_for_room(shared: &Arc<Shared>, stream_id: u32, n: i64) {
+    loop {
+        let notified = shared.window_changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        {
+            let st = shared.state.lock().unwrap();
+            if st.peer_flow_control || st.closed {
+                return;
+            }
+            match st.streams.get(&stream_id) {
+                Some(e) if e.data_tx.is_some() => {
+                    // Room for the frame, or the buffer is empty (a frame
+                    // larger than the whole window is let through alone).
+                    if e.recv_window >= n || e.recv_window >= INITIAL_WINDOW {
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+        notified.await;
+    }
 }
