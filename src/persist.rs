@@ -42,10 +42,19 @@ fn write_via_rename(path: &Path, data: &[u8], durable: bool) -> Result<()> {
     })
 }
 
+/// `value` as JSON, atomically and durably.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let data = serde_json::to_vec(value)
-        .map_err(|e| Error::internal(format!("encode {}: {e}", path.display())))?;
-    write_atomic(path, &data)
+    write_atomic(path, &encode(path, value)?)
+}
+
+/// `value` as JSON, atomically but without fsync (see `replace_file`).
+pub fn replace_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    replace_file(path, &encode(path, value)?)
+}
+
+fn encode<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value)
+        .map_err(|e| Error::internal(format!("encode {}: {e}", path.display())))
 }
 
 /// `None` when the file does not exist.

@@ -124,7 +124,9 @@ impl Container {
     pub fn update_status(&self, f: impl FnOnce(&mut ContainerStatus)) -> Result<ContainerStatus> {
         let mut s = self.status.write().unwrap();
         f(&mut s);
-        crate::persist::write_json(&self.status_file, &*s)?;
+        // No fsync: the file must survive a crid restart (the page cache
+        // does that); after a machine crash the container is gone anyway.
+        crate::persist::replace_json(&self.status_file, &*s)?;
         Ok(s.clone())
     }
 }

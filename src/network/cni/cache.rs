@@ -6,7 +6,6 @@
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,28 +52,11 @@ impl Cache {
             .map_err(|e| Error::internal(format!("corrupt CNI cache {}: {e}", path.display())))
     }
 
-    /// Write atomically: a temp file in the same dir, fsync, rename.
+    /// Write atomically and durably: IP allocations outlive reboots, and DEL
+    /// needs this entry to free them.
     pub fn write(&self, entry: &CacheEntry) -> Result<()> {
         let path = self.path(&entry.container_id)?;
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| Error::io(format!("create {}", self.dir.display()), e))?;
-        let tmp = self.dir.join(format!(
-            ".{}.{:x}.tmp",
-            entry.container_id,
-            rand::random::<u64>()
-        ));
-        let bytes = serde_json::to_vec(entry).map_err(|e| Error::internal(e.to_string()))?;
-        let written = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        })();
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::io(format!("write {}", path.display()), e));
-        }
-        Ok(())
+        crate::persist::write_json(&path, entry)
     }
 
     pub fn remove(&self, id: &str) -> Result<()> {
