@@ -8,7 +8,7 @@ mod support;
 use crid::cri::*;
 use std::io::{Read, Write};
 use std::time::Duration;
-use support::pod::PodEnv;
+use support::pod::{http_get, PodEnv};
 use support::*;
 
 type Events = tonic::Streaming<ContainerEventResponse>;
@@ -334,27 +334,6 @@ async fn runtime_config_status_metrics_and_prometheus_endpoint() {
 
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
-}
-
-/// GET / from addr, bounded retries (the server needs a moment to bind).
-fn http_get(addr: &str) -> String {
-    let mut last = String::new();
-    for _ in 0..50 {
-        match std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)) {
-            Ok(mut s) => {
-                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-                let mut out = String::new();
-                let _ = s.read_to_string(&mut out);
-                if !out.is_empty() {
-                    return out;
-                }
-            }
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("no answer from {addr}: {last}");
 }
 
 async fn container_stats(rt: &mut RuntimeClient, id: &str) -> ContainerStats {

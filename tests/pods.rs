@@ -4,36 +4,13 @@
 mod support;
 
 use crid::cri::*;
-use std::io::{Read, Write};
-use std::time::Duration;
-use support::pod::PodEnv;
+use support::pod::{http_get, PodEnv};
 use support::*;
 
 /// A busybox httpd answering `body` on port 8080 inside the pod.
 fn httpd(env: &PodEnv, body: &str) -> ContainerConfig {
     let script = format!("mkdir -p /tmp/www && echo {body} > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www");
     env.container_config("web", &["/bin/sh", "-c", &script])
-}
-
-/// GET / from addr, bounded retries (the server needs a moment to bind).
-fn http_get(addr: &str) -> String {
-    let mut last = String::new();
-    for _ in 0..50 {
-        match std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)) {
-            Ok(mut s) => {
-                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-                let mut out = String::new();
-                let _ = s.read_to_string(&mut out);
-                if !out.is_empty() {
-                    return out;
-                }
-            }
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("no answer from {addr}: {last}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -134,7 +134,10 @@ impl Docker {
         let filters = serde_json::json!({ "label": [label] }).to_string();
         self.call(
             Method::GET,
-            &format!("/containers/json?all=1&filters={}", urlencode(&filters)),
+            &format!(
+                "/containers/json?all=1&filters={}",
+                crate::uri::percent_encode(&filters, b"")
+            ),
             None,
         )
         .await
@@ -172,7 +175,10 @@ impl Docker {
         let (status, body) = self
             .request(
                 Method::POST,
-                &format!("/images/create?fromImage={}&tag={tag}", urlencode(name)),
+                &format!(
+                    "/images/create?fromImage={}&tag={tag}",
+                    crate::uri::percent_encode(name, b"")
+                ),
                 None,
                 "application/json",
             )
@@ -218,18 +224,6 @@ fn split_tag(image: &str) -> (&str, &str) {
     }
 }
 
-fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -242,6 +236,5 @@ mod tests {
             super::split_tag("127.0.0.1:5000/big"),
             ("127.0.0.1:5000/big", "latest")
         );
-        assert_eq!(super::urlencode("{\"a\":1}"), "%7B%22a%22%3A1%7D");
     }
 }

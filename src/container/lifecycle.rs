@@ -91,8 +91,8 @@ impl Runtime {
         let uri = format!(
             "binary://{}?log={}&control={}",
             self.logger_binary().display(),
-            url_escape(&log.to_string_lossy()),
-            url_escape(&control.to_string_lossy()),
+            crate::uri::percent_encode(&log.to_string_lossy(), b"/"),
+            crate::uri::percent_encode(&control.to_string_lossy(), b"/"),
         );
         let mut stdin = String::new();
         if c.meta.config.stdin {
@@ -275,18 +275,6 @@ pub(crate) fn parse_signal(s: &str) -> Option<u32> {
     Some(n as u32)
 }
 
-fn url_escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,10 +285,5 @@ mod tests {
         assert_eq!(parse_signal("term"), Some(15));
         assert_eq!(parse_signal("9"), Some(9));
         assert_eq!(parse_signal("BOGUS"), None);
-    }
-
-    #[test]
-    fn uri_values_are_escaped() {
-        assert_eq!(url_escape("/var/log/pods/a b&c"), "/var/log/pods/a%20b%26c");
     }
 }

@@ -6,6 +6,7 @@ use super::image::{busybox_image, ImageConfig, TestRegistry};
 use super::*;
 use crid::cri::*;
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 static NET_SEQ: AtomicU32 = AtomicU32::new(0);
@@ -356,4 +357,25 @@ impl Drop for PodEnv {
             .stderr(std::process::Stdio::null())
             .status();
     }
+}
+
+/// GET / from addr, bounded retries (the server needs a moment to bind).
+pub fn http_get(addr: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..50 {
+        match std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                if !out.is_empty() {
+                    return out;
+                }
+            }
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("no answer from {addr}: {last}");
 }
