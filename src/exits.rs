@@ -11,6 +11,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+/// How long an exit seen by `Tasks.Wait` waits for the event stream to report it first.
+const WAIT_SOURCE_DELAY: Duration = Duration::from_millis(500);
+
 pub struct ExitMonitor {
     containerd: Containerd,
     tx: mpsc::UnboundedSender<Event>,
@@ -81,6 +84,10 @@ impl ExitMonitor {
         let cid = id.to_string();
         let handle = tokio::spawn(async move {
             if let Ok(st) = containerd.wait_task(&cid, "").await {
+                // The event stream carries TaskOOM before TaskExit, in order;
+                // give it precedence so an OOM kill is not reported as a
+                // plain exit. This source only covers missed events.
+                tokio::time::sleep(WAIT_SOURCE_DELAY).await;
                 let _ = tx.send(Event {
                     container_id: cid,
                     kind: EventKind::Exit {
