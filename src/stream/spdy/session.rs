@@ -54,9 +54,9 @@ struct State {
     last_peer_id: u32,
     closed: bool,
     /// Whether the peer does flow control at all. Go's spdystream (kubelet,
-    /// kubectl, crictl) never sends WINDOW_UPDATE or SETTINGS, so windows are
-    /// enforced only once the peer has sent one of them; they are counted
-    /// from the start either way.
+    /// kubectl, crictl) never sends WINDOW_UPDATE or SETTINGS, so a server
+    /// enforces windows only once the peer has sent one of them; they are
+    /// counted from the start either way.
     peer_flow_control: bool,
 }
 
@@ -128,7 +128,10 @@ impl Session {
                 next_local_id: if role == Role::Client { 1 } else { 2 },
                 last_peer_id: 0,
                 closed: false,
-                peer_flow_control: false,
+                // A client talks to crid-like servers, which announce flow
+                // control in their first frame; a server learns it from the
+                // peer's SETTINGS (sent before any stream) or WINDOW_UPDATE.
+                peer_flow_control: role == Role::Client,
             }),
             window_changed: Notify::new(),
             closed,
