@@ -186,7 +186,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let listener = crid::server::bind_socket(&socket)
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
     runtime.start().await;
-    crid::metrics::http::start(&runtime.config.metrics_address, runtime.clone()).await?;
+    if let Err(e) =
+        crid::metrics::http::start(&runtime.config.metrics_address, runtime.clone()).await
+    {
+        let _ = std::fs::remove_file(&socket);
+        return Err(e.into());
+    }
     tracing::info!(socket = %socket.display(), version = crid::VERSION, "crid serving CRI");
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
