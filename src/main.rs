@@ -181,7 +181,12 @@ fn init_logging(level: &str) {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     use anyhow::Context;
+    use tokio::signal::unix::{signal, SignalKind};
     let socket = config.listen_path()?;
+    // Handlers first: a SIGTERM that arrives once the socket exists must
+    // take the graceful path (and remove the socket), never the default one.
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let runtime = Arc::new(crid::runtime::Runtime::new(config).await?);
     let listener = crid::server::bind_socket(&socket)
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
@@ -196,9 +201,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
             _ = int.recv() => tracing::info!("SIGINT: shutting down"),
