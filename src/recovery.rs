@@ -186,7 +186,11 @@ impl Runtime {
                 let Some(id) = crate::rootfs::created_for(&l.id) else {
                     continue;
                 };
-                if !in_flight(id) {
+                // A recovered object's container record holds its snapshot
+                // now; only a create still running needs its lease.
+                let recovered = self.sandboxes.get(id).is_ok_and(|s| s.id() == id)
+                    || self.containers.get(id).is_ok_and(|c| c.id() == id);
+                if recovered || !in_flight(id) {
                     tracing::warn!(lease = %l.id, "orphaned creation lease; deleting");
                     let _ = self.containerd.delete_lease(&l.id).await;
                 }
