@@ -29,6 +29,7 @@ pub mod sandbox;
 pub mod server;
 pub mod stats;
 pub mod stream;
+pub mod unix_grpc;
 pub mod uri;
 pub mod validate;
 

@@ -314,17 +314,7 @@ async fn kill9_during_pod_churn_recovers_consistently_and_leaks_nothing() {
 }
 
 async fn connect(socket: &std::path::Path) -> Result<RuntimeClient, String> {
-    let path = socket.to_path_buf();
-    let ch = tonic::transport::Endpoint::try_from("http://[::]")
-        .unwrap()
-        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-            let path = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }))
+    let ch = crid::unix_grpc::connect(socket)
         .await
         .map_err(|e| e.to_string())?;
     Ok(RuntimeClient::new(ch))

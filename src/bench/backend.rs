@@ -13,7 +13,7 @@ use hyper::Method;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 
 /// (phase name, milliseconds), in order.
 pub type Phases = Vec<(&'static str, f64)>;
@@ -26,21 +26,9 @@ pub struct PodRef {
 }
 
 pub async fn cri_channel(endpoint: &str) -> Result<Channel> {
-    let path = endpoint
-        .strip_prefix("unix://")
-        .unwrap_or(endpoint)
-        .to_string();
-    Ok(Endpoint::try_from("http://[::]")?
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let path = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }))
+    crate::unix_grpc::connect(&crate::unix_grpc::socket_path(endpoint))
         .await
-        .with_context(|| format!("connect {endpoint}"))?)
+        .with_context(|| format!("connect {endpoint}"))
 }
 
 fn ms(t: Instant) -> f64 {

@@ -66,6 +66,13 @@ impl Results {
     }
 }
 
+/// The container of the system's pods that iteration `it` measures (round robin).
+fn round_robin_container(s: &System, it: usize) -> Option<String> {
+    s.pods
+        .get(it % s.pods.len().max(1))
+        .map(|p| p.container.clone())
+}
+
 fn cpu_of(s: &System) -> Vec<f64> {
     s.pids
         .iter()
@@ -155,11 +162,7 @@ pub async fn run(systems: &mut [System], o: &Options) -> Result<Results> {
     for it in 0..o.relist_iterations {
         for i in order(n, it) {
             let s = &systems[i];
-            let Some(c) = s
-                .pods
-                .get(it % s.pods.len().max(1))
-                .map(|p| p.container.clone())
-            else {
+            let Some(c) = round_robin_container(s, it) else {
                 continue;
             };
             let before = cpu_of(s);
@@ -185,11 +188,7 @@ pub async fn run(systems: &mut [System], o: &Options) -> Result<Results> {
     for it in 0..o.exec_iterations {
         for i in order(n, it) {
             let s = &systems[i];
-            let Some(c) = s
-                .pods
-                .get(it % s.pods.len().max(1))
-                .map(|p| p.container.clone())
-            else {
+            let Some(c) = round_robin_container(s, it) else {
                 continue;
             };
             let before = cpu_of(s);

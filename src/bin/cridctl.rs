@@ -6,7 +6,7 @@ use crid::cri::image_service_client::ImageServiceClient;
 use crid::cri::runtime_service_client::RuntimeServiceClient;
 use crid::cri::*;
 use std::collections::HashMap;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 
 #[derive(Parser)]
 #[command(name = "cridctl", version, about = "Minimal CRI client")]
@@ -55,20 +55,7 @@ enum Cmd {
 }
 
 async fn channel(endpoint: &str) -> anyhow::Result<Channel> {
-    let path = endpoint
-        .strip_prefix("unix://")
-        .unwrap_or(endpoint)
-        .to_string();
-    Ok(Endpoint::try_from("http://[::]")?
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let path = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }))
-        .await?)
+    Ok(crid::unix_grpc::connect(&crid::unix_grpc::socket_path(endpoint)).await?)
 }
 
 fn print<T: serde::Serialize>(v: &T) {

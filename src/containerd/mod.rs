@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 
 /// Label crid puts on every containerd object it creates; objects without it
 /// are never touched (a node may run containerd's own CRI or `ctr` users).
@@ -69,18 +69,7 @@ impl Containerd {
     /// Build a client; no connection is made until the first call, and the
     /// channel reconnects on its own after containerd restarts.
     pub fn new(address: &Path, namespace: &str, snapshotter: &str) -> Result<Self> {
-        let path = address.to_path_buf();
-        let channel = Endpoint::try_from("http://[::]")
-            .map_err(|e| Error::internal(format!("containerd endpoint: {e}")))?
-            .connect_timeout(Duration::from_secs(2))
-            .connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
-                let path = path.clone();
-                async move {
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                        tokio::net::UnixStream::connect(path).await?,
-                    ))
-                }
-            }));
+        let channel = crate::unix_grpc::connect_lazy(address);
         let ns = namespace
             .parse()
             .map_err(|_| Error::invalid(format!("containerd namespace {namespace:?}")))?;

@@ -12,7 +12,7 @@ use crid::cri::runtime_service_client::RuntimeServiceClient;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 
 pub type RuntimeClient = RuntimeServiceClient<Channel>;
 pub type ImageClient = ImageServiceClient<Channel>;
@@ -392,17 +392,7 @@ impl TestCrid {
     }
 
     pub async fn channel(&self) -> Channel {
-        let path = self.socket.clone();
-        Endpoint::try_from("http://[::]")
-            .unwrap()
-            .connect_with_connector(tower::service_fn(move |_: Uri| {
-                let path = path.clone();
-                async move {
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                        tokio::net::UnixStream::connect(path).await?,
-                    ))
-                }
-            }))
+        crid::unix_grpc::connect(&self.socket)
             .await
             .expect("connect to crid")
     }
