@@ -29,6 +29,10 @@ unit: deps
 run: release
 	scripts/run.sh
 
+## Compare crid, containerd's CRI plugin and the docker path; writes
+## BENCHMARKS.md + bench/ (BENCH_OUT=DIR elsewhere). Knobs, all optional:
+## BENCH_WORKLOADS=start,conc,stop,relist,exec,pull BENCH_N BENCH_CONC
+## BENCH_PULL_ROUNDS BENCH_RELIST BENCH_EXEC BENCH_DOCKER (see scripts/bench.sh).
 bench: release
 	scripts/bench.sh
 

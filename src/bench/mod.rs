@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod docker;
 pub mod procstat;
+pub mod pull;
 pub mod report;
 pub mod stats;
 pub mod svg;

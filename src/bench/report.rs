@@ -174,15 +174,31 @@ pub fn write(input: &ReportInput, md_path: &Path) -> anyhow::Result<()> {
             }
         }
     }
-    let groups = [
-        ("start", "Pod start, sequential (RunPodSandbox + CreateContainer + StartContainer; docker: dockershim's steps)"),
-        ("conc10", "10 concurrent pod starts"),
-        ("conc50", "50 concurrent pod starts"),
+    // One group per concurrency level that ran (`conc<c>/...`), ascending.
+    let mut levels: Vec<usize> = metrics
+        .iter()
+        .filter_map(|m| m.split('/').next()?.strip_prefix("conc")?.parse().ok())
+        .collect();
+    levels.sort_unstable();
+    levels.dedup();
+    let mut groups: Vec<(String, String)> = vec![(
+        "start".into(),
+        "Pod start, sequential (RunPodSandbox + CreateContainer + StartContainer; docker: dockershim's steps)".into(),
+    )];
+    for c in levels {
+        groups.push((format!("conc{c}"), format!("{c} concurrent pod starts")));
+    }
+    for (prefix, title) in [
         ("stop", "Stop + remove, sequential"),
         ("relist", "Relist"),
         ("exec", "ExecSync `true`"),
-        ("pull", "Image pull (~100 MB, multi-layer, loopback registry)"),
-    ];
+        (
+            "pull",
+            "Image pull (~100 MB, multi-layer, loopback registry)",
+        ),
+    ] {
+        groups.push((prefix.into(), title.into()));
+    }
     let _ = writeln!(md, "## Latency (ms)\n");
     let _ = writeln!(
         md,
@@ -191,7 +207,7 @@ pub fn write(input: &ReportInput, md_path: &Path) -> anyhow::Result<()> {
     for (prefix, title) in groups {
         let ms: Vec<&String> = metrics
             .iter()
-            .filter(|m| m.split('/').next() == Some(prefix))
+            .filter(|m| m.split('/').next() == Some(prefix.as_str()))
             .collect();
         if ms.is_empty() {
             continue;
@@ -225,34 +241,36 @@ pub fn write(input: &ReportInput, md_path: &Path) -> anyhow::Result<()> {
         md.push('\n');
     }
 
-    // crid overhead.
-    let _ = writeln!(md, "## crid's own time per pod\n");
-    let _ = writeln!(
-        md,
-        "Client-side pod start (3 RPCs) minus the time crid spent inside containerd calls (snapshot prepare, container create, task create/start incl. the runc shim) and CNI plugins, from crid's `crid::phases` debug events. What remains is crid plus the CRI gRPC round trips.\n"
-    );
+    // crid overhead (needs the sequential starts and crid's phase log).
     let so = summarize(&ov);
     let sc = summarize(&ov_ctrd);
     let sn = summarize(&ov_cni);
-    let _ = writeln!(
-        md,
-        "| part | n | p50 | p95 | p99 |\n|---|---:|---:|---:|---:|"
-    );
-    for (name, x) in [
-        ("crid + gRPC (overhead)", so),
-        ("containerd + shim + runc", sc),
-        ("CNI plugins", sn),
-    ] {
+    if !overhead.is_empty() {
+        let _ = writeln!(md, "## crid's own time per pod\n");
         let _ = writeln!(
             md,
-            "| {name} | {} | {} | {} | {} |",
-            x.n,
-            fmt(x.p50),
-            fmt(x.p95),
-            fmt(x.p99)
+            "Client-side pod start (3 RPCs) minus the time crid spent inside containerd calls (snapshot prepare, container create, task create/start incl. the runc shim) and CNI plugins, from crid's `crid::phases` debug events. What remains is crid plus the CRI gRPC round trips.\n"
         );
+        let _ = writeln!(
+            md,
+            "| part | n | p50 | p95 | p99 |\n|---|---:|---:|---:|---:|"
+        );
+        for (name, x) in [
+            ("crid + gRPC (overhead)", so),
+            ("containerd + shim + runc", sc),
+            ("CNI plugins", sn),
+        ] {
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} |",
+                x.n,
+                fmt(x.p50),
+                fmt(x.p95),
+                fmt(x.p99)
+            );
+        }
+        md.push('\n');
     }
-    md.push('\n');
 
     // CPU.
     let _ = writeln!(
@@ -364,7 +382,9 @@ pub fn write(input: &ReportInput, md_path: &Path) -> anyhow::Result<()> {
         )?;
         plots.push(("pod-start-phases.svg", "Pod start, median per phase"));
     }
-    let _ = writeln!(md, "## Plots\n");
+    if !plots.is_empty() {
+        let _ = writeln!(md, "## Plots\n");
+    }
     for (file, title) in plots {
         let _ = writeln!(
             md,

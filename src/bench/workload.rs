@@ -1,12 +1,108 @@
 //! The workloads, run interleaved: every round visits every system (in a
-//! rotating order) so they share the machine's noise.
+//! rotating order) so they share the machine's noise. The numbers in the
+//! comments are issue #9's workload numbers; the pull workload is in `pull`.
 
 use super::backend::{Backend, PodRef};
 use super::procstat;
-use anyhow::{anyhow, Result};
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use anyhow::{anyhow, bail, Result};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
+
+/// One workload of the benchmark, as `--workloads` / `BENCH_WORKLOADS` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Workload {
+    /// Sequential pod starts up to N pods per system.
+    Start,
+    /// Concurrent pod starts (and their concurrent teardown).
+    Conc,
+    /// Sequential stop + remove of the N pods.
+    Stop,
+    /// kubelet's relist at N pods.
+    Relist,
+    /// ExecSync `true` at N pods.
+    Exec,
+    /// Cold pulls of a large image.
+    Pull,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 6] = [
+        Workload::Start,
+        Workload::Conc,
+        Workload::Stop,
+        Workload::Relist,
+        Workload::Exec,
+        Workload::Pull,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Start => "start",
+            Workload::Conc => "conc",
+            Workload::Stop => "stop",
+            Workload::Relist => "relist",
+            Workload::Exec => "exec",
+            Workload::Pull => "pull",
+        }
+    }
+}
+
+/// The selected workloads; they always run in the same order (start, relist,
+/// exec, stop, concurrent, pull) whatever order they were named in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workloads(BTreeSet<Workload>);
+
+impl Default for Workloads {
+    fn default() -> Self {
+        Workloads(Workload::ALL.into_iter().collect())
+    }
+}
+
+impl Workloads {
+    /// `start,conc,stop,relist,exec,pull` (any subset, any order; `all`).
+    pub fn parse(list: &str) -> Result<Self> {
+        let mut set = BTreeSet::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if name == "all" {
+                set.extend(Workload::ALL);
+                continue;
+            }
+            match Workload::ALL.into_iter().find(|w| w.name() == name) {
+                Some(w) => {
+                    set.insert(w);
+                }
+                None => bail!(
+                    "unknown workload {name:?} (known: {})",
+                    Workload::ALL.map(Workload::name).join(",")
+                ),
+            }
+        }
+        if set.is_empty() {
+            bail!("no workload selected");
+        }
+        Ok(Workloads(set))
+    }
+
+    pub fn has(&self, w: Workload) -> bool {
+        self.0.contains(&w)
+    }
+
+    /// Whether the N sequential pods are needed (started, then torn down).
+    pub fn needs_pods(&self) -> bool {
+        [
+            Workload::Start,
+            Workload::Relist,
+            Workload::Exec,
+            Workload::Stop,
+        ]
+        .iter()
+        .any(|w| self.has(*w))
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|w| w.name()).collect()
+    }
+}
 
 pub struct System {
     /// "crid", "containerd-cri", "docker".
@@ -16,11 +112,14 @@ pub struct System {
     pub pids: Vec<(String, u32)>,
     /// containerd namespace its shims carry (for shim RSS), if any.
     pub shim_namespace: Option<String>,
+    /// Takes part in the pull workload.
+    pub pulls: bool,
     pub pods: Vec<PodRef>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Options {
+    pub workloads: Workloads,
     pub pods: usize,
     pub batch: usize,
     pub concurrency: Vec<usize>,
@@ -30,7 +129,7 @@ pub struct Options {
     pub pull_image: Option<String>,
     pub pull_rounds: usize,
     /// Blobs that must be gone from containerd's content store before a pull.
-    pub pull_blobs: Vec<PathBuf>,
+    pub pull_blobs: Vec<std::path::PathBuf>,
     pub containerd_address: String,
 }
 
@@ -73,14 +172,14 @@ fn round_robin_container(s: &System, it: usize) -> Option<String> {
         .map(|p| p.container.clone())
 }
 
-fn cpu_of(s: &System) -> Vec<f64> {
+pub(super) fn cpu_of(s: &System) -> Vec<f64> {
     s.pids
         .iter()
         .map(|(_, p)| procstat::cpu_seconds(*p).unwrap_or(0.0))
         .collect()
 }
 
-fn charge(r: &mut Results, s: &System, workload: &str, before: &[f64]) {
+pub(super) fn charge(r: &mut Results, s: &System, workload: &str, before: &[f64]) {
     for ((label, pid), b) in s.pids.iter().zip(before) {
         let after = procstat::cpu_seconds(*pid).unwrap_or(*b);
         *r.cpu
@@ -107,18 +206,64 @@ fn snapshot_memory(r: &mut Results, s: &System, moment: &str, containerd_address
     }
 }
 
-fn order(n: usize, round: usize) -> Vec<usize> {
+pub(super) fn order(n: usize, round: usize) -> Vec<usize> {
     (0..n).map(|i| (i + round) % n).collect()
 }
 
 pub async fn run(systems: &mut [System], o: &Options) -> Result<Results> {
     let mut r = Results::default();
-    let n = systems.len();
+    let w = &o.workloads;
     for s in systems.iter() {
         snapshot_memory(&mut r, s, "idle", &o.containerd_address);
     }
+    if w.needs_pods() {
+        // Pods for relist/exec/stop are started (and torn down) even when
+        // start (stop) itself is not selected; then nothing of it is recorded.
+        let mut unrecorded = Results::default();
+        let rec = if w.has(Workload::Start) {
+            &mut r
+        } else {
+            &mut unrecorded
+        };
+        start_sequential(systems, o, rec).await?;
+        for s in systems.iter() {
+            snapshot_memory(
+                &mut r,
+                s,
+                &format!("{} pods", s.pods.len()),
+                &o.containerd_address,
+            );
+        }
+        if w.has(Workload::Relist) {
+            relist(systems, o, &mut r).await?;
+        }
+        if w.has(Workload::Exec) {
+            exec(systems, o, &mut r).await?;
+        }
+        let rec = if w.has(Workload::Stop) {
+            &mut r
+        } else {
+            &mut unrecorded
+        };
+        stop_all(systems, o, rec).await?;
+    }
+    if w.has(Workload::Conc) {
+        concurrent(systems, o, &mut r).await?;
+    }
+    if w.has(Workload::Pull) {
+        if let Some(image) = &o.pull_image {
+            super::pull::run(systems, o, image, &mut r).await?;
+        }
+    }
+    for s in systems.iter() {
+        snapshot_memory(&mut r, s, "end", &o.containerd_address);
+    }
+    Ok(r)
+}
 
-    // (1) sequential pod starts, in batches, interleaved.
+/// (1) sequential pod starts, in batches, interleaved.
+async fn start_sequential(systems: &mut [System], o: &Options, r: &mut Results) -> Result<()> {
+    let n = systems.len();
     let rounds = o.pods.div_ceil(o.batch.max(1));
     let mut seq = 0usize;
     for round in 0..rounds {
@@ -145,22 +290,17 @@ pub async fn run(systems: &mut [System], o: &Options) -> Result<Results> {
                 }
                 s.pods.push(pod);
             }
-            charge(&mut r, s, "start", &before);
+            charge(r, s, "start", &before);
         }
         eprintln!("crid-bench: sequential start round {}/{rounds}", round + 1);
     }
-    for s in systems.iter() {
-        snapshot_memory(
-            &mut r,
-            s,
-            &format!("{} pods", s.pods.len()),
-            &o.containerd_address,
-        );
-    }
+    Ok(())
+}
 
-    // (4) relist at N pods.
+/// (4) relist at N pods.
+async fn relist(systems: &[System], o: &Options, r: &mut Results) -> Result<()> {
     for it in 0..o.relist_iterations {
-        for i in order(n, it) {
+        for i in order(systems.len(), it) {
             let s = &systems[i];
             let Some(c) = round_robin_container(s, it) else {
                 continue;
@@ -171,7 +311,7 @@ pub async fn run(systems: &mut [System], o: &Options) -> Result<Results> {
                 .relist(&c)
                 .await
                 .map_err(|e| anyhow!("{}: relist: {e:#}", s.name))?;
-            charge(&mut r, s, "relist", &before);
+            charge(r, s, "relist", &before);
             let mut total = 0.0;
             for (p, v) in phases {
                 r.add(&s.name, &format!("relist/{p}"), v);
@@ -180,13 +320,14 @@ pub async fn run(systems: &mut [System], o: &Options) -> Result<Results> {
             r.add(&s.name, "relist/total", total);
         }
     }
-    if o.pods > 0 {
-        eprintln!("crid-bench: relist done");
-    }
+    eprintln!("crid-bench: relist done");
+    Ok(())
+}
 
-    // (6) exec latency.
+/// (6) exec latency.
+async fn exec(systems: &[System], o: &Options, r: &mut Results) -> Result<()> {
     for it in 0..o.exec_iterations {
-        for i in order(n, it) {
+        for i in order(systems.len(), it) {
             let s = &systems[i];
             let Some(c) = round_robin_container(s, it) else {
                 continue;
@@ -197,15 +338,17 @@ pub async fn run(systems: &mut [System], o: &Options) -> Result<Results> {
                 .exec_true(&c)
                 .await
                 .map_err(|e| anyhow!("{}: exec: {e:#}", s.name))?;
-            charge(&mut r, s, "exec", &before);
+            charge(r, s, "exec", &before);
             r.add(&s.name, "exec/ExecSync", v);
         }
     }
-    if o.pods > 0 {
-        eprintln!("crid-bench: exec done");
-    }
+    eprintln!("crid-bench: exec done");
+    Ok(())
+}
 
-    // (3) stop + remove, interleaved batches.
+/// (3) stop + remove every pod, interleaved batches.
+async fn stop_all(systems: &mut [System], o: &Options, r: &mut Results) -> Result<()> {
+    let n = systems.len();
     let mut round = 0;
     while systems.iter().any(|s| !s.pods.is_empty()) {
         for i in order(n, round) {
@@ -225,15 +368,18 @@ pub async fn run(systems: &mut [System], o: &Options) -> Result<Results> {
                 }
                 r.add(&s.name, "stop/pod", total);
             }
-            charge(&mut r, s, "stop", &before);
+            charge(r, s, "stop", &before);
         }
         round += 1;
     }
-    if o.pods > 0 {
-        eprintln!("crid-bench: stop/remove done");
-    }
+    eprintln!("crid-bench: stop/remove done");
+    Ok(())
+}
 
-    // (2) concurrent starts: wall time of c pods started at once.
+/// (2) concurrent starts: wall time of c pods started at once, then torn
+/// down at once.
+async fn concurrent(systems: &mut [System], o: &Options, r: &mut Results) -> Result<()> {
+    let n = systems.len();
     for &c in &o.concurrency {
         for round in 0..o.concurrency_rounds {
             for i in order(n, round) {
@@ -251,7 +397,7 @@ pub async fn run(systems: &mut [System], o: &Options) -> Result<Results> {
                 });
                 let results = futures::future::join_all(futs).await;
                 let wall = t.elapsed().as_secs_f64() * 1000.0;
-                charge(&mut r, s, &format!("concurrent {c}"), &before);
+                charge(r, s, &format!("concurrent {c}"), &before);
                 let mut failed = None;
                 for (res, v) in results {
                     match res {
@@ -263,7 +409,6 @@ pub async fn run(systems: &mut [System], o: &Options) -> Result<Results> {
                     }
                 }
                 r.add(&s.name, &format!("conc{c}/wall"), wall);
-                // tear down concurrently too (measured as wall time).
                 let t = Instant::now();
                 let pods = std::mem::take(&mut s.pods);
                 let b = &s.backend;
@@ -283,44 +428,7 @@ pub async fn run(systems: &mut [System], o: &Options) -> Result<Results> {
         }
         eprintln!("crid-bench: concurrency {c} done");
     }
-
-    // (5) image pull, remove between runs.
-    if let Some(image) = &o.pull_image {
-        for round in 0..o.pull_rounds {
-            for i in order(n, round) {
-                let s = &systems[i];
-                let _ = s.backend.remove_image(image).await;
-                if !s.backend.is_docker() {
-                    // containerd shares blobs between namespaces: wait until
-                    // the previous pull's blobs are collected.
-                    let deadline = Instant::now() + std::time::Duration::from_secs(15);
-                    while o.pull_blobs.iter().any(|b| b.exists()) && Instant::now() < deadline {
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                    if o.pull_blobs.iter().any(|b| b.exists()) {
-                        r.notes.push(format!("{} pull round {round}: layer blobs were still in containerd's content store (warm pull)", s.name));
-                    }
-                }
-                let before = cpu_of(s);
-                let v = s
-                    .backend
-                    .pull(image)
-                    .await
-                    .map_err(|e| anyhow!("{}: pull: {e:#}", s.name))?;
-                charge(&mut r, s, "pull", &before);
-                r.add(&s.name, "pull/PullImage", v);
-                s.backend
-                    .remove_image(image)
-                    .await
-                    .map_err(|e| anyhow!("{}: remove image: {e:#}", s.name))?;
-            }
-        }
-        eprintln!("crid-bench: pull done");
-    }
-    for s in systems.iter() {
-        snapshot_memory(&mut r, s, "end", &o.containerd_address);
-    }
-    Ok(r)
+    Ok(())
 }
 
 fn short(name: &str) -> &str {
@@ -393,5 +501,20 @@ mod tests {
         );
         assert_eq!(m.len(), 2);
         assert_eq!(super::order(3, 1), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn workload_lists() {
+        use super::{Workload, Workloads};
+        let w = Workloads::parse("pull, start").unwrap();
+        assert!(w.has(Workload::Pull) && w.has(Workload::Start));
+        assert!(!w.has(Workload::Conc));
+        assert!(w.needs_pods());
+        assert_eq!(w.names(), vec!["start", "pull"]);
+        assert!(!Workloads::parse("conc,pull").unwrap().needs_pods());
+        assert!(Workloads::parse("exec").unwrap().needs_pods());
+        assert_eq!(Workloads::parse("all").unwrap(), Workloads::default());
+        assert!(Workloads::parse("start,bogus").is_err());
+        assert!(Workloads::parse("").is_err());
     }
 }

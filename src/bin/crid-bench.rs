@@ -7,7 +7,7 @@ use clap::Parser;
 use crid::bench::backend::{docker_ping, Backend, DockerBackend};
 use crid::bench::docker::Docker;
 use crid::bench::report::{self, ReportInput};
-use crid::bench::workload::{self, Options, System};
+use crid::bench::workload::{self, Options, System, Workload, Workloads};
 use crid::config::CniConfig;
 use crid::network::cni::Cni;
 use std::path::PathBuf;
@@ -16,6 +16,9 @@ use std::sync::Arc;
 #[derive(Parser)]
 #[command(name = "crid-bench", about = "CRI / docker-path benchmark")]
 struct Cli {
+    /// Workloads to run: start,conc,stop,relist,exec,pull (or all).
+    #[arg(long, default_value = "all")]
+    workloads: String,
     /// crid's CRI endpoint (unix:///path).
     #[arg(long)]
     crid: Option<String>,
@@ -102,6 +105,11 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let workloads = Workloads::parse(&cli.workloads)?;
+    anyhow::ensure!(
+        !workloads.has(Workload::Pull) || cli.pull_image.is_some(),
+        "the pull workload needs --pull-image"
+    );
     let mut systems = vec![];
     let ctrd_pid = cli.containerd_pid;
     let with_ctrd = |mut v: Vec<(String, u32)>| {
@@ -121,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
             backend: Backend::cri(ep, &cli.image, &cli.log_root).await?,
             pids,
             shim_namespace: Some(cli.crid_namespace.clone()),
+            pulls: true,
             pods: vec![],
         });
     }
@@ -130,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
             backend: Backend::cri(ep, &cli.image, &cli.log_root).await?,
             pids: with_ctrd(vec![]),
             shim_namespace: Some("k8s.io".into()),
+            pulls: true,
             pods: vec![],
         });
     }
@@ -174,6 +184,7 @@ async fn main() -> anyhow::Result<()> {
             }),
             pids,
             shim_namespace: Some("moby".into()),
+            pulls: cli.docker_pull,
             pods: vec![],
         });
     }
@@ -184,7 +195,10 @@ async fn main() -> anyhow::Result<()> {
     let names: Vec<String> = systems.iter().map(|s| s.name.clone()).collect();
     eprintln!("crid-bench: systems {names:?}, {} pods each", cli.pods);
 
+    eprintln!("crid-bench: workloads {}", workloads.names().join(","));
+
     let options = Options {
+        workloads,
         pods: cli.pods,
         batch: cli.batch.max(1),
         concurrency: cli.concurrency.clone(),
@@ -196,43 +210,7 @@ async fn main() -> anyhow::Result<()> {
         pull_blobs: cli.pull_blob.clone(),
         containerd_address: cli.containerd_address.clone(),
     };
-    let mut opts_main = options.clone();
-    opts_main.pull_image = None;
-    let mut results = workload::run(&mut systems, &opts_main).await?;
-    if let Some(img) = &options.pull_image {
-        let mut pullers: Vec<System> = vec![];
-        let mut rest = vec![];
-        for s in systems.drain(..) {
-            if s.name != "docker" || cli.docker_pull {
-                pullers.push(s);
-            } else {
-                rest.push(s);
-            }
-        }
-        let mut o = options.clone();
-        o.pods = 0;
-        o.concurrency = vec![];
-        o.relist_iterations = 0;
-        o.exec_iterations = 0;
-        o.pull_image = Some(img.clone());
-        let pr = workload::run(&mut pullers, &o).await?;
-        for (s, m) in pr.samples {
-            for (k, v) in m {
-                results
-                    .samples
-                    .entry(s.clone())
-                    .or_default()
-                    .entry(k)
-                    .or_default()
-                    .extend(v);
-            }
-        }
-        for (k, v) in pr.cpu {
-            *results.cpu.entry(k).or_default() += v;
-        }
-        results.notes.extend(pr.notes);
-        drop((pullers, rest));
-    }
+    let results = workload::run(&mut systems, &options).await?;
 
     std::fs::create_dir_all(&cli.plot_dir)?;
     if let Some(raw) = &cli.raw {
@@ -247,7 +225,14 @@ async fn main() -> anyhow::Result<()> {
             .and_then(|p| std::fs::read_to_string(p).ok())
             .unwrap_or_default()
     };
-    let link = cli.plot_dir.to_string_lossy().to_string();
+    // Plots are linked relative to the Markdown file when they sit below it.
+    let md_dir = cli.out.parent().unwrap_or(std::path::Path::new(""));
+    let link = cli
+        .plot_dir
+        .strip_prefix(md_dir)
+        .unwrap_or(&cli.plot_dir)
+        .to_string_lossy()
+        .to_string();
     report::write(
         &ReportInput {
             results: &results,
