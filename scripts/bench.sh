@@ -73,7 +73,7 @@ oci_image() {
     diff=$(sha256sum "$t" | cut -d' ' -f1)
     gzip -n -1 -c "$t" > "$t.gz"
     dg=$(sha256sum "$t.gz" | cut -d' ' -f1); cp "$t.gz" "$layout/blobs/sha256/$dg"
-    echo "$dg" >> "$layout.layers"
+    echo "$dg" >> "$layout.layers"; echo "$diff" >> "$layout.diffs"
     diffs+="${diffs:+,}\"sha256:$diff\""
     layers+="${layers:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$dg\",\"size\":$(stat -c%s "$t.gz")}"
   done
@@ -98,15 +98,20 @@ oci_image "$W/img/oci-busybox" v1 '["/bin/sh"]' 'null' "$W/img/busybox.tar"
 oci_image "$W/img/oci-pause" v1 '["/pause"]' 'null' "$W/img/pause.tar"
 IMAGES=(busybox pause)
 if has pull; then
-  # ~100 MB in 5 layers of random data (incompressible)
-  BIG_LAYERS=()
+  # ~100 MB in 5 layers of random data (incompressible) on a base layer of
+  # its own (busybox + a random id): no layer is shared with the pod images,
+  # so a cold pull downloads all six.
+  cp -a "$W/img/bb" "$W/img/bigbase"
+  od -An -tx1 -N16 /dev/urandom | tr -d ' \n' > "$W/img/bigbase/etc/bench-pull-id"
+  tar -C "$W/img/bigbase" --owner=0 --group=0 --mtime=@0 -cf "$W/img/bigbase.tar" .
+  BIG_LAYERS=("$W/img/bigbase.tar")
   for i in 1 2 3 4 5; do
     mkdir -p "$W/img/big$i/data"
     head -c $((20 * 1024 * 1024)) /dev/urandom > "$W/img/big$i/data/blob$i"
     tar -C "$W/img/big$i" --owner=0 --group=0 --mtime=@0 -cf "$W/img/big$i.tar" .
     BIG_LAYERS+=("$W/img/big$i.tar")
   done
-  oci_image "$W/img/oci-big" v1 '["/bin/sh"]' 'null' "$W/img/busybox.tar" "${BIG_LAYERS[@]}"
+  oci_image "$W/img/oci-big" v1 '["/bin/sh"]' 'null' "${BIG_LAYERS[@]}"
   IMAGES+=(big)
 fi
 
@@ -214,7 +219,7 @@ workload_text() {
   if has stop; then parts+=("stop + remove in rotating batches")
   elif has start || has relist || has exec; then parts+=("pods removed afterwards (not measured)"); fi
   has conc && parts+=("concurrent starts ($CONC pods, 2 rounds each)")
-  has pull && parts+=("pulls of a ~100 MB image (6 layers, 5 × 20 MiB random) from a registry on 127.0.0.1, removed between rounds ($PULL_ROUNDS rounds)")
+  has pull && parts+=("pulls of a ~100 MB image (6 layers, 5 × 20 MiB random) from a registry on 127.0.0.1, $PULL_ROUNDS rounds, each cold: after each RemoveImage / \`docker rmi\` a synchronous containerd GC, and no layer of the image may be left in any containerd namespace before a pull (dockerd: none reported as already present)")
   local IFS=';'; local t="${parts[*]}"; echo "${t//;/; }"
 }
 {
@@ -235,8 +240,11 @@ workload_text() {
 
 PULL_ARGS=()
 if has pull; then
-  PULL_ARGS=(--pull-image "$REG/bench/big:v1" --pull-rounds "$PULL_ROUNDS")
-  while read -r dg; do PULL_ARGS+=(--pull-blob "$W/ctrd/root/io.containerd.content.v1.content/blobs/sha256/$dg"); done < "$W/img/oci-big.layers"
+  # crid-bench collects garbage in containerd before every pull and checks
+  # that these layers (content, blob files, snapshots) are gone everywhere.
+  PULL_ARGS=(--pull-image "$REG/bench/big:v1" --pull-rounds "$PULL_ROUNDS" --containerd-root "$W/ctrd/root")
+  while read -r dg; do PULL_ARGS+=(--pull-layer "sha256:$dg"); done < "$W/img/oci-big.layers"
+  while read -r d; do PULL_ARGS+=(--pull-diff-id "sha256:$d"); done < "$W/img/oci-big.diffs"
 fi
 
 echo "== crid-bench ($WORKLOADS; $N pods per system) → $OUT"

@@ -18,6 +18,14 @@ use tonic::transport::Channel;
 /// (phase name, milliseconds), in order.
 pub type Phases = Vec<(&'static str, f64)>;
 
+/// One timed pull.
+#[derive(Debug, Clone, Copy)]
+pub struct Pulled {
+    pub ms: f64,
+    /// Layers the puller reported as already present (dockerd only).
+    pub layers_present: Option<usize>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct PodRef {
     pub name: String,
@@ -154,9 +162,10 @@ impl Backend {
         Ok(ms(t))
     }
 
-    /// Pull `image`; milliseconds.
-    pub async fn pull(&self, image: &str) -> Result<f64> {
+    /// Pull `image`: milliseconds, and for dockerd the layers it already had.
+    pub async fn pull(&self, image: &str) -> Result<Pulled> {
         let t = Instant::now();
+        let mut layers_present = None;
         match self {
             Backend::Cri(b) => {
                 b.img
@@ -170,9 +179,20 @@ impl Backend {
                     })
                     .await?;
             }
-            Backend::Docker(b) => b.docker.pull(image).await?,
+            Backend::Docker(b) => layers_present = Some(b.docker.pull(image).await?),
         }
-        Ok(ms(t))
+        Ok(Pulled {
+            ms: ms(t),
+            layers_present,
+        })
+    }
+
+    /// Whether dockerd still has `image` (CRI endpoints: not asked, `false`).
+    pub async fn has_image(&self, image: &str) -> Result<bool> {
+        match self {
+            Backend::Cri(_) => Ok(false),
+            Backend::Docker(b) => b.docker.image_exists(image).await,
+        }
     }
 
     pub async fn remove_image(&self, image: &str) -> Result<()> {

@@ -169,8 +169,9 @@ impl Docker {
         Ok(v["ExitCode"].as_i64().unwrap_or(-1))
     }
 
-    /// `docker pull`: the progress stream read to its end.
-    pub async fn pull(&self, image: &str) -> Result<()> {
+    /// `docker pull`: the progress stream read to its end; the number of
+    /// layers dockerd reported as "Already exists" (not downloaded).
+    pub async fn pull(&self, image: &str) -> Result<usize> {
         let (name, tag) = split_tag(image);
         let (status, body) = self
             .request(
@@ -190,7 +191,27 @@ impl Docker {
                 text.lines().last().unwrap_or("")
             ));
         }
-        Ok(())
+        Ok(layers_already_present(&text))
+    }
+
+    /// `docker image inspect` succeeds.
+    pub async fn image_exists(&self, image: &str) -> Result<bool> {
+        let (status, body) = self
+            .request(
+                Method::GET,
+                &format!("/images/{image}/json"),
+                None,
+                "application/json",
+            )
+            .await?;
+        match status {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            s => Err(anyhow!(
+                "inspect image {image}: {s}: {}",
+                String::from_utf8_lossy(&body)
+            )),
+        }
     }
 
     pub async fn remove_image(&self, image: &str) -> Result<()> {
@@ -217,6 +238,16 @@ impl Docker {
     }
 }
 
+/// Layers a pull's progress stream (one JSON object per line) reports as
+/// "Already exists".
+fn layers_already_present(stream: &str) -> usize {
+    stream
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["status"] == "Already exists")
+        .count()
+}
+
 fn split_tag(image: &str) -> (&str, &str) {
     match image.rfind(':') {
         Some(i) if !image[i..].contains('/') => (&image[..i], &image[i + 1..]),
@@ -236,5 +267,22 @@ mod tests {
             super::split_tag("127.0.0.1:5000/big"),
             ("127.0.0.1:5000/big", "latest")
         );
+    }
+
+    #[test]
+    fn pull_progress_counts_present_layers() {
+        let stream = concat!(
+            r#"{"status":"Pulling from bench/big","id":"v1"}"#,
+            "\n",
+            r#"{"status":"Already exists","progressDetail":{},"id":"0123456789ab"}"#,
+            "\n",
+            r#"{"status":"Pulling fs layer","progressDetail":{},"id":"bbbbbbbbbbbb"}"#,
+            "\r\n",
+            r#"{"status":"Pull complete","progressDetail":{},"id":"bbbbbbbbbbbb"}"#,
+            "\n",
+            r#"{"status":"Status: Downloaded newer image for 127.0.0.1:5000/bench/big:v1"}"#,
+        );
+        assert_eq!(super::layers_already_present(stream), 1);
+        assert_eq!(super::layers_already_present(""), 0);
     }
 }

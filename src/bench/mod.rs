@@ -4,6 +4,7 @@
 //! holds the parts worth testing (statistics, SVG) and the drivers.
 
 pub mod backend;
+pub mod cold;
 pub mod docker;
 pub mod procstat;
 pub mod pull;

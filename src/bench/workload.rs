@@ -128,8 +128,8 @@ pub struct Options {
     pub exec_iterations: usize,
     pub pull_image: Option<String>,
     pub pull_rounds: usize,
-    /// Blobs that must be gone from containerd's content store before a pull.
-    pub pull_blobs: Vec<std::path::PathBuf>,
+    /// What makes a pull cold (the image's layers, containerd to collect in).
+    pub pull_cold: std::sync::Arc<super::pull::ColdCheck>,
     pub containerd_address: String,
 }
 
@@ -144,6 +144,8 @@ pub struct Results {
     pub memory: BTreeMap<(String, String, String), u64>,
     /// Sandbox/container ids of crid's sequential starts: (sandbox, container, client ms).
     pub crid_pods: Vec<(String, String, f64)>,
+    /// Whether each timed pull was cold.
+    pub pulls: Vec<super::pull::PullState>,
     pub notes: Vec<String>,
 }
 

@@ -5,7 +5,9 @@
 use anyhow::Context;
 use clap::Parser;
 use crid::bench::backend::{docker_ping, Backend, DockerBackend};
+use crid::bench::cold::{Collector, ImageLayers};
 use crid::bench::docker::Docker;
+use crid::bench::pull::ColdCheck;
 use crid::bench::report::{self, ReportInput};
 use crid::bench::workload::{self, Options, System, Workload, Workloads};
 use crid::config::CniConfig;
@@ -81,9 +83,20 @@ struct Cli {
     pull_image: Option<String>,
     #[arg(long, default_value_t = 3)]
     pull_rounds: usize,
-    /// Blob files of the pull image in containerd's content store.
+    /// Layer digests of the pull image (sha256:…), in manifest order: a pull
+    /// counts as cold only when none of them is in containerd.
     #[arg(long)]
-    pull_blob: Vec<PathBuf>,
+    pull_layer: Vec<String>,
+    /// Diff IDs of those layers (from the image config), same order: their
+    /// snapshots must be gone too.
+    #[arg(long)]
+    pull_diff_id: Vec<String>,
+    /// containerd's root directory (to check the blob files themselves).
+    #[arg(long)]
+    containerd_root: Option<PathBuf>,
+    /// containerd snapshotter the CRI endpoints unpack into.
+    #[arg(long, default_value = "overlayfs")]
+    snapshotter: String,
     /// Pull with dockerd too.
     #[arg(long)]
     docker_pull: bool,
@@ -100,6 +113,33 @@ struct Cli {
     /// Raw samples as JSON (optional).
     #[arg(long)]
     raw: Option<PathBuf>,
+}
+
+/// The pull image's layers and a containerd connection to collect in, when
+/// the pull workload runs and containerd's address is known.
+async fn cold_check(cli: &Cli, workloads: &Workloads) -> anyhow::Result<ColdCheck> {
+    if !workloads.has(Workload::Pull) {
+        return Ok(ColdCheck::default());
+    }
+    anyhow::ensure!(
+        cli.pull_diff_id.is_empty() || cli.pull_diff_id.len() == cli.pull_layer.len(),
+        "--pull-diff-id must be given once per --pull-layer"
+    );
+    let layers = ImageLayers::new(cli.pull_layer.clone(), &cli.pull_diff_id);
+    let collector = if cli.containerd_address.is_empty() || cli.pull_layer.is_empty() {
+        eprintln!("crid-bench: no --containerd-address/--pull-layer: cold pulls are not checked");
+        None
+    } else {
+        Some(
+            Collector::connect(
+                std::path::Path::new(&cli.containerd_address),
+                cli.containerd_root.clone(),
+                &cli.snapshotter,
+            )
+            .await?,
+        )
+    };
+    Ok(ColdCheck { layers, collector })
 }
 
 #[tokio::main]
@@ -198,6 +238,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("crid-bench: workloads {}", workloads.names().join(","));
 
     let options = Options {
+        pull_cold: Arc::new(cold_check(&cli, &workloads).await?),
         workloads,
         pods: cli.pods,
         batch: cli.batch.max(1),
@@ -207,7 +248,6 @@ async fn main() -> anyhow::Result<()> {
         exec_iterations: cli.exec_iterations,
         pull_image: cli.pull_image.clone(),
         pull_rounds: cli.pull_rounds,
-        pull_blobs: cli.pull_blob.clone(),
         containerd_address: cli.containerd_address.clone(),
     };
     let results = workload::run(&mut systems, &options).await?;
