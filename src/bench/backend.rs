@@ -59,7 +59,7 @@ pub struct DockerBackend {
 }
 
 pub enum Backend {
-    Cri(CriBackend),
+    Cri(Box<CriBackend>),
     Docker(DockerBackend),
 }
 
@@ -68,12 +68,12 @@ const APP_CMD: [&str; 2] = ["sleep", "3600"];
 impl Backend {
     pub async fn cri(endpoint: &str, image: &str, log_root: &str) -> Result<Backend> {
         let ch = cri_channel(endpoint).await?;
-        Ok(Backend::Cri(CriBackend {
+        Ok(Backend::Cri(Box::new(CriBackend {
             rt: RuntimeServiceClient::new(ch.clone()),
             img: ImageServiceClient::new(ch),
             image: image.into(),
             log_root: log_root.into(),
-        }))
+        })))
     }
 
     pub fn is_docker(&self) -> bool {

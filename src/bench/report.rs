@@ -264,13 +264,16 @@ pub fn write(input: &ReportInput, md_path: &Path) -> anyhow::Result<()> {
         ("stop", "Stop + remove, sequential"),
         ("relist", "Relist"),
         ("exec", "ExecSync `true`"),
-        (
-            "pull",
-            "Image pull (~100 MB, multi-layer, loopback registry)",
-        ),
     ] {
         groups.push((prefix.into(), title.into()));
     }
+    groups.push((
+        "pull".into(),
+        format!(
+            "Image pull (~100 MB, 6 layers, loopback registry; {})",
+            pull_summary(r, &systems)
+        ),
+    ));
     let _ = writeln!(md, "## Latency (ms)\n");
     let _ = writeln!(
         md,

@@ -34,7 +34,8 @@ fn header(title: &str) -> String {
 
 /// A "nice" upper bound for an axis (1, 2, 5 × 10^k).
 pub fn nice_max(v: f64) -> f64 {
-    if !(v > 0.0) || !v.is_finite() {
+    // NaN, infinities, zero and negatives alike.
+    if !v.is_finite() || v <= 0.0 {
         return 1.0;
     }
     let e = 10f64.powf(v.log10().floor());
