@@ -76,7 +76,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a/b.json");
         assert_eq!(read_json::<Vec<u32>>(&p).unwrap(), None);
-        write_json(&p, &vec![1u32, 2]).unwrap();
+        replace_json(&p, &vec![1u32, 2]).unwrap();
         assert_eq!(read_json::<Vec<u32>>(&p).unwrap(), Some(vec![1, 2]));
     }
 
