@@ -57,6 +57,8 @@ cleanup() {
   sleep 0.5
   grep " $W/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
   for b in "${BRIDGES[@]}"; do ip link del "$b" 2>/dev/null; done
+  # the pods' cgroup parents (src/bench/backend.rs pod_cgroup), leaves first
+  find /sys/fs/cgroup -maxdepth 5 -depth -type d -path '*/bench-kubepods*' -exec rmdir {} + 2>/dev/null
   [ -n "${KEEP:-}" ] || rm -rf "$W"
 }
 trap cleanup EXIT
@@ -233,7 +235,7 @@ workload_text() {
   echo "- Load at start (1/5/15 min): $(cut -d' ' -f1-3 /proc/loadavg) — the machine is shared with other builds, so absolute numbers are noisy; ratios come from interleaved rounds."
   echo "- containerd: $(containerd --version | awk '{print $3}'); runc: $(runc --version | head -1 | awk '{print $3}'); CNI plugins: $(dpkg-query -W -f='${Version}' containernetworking-plugins 2>/dev/null || echo unknown); dockerd: $(dockerd --version 2>/dev/null | awk '{print $3}' | tr -d ,); crid: $(grep -m1 '^version' "$ROOT/Cargo.toml" | cut -d'"' -f2) ($(git -C "$ROOT" rev-parse --short HEAD), release build)"
   echo "- One containerd for all three systems (CRI plugin with \`restrict_oom_score_adj = true\`, overlayfs, runc v2 shim); crid in containerd namespace \`crid-bench\`, the CRI plugin in \`k8s.io\`, dockerd in \`moby\`. Each system has its own CNI bridge (bridge + host-local + portmap, 10.202.0.0/16 split three ways)."
-  echo "- Pod: pause sandbox (crid's static pause binary as an image) + one busybox container running \`sleep 3600\`, image present. Docker path = dockershim's steps: pause container with \`NetworkMode=none\`, CNI ADD by the client on \`/proc/<pid>/ns/net\`, app container with \`NetworkMode=container:<pause>\` / \`IpcMode=container:<pause>\`; teardown in reverse with CNI DEL."
+  echo "- Pod: pause sandbox (crid's static pause binary as an image) + one busybox container running \`sleep 3600\`, image present, sent as kubelet sends a BestEffort pod without a securityContext: pod cgroup parent \`/bench-kubepods/besteffort/pod<uid>\`, sandbox with RuntimeDefault seccomp (kubelet forces it for the pause process), container Unconfined with cpu shares 2, oom_score_adj 1000, its own pid namespace and kubelet's masked/read-only /proc paths; the docker path gets the same cgroup parent, shares, oom_score_adj and seccomp options. Docker path = dockershim's steps: pause container with \`NetworkMode=none\`, CNI ADD by the client on \`/proc/<pid>/ns/net\`, app container with \`NetworkMode=container:<pause>\` / \`IpcMode=container:<pause>\`; teardown in reverse with CNI DEL."
   echo "- Workloads ($WORKLOADS), interleaved: $(workload_text)."
   echo
 } > "$W/preamble.md"

@@ -1,24 +1,16 @@
-//! Small files written atomically (temp file + fsync + rename), so state that
-//! must survive a crid restart is never half-written.
+//! Small files written atomically (temp file + rename), so state that must
+//! survive a crid restart is never half-written. There is no fsync: a crid
+//! crash or restart keeps the page cache, and what a machine crash would lose
+//! (pods, netns, CNI allocations) does not outlive the crash either — the
+//! same trade libcni makes for its result cache.
 
 use crate::error::{Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use std::io::Write;
 use std::path::Path;
 
-/// Write `path` atomically and durably (fsync before the rename).
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    write_via_rename(path, data, true)
-}
-
-/// Write `path` atomically without fsync: for files that only matter while
-/// the pod runs (a sandbox's hostname, hosts, resolv.conf) — a machine crash
-/// ends the pod as well.
+/// Replace `path` atomically: readers see the old or the new content.
 pub fn replace_file(path: &Path, data: &[u8]) -> Result<()> {
-    write_via_rename(path, data, false)
-}
-
-fn write_via_rename(path: &Path, data: &[u8], durable: bool) -> Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| Error::internal(format!("{} has no parent", path.display())))?;
@@ -34,7 +26,6 @@ fn write_via_rename(path: &Path, data: &[u8], durable: bool) -> Result<()> {
     let mut f = std::fs::File::create(&tmp)
         .map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;
     f.write_all(data)
-        .and_then(|_| if durable { f.sync_all() } else { Ok(()) })
         .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
@@ -42,12 +33,7 @@ fn write_via_rename(path: &Path, data: &[u8], durable: bool) -> Result<()> {
     })
 }
 
-/// `value` as JSON, atomically and durably.
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    write_atomic(path, &encode(path, value)?)
-}
-
-/// `value` as JSON, atomically but without fsync (see `replace_file`).
+/// `value` as JSON, atomically (see `replace_file`).
 pub fn replace_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     replace_file(path, &encode(path, value)?)
 }
@@ -90,7 +76,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a/b.json");
         assert_eq!(read_json::<Vec<u32>>(&p).unwrap(), None);
-        write_json(&p, &vec![1u32, 2]).unwrap();
+        replace_json(&p, &vec![1u32, 2]).unwrap();
         assert_eq!(read_json::<Vec<u32>>(&p).unwrap(), Some(vec![1, 2]));
     }
 

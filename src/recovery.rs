@@ -28,18 +28,38 @@ impl Runtime {
             if self.sandboxes.get(&c.id).is_ok_and(|s| s.id() == c.id) {
                 continue;
             }
-            let Some(meta) = decode::<SandboxMetadata>(&c.extensions) else {
+            let Some(mut meta) = decode::<SandboxMetadata>(&c.extensions) else {
                 tracing::warn!(sandbox = %c.id, "sandbox without crid metadata; removing it");
                 let _ = self.kill_and_delete_task(&c.id).await;
                 let _ = self.containerd.delete_container(&c.id).await;
                 let _ = self.containerd.remove_snapshot(&c.id).await;
                 continue;
             };
+            // CNI ADD runs alongside the pause container's creation, so the
+            // IP is not in the container's metadata: it is in the CNI result
+            // cache. No cached result means the network never came up.
+            let network_up = match &meta.netns_path {
+                None => true,
+                Some(_) if !meta.ip.is_empty() => true,
+                Some(_) => match self.cni.cached_result(&meta.id) {
+                    Some(r) => {
+                        meta.ip = r.ip;
+                        meta.additional_ips = r.additional_ips;
+                        true
+                    }
+                    None => false,
+                },
+            };
             let task = self.containerd.get_task(&c.id).await?;
             let (state, pid) = match task {
-                Some(p) if p.status == ProcessStatus::Running as i32 => {
+                Some(p) if p.status == ProcessStatus::Running as i32 && network_up => {
                     self.exits.watch(&c.id);
                     (SandboxState::Ready, p.pid)
+                }
+                Some(p) if p.status == ProcessStatus::Running as i32 => {
+                    tracing::warn!(sandbox = %c.id, "sandbox whose network setup did not finish; marking it not ready");
+                    self.exits.watch(&c.id);
+                    (SandboxState::NotReady, p.pid)
                 }
                 _ => (SandboxState::NotReady, 0),
             };

@@ -1,7 +1,8 @@
 //! Rootfs snapshots of sandboxes and containers. A prepared snapshot that no
-//! container record references yet is garbage to containerd's GC, so it is
-//! prepared under a short lease that is dropped once the container record
-//! (which references the snapshot key) exists.
+//! container record references yet is garbage to containerd's GC: either the
+//! record is created first (it names the snapshot key; sandboxes do this), or
+//! the snapshot is prepared under a short lease that is dropped once the
+//! record exists (containers, whose spec needs the rootfs's /etc/passwd).
 
 use crate::containerd::Mount;
 use crate::error::Result;
@@ -30,6 +31,18 @@ impl Runtime {
             .await?;
         self.containerd
             .with_lease(&lease)
+            .prepare_snapshot(id, parent, crate::sandbox::run::owner_labels())
+            .await
+    }
+
+    /// Prepare the writable snapshot `id` for a container record that already
+    /// names it: the record keeps it from the GC, no lease needed.
+    pub(crate) async fn prepare_rootfs_of_record(
+        &self,
+        id: &str,
+        parent: &str,
+    ) -> Result<Vec<Mount>> {
+        self.containerd
             .prepare_snapshot(id, parent, crate::sandbox::run::owner_labels())
             .await
     }

@@ -39,6 +39,78 @@ pub async fn cri_channel(endpoint: &str) -> Result<Channel> {
         .with_context(|| format!("connect {endpoint}"))
 }
 
+/// The pod's cgroup as kubelet's cgroupfs driver names it, under a parent
+/// of the benchmark's own (`scripts/bench.sh` removes it at the end).
+pub fn pod_cgroup(uid: &str) -> String {
+    format!("/bench-kubepods/besteffort/pod{uid}")
+}
+
+/// What kubelet sends for a BestEffort pod without a securityContext: its
+/// pod cgroup as parent, cpu shares 2 and oom_score_adj 1000; the
+/// sandbox runs with the runtime's default seccomp profile (kubelet forces it
+/// for the pause process), the container unconfined (kubelet's default
+/// without `--seccomp-default`), each container in its own pid namespace,
+/// with kubelet's default masked and read-only /proc paths.
+fn kubelet_sandbox_linux(uid: &str) -> LinuxPodSandboxConfig {
+    LinuxPodSandboxConfig {
+        cgroup_parent: pod_cgroup(uid),
+        security_context: Some(LinuxSandboxSecurityContext {
+            namespace_options: Some(NamespaceOption {
+                pid: NamespaceMode::Container as i32,
+                ..Default::default()
+            }),
+            seccomp: Some(SecurityProfile {
+                profile_type: security_profile::ProfileType::RuntimeDefault as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn kubelet_container_linux() -> LinuxContainerConfig {
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+    LinuxContainerConfig {
+        resources: Some(LinuxContainerResources {
+            cpu_shares: 2,
+            oom_score_adj: 1000,
+            ..Default::default()
+        }),
+        security_context: Some(LinuxContainerSecurityContext {
+            namespace_options: Some(NamespaceOption {
+                pid: NamespaceMode::Container as i32,
+                ..Default::default()
+            }),
+            seccomp: Some(SecurityProfile {
+                profile_type: security_profile::ProfileType::Unconfined as i32,
+                ..Default::default()
+            }),
+            masked_paths: strings(&[
+                "/proc/asound",
+                "/proc/acpi",
+                "/proc/kcore",
+                "/proc/keys",
+                "/proc/latency_stats",
+                "/proc/timer_list",
+                "/proc/timer_stats",
+                "/proc/sched_debug",
+                "/proc/scsi",
+                "/sys/firmware",
+            ]),
+            readonly_paths: strings(&[
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger",
+            ]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
@@ -227,7 +299,7 @@ impl CriBackend {
             hostname: name.into(),
             log_directory: format!("{}/bench_{name}_{uid}", self.log_root),
             labels: HashMap::from([("app".to_string(), "bench".to_string())]),
-            linux: Some(LinuxPodSandboxConfig::default()),
+            linux: Some(kubelet_sandbox_linux(&uid)),
             ..Default::default()
         }
     }
@@ -262,7 +334,7 @@ impl CriBackend {
                     }),
                     command: APP_CMD.iter().map(|s| s.to_string()).collect(),
                     log_path: "app/0.log".into(),
-                    linux: Some(LinuxContainerConfig::default()),
+                    linux: Some(kubelet_container_linux()),
                     ..Default::default()
                 }),
                 sandbox_config: Some(config),
@@ -345,7 +417,11 @@ impl DockerBackend {
                     "Image": self.pause_image,
                     "Hostname": name,
                     "Labels": {"io.kubernetes.docker.type": "podsandbox", "io.kubernetes.pod.name": name},
-                    "HostConfig": {"NetworkMode": "none", "IpcMode": "shareable"}
+                    "HostConfig": {
+                        "NetworkMode": "none",
+                        "IpcMode": "shareable",
+                        "CgroupParent": pod_cgroup(&format!("{name}-uid")),
+                    }
                 }),
             )
             .await?;
@@ -383,7 +459,11 @@ impl DockerBackend {
                     "HostConfig": {
                         "NetworkMode": format!("container:{sandbox}"),
                         "IpcMode": format!("container:{sandbox}"),
-                        "PidMode": ""
+                        "PidMode": "",
+                        "CgroupParent": pod_cgroup(&format!("{name}-uid")),
+                        "CpuShares": 2,
+                        "OomScoreAdj": 1000,
+                        "SecurityOpt": ["seccomp=unconfined"],
                     }
                 }),
             )

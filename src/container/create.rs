@@ -6,6 +6,7 @@ use crate::containerd::{self as ctrd, Container as CtrdContainer};
 use crate::cri::{ContainerConfig, PodSandboxConfig};
 use crate::error::{Error, Result};
 use crate::events::ContainerEventKind::Created;
+use crate::metrics::phases::{PhaseClock, Spent};
 use crate::runtime::Runtime;
 use crate::sandbox::run::{
     now_nanos, owner_labels, runtime_of, KIND_LABEL, METADATA_EXTENSION, SANDBOX_ID_LABEL,
@@ -44,6 +45,7 @@ impl Runtime {
         config: ContainerConfig,
         sandbox_config: Option<PodSandboxConfig>,
     ) -> Result<String> {
+        let mut clock = PhaseClock::start("CreateContainer");
         validate_container_config(&config)?;
         let sandbox = self.sandboxes.get(sandbox_id)?;
         if sandbox.status().state != SandboxState::Ready {
@@ -58,7 +60,9 @@ impl Runtime {
             .as_ref()
             .map(|i| i.image.clone())
             .unwrap_or_default();
+        clock.mark("validate", Spent::Crid);
         let image = self.images.resolve(&image_name).await?;
+        clock.mark("image", Spent::Containerd);
 
         let id = crate::names::new_id();
         let name_key = container_name_key(&config, &sandbox.meta.config);
@@ -83,24 +87,17 @@ impl Runtime {
                 .and_then(|c| c.stop_signal().clone()),
         };
         let dir = self.container_dir(&id);
-        let phase_t0 = std::time::Instant::now(); // phase timing (bench)
-        let phase_ctrd_us = std::sync::atomic::AtomicU64::new(0); // phase timing (bench)
-        let phase_add = |t: std::time::Instant| {
-            phase_ctrd_us.fetch_add(
-                t.elapsed().as_micros() as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            )
-        }; // phase timing (bench)
         let result = async {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
-            let t = std::time::Instant::now(); // phase timing (bench)
-            self.prepare_rootfs(&id, &image.chain_id)
+            clock.mark("prepare", Spent::Crid);
+            let rootfs = self
+                .prepare_rootfs(&id, &image.chain_id)
                 .await
                 .map_err(|e| e.context("rootfs snapshot"))?;
-            phase_add(t); // phase timing (bench)
+            clock.mark("rootfs", Spent::Containerd);
             let spec = self
-                .container_spec(&meta, &sandbox, &sandbox_config, &image)
+                .container_spec(&meta, &sandbox, &sandbox_config, &image, &rootfs)
                 .await?;
             let spec_json = serde_json::to_vec(&spec)
                 .map_err(|e| Error::internal(format!("encode spec: {e}")))?;
@@ -116,7 +113,7 @@ impl Runtime {
                     serde_json::to_vec(&meta).map_err(|e| Error::internal(e.to_string()))?,
                 ),
             );
-            let t = std::time::Instant::now(); // phase timing (bench)
+            clock.mark("spec", Spent::Crid);
             self.containerd
                 .create_container(CtrdContainer {
                     id: id.clone(),
@@ -131,16 +128,16 @@ impl Runtime {
                 })
                 .await
                 .map_err(|e| e.context("create container"))?;
-            phase_add(t); // phase timing (bench)
+            clock.mark("create", Spent::Containerd);
             let container = Container::new(meta.clone(), ContainerStatus::created(), &dir);
             container.update_status(|_| {})?;
+            clock.mark("status_file", Spent::Crid);
             Ok::<_, Error>(container)
         }
         .await;
-        let t = std::time::Instant::now(); // phase timing (bench)
         self.release_rootfs_lease(&id).await;
-        phase_add(t); // phase timing (bench)
-        tracing::debug!(target: "crid::phases", rpc = "CreateContainer", id = %id, total_us = phase_t0.elapsed().as_micros() as u64, containerd_us = phase_ctrd_us.load(std::sync::atomic::Ordering::Relaxed), cni_us = 0u64, "phases"); // phase timing (bench)
+        clock.mark("release_lease", Spent::Containerd);
+        clock.finish(&id);
         match result {
             Ok(container) => {
                 self.containers.insert(container);

@@ -5,6 +5,7 @@ use super::store::{Container, ContainerState};
 use crate::containerd::TaskIo;
 use crate::error::{Error, Result};
 use crate::events::ContainerEventKind::{Deleted, Started, Stopped};
+use crate::metrics::phases::{PhaseClock, Spent};
 use crate::runtime::Runtime;
 use crate::sandbox::run::{now_nanos, runc_options};
 use std::sync::Arc;
@@ -31,16 +32,20 @@ impl Runtime {
                 sandbox.id()
             )));
         }
-        let phase_t0 = std::time::Instant::now(); // phase timing (bench)
-        let started = self.start_task_of(&c, &sandbox.meta.runtime_handler).await;
-        tracing::debug!(target: "crid::phases", rpc = "StartContainer", id = %c.id(), containerd_us = phase_t0.elapsed().as_micros() as u64, cni_us = 0u64, "phases"); // phase timing (bench)
+        let mut clock = PhaseClock::start("StartContainer");
+        let started = self
+            .start_task_of(&c, &sandbox.meta.runtime_handler, &mut clock)
+            .await;
         match started {
             Ok(pid) => {
-                c.update_status(|s| {
+                let updated = c.update_status(|s| {
                     s.state = ContainerState::Running;
                     s.pid = pid;
                     s.started_at = now_nanos();
-                })?;
+                });
+                clock.mark("status_file", Spent::Crid);
+                clock.finish(c.id());
+                updated?;
                 tracing::info!(container = %c.id(), pid, "container started");
                 self.events.publish(Started, c.id(), &c.meta.sandbox_id);
                 Ok(())
@@ -61,22 +66,33 @@ impl Runtime {
         }
     }
 
-    async fn start_task_of(&self, c: &Container, handler: &str) -> Result<u32> {
+    async fn start_task_of(
+        &self,
+        c: &Container,
+        handler: &str,
+        clock: &mut PhaseClock,
+    ) -> Result<u32> {
         let (_, handler) = self.runtime_handler(handler)?;
         let state_dir = self.container_state_dir(c.id());
         std::fs::create_dir_all(&state_dir)
             .map_err(|e| Error::io(format!("create {}", state_dir.display()), e))?;
         let io = self.task_io(c, &state_dir)?;
+        clock.mark("prepare", Spent::Crid);
         let mounts = self.containerd.snapshot_mounts(c.id()).await?;
+        clock.mark("mounts", Spent::Containerd);
         self.containerd
             .create_task(c.id(), mounts, io, runc_options(&handler))
             .await
             .map_err(|e| e.context("create task"))?;
+        clock.mark("task_create", Spent::Containerd);
         self.exits.watch(c.id());
-        self.containerd
+        let pid = self
+            .containerd
             .start_task(c.id(), "")
             .await
-            .map_err(|e| e.context("start task"))
+            .map_err(|e| e.context("start task"))?;
+        clock.mark("task_start", Spent::Containerd);
+        Ok(pid)
     }
 
     /// Stdio of a container's task: output goes to crid-logger, a process the

@@ -19,11 +19,11 @@ impl Runtime {
         sandbox: &Sandbox,
         sandbox_config: &PodSandboxConfig,
         image: &ImageRecord,
+        rootfs: &[Mount],
     ) -> Result<oci_spec::runtime::Spec> {
         let config = &meta.config;
-        let rootfs = self.containerd.snapshot_mounts(&meta.id).await?;
-        let etc_passwd = read_rootfs_file(&rootfs, "etc/passwd");
-        let etc_group = read_rootfs_file(&rootfs, "etc/group");
+        let etc_passwd = read_rootfs_file(rootfs, "etc/passwd");
+        let etc_group = read_rootfs_file(rootfs, "etc/group");
 
         let devices = config
             .devices

@@ -5,6 +5,7 @@
 //! `http` serves it on `metrics_address`. Knows nothing of containerd or CRI.
 
 pub mod http;
+pub mod phases;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -6,6 +6,7 @@ use super::store::{sandbox_name_key, Sandbox, SandboxMetadata, SandboxState, San
 use crate::containerd::{self as ctrd, Container as CtrdContainer};
 use crate::cri::PodSandboxConfig;
 use crate::error::{Error, Result};
+use crate::metrics::phases::{PhaseClock, Spent};
 use crate::network::cni::{PodNetwork, PortMapping};
 use crate::network::netns::NetNs;
 use crate::runtime::Runtime;
@@ -26,9 +27,6 @@ pub(crate) struct Progress {
     pub snapshot: bool,
     pub container: bool,
     pub task: bool,
-    /// Time spent in CNI plugins / containerd calls (phase timing, bench).
-    pub phase_cni_us: u64,
-    pub phase_ctrd_us: u64,
 }
 
 pub(crate) fn validate_sandbox_config(config: &PodSandboxConfig) -> Result<()> {
@@ -112,11 +110,11 @@ impl Runtime {
             additional_ips: vec![],
         };
         let mut progress = Progress::default();
-        let phase_t0 = std::time::Instant::now(); // phase timing (bench)
+        let mut clock = PhaseClock::start("RunPodSandbox");
         let setup = self
-            .setup_sandbox(&mut meta, &handler.1, &mut progress)
+            .setup_sandbox(&mut meta, &handler.1, &mut progress, &mut clock)
             .await;
-        tracing::debug!(target: "crid::phases", rpc = "RunPodSandbox", id = %id, total_us = phase_t0.elapsed().as_micros() as u64, containerd_us = progress.phase_ctrd_us, cni_us = progress.phase_cni_us, "phases"); // phase timing (bench)
+        clock.finish(&id);
         match setup {
             Ok(pid) => {
                 let sandbox = Sandbox::new(
@@ -164,13 +162,16 @@ impl Runtime {
         meta: &mut SandboxMetadata,
         handler: &crate::config::RuntimeHandler,
         progress: &mut Progress,
+        clock: &mut PhaseClock,
     ) -> Result<u32> {
         let id = meta.id.clone();
+        clock.mark("validate", Spent::Crid);
         let image = self
             .images
             .ensure_sandbox_image()
             .await
             .map_err(|e| e.context("sandbox image"))?;
+        clock.mark("sandbox_image", Spent::Containerd);
 
         // Files shared by all the pod's containers.
         let dir = self.config.sandbox_dir(&id);
@@ -181,36 +182,62 @@ impl Runtime {
             super::files::mount_shm(&files.shm, &meta.config).map_err(|e| e.context("/dev/shm"))?;
             progress.shm = true;
         }
+        clock.mark("sandbox_files", Spent::Crid);
 
-        if !host_network(&meta.config) {
-            let t = std::time::Instant::now();
-            let ns = NetNs::create(&self.config.netns_dir(), &id)
-                .map_err(|e| e.context("network namespace"))?;
-            crate::metrics::phase("netns", t);
-            progress.netns = Some(ns.path().to_path_buf());
-            meta.netns_path = Some(ns.path().to_path_buf());
-            let pod = pod_network(meta).expect("netns set");
-            progress.cni = true;
+        if host_network(&meta.config) {
+            return self
+                .start_pause_container(meta, &image, &files, handler, progress, clock)
+                .await;
+        }
+        let ns = NetNs::create(&self.config.netns_dir(), &id)
+            .map_err(|e| e.context("network namespace"))?;
+        clock.mark("netns", Spent::Crid);
+        progress.netns = Some(ns.path().to_path_buf());
+        meta.netns_path = Some(ns.path().to_path_buf());
+        let pod = pod_network(meta).expect("netns set");
+
+        // CNI ADD and the pause container need only the netns, not each
+        // other: run them concurrently. The pause container's metadata is
+        // written before the IP is known; recovery reads the IP from the CNI
+        // result cache, as libcni keeps it.
+        progress.cni = true;
+        let cni = async {
             let t = std::time::Instant::now();
             let result = self.cni.setup(&pod).await;
-            progress.phase_cni_us = t.elapsed().as_micros() as u64; // phase timing (bench)
-            crate::metrics::phase("cni", t);
-            let result = result.map_err(|e| e.context("CNI ADD"))?;
-            meta.ip = result.ip;
-            meta.additional_ips = result.additional_ips;
-        }
+            (result, t.elapsed())
+        };
+        let pause_meta = meta.clone();
+        let pause =
+            self.start_pause_container(&pause_meta, &image, &files, handler, progress, clock);
+        // The pause container first: its containerd calls are the longer path.
+        let (pause, (network, cni_took)) = tokio::join!(pause, cni);
+        clock.mark("cni_wait", Spent::Cni);
+        clock.note("cni", cni_took);
+        let network = network.map_err(|e| e.context("CNI ADD"));
+        let pid = pause?;
+        let network = network?;
+        meta.ip = network.ip;
+        meta.additional_ips = network.additional_ips;
+        Ok(pid)
+    }
 
+    /// Create and start the pause container of a sandbox whose files (and
+    /// netns, unless on the host network) exist.
+    async fn start_pause_container(
+        &self,
+        meta: &SandboxMetadata,
+        image: &crate::image::ImageRecord,
+        files: &super::files::SandboxFiles,
+        handler: &crate::config::RuntimeHandler,
+        progress: &mut Progress,
+        clock: &mut PhaseClock,
+    ) -> Result<u32> {
+        let id = meta.id.clone();
         let pause_started = std::time::Instant::now();
-        let spec = super::pause::pause_spec(self, meta, &image, &files)?;
+        let spec = super::pause::pause_spec(self, meta, image, files)?;
         let spec_json =
             serde_json::to_vec(&spec).map_err(|e| Error::internal(format!("encode spec: {e}")))?;
-
-        progress.snapshot = true;
-        let phase_ctrd = std::time::Instant::now(); // phase timing (bench)
-        let mounts = self
-            .prepare_rootfs(&id, &image.chain_id)
-            .await
-            .map_err(|e| e.context("rootfs snapshot"))?;
+        clock.mark("pause_spec", Spent::Crid);
 
         let mut labels = owner_labels();
         labels.insert(KIND_LABEL.into(), "sandbox".into());
@@ -223,9 +250,11 @@ impl Runtime {
                 serde_json::to_vec(&meta).map_err(|e| Error::internal(e.to_string()))?,
             ),
         );
+        clock.mark("pause_metadata", Spent::Crid);
+        // The record first: it references the snapshot key, so the snapshot
+        // is never unreferenced and needs no lease.
         progress.container = true;
-        let created = self
-            .containerd
+        self.containerd
             .create_container(CtrdContainer {
                 id: id.clone(),
                 labels,
@@ -238,21 +267,27 @@ impl Runtime {
                 ..Default::default()
             })
             .await
-            .map_err(|e| e.context("create pause container"));
-        self.release_rootfs_lease(&id).await;
-        created?;
+            .map_err(|e| e.context("create pause container"))?;
+        clock.mark("pause_create", Spent::Containerd);
+        progress.snapshot = true;
+        let mounts = self
+            .prepare_rootfs_of_record(&id, &image.chain_id)
+            .await
+            .map_err(|e| e.context("rootfs snapshot"))?;
+        clock.mark("pause_rootfs", Spent::Containerd);
 
         progress.task = true;
         self.containerd
             .create_task(&id, mounts, ctrd::TaskIo::default(), runc_options(handler))
             .await
             .map_err(|e| e.context("create pause task"))?;
+        clock.mark("pause_task_create", Spent::Containerd);
         let pid = self
             .containerd
             .start_task(&id, "")
             .await
             .map_err(|e| e.context("start pause task"))?;
-        progress.phase_ctrd_us = phase_ctrd.elapsed().as_micros() as u64; // phase timing (bench)
+        clock.mark("pause_task_start", Spent::Containerd);
         self.exits.watch(&id);
         crate::metrics::phase("pause_container", pause_started);
         Ok(pid)

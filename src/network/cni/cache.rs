@@ -52,11 +52,13 @@ impl Cache {
             .map_err(|e| Error::internal(format!("corrupt CNI cache {}: {e}", path.display())))
     }
 
-    /// Write atomically and durably: IP allocations outlive reboots, and DEL
-    /// needs this entry to free them.
+    /// Write atomically: DEL needs this entry to free the pod's IP after a
+    /// crid restart. Not fsync'ed, like libcni's cache: host-local's own
+    /// allocation files are not either, so an fsync here would not make a
+    /// power loss any cleaner, and it cost milliseconds per pod.
     pub fn write(&self, entry: &CacheEntry) -> Result<()> {
         let path = self.path(&entry.container_id)?;
-        crate::persist::write_json(&path, entry)
+        crate::persist::replace_json(&path, entry)
     }
 
     pub fn remove(&self, id: &str) -> Result<()> {
