@@ -6,6 +6,7 @@ mod support;
 
 use crid::cri::*;
 use std::time::{Duration, Instant};
+use support::gated::GatedRegistry;
 use support::image::*;
 use support::*;
 
@@ -656,4 +657,96 @@ async fn docker_schema2_images_pull_like_oci_ones() {
         exists_in_snapshot(&ctd, &chain_id(&img.diff_ids), &["bin/busybox"]).await,
         vec![true]
     );
+}
+
+/// Mount a read-only view of snapshot `chain` and read `paths` in it.
+async fn read_in_snapshot(
+    ctd: &TestContainerd,
+    chain: &str,
+    paths: &[&str],
+) -> Vec<Option<Vec<u8>>> {
+    let cd = adapter(ctd);
+    let key = format!("test-read-{}", rand_suffix());
+    let mounts = cd.view_snapshot(&key, chain).await.unwrap();
+    let target = ctd.dir.path().join(&key);
+    std::fs::create_dir_all(&target).unwrap();
+    mount_snapshot(&mounts, &target);
+    let found = paths
+        .iter()
+        .map(|p| std::fs::read(target.join(p)).ok())
+        .collect();
+    nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH).unwrap();
+    cd.remove_snapshot(&key).await.unwrap();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_sharing_a_layer_pull_concurrently_and_store_it_once() {
+    if missing_tools() {
+        return;
+    }
+    let tmp = short_tempdir("img");
+    let shared = random_layer("shared", 8);
+    let build = |dir: &str, own: &str| {
+        build_layout(
+            &tmp.path().join(dir),
+            "v1",
+            &[
+                Layer {
+                    tar: busybox_layer(),
+                    gzip: true,
+                },
+                Layer {
+                    tar: shared.clone(),
+                    gzip: false,
+                },
+                Layer {
+                    tar: layer_tar(&[Entry::File(own.into(), own.as_bytes().to_vec(), 0o644)]),
+                    gzip: true,
+                },
+            ],
+            &ImageConfig::default(),
+            "amd64",
+        )
+    };
+    let (a, b) = (build("a", "only-a"), build("b", "only-b"));
+    let shared_digest = layer_digests(&a)[1].clone();
+    assert_eq!(layer_digests(&b)[1], shared_digest);
+    let reg = GatedRegistry::serve(&[("two/a", &a.layout), ("two/b", &b.layout)]);
+    reg.hold(&shared_digest);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let c = crid.images().await;
+    let start = |repo: &str| {
+        let (mut c, name) = (c.clone(), format!("{}/{repo}:v1", reg.addr));
+        tokio::spawn(async move { pull(&mut c, &name, None).await })
+    };
+    let pull_a = start("two/a");
+    let pull_b = start("two/b");
+    // One pull downloads the shared layer (held half-way); the other finds
+    // its ingest locked and waits for it instead of failing.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !crid.log().contains("layer being stored by another pull") {
+        assert!(
+            Instant::now() < deadline,
+            "no pull waited for the other:\n{}",
+            crid.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    reg.release();
+    assert_eq!(pull_a.await.unwrap().unwrap(), a.config_digest);
+    assert_eq!(pull_b.await.unwrap().unwrap(), b.config_digest);
+    let stored = crid
+        .log()
+        .lines()
+        .filter(|l| l.contains("layer stored") && l.contains(&shared_digest))
+        .count();
+    assert_eq!(stored, 1, "the shared layer was stored {stored} times");
+    let got = read_in_snapshot(&ctd, &chain_id(&a.diff_ids), &["only-a", "data/shared"]).await;
+    assert_eq!(got[0].as_deref(), Some(&b"only-a"[..]));
+    assert_eq!(got[1].as_ref().map(Vec::len), Some(8 << 20));
+    let got = read_in_snapshot(&ctd, &chain_id(&b.diff_ids), &["only-b", "only-a"]).await;
+    assert_eq!(got[0].as_deref(), Some(&b"only-b"[..]));
+    assert!(got[1].is_none());
 }

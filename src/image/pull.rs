@@ -434,7 +434,7 @@ impl Puller<'_> {
     }
 
     /// A writer for `layer` under ingest ref `ingest`; `None` when the blob
-    /// is in the store already. The ref is per digest, so a concurrent pull
+    /// is in the store already (it is then leased). The ref is per digest, so a concurrent pull
     /// of another image with the same layer holds it locked: wait for that
     /// download (the blob then appears) rather than fail, as containerd's
     /// own fetcher does.
@@ -449,9 +449,9 @@ impl Puller<'_> {
         let mut idle = Duration::ZERO;
         let mut last_offset = None;
         loop {
-            if cd.content_info(&layer.digest).await?.is_some() {
-                return Ok(None);
-            }
+            // A blob in the store already answers `None`, and containerd puts
+            // it under the pull's lease (a `Content.Info` check would not:
+            // an unreferenced blob could go before the manifest refers to it).
             match cd.blob_writer(ingest, layer.size, &layer.digest).await {
                 Err(e) if is_locked(&e) && idle < self.progress_timeout => {
                     let offset = cd.ingest_offset(ingest).await?;

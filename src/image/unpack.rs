@@ -40,13 +40,23 @@ impl<'a> Unpacker<'a> {
             return Err(Error::invalid("layers and diff_ids differ in number"));
         }
         let chains = manifest::chain_ids(diff_ids);
-        // Find the highest layer already unpacked.
+        // Find the highest layer already unpacked, and lease it: found by
+        // `Stat` alone, a snapshot nothing references (left by an
+        // interrupted pull, or of a removed image) could be collected
+        // before the next layer is prepared on it. Its parents are kept
+        // through it.
         let mut next = chains.len();
-        while next > 0 && cd.stat_snapshot(&chains[next - 1]).await?.is_none() {
+        while next > 0 {
+            let chain = &chains[next - 1];
+            if cd.stat_snapshot(chain).await?.is_some() {
+                cd.lease_snapshot(chain).await?;
+                // Leased now; still there means kept.
+                if cd.stat_snapshot(chain).await?.is_some() {
+                    tracing::debug!(%chain, layers = next, "reusing unpacked layers");
+                    break;
+                }
+            }
             next -= 1;
-        }
-        if next > 0 {
-            tracing::debug!(chain = %chains[next - 1], layers = next, "reusing unpacked layers");
         }
         Ok(Unpacker {
             cd,
@@ -109,7 +119,16 @@ async fn apply_layer(
         chain.trim_start_matches("sha256:")
     );
     let labels = HashMap::from([("containerd.io/snapshot.ref".to_string(), chain.to_string())]);
-    let mounts = cd.prepare_snapshot(&key, parent, labels).await?;
+    let mounts = match cd.prepare_snapshot(&key, parent, labels).await {
+        Ok(m) => m,
+        // containerd checks the `snapshot.ref` target: another unpack of the
+        // same layer (a pull of another image) committed it meanwhile.
+        Err(e) if e.is_already_exists() => {
+            tracing::debug!(layer = %layer.digest, chain, "layer unpacked by another pull");
+            return cd.lease_snapshot(chain).await;
+        }
+        Err(e) => return Err(e),
+    };
     let result = async {
         let applied = cd
             .apply_diff(
@@ -139,7 +158,7 @@ async fn apply_layer(
         // Another unpack of the same layer won the race: theirs is as good.
         Err(e) if e.is_already_exists() => {
             cd.remove_snapshot(&key).await?;
-            Ok(())
+            cd.lease_snapshot(chain).await
         }
         Err(e) => {
             let _ = cd.remove_snapshot(&key).await;
