@@ -344,6 +344,44 @@ async fn pull_goes_through_a_mirror_from_hosts_toml() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_goes_through_a_mirror_whose_api_root_has_a_path() {
+    if missing_tools() {
+        return;
+    }
+    // The mirror's API root is <registry>/v2/mirror (override_path), so the
+    // registry sees every repository under `mirror/`; the image exists
+    // only there and the server is unreachable.
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    reg.push(&img, "mirror/team/busybox", "1.0", None);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let hosts = crid.dir.path().join("certs.d/pathed.test");
+    std::fs::create_dir_all(&hosts).unwrap();
+    std::fs::write(
+        hosts.join("hosts.toml"),
+        format!(
+            "server = \"http://127.0.0.1:1\"\n\n[host.\"http://{}/v2/mirror\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n",
+            reg.addr
+        ),
+    )
+    .unwrap();
+    let mut c = crid.images().await;
+    let id = pull(&mut c, "pathed.test/team/busybox:1.0", None)
+        .await
+        .unwrap();
+    assert_eq!(id, img.config_digest);
+    assert!(status(&mut c, "pathed.test/team/busybox:1.0")
+        .await
+        .is_some());
+    assert_eq!(
+        exists_in_snapshot(&ctd, &chain_id(&img.diff_ids), &["bin/busybox"]).await,
+        vec![true]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_registry_needs_the_right_password() {
     if missing_tools() {
         return;

@@ -130,10 +130,13 @@ impl Puller<'_> {
     }
 
     /// Try the endpoints in order; the first that resolves the reference
-    /// serves the whole pull. Authentication failures are final.
+    /// serves the whole pull. A host without the `resolve` capability only
+    /// serves references by digest (as in containerd: it is not trusted to
+    /// map a tag to a digest). Authentication failures are final.
     pub async fn fetch(&self, endpoints: &[Endpoint], r: &Reference) -> Result<Fetched> {
         let mut last = Error::not_found(format!("no endpoint for {}", r.domain));
-        for ep in endpoints.iter().filter(|e| e.resolve && e.pull) {
+        let usable = |e: &&Endpoint| e.pull && (e.resolve || r.digest.is_some());
+        for ep in endpoints.iter().filter(usable) {
             tracing::debug!(host = %ep.host, image = %r.full(), "trying registry endpoint");
             match self.fetch_from(ep, r).await {
                 Ok(f) => return Ok(f),
@@ -152,13 +155,36 @@ impl Puller<'_> {
     }
 
     async fn fetch_from(&self, ep: &Endpoint, r: &Reference) -> Result<Fetched> {
+        // A path in the host URL (override_path mirrors): oci-client puts
+        // `/v2/` after the registry, so what precedes it goes with the
+        // registry and what follows prefixes the repository.
+        let (registry, prefix) = ep.client_location()?;
+        let repository = if prefix.is_empty() {
+            r.path.clone()
+        } else {
+            format!("{prefix}/{}", r.path)
+        };
+        if !ep.headers.is_empty() {
+            let names: Vec<&String> = ep.headers.keys().collect();
+            tracing::warn!(
+                host = %ep.host,
+                ?names,
+                "hosts.toml [header] not sent: crid's registry client (oci-client) cannot add request headers"
+            );
+        }
+        if ep.client_certs {
+            tracing::warn!(
+                host = %ep.host,
+                "hosts.toml client certificates not used: crid's registry client (oci-client) cannot present them"
+            );
+        }
         let client = client_for(ep)?;
         let oref = match (&r.digest, &r.tag) {
             (Some(d), _) => {
-                oci_client::Reference::with_digest(ep.host.clone(), r.path.clone(), d.clone())
+                oci_client::Reference::with_digest(registry.clone(), repository.clone(), d.clone())
             }
             (None, Some(t)) => {
-                oci_client::Reference::with_tag(ep.host.clone(), r.path.clone(), t.clone())
+                oci_client::Reference::with_tag(registry.clone(), repository.clone(), t.clone())
             }
             (None, None) => return Err(Error::invalid("reference has neither tag nor digest")),
         };
@@ -193,8 +219,8 @@ impl Puller<'_> {
                 Parsed::Index(idx) => {
                     let d = manifest::select_platform(&idx)?;
                     let by_digest = oci_client::Reference::with_digest(
-                        ep.host.clone(),
-                        r.path.clone(),
+                        registry.clone(),
+                        repository.clone(),
                         d.digest.clone(),
                     );
                     let (m, _) = self
