@@ -5,17 +5,22 @@
 # round: containerd collects asynchronously). Prints each round and the
 # median. Everything started here is stopped by PID on exit.
 #
+# PULL_BENCH_BIN may list several build dirs (space separated): each round
+# then pulls once with each, in turn, so a comparison sees the same noise.
+#
 #   PULL_BENCH_ROUNDS=5  PULL_BENCH_BIN=target/release  PULL_BENCH_LAYERS=5
 #   PULL_BENCH_LAYER_MIB=20  PULL_BENCH_LOG=info (crid --log-level)  KEEP=1 (keep the temp dir)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${PULL_BENCH_BIN:-$ROOT/target/release}
+read -r -a BINS <<< "${PULL_BENCH_BIN:-$ROOT/target/release}"
 ROUNDS=${PULL_BENCH_ROUNDS:-5}
 LAYERS=${PULL_BENCH_LAYERS:-5}
 MIB=${PULL_BENCH_LAYER_MIB:-20}
 [ "$(id -u)" = 0 ] || { echo "pull-bench: run as root"; exit 1; }
-for b in crid cridctl; do
-  [ -x "$BIN/$b" ] || { echo "pull-bench: $BIN/$b missing (cargo build --release)"; exit 1; }
+for BIN in "${BINS[@]}"; do
+  for b in crid cridctl; do
+    [ -x "$BIN/$b" ] || { echo "pull-bench: $BIN/$b missing (cargo build --release)"; exit 1; }
+  done
 done
 
 W=$(mktemp -d /tmp/pb.XXXXXX)   # short: socket paths
@@ -77,10 +82,12 @@ for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
 IMAGE=127.0.0.1:$PORT/bench/big:v1
 skopeo copy --quiet --dest-tls-verify=false "oci:$L:v1" "docker://$IMAGE"
 
-# ---- rounds: fresh containerd + crid, one timed cold pull
-TIMES=()
+# ---- rounds: fresh containerd + crid, one timed cold pull per build
+declare -A TIMES
 for r in $(seq 1 "$ROUNDS"); do
-  R=$W/r$r; mkdir -p "$R"
+ for bi in "${!BINS[@]}"; do
+  BIN=${BINS[$bi]}
+  R=$W/r$r-$bi; mkdir -p "$R"
   cat > "$R/containerd.toml" <<TOML
 version = 2
 root = "$R/root"
@@ -112,10 +119,13 @@ TOML
   "$BIN/cridctl" -r "unix://$R/crid.sock" pull "$IMAGE" >/dev/null
   t1=$(date +%s.%N)
   t=$(echo "$t1 - $t0" | bc -l)
-  TIMES+=("$t")
-  printf 'round %d: %.2f s\n' "$r" "$t"
+  TIMES[$bi]+="$t "
+  printf 'round %d, %s: %.2f s\n' "$r" "$BIN" "$t"
   stop_pid "$DPID"; stop_pid "$CPID"
   { grep " $R/" /proc/self/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
   [ -n "${KEEP:-}" ] || rm -rf "$R"
+ done
 done
-printf '%s\n' "${TIMES[@]}" | sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "median of %d cold pulls: %.2f s\n", NR, m}'
+for bi in "${!BINS[@]}"; do
+  printf '%s\n' ${TIMES[$bi]} | sort -n | awk -v b="${BINS[$bi]}" '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%s: median of %d cold pulls: %.2f s\n", b, NR, m}'
+done
