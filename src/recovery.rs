@@ -115,8 +115,8 @@ impl Runtime {
     }
 
     /// Remove what a crash left with no owner: netns files (after CNI DEL from
-    /// the cache), sandbox and container dirs, crid's snapshots and creation
-    /// leases. Objects of a create still in flight (its name is reserved) are
+    /// the cache), sandbox and container dirs, crid's snapshots, creation
+    /// leases and the leases of pulls a dead crid left unfinished. Objects of a create still in flight (its name is reserved) are
     /// not orphans: recovery may rerun while RPCs are served.
     async fn remove_orphans(&self) {
         let mut sandbox_ids: HashSet<String> = self
@@ -216,6 +216,8 @@ impl Runtime {
                 }
             }
         }
+        // Pull leases of a crid that died mid-pull.
+        self.images.remove_leftover_leases().await;
     }
 }
 

@@ -1,11 +1,13 @@
 //! Images (issue #3): PullImage from a real registry into a real containerd,
 //! ImageStatus / ListImages / RemoveImage / ImageFsInfo, auth, mirrors,
-//! singleflight, the locally built pause image, resolve of ctr imports.
+//! singleflight, the locally built pause image, resolve of ctr imports;
+//! pulls interrupted (crid killed, client gone) and pulls sharing layers.
 
 mod support;
 
 use crid::cri::*;
 use std::time::{Duration, Instant};
+use support::gated::GatedRegistry;
 use support::image::*;
 use support::*;
 
@@ -342,6 +344,44 @@ async fn pull_goes_through_a_mirror_from_hosts_toml() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_goes_through_a_mirror_whose_api_root_has_a_path() {
+    if missing_tools() {
+        return;
+    }
+    // The mirror's API root is <registry>/v2/mirror (override_path), so the
+    // registry sees every repository under `mirror/`; the image exists
+    // only there and the server is unreachable.
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    reg.push(&img, "mirror/team/busybox", "1.0", None);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let hosts = crid.dir.path().join("certs.d/pathed.test");
+    std::fs::create_dir_all(&hosts).unwrap();
+    std::fs::write(
+        hosts.join("hosts.toml"),
+        format!(
+            "server = \"http://127.0.0.1:1\"\n\n[host.\"http://{}/v2/mirror\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n",
+            reg.addr
+        ),
+    )
+    .unwrap();
+    let mut c = crid.images().await;
+    let id = pull(&mut c, "pathed.test/team/busybox:1.0", None)
+        .await
+        .unwrap();
+    assert_eq!(id, img.config_digest);
+    assert!(status(&mut c, "pathed.test/team/busybox:1.0")
+        .await
+        .is_some());
+    assert_eq!(
+        exists_in_snapshot(&ctd, &chain_id(&img.diff_ids), &["bin/busybox"]).await,
+        vec![true]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_registry_needs_the_right_password() {
     if missing_tools() {
         return;
@@ -656,4 +696,254 @@ async fn docker_schema2_images_pull_like_oci_ones() {
         exists_in_snapshot(&ctd, &chain_id(&img.diff_ids), &["bin/busybox"]).await,
         vec![true]
     );
+}
+
+/// busybox under `n` layers of `mib` MiB of random data each (plain tars:
+/// random data does not compress, and they are quick to build).
+fn big_image(dir: &std::path::Path, n: usize, mib: usize) -> BuiltImage {
+    let mut layers = vec![Layer {
+        tar: busybox_layer(),
+        gzip: true,
+    }];
+    for i in 0..n {
+        layers.push(Layer {
+            tar: random_layer(&format!("blob{i}"), mib),
+            gzip: false,
+        });
+    }
+    build_layout(dir, "v1", &layers, &ImageConfig::default(), "amd64")
+}
+
+/// crid's pull leases in the test containerd.
+fn pull_leases(ctd: &TestContainerd) -> Vec<String> {
+    ctd.ctr(&["leases", "ls", "-q"])
+        .lines()
+        .filter(|l| l.starts_with("crid-pull-"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Wait until the pull of `img` stands at the gate on its top layer: every
+/// layer below is unpacked already (unpacking does not wait for the last
+/// download) and the top layer's ingest holds data.
+async fn wait_at_gate(ctd: &TestContainerd, crid: &TestCrid, img: &BuiltImage, top: &str) {
+    let cd = adapter(ctd);
+    let below = chain_id(&img.diff_ids[..img.diff_ids.len() - 1]);
+    let ingest = format!("layer-{top}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let unpacked = cd.stat_snapshot(&below).await.unwrap().is_some();
+        let offset = cd.ingest_offset(&ingest).await.unwrap().unwrap_or(0);
+        if unpacked && offset > 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pull never stood at the gate (lower layers unpacked: {unpacked}, top layer bytes: {offset}):\n{}",
+            crid.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Neither CRI nor containerd shows the image, by name or by id.
+async fn assert_not_visible(c: &mut ImageClient, ctd: &TestContainerd, name: &str, id: &str) {
+    assert!(status(c, name).await.is_none(), "{name} visible");
+    assert!(status(c, id).await.is_none(), "{id} visible");
+    let list = c
+        .list_images(ListImagesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .images;
+    assert!(list.iter().all(|i| i.id != id), "{list:?}");
+    let ls = ctd.ctr(&["images", "ls", "-q"]);
+    assert!(!ls.contains(name) && !ls.contains(id), "{ls}");
+}
+
+/// Mount a read-only view of snapshot `chain` and read `paths` in it.
+async fn read_in_snapshot(
+    ctd: &TestContainerd,
+    chain: &str,
+    paths: &[&str],
+) -> Vec<Option<Vec<u8>>> {
+    let cd = adapter(ctd);
+    let key = format!("test-read-{}", rand_suffix());
+    let mounts = cd.view_snapshot(&key, chain).await.unwrap();
+    let target = ctd.dir.path().join(&key);
+    std::fs::create_dir_all(&target).unwrap();
+    mount_snapshot(&mounts, &target);
+    let found = paths
+        .iter()
+        .map(|p| std::fs::read(target.join(p)).ok())
+        .collect();
+    nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH).unwrap();
+    cd.remove_snapshot(&key).await.unwrap();
+    found
+}
+
+/// The image's files are all there: busybox from the bottom layer, the
+/// random file of the top one, whole.
+async fn assert_unpacked(ctd: &TestContainerd, img: &BuiltImage, top_file: &str, mib: usize) {
+    let got = read_in_snapshot(ctd, &chain_id(&img.diff_ids), &["etc/passwd", top_file]).await;
+    assert!(got[0].as_ref().unwrap().starts_with(b"root:"));
+    assert_eq!(got[1].as_ref().map(Vec::len), Some(mib << 20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_killed_midway_leaves_no_half_image() {
+    if missing_tools() {
+        return;
+    }
+    let tmp = short_tempdir("img");
+    let img = big_image(&tmp.path().join("big"), 3, 16);
+    let top = layer_digests(&img).pop().unwrap();
+    let reg = GatedRegistry::serve(&[("gated/big", &img.layout)]);
+    reg.hold(&top);
+    let name = format!("{}/gated/big:v1", reg.addr);
+    let ctd = TestContainerd::start();
+    let mut crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+    let pulling = {
+        let (mut c, name) = (c.clone(), name.clone());
+        tokio::spawn(async move { pull(&mut c, &name, None).await })
+    };
+    wait_at_gate(&ctd, &crid, &img, &top).await;
+    assert_not_visible(&mut c, &ctd, &name, &img.config_digest).await;
+    assert!(!pull_leases(&ctd).is_empty(), "the pull runs under a lease");
+
+    crid.kill9();
+    assert!(pulling.await.unwrap().is_err());
+    let ls = ctd.ctr(&["images", "ls", "-q"]);
+    assert!(!ls.contains(&name), "{ls}");
+
+    // Restarted on the same state: still no image, and the dead pull's
+    // lease is gone (recovery deletes crid's leftover pull leases).
+    crid.restart();
+    let mut c = crid.images().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !pull_leases(&ctd).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "leftover pull leases {:?}:\n{}",
+            pull_leases(&ctd),
+            crid.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_not_visible(&mut c, &ctd, &name, &img.config_digest).await;
+
+    // The same image pulls whole, and its snapshot serves its files.
+    reg.release();
+    assert_eq!(pull(&mut c, &name, None).await.unwrap(), img.config_digest);
+    assert!(status(&mut c, &name).await.is_some());
+    assert_unpacked(&ctd, &img, "data/blob2", 16).await;
+    assert!(pull_leases(&ctd).is_empty(), "{:?}", pull_leases(&ctd));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_pull_rpc_leaves_no_half_image_and_a_later_pull_succeeds() {
+    if missing_tools() {
+        return;
+    }
+    let tmp = short_tempdir("img");
+    let img = big_image(&tmp.path().join("big"), 2, 16);
+    let top = layer_digests(&img).pop().unwrap();
+    let reg = GatedRegistry::serve(&[("gated/cancel", &img.layout)]);
+    reg.hold(&top);
+    let name = format!("{}/gated/cancel:v1", reg.addr);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+    let pulling = {
+        let (mut c, name) = (c.clone(), name.clone());
+        tokio::spawn(async move { pull(&mut c, &name, None).await })
+    };
+    wait_at_gate(&ctd, &crid, &img, &top).await;
+    // The client goes away mid-pull: its request future is dropped.
+    pulling.abort();
+    assert!(pulling.await.unwrap_err().is_cancelled());
+    assert_not_visible(&mut c, &ctd, &name, &img.config_digest).await;
+
+    // crid may finish the pull detached or abort it: either way nothing
+    // half-done shows, and a new pull succeeds.
+    reg.release();
+    assert_eq!(pull(&mut c, &name, None).await.unwrap(), img.config_digest);
+    assert_unpacked(&ctd, &img, "data/blob1", 16).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !pull_leases(&ctd).is_empty() {
+        assert!(Instant::now() < deadline, "leases {:?}", pull_leases(&ctd));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_sharing_a_layer_pull_concurrently_and_store_it_once() {
+    if missing_tools() {
+        return;
+    }
+    let tmp = short_tempdir("img");
+    let shared = random_layer("shared", 8);
+    let build = |dir: &str, own: &str| {
+        build_layout(
+            &tmp.path().join(dir),
+            "v1",
+            &[
+                Layer {
+                    tar: busybox_layer(),
+                    gzip: true,
+                },
+                Layer {
+                    tar: shared.clone(),
+                    gzip: false,
+                },
+                Layer {
+                    tar: layer_tar(&[Entry::File(own.into(), own.as_bytes().to_vec(), 0o644)]),
+                    gzip: true,
+                },
+            ],
+            &ImageConfig::default(),
+            "amd64",
+        )
+    };
+    let (a, b) = (build("a", "only-a"), build("b", "only-b"));
+    let shared_digest = layer_digests(&a)[1].clone();
+    assert_eq!(layer_digests(&b)[1], shared_digest);
+    let reg = GatedRegistry::serve(&[("two/a", &a.layout), ("two/b", &b.layout)]);
+    reg.hold(&shared_digest);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let c = crid.images().await;
+    let start = |repo: &str| {
+        let (mut c, name) = (c.clone(), format!("{}/{repo}:v1", reg.addr));
+        tokio::spawn(async move { pull(&mut c, &name, None).await })
+    };
+    let pull_a = start("two/a");
+    let pull_b = start("two/b");
+    // One pull downloads the shared layer (held half-way); the other finds
+    // its ingest locked and waits for it instead of failing.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !crid.log().contains("layer being stored by another pull") {
+        assert!(
+            Instant::now() < deadline,
+            "no pull waited for the other:\n{}",
+            crid.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    reg.release();
+    assert_eq!(pull_a.await.unwrap().unwrap(), a.config_digest);
+    assert_eq!(pull_b.await.unwrap().unwrap(), b.config_digest);
+    let stored = crid
+        .log()
+        .lines()
+        .filter(|l| l.contains("layer stored") && l.contains(&shared_digest))
+        .count();
+    assert_eq!(stored, 1, "the shared layer was stored {stored} times");
+    let got = read_in_snapshot(&ctd, &chain_id(&a.diff_ids), &["only-a", "data/shared"]).await;
+    assert_eq!(got[0].as_deref(), Some(&b"only-a"[..]));
+    assert_eq!(got[1].as_ref().map(Vec::len), Some(8 << 20));
+    let got = read_in_snapshot(&ctd, &chain_id(&b.diff_ids), &["only-b", "only-a"]).await;
+    assert_eq!(got[0].as_deref(), Some(&b"only-b"[..]));
+    assert!(got[1].is_none());
 }

@@ -182,6 +182,22 @@ impl Containerd {
         }))
     }
 
+    /// Bytes written so far to the ingest `reference`; `None` when there is
+    /// no such ingest.
+    pub async fn ingest_offset(&self, reference: &str) -> Result<Option<i64>> {
+        match self
+            .content()
+            .status(api::StatusRequest {
+                r#ref: reference.into(),
+            })
+            .await
+        {
+            Ok(r) => Ok(r.into_inner().status.map(|s| s.offset)),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(Error::containerd("Content.Status", s)),
+        }
+    }
+
     /// Drop an unfinished ingest; a missing one is fine.
     pub async fn abort_ingest(&self, reference: &str) -> Result<()> {
         match self

@@ -57,4 +57,24 @@ impl Containerd {
             .map_err(|s| Error::containerd("Leases.List", s))?;
         Ok(resp.into_inner().leases)
     }
+
+    /// Put an existing snapshot under this client's lease (no-op without
+    /// one), so the GC keeps it while the leased work relies on it: a
+    /// snapshot found by `Stat` is not leased by that.
+    pub async fn lease_snapshot(&self, key: &str) -> Result<()> {
+        let Some(lease) = &self.lease else {
+            return Ok(());
+        };
+        self.leases()
+            .add_resource(api::AddResourceRequest {
+                id: lease.clone(),
+                resource: Some(api::Resource {
+                    id: key.into(),
+                    r#type: format!("snapshots/{}", self.snapshotter),
+                }),
+            })
+            .await
+            .map_err(|s| Error::containerd("Leases.AddResource", s))?;
+        Ok(())
+    }
 }

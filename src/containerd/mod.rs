@@ -60,6 +60,8 @@ pub(crate) type Svc = InterceptedService<Channel, Scope>;
 pub struct Containerd {
     channel: Channel,
     scope: Scope,
+    /// The lease every call is made under (`with_lease`), if any.
+    lease: Option<String>,
     address: PathBuf,
     namespace: String,
     snapshotter: String,
@@ -79,6 +81,7 @@ impl Containerd {
                 namespace: ns,
                 lease: None,
             },
+            lease: None,
             address: address.to_path_buf(),
             namespace: namespace.to_string(),
             snapshotter: snapshotter.to_string(),
@@ -89,6 +92,7 @@ impl Containerd {
     pub fn with_lease(&self, lease: &str) -> Self {
         let mut c = self.clone();
         c.scope.lease = lease.parse().ok();
+        c.lease = Some(lease.to_string());
         c
     }
 

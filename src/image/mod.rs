@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::containerd::{Containerd, Descriptor};
 use crate::error::{Error, Result};
 use futures::future::{BoxFuture, FutureExt, Shared};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -78,11 +78,17 @@ struct Inner {
     /// The sandbox image once resolved: every RunPodSandbox needs it, so
     /// later calls only check that its top snapshot still exists.
     sandbox_record: Mutex<Option<ImageRecord>>,
+    /// Pull leases this process holds; any other `crid-pull-` lease is a
+    /// leftover of a crid that died mid-pull.
+    live_leases: Mutex<HashSet<String>>,
 }
 
 /// Lease lifetime: long enough for any pull, short enough that a crashed
-/// crid's leftovers go.
+/// crid's leftovers go even if no crid starts again.
 const LEASE_SECS: u64 = 3600;
+
+/// Id prefix of the leases pulls and unpacks run under.
+const PULL_LEASE_PREFIX: &str = "crid-pull-";
 
 impl ImageService {
     pub fn new(containerd: Containerd, config: &Config) -> Self {
@@ -97,6 +103,7 @@ impl ImageService {
                 inflight: Mutex::new(HashMap::new()),
                 cache: LoadCache::default(),
                 sandbox_record: Mutex::new(None),
+                live_leases: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -188,6 +195,39 @@ impl ImageService {
             }
         }
         Ok(())
+    }
+
+    /// Delete the pull leases a crid that died mid-pull left behind, so what
+    /// they protected (blobs, ingests, snapshots of an image never
+    /// registered) is collected now rather than when the lease expires.
+    /// Leases of this process's own pulls are kept: safe to call any time.
+    pub async fn remove_leftover_leases(&self) {
+        let cd = &self.inner.containerd;
+        let leases = match cd
+            .list_leases(vec![format!(
+                "labels.\"{}\"=={}",
+                crate::containerd::OWNER_LABEL,
+                crate::containerd::OWNER_VALUE
+            )])
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list pull leases");
+                return;
+            }
+        };
+        for l in leases {
+            if !l.id.starts_with(PULL_LEASE_PREFIX)
+                || self.inner.live_leases.lock().unwrap().contains(&l.id)
+            {
+                continue;
+            }
+            tracing::warn!(lease = %l.id, "pull lease left by an interrupted pull; deleting");
+            if let Err(e) = cd.delete_lease(&l.id).await {
+                tracing::warn!(lease = %l.id, error = %e, "cannot delete leftover pull lease");
+            }
+        }
     }
 
     pub async fn fs_info(&self) -> Result<FsUsage> {
@@ -283,6 +323,31 @@ pub fn image_user(config: &oci_spec::image::ImageConfiguration) -> (Option<i64>,
     }
 }
 
+/// A pull lease of this process. Dropped before the work under it ended
+/// (the caller went away), it deletes the lease in the background.
+struct LiveLease<'a> {
+    inner: &'a Inner,
+    id: String,
+    deleted: bool,
+}
+
+impl Drop for LiveLease<'_> {
+    fn drop(&mut self) {
+        self.inner.live_leases.lock().unwrap().remove(&self.id);
+        if !self.deleted {
+            let cd = self.inner.containerd.clone();
+            let id = std::mem::take(&mut self.id);
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if let Err(e) = cd.delete_lease(&id).await {
+                        tracing::warn!(lease = %id, "cannot delete lease: {e}");
+                    }
+                });
+            }
+        }
+    }
+}
+
 /// Rebuild an error shared between joined pulls.
 fn unshare(e: &Error) -> Error {
     match e {
@@ -334,12 +399,24 @@ impl Inner {
         F: FnOnce(Containerd) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let id = format!("crid-{}", hex::encode(rand::random::<[u8; 8]>()));
+        let id = format!(
+            "{PULL_LEASE_PREFIX}{}",
+            hex::encode(rand::random::<[u8; 8]>())
+        );
+        // Known as live before it exists, so a concurrent
+        // `remove_leftover_leases` never takes it for a leftover.
+        let mut guard = LiveLease {
+            inner: self,
+            id: id.clone(),
+            deleted: false,
+        };
+        self.live_leases.lock().unwrap().insert(id.clone());
         self.containerd.create_lease(&id, LEASE_SECS).await?;
         let res = f(self.containerd.with_lease(&id)).await;
         if let Err(e) = self.containerd.delete_lease(&id).await {
             tracing::warn!(lease = %id, "cannot delete lease: {e}");
         }
+        guard.deleted = true;
         res
     }
 
@@ -353,9 +430,9 @@ impl Inner {
                 progress_timeout: self.progress_timeout,
                 auth: oci_auth,
             };
+            // Fetched and unpacked, everything under the lease; the record
+            // below is what makes the image visible.
             let fetched = puller.fetch(&endpoints, r).await?;
-            let (_, diff_ids) = manifest::parse_config(&fetched.config)?;
-            unpack::unpack(&cd, &fetched.manifest.layers, &diff_ids).await?;
             let id = fetched.manifest.config.digest.clone();
             let target = Descriptor {
                 media_type: fetched.target.media_type.clone(),

@@ -1,26 +1,33 @@
 //! Fetching an image from a registry into containerd's content store: the
 //! registry protocol and auth (oci-client), endpoint fallback (hosts.toml),
-//! platform selection, streamed and digest-verified blobs with GC labels, and
-//! the no-progress timeout. Unpacking and image records are elsewhere.
+//! platform selection, streamed and digest-verified blobs with GC labels, the
+//! no-progress timeout, and the download/unpack pipeline (each stored layer
+//! goes to the `Unpacker` in order while later layers still download).
+//! Unpacking itself and image records are elsewhere.
 
 use super::hosts::Endpoint;
 use super::manifest::{self, Desc, Manifest, Parsed};
 use super::reference::Reference;
+use super::unpack::Unpacker;
 use super::RegistryAuth;
 use crate::containerd::Containerd;
 use crate::error::{Error, Result};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth as OciAuth;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
+use tokio::sync::watch;
 
-/// What a pull fetched: the descriptor the reference resolved to (an index
-/// or a manifest), and the platform manifest with its config.
+/// Layer downloads at once per pull (containerd's CRI default for
+/// `max_concurrent_downloads`).
+const MAX_DOWNLOADS: usize = 3;
+
+/// What a pull fetched and unpacked: the descriptor the reference resolved
+/// to (an index or a manifest), and the platform manifest with its config.
 pub struct Fetched {
     pub target: Desc,
     pub manifest: Manifest,
-    pub config: Vec<u8>,
 }
 
 /// A pull in progress: one registry endpoint, one client (credentials are
@@ -123,10 +130,13 @@ impl Puller<'_> {
     }
 
     /// Try the endpoints in order; the first that resolves the reference
-    /// serves the whole pull. Authentication failures are final.
+    /// serves the whole pull. A host without the `resolve` capability only
+    /// serves references by digest (as in containerd: it is not trusted to
+    /// map a tag to a digest). Authentication failures are final.
     pub async fn fetch(&self, endpoints: &[Endpoint], r: &Reference) -> Result<Fetched> {
         let mut last = Error::not_found(format!("no endpoint for {}", r.domain));
-        for ep in endpoints.iter().filter(|e| e.resolve && e.pull) {
+        let usable = |e: &&Endpoint| e.pull && (e.resolve || r.digest.is_some());
+        for ep in endpoints.iter().filter(usable) {
             tracing::debug!(host = %ep.host, image = %r.full(), "trying registry endpoint");
             match self.fetch_from(ep, r).await {
                 Ok(f) => return Ok(f),
@@ -145,13 +155,36 @@ impl Puller<'_> {
     }
 
     async fn fetch_from(&self, ep: &Endpoint, r: &Reference) -> Result<Fetched> {
+        // A path in the host URL (override_path mirrors): oci-client puts
+        // `/v2/` after the registry, so what precedes it goes with the
+        // registry and what follows prefixes the repository.
+        let (registry, prefix) = ep.client_location()?;
+        let repository = if prefix.is_empty() {
+            r.path.clone()
+        } else {
+            format!("{prefix}/{}", r.path)
+        };
+        if !ep.headers.is_empty() {
+            let names: Vec<&String> = ep.headers.keys().collect();
+            tracing::warn!(
+                host = %ep.host,
+                ?names,
+                "hosts.toml [header] not sent: crid's registry client (oci-client) cannot add request headers"
+            );
+        }
+        if ep.client_certs {
+            tracing::warn!(
+                host = %ep.host,
+                "hosts.toml client certificates not used: crid's registry client (oci-client) cannot present them"
+            );
+        }
         let client = client_for(ep)?;
         let oref = match (&r.digest, &r.tag) {
             (Some(d), _) => {
-                oci_client::Reference::with_digest(ep.host.clone(), r.path.clone(), d.clone())
+                oci_client::Reference::with_digest(registry.clone(), repository.clone(), d.clone())
             }
             (None, Some(t)) => {
-                oci_client::Reference::with_tag(ep.host.clone(), r.path.clone(), t.clone())
+                oci_client::Reference::with_tag(registry.clone(), repository.clone(), t.clone())
             }
             (None, None) => return Err(Error::invalid("reference has neither tag nor digest")),
         };
@@ -186,8 +219,8 @@ impl Puller<'_> {
                 Parsed::Index(idx) => {
                     let d = manifest::select_platform(&idx)?;
                     let by_digest = oci_client::Reference::with_digest(
-                        ep.host.clone(),
-                        r.path.clone(),
+                        registry.clone(),
+                        repository.clone(),
                         d.digest.clone(),
                     );
                     let (m, _) = self
@@ -229,13 +262,8 @@ impl Puller<'_> {
             manifest::config_labels(cd.snapshotter(), &top),
         )
         .await?;
-        let mut downloads = Vec::with_capacity(m.layers.len());
-        for (layer, diff_id) in m.layers.iter().zip(diff_ids.iter()) {
-            downloads.push(Box::pin(self.blob_to_store(&client, &oref, layer, diff_id)));
-        }
-        futures::stream::iter(downloads)
-            .buffer_unordered(3)
-            .try_collect::<Vec<()>>()
+        let mut unpacker = Unpacker::new(cd, &m.layers, &diff_ids).await?;
+        self.store_and_unpack(&client, &oref, &m.layers, &diff_ids, &mut unpacker)
             .await?;
         let labels = manifest::manifest_labels(&m);
         cd.write_content(
@@ -261,7 +289,6 @@ impl Puller<'_> {
         Ok(Fetched {
             target,
             manifest: m,
-            config,
         })
     }
 
@@ -285,21 +312,98 @@ impl Puller<'_> {
         Ok(out)
     }
 
-    /// Stream one layer into the content store, verifying size and digest.
+    /// Download the layers, at most `MAX_DOWNLOADS` at once, and unpack each
+    /// as soon as it and every layer below it are stored, while later layers
+    /// still download (containerd's own pull does the same). The first
+    /// failure on either side stops the other: downloads in flight abort
+    /// their ingests, and no further layer is unpacked.
+    async fn store_and_unpack(
+        &self,
+        client: &oci_client::Client,
+        oref: &oci_client::Reference,
+        layers: &[Desc],
+        diff_ids: &[String],
+        unpacker: &mut Unpacker<'_>,
+    ) -> Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (stored_tx, mut stored_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
+        let downloads = async {
+            // Futures built up front (not in a `map` closure): a closure over
+            // borrowed layers makes the spawned pull not provably `Send`.
+            let mut jobs = Vec::with_capacity(layers.len());
+            for (i, (layer, diff_id)) in layers.iter().zip(diff_ids).enumerate() {
+                let stop = stop_rx.clone();
+                jobs.push(Box::pin(async move {
+                    self.blob_to_store(client, oref, layer, diff_id, stop)
+                        .await
+                        .map(|()| i)
+                }));
+            }
+            let mut done = futures::stream::iter(jobs).buffer_unordered(MAX_DOWNLOADS);
+            let mut failed = None;
+            // Drain every download, even after a failure: the ones in flight
+            // see the stop and abort their ingests.
+            while let Some(r) = done.next().await {
+                match r {
+                    Ok(i) => {
+                        let _ = stored_tx.send(i);
+                    }
+                    Err(e) => {
+                        if failed.is_none() {
+                            stop_tx.send_replace(true);
+                            failed = Some(e);
+                        }
+                    }
+                }
+            }
+            drop(stored_tx);
+            failed.map_or(Ok(()), Err)
+        };
+        let unpacks = async {
+            let mut stored = vec![false; layers.len()];
+            while !unpacker.done() {
+                // `None`: the downloads ended without every layer (they failed).
+                let Some(i) = stored_rx.recv().await else {
+                    return Ok(());
+                };
+                stored[i] = true;
+                while !unpacker.done() && stored[unpacker.next()] && !*stop_rx.borrow() {
+                    if let Err(e) = unpacker.apply_next().await {
+                        stop_tx.send_replace(true);
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(())
+        };
+        let (downloaded, unpacked) = futures::join!(downloads, unpacks);
+        // An unpack failure stopped the downloads: it is the cause.
+        unpacked?;
+        downloaded?;
+        if !unpacker.done() {
+            return Err(Error::internal("layers stored but not all unpacked"));
+        }
+        Ok(())
+    }
+
+    /// Stream one layer into the content store, verifying size and digest,
+    /// unless it is there already. Returns early (aborting the ingest) once
+    /// `stop` turns true.
     async fn blob_to_store(
         &self,
         client: &oci_client::Client,
         oref: &oci_client::Reference,
         layer: &Desc,
         diff_id: &str,
+        mut stop: watch::Receiver<bool>,
     ) -> Result<()> {
+        if *stop.borrow() {
+            return Err(stopped());
+        }
         let cd = self.containerd;
         let labels = manifest::layer_labels(diff_id);
-        if cd.content_info(&layer.digest).await?.is_some() {
-            return cd.update_content_labels(&layer.digest, labels).await;
-        }
         let ingest = format!("layer-{}", layer.digest);
-        let Some(mut writer) = cd.blob_writer(&ingest, layer.size, &layer.digest).await? else {
+        let Some(mut writer) = self.open_writer(&ingest, layer, &mut stop).await? else {
             return cd.update_content_labels(&layer.digest, labels).await;
         };
         let result = async {
@@ -315,10 +419,13 @@ impl Puller<'_> {
             let mut hasher = Sha256::new();
             let mut n: i64 = 0;
             let mut logged = 0;
-            while let Some(chunk) = self
-                .timed("layer", async { Ok(stream.next().await) })
-                .await?
-            {
+            loop {
+                let chunk = tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => return Err(stopped()),
+                    c = self.timed("layer", async { Ok(stream.next().await) }) => c?,
+                };
+                let Some(chunk) = chunk else { break };
                 let chunk = chunk
                     .map_err(|e| Error::Unavailable(format!("download {}: {e}", layer.digest)))?;
                 hasher.update(&chunk);
@@ -351,4 +458,57 @@ impl Puller<'_> {
             }
         }
     }
+
+    /// A writer for `layer` under ingest ref `ingest`; `None` when the blob
+    /// is in the store already (it is then leased). The ref is per digest, so a concurrent pull
+    /// of another image with the same layer holds it locked: wait for that
+    /// download (the blob then appears) rather than fail, as containerd's
+    /// own fetcher does.
+    async fn open_writer(
+        &self,
+        ingest: &str,
+        layer: &Desc,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Option<crate::containerd::BlobWriter>> {
+        let cd = self.containerd;
+        let mut backoff = Duration::from_millis(50);
+        let mut idle = Duration::ZERO;
+        let mut last_offset = None;
+        loop {
+            // A blob in the store already answers `None`, and containerd puts
+            // it under the pull's lease (a `Content.Info` check would not:
+            // an unreferenced blob could go before the manifest refers to it).
+            match cd.blob_writer(ingest, layer.size, &layer.digest).await {
+                Err(e) if is_locked(&e) && idle < self.progress_timeout => {
+                    let offset = cd.ingest_offset(ingest).await?;
+                    if offset != last_offset {
+                        if last_offset.is_none() {
+                            tracing::debug!(layer = %layer.digest, "layer being stored by another pull; waiting");
+                        }
+                        last_offset = offset;
+                        idle = Duration::ZERO;
+                    }
+                    tokio::select! {
+                        biased;
+                        _ = stop.wait_for(|s| *s) => return Err(stopped()),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    idle += backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+                r => return r,
+            }
+        }
+    }
+}
+
+/// What a download returns when another part of the pull failed first.
+fn stopped() -> Error {
+    Error::internal("pull stopped: another layer failed")
+}
+
+/// containerd's answer when another writer holds an ingest ref.
+fn is_locked(e: &Error) -> bool {
+    matches!(e, Error::Containerd { status, .. }
+        if status.code() == tonic::Code::Unavailable && status.message().contains("locked"))
 }

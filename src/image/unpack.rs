@@ -8,23 +8,102 @@ use crate::containerd::{Containerd, Descriptor};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 
-/// Unpack `layers` (with their `diff_ids`); returns the top chain id.
-/// Snapshots that already exist are reused.
+/// Unpack `layers` (with their `diff_ids`), all already in the content
+/// store; returns the top chain id. Snapshots that already exist are reused.
 pub async fn unpack(cd: &Containerd, layers: &[Desc], diff_ids: &[String]) -> Result<String> {
-    if layers.len() != diff_ids.len() {
-        return Err(Error::invalid("layers and diff_ids differ in number"));
+    let mut u = Unpacker::new(cd, layers, diff_ids).await?;
+    while !u.done() {
+        u.apply_next().await?;
     }
-    let chains = manifest::chain_ids(diff_ids);
-    // Find the highest layer already unpacked.
-    let mut start = chains.len();
-    while start > 0 && cd.stat_snapshot(&chains[start - 1]).await?.is_none() {
-        start -= 1;
+    Ok(u.top())
+}
+
+/// Applies an image's layers bottom-up, one call per layer, so a pull can
+/// unpack layer `i` as soon as it (and every layer below it) is stored while
+/// later layers still download. Starts above the highest chain snapshot that
+/// already exists.
+pub struct Unpacker<'a> {
+    cd: &'a Containerd,
+    layers: &'a [Desc],
+    diff_ids: &'a [String],
+    chains: Vec<String>,
+    next: usize,
+}
+
+impl<'a> Unpacker<'a> {
+    pub async fn new(
+        cd: &'a Containerd,
+        layers: &'a [Desc],
+        diff_ids: &'a [String],
+    ) -> Result<Unpacker<'a>> {
+        if layers.len() != diff_ids.len() {
+            return Err(Error::invalid("layers and diff_ids differ in number"));
+        }
+        let chains = manifest::chain_ids(diff_ids);
+        // Find the highest layer already unpacked, and lease it: found by
+        // `Stat` alone, a snapshot nothing references (left by an
+        // interrupted pull, or of a removed image) could be collected
+        // before the next layer is prepared on it. Its parents are kept
+        // through it.
+        let mut next = chains.len();
+        while next > 0 {
+            let chain = &chains[next - 1];
+            if cd.stat_snapshot(chain).await?.is_some() {
+                cd.lease_snapshot(chain).await?;
+                // Leased now; still there means kept.
+                if cd.stat_snapshot(chain).await?.is_some() {
+                    tracing::debug!(%chain, layers = next, "reusing unpacked layers");
+                    break;
+                }
+            }
+            next -= 1;
+        }
+        Ok(Unpacker {
+            cd,
+            layers,
+            diff_ids,
+            chains,
+            next,
+        })
     }
-    for i in start..chains.len() {
-        let parent = if i == 0 { "" } else { chains[i - 1].as_str() };
-        apply_layer(cd, &layers[i], &diff_ids[i], parent, &chains[i]).await?;
+
+    /// Index of the layer `apply_next` unpacks.
+    pub fn next(&self) -> usize {
+        self.next
     }
-    Ok(chains.last().cloned().unwrap_or_default())
+
+    pub fn done(&self) -> bool {
+        self.next >= self.chains.len()
+    }
+
+    /// The top chain id: the image's rootfs parent once `done`.
+    pub fn top(&self) -> String {
+        self.chains.last().cloned().unwrap_or_default()
+    }
+
+    /// Unpack layer `next()` onto the chain below it; its blob must be in
+    /// the content store.
+    pub async fn apply_next(&mut self) -> Result<()> {
+        let i = self.next;
+        if self.done() {
+            return Err(Error::internal("every layer is unpacked"));
+        }
+        let parent = if i == 0 {
+            ""
+        } else {
+            self.chains[i - 1].as_str()
+        };
+        apply_layer(
+            self.cd,
+            &self.layers[i],
+            &self.diff_ids[i],
+            parent,
+            &self.chains[i],
+        )
+        .await?;
+        self.next += 1;
+        Ok(())
+    }
 }
 
 async fn apply_layer(
@@ -40,7 +119,16 @@ async fn apply_layer(
         chain.trim_start_matches("sha256:")
     );
     let labels = HashMap::from([("containerd.io/snapshot.ref".to_string(), chain.to_string())]);
-    let mounts = cd.prepare_snapshot(&key, parent, labels).await?;
+    let mounts = match cd.prepare_snapshot(&key, parent, labels).await {
+        Ok(m) => m,
+        // containerd checks the `snapshot.ref` target: another unpack of the
+        // same layer (a pull of another image) committed it meanwhile.
+        Err(e) if e.is_already_exists() => {
+            tracing::debug!(layer = %layer.digest, chain, "layer unpacked by another pull");
+            return cd.lease_snapshot(chain).await;
+        }
+        Err(e) => return Err(e),
+    };
     let result = async {
         let applied = cd
             .apply_diff(
@@ -70,7 +158,7 @@ async fn apply_layer(
         // Another unpack of the same layer won the race: theirs is as good.
         Err(e) if e.is_already_exists() => {
             cd.remove_snapshot(&key).await?;
-            Ok(())
+            cd.lease_snapshot(chain).await
         }
         Err(e) => {
             let _ = cd.remove_snapshot(&key).await;

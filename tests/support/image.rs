@@ -61,6 +61,40 @@ pub fn layer_tar(entries: &[Entry]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
+/// A layer holding `data/<name>`: `mib` MiB of random bytes (incompressible).
+pub fn random_layer(name: &str, mib: usize) -> Vec<u8> {
+    use std::io::Read;
+    let mut data = vec![0u8; mib << 20];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut data)
+        .unwrap();
+    layer_tar(&[
+        Entry::Dir("data/"),
+        Entry::File(format!("data/{name}"), data, 0o644),
+    ])
+}
+
+/// The layer digests of a built image, bottom first (from its manifest).
+pub fn layer_digests(image: &BuiltImage) -> Vec<String> {
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            image
+                .layout
+                .join("blobs/sha256")
+                .join(&image.manifest_digest[7..]),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The base layer: /bin/busybox with applet links, /etc/passwd and /etc/group
 /// (user `app` = 1000, group `appgroup` = 3000), empty /tmp /proc /sys /dev.
 pub fn busybox_layer() -> Vec<u8> {

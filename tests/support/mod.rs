@@ -3,6 +3,7 @@
 //! from Debian's busybox-static.
 #![allow(dead_code)]
 
+pub mod gated;
 pub mod image;
 pub mod pod;
 pub mod spdy;
