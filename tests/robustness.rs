@@ -23,7 +23,7 @@ async fn pod_ids(env: &PodEnv) -> Vec<(String, i32)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn create_with_expired_deadline_completes_and_retry_names_the_id() {
+async fn create_or_start_with_expired_deadline_completes_and_retry_names_the_id() {
     if missing_tools() {
         return;
     }
@@ -110,7 +110,39 @@ async fn create_with_expired_deadline_completes_and_retry_names_the_id() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!cid.is_empty());
-    env.start(&cid).await;
+
+    // StartContainer with an expired deadline: the start still completes.
+    let mut req = tonic::Request::new(StartContainerRequest {
+        container_id: cid.clone(),
+    });
+    req.set_timeout(Duration::from_millis(5));
+    let _ = env.rt().await.start_container(req).await;
+    let mut state = -1;
+    for _ in 0..300 {
+        state = env
+            .rt()
+            .await
+            .container_status(ContainerStatusRequest {
+                container_id: cid.clone(),
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap()
+            .state;
+        if state == ContainerState::ContainerRunning as i32 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        state,
+        ContainerState::ContainerRunning as i32,
+        "{}",
+        env.crid.log()
+    );
     env.remove_all_pods().await;
     env.assert_no_leaks();
 }

@@ -172,7 +172,10 @@ impl RuntimeService for RuntimeServer {
         let r = request.into_inner();
         handle("StartContainer", async {
             let t = std::time::Instant::now();
-            self.runtime.start_container(&r.container_id).await?;
+            // Detached like the creates: a client deadline must not drop a
+            // start between Tasks.Create and the status update.
+            let rt = self.runtime.clone();
+            detached(async move { rt.start_container(&r.container_id).await }).await?;
             crate::metrics::phase("container_start", t);
             Ok(StartContainerResponse {})
         })
