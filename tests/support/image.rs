@@ -382,7 +382,19 @@ impl Drop for TestRegistry {
     }
 }
 
+/// A loopback port that is free now, taken from below the kernel's
+/// ephemeral range: a port from `bind(:0)` is released at once and the
+/// kernel may hand it to the next process that binds to port 0 (another
+/// test's stream server) before the daemon it was meant for binds it.
 pub fn free_port() -> u16 {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..200 {
+        let port = rng.gen_range(20000..32000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
