@@ -70,6 +70,13 @@ async fn exists_in_snapshot(ctd: &TestContainerd, chain: &str, paths: &[&str]) -
     found
 }
 
+/// `<crid's registry config dir>/<host>/hosts.toml` with `content`.
+fn write_hosts_toml(crid: &TestCrid, host: &str, content: &str) {
+    let dir = crid.dir.path().join("certs.d").join(host);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("hosts.toml"), content).unwrap();
+}
+
 fn rand_suffix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -320,16 +327,14 @@ async fn pull_goes_through_a_mirror_from_hosts_toml() {
     reg.push(&img, "team/busybox", "1.0", None);
     let ctd = TestContainerd::start();
     let crid = TestCrid::start(&ctd);
-    let hosts = crid.dir.path().join("certs.d/mirror.test");
-    std::fs::create_dir_all(&hosts).unwrap();
-    std::fs::write(
-        hosts.join("hosts.toml"),
-        format!(
+    write_hosts_toml(
+        &crid,
+        "mirror.test",
+        &format!(
             "server = \"https://mirror.test\"\n\n[host.\"http://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
             reg.addr
         ),
-    )
-    .unwrap();
+    );
     let mut c = crid.images().await;
     let id = pull(&mut c, "mirror.test/team/busybox:1.0", None)
         .await
@@ -357,16 +362,14 @@ async fn pull_goes_through_a_mirror_whose_api_root_has_a_path() {
     reg.push(&img, "mirror/team/busybox", "1.0", None);
     let ctd = TestContainerd::start();
     let crid = TestCrid::start(&ctd);
-    let hosts = crid.dir.path().join("certs.d/pathed.test");
-    std::fs::create_dir_all(&hosts).unwrap();
-    std::fs::write(
-        hosts.join("hosts.toml"),
-        format!(
+    write_hosts_toml(
+        &crid,
+        "pathed.test",
+        &format!(
             "server = \"http://127.0.0.1:1\"\n\n[host.\"http://{}/v2/mirror\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n",
             reg.addr
         ),
-    )
-    .unwrap();
+    );
     let mut c = crid.images().await;
     let id = pull(&mut c, "pathed.test/team/busybox:1.0", None)
         .await

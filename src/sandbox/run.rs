@@ -206,9 +206,7 @@ impl Runtime {
             let result = self.cni.setup(&pod).await;
             (result, t.elapsed())
         };
-        let pause_meta = meta.clone();
-        let pause =
-            self.start_pause_container(&pause_meta, &image, &files, handler, progress, clock);
+        let pause = self.start_pause_container(meta, &image, &files, handler, progress, clock);
         // The pause container first: its containerd calls are the longer path.
         let (pause, (network, cni_took)) = tokio::join!(pause, cni);
         clock.mark("cni_wait", Spent::Cni);
