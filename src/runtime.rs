@@ -111,7 +111,7 @@ impl Runtime {
     }
 
     /// Apply one containerd event to the stores.
-    pub(crate) async fn handle_event(&self, ev: Event) {
+    pub(crate) async fn handle_event(self: &Arc<Self>, ev: Event) {
         match ev.kind {
             EventKind::Exit {
                 exec_id,
@@ -121,7 +121,10 @@ impl Runtime {
             } if exec_id.is_empty() => {
                 if let Ok(c) = self.containers.get(&ev.container_id) {
                     if c.id() == ev.container_id {
-                        self.container_exited(&c, code, exited_at).await;
+                        // Recording an exit waits for Tasks.Delete (and the
+                        // logger's drain): never hold up other events for it.
+                        let rt = self.clone();
+                        tokio::spawn(async move { rt.container_exited(&c, code, exited_at).await });
                     }
                 } else if let Ok(s) = self.sandboxes.get(&ev.container_id) {
                     if s.id() == ev.container_id && s.status().state == SandboxState::Ready {

@@ -51,7 +51,9 @@ async fn output_goes_to_cri_log_and_exit_codes_become_reasons() {
     assert!(st.finished_at >= st.started_at && st.started_at > 0);
     assert_eq!(st.log_path, path.to_string_lossy());
 
-    let text = env.wait_for_file(&path, &"x".repeat(100)).await;
+    // Exited is reported only after the task is deleted, which waits for the
+    // logger to drain both pipes: the log is complete now, without polling.
+    let text = std::fs::read_to_string(&path).unwrap();
     let lines = parse_log(&text);
     assert!(
         lines.contains(&("stdout".into(), "F".into(), "to-stdout".into())),
@@ -72,12 +74,80 @@ async fn output_goes_to_cri_log_and_exit_codes_become_reasons() {
     let joined: String = long.iter().map(|(_, _, c)| c.as_str()).collect();
     assert_eq!(joined, "x".repeat(40960));
 
-    let ok = env
-        .run(&sid, &pod, env.container_config("ok", &["/bin/true"]))
-        .await;
+    // A burst far larger than a pipe's buffer, then exit 0.
+    let cfg = env.container_config("ok", &["/bin/sh", "-c", "seq 1 30000"]);
+    let path = log_path(&pod, &cfg);
+    let ok = env.run(&sid, &pod, cfg).await;
     let st = env.wait_exited(&ok).await;
     assert_eq!((st.exit_code, st.reason.as_str()), (0, "Completed"));
+    let numbers: Vec<String> = parse_log(&std::fs::read_to_string(&path).unwrap())
+        .into_iter()
+        .map(|l| l.2)
+        .collect();
+    let expected: Vec<String> = (1..=30000).map(|i| i.to_string()).collect();
+    assert!(
+        numbers == expected,
+        "{} lines, last {:?}",
+        numbers.len(),
+        numbers.last()
+    );
 
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+/// The crid-logger process writing `log` (found by its command line).
+fn logger_pid_for(log: &std::path::Path) -> Option<i32> {
+    let needle = log.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+        let cmd = String::from_utf8_lossy(&cmd);
+        (cmd.contains("crid-logger") && cmd.contains(&needle)).then_some(pid)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_still_in_the_pipe_at_exit_reaches_the_log() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = env.pod_config("drain");
+    let sid = env.run_pod(&pod).await;
+    // ~24 KB: fits in the pipe, so the container exits while all of it is
+    // still unread.
+    let cfg = env.container_config("burst", &["/bin/sh", "-c", "sleep 1; seq 1 5000"]);
+    let path = log_path(&pod, &cfg);
+    let cid = env.run(&sid, &pod, cfg).await;
+    let mut logger = None;
+    for _ in 0..50 {
+        logger = logger_pid_for(&path);
+        if logger.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let logger = nix::unistd::Pid::from_raw(logger.expect("crid-logger of the container"));
+    // Freeze the logger (a process of this test's own container) so the
+    // container exits, and crid deletes its task, with the output unread.
+    nix::sys::signal::kill(logger, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // The shim's SIGTERM is pending now; resume the logger.
+    nix::sys::signal::kill(logger, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let st = env.wait_exited(&cid).await;
+    assert_eq!(st.exit_code, 0);
+    let numbers: Vec<String> = parse_log(&std::fs::read_to_string(&path).unwrap())
+        .into_iter()
+        .map(|l| l.2)
+        .collect();
+    let expected: Vec<String> = (1..=5000).map(|i| i.to_string()).collect();
+    assert!(
+        numbers == expected,
+        "{} lines, last {:?}",
+        numbers.len(),
+        numbers.last()
+    );
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
 }

@@ -27,6 +27,8 @@ use std::time::Duration;
 /// Frames queued per attach client before it is considered too slow.
 const ATTACH_QUEUE: usize = 256;
 const READ_BUF: usize = 32 * 1024;
+/// How long output may keep arriving after the shim's SIGTERM.
+const DRAIN_AFTER_SIGTERM: Duration = Duration::from_secs(8);
 
 struct Shared {
     log_path: PathBuf,
@@ -82,6 +84,9 @@ fn main() {
         attach_threads: Mutex::new(Vec::new()),
     });
 
+    // First, before any thread exists: every thread must block SIGTERM.
+    drain_on_sigterm(shared.clone());
+
     if let Some(sock) = &control {
         let _ = std::fs::remove_file(sock);
         match UnixListener::bind(sock) {
@@ -133,6 +138,35 @@ fn main() {
         let _ = t.join();
     }
     std::process::exit(0);
+}
+
+/// The shim sends SIGTERM when the task is deleted, after closing its ends
+/// of the output pipes, so that the log driver can flush and exit; it kills
+/// it 12 s later. SIGTERM is blocked in every thread and taken by one thread
+/// that lets the readers drain to EOF (the normal exit path) for up to
+/// `DRAIN_AFTER_SIGTERM`, then flushes and exits whatever is left.
+fn drain_on_sigterm(shared: Arc<Shared>) {
+    // SAFETY: plain signal-mask calls on a local, zeroed sigset; done before
+    // any other thread exists, so every later thread inherits the mask.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+    std::thread::spawn(move || {
+        let mut sig = 0;
+        // SAFETY: sigwait on the blocked set, with a valid out pointer.
+        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+            return;
+        }
+        std::thread::sleep(DRAIN_AFTER_SIGTERM);
+        if let Ok(mut log) = shared.log.lock() {
+            let _ = log.flush();
+        }
+        eprintln!("crid-logger: output not at EOF {DRAIN_AFTER_SIGTERM:?} after SIGTERM; exiting");
+        std::process::exit(0);
+    });
 }
 
 /// Read one container stream until EOF, writing CRI entries and fanning the

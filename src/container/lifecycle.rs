@@ -13,6 +13,9 @@ use std::time::Duration;
 
 /// Exit code and reason kubelet sees for a container whose start failed.
 const START_ERROR_EXIT_CODE: i32 = 128;
+/// Longest wait for `Tasks.Delete` of an exited task (the shim's own limit
+/// for the log driver to finish is 12 s).
+const TASK_DELETE_ON_EXIT: Duration = Duration::from_secs(15);
 
 impl Runtime {
     pub async fn start_container(&self, id: &str) -> Result<()> {
@@ -223,47 +226,55 @@ impl Runtime {
         Ok(())
     }
 
-    /// Record a container's exit (idempotent), then delete its task so the
-    /// shim goes away, as containerd's CRI does.
+    /// Record a container's exit (idempotent). The task is deleted first, as
+    /// containerd's CRI does: the shim then closes the output pipes and
+    /// waits for crid-logger to drain them, so once kubelet sees `Exited`
+    /// the log holds everything the container wrote.
     pub(crate) async fn container_exited(&self, c: &Arc<Container>, code: u32, exited_at: i64) {
-        if c.status().state != ContainerState::Running {
+        use std::sync::atomic::Ordering;
+        if c.status().state != ContainerState::Running
+            || c.exit_claimed.swap(true, Ordering::SeqCst)
+        {
             return;
         }
+        *c.stdin_keepalive.lock().unwrap() = None;
+        // The shim gives the logger 12 s after SIGTERM; do not wait forever
+        // on a containerd that hangs.
+        match tokio::time::timeout(TASK_DELETE_ON_EXIT, self.delete_task(c.id())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(container = %c.id(), error = %e, "cannot delete exited task")
+            }
+            Err(_) => tracing::warn!(container = %c.id(), "deleting the exited task timed out"),
+        }
+        self.exits.forget(c.id());
         let exit_code = code as i32;
         let finished_at = if exited_at > 0 {
             exited_at
         } else {
             now_nanos()
         };
-        let (reason, message) = {
-            let oom = c.status().oom_killed;
-            let reason = if oom {
-                "OOMKilled"
-            } else if exit_code == 0 {
-                "Completed"
-            } else {
-                "Error"
-            };
-            // kubelet reads the termination message from the file it mounts.
-            (reason.to_string(), String::new())
+        // Read after the delete: the OOM event has had time to arrive.
+        let reason = if c.status().oom_killed {
+            "OOMKilled"
+        } else if exit_code == 0 {
+            "Completed"
+        } else {
+            "Error"
         };
+        // kubelet reads the termination message from the file it mounts.
         if let Err(e) = c.update_status(|s| {
             s.state = ContainerState::Exited;
             s.exit_code = exit_code;
             s.finished_at = finished_at;
-            s.reason = reason.clone();
-            s.message = message.clone();
+            s.reason = reason.to_string();
+            s.message = String::new();
         }) {
             tracing::error!(container = %c.id(), error = %e, "cannot persist exit status");
         }
         self.events.publish(Stopped, c.id(), &c.meta.sandbox_id);
         c.exited.notify_waiters();
-        *c.stdin_keepalive.lock().unwrap() = None;
         tracing::info!(container = %c.id(), exit_code, %reason, "container exited");
-        if let Err(e) = self.delete_task(c.id()).await {
-            tracing::warn!(container = %c.id(), error = %e, "cannot delete exited task");
-        }
-        self.exits.forget(c.id());
     }
 }
 

@@ -94,6 +94,9 @@ pub struct Container {
     pub op: tokio::sync::Mutex<()>,
     /// Notified when the container's task exits.
     pub exited: tokio::sync::Notify,
+    /// Set by the first caller that records the task's exit (the event
+    /// stream and `Tasks.Wait` both report it).
+    pub exit_claimed: std::sync::atomic::AtomicBool,
     /// A write end of the stdin FIFO, held so the shim's open never blocks
     /// and stdin stays open between attaches (`stdin` containers only).
     pub stdin_keepalive: std::sync::Mutex<Option<std::fs::File>>,
@@ -107,6 +110,7 @@ impl Container {
             status_file: dir.join("status.json"),
             op: tokio::sync::Mutex::new(()),
             exited: tokio::sync::Notify::new(),
+            exit_claimed: std::sync::atomic::AtomicBool::new(false),
             stdin_keepalive: std::sync::Mutex::new(None),
         })
     }
