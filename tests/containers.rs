@@ -496,9 +496,16 @@ async fn stop_uses_sigterm_then_sigkill_and_is_idempotent() {
     // Ignores SIGTERM: only SIGKILL after the timeout ends it.
     let cfg = env.container_config(
         "stubborn",
-        &["/bin/sh", "-c", "trap '' TERM; sleep 3600 & wait"],
+        &[
+            "/bin/sh",
+            "-c",
+            "trap '' TERM; echo trapped; sleep 3600 & wait",
+        ],
     );
+    let path = log_path(&pod, &cfg);
     let cid = env.run(&sid, &pod, cfg).await;
+    // Stop only once the shell has set its trap.
+    env.wait_for_file(&path, "trapped").await;
     assert_eq!(
         env.status(&cid).await.state,
         ContainerState::ContainerRunning as i32

@@ -36,21 +36,35 @@ impl Runtime {
             )));
         }
         let mut clock = PhaseClock::start("StartContainer");
+        let mut started_at = 0;
         let started = self
-            .start_task_of(&c, &sandbox.meta.runtime_handler, &mut clock)
+            .start_task_of(
+                &c,
+                &sandbox.meta.runtime_handler,
+                &mut clock,
+                &mut started_at,
+            )
             .await;
         match started {
             Ok(pid) => {
                 let updated = c.update_status(|s| {
                     s.state = ContainerState::Running;
                     s.pid = pid;
-                    s.started_at = now_nanos();
+                    s.started_at = started_at;
                 });
                 clock.mark("status_file", Spent::Crid);
                 clock.finish(c.id());
+                let early_exit = {
+                    let mut gate = c.exit_gate.lock().unwrap();
+                    gate.started = true;
+                    gate.pending.take()
+                };
                 updated?;
                 tracing::info!(container = %c.id(), pid, "container started");
                 self.events.publish(Started, c.id(), &c.meta.sandbox_id);
+                if let Some((code, exited_at)) = early_exit {
+                    self.container_exited(&c, code, exited_at).await;
+                }
                 Ok(())
             }
             Err(e) => {
@@ -74,6 +88,7 @@ impl Runtime {
         c: &Container,
         handler: &str,
         clock: &mut PhaseClock,
+        started_at: &mut i64,
     ) -> Result<u32> {
         let (_, handler) = self.runtime_handler(handler)?;
         let state_dir = self.container_state_dir(c.id());
@@ -89,6 +104,8 @@ impl Runtime {
             .map_err(|e| e.context("create task"))?;
         clock.mark("task_create", Spent::Containerd);
         self.exits.watch(c.id());
+        // Taken before the start, so a fast exit is never earlier.
+        *started_at = now_nanos();
         let pid = self
             .containerd
             .start_task(c.id(), "")
@@ -164,7 +181,7 @@ impl Runtime {
             let exited = c.exited.notified();
             tokio::pin!(exited);
             exited.as_mut().enable();
-            self.containerd.kill_task(c.id(), "", signal, false).await?;
+            self.kill_unless_exiting(c, signal, false).await?;
             if tokio::time::timeout(Duration::from_secs(timeout as u64), &mut exited)
                 .await
                 .is_ok()
@@ -180,8 +197,7 @@ impl Runtime {
         if c.status().state != ContainerState::Running {
             return Ok(());
         }
-        self.containerd
-            .kill_task(c.id(), "", libc::SIGKILL as u32, true)
+        self.kill_unless_exiting(c, libc::SIGKILL as u32, true)
             .await?;
         if tokio::time::timeout(Duration::from_secs(30), &mut exited)
             .await
@@ -194,6 +210,16 @@ impl Runtime {
             )));
         }
         Ok(())
+    }
+
+    /// Signal the task. A task whose exit is being recorded is being deleted:
+    /// its shim may already be gone ("ttrpc: closed"), and the caller only
+    /// needs to wait for `exited`.
+    async fn kill_unless_exiting(&self, c: &Container, signal: u32, all: bool) -> Result<()> {
+        match self.containerd.kill_task(c.id(), "", signal, all).await {
+            Err(_) if c.exit_claimed.load(std::sync::atomic::Ordering::SeqCst) => Ok(()),
+            other => other,
+        }
     }
 
     fn stop_signal(&self, c: &Container) -> u32 {
@@ -232,6 +258,13 @@ impl Runtime {
     /// the log holds everything the container wrote.
     pub(crate) async fn container_exited(&self, c: &Arc<Container>, code: u32, exited_at: i64) {
         use std::sync::atomic::Ordering;
+        {
+            let mut gate = c.exit_gate.lock().unwrap();
+            if !gate.started {
+                gate.pending = Some((code, exited_at));
+                return;
+            }
+        }
         if c.status().state != ContainerState::Running
             || c.exit_claimed.swap(true, Ordering::SeqCst)
         {
@@ -253,7 +286,8 @@ impl Runtime {
             exited_at
         } else {
             now_nanos()
-        };
+        }
+        .max(c.status().started_at);
         // Read after the delete: the OOM event has had time to arrive.
         let reason = if c.status().oom_killed {
             "OOMKilled"

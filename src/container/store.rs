@@ -86,6 +86,18 @@ impl ContainerStatus {
     }
 }
 
+/// Exits can be reported (by the event stream or `Tasks.Wait`) before
+/// `StartContainer` has recorded that the task runs; such an exit waits here
+/// until it has.
+#[derive(Debug, Default)]
+pub struct ExitGate {
+    /// `StartContainer` recorded `Running` (or the container was loaded
+    /// past `Created`).
+    pub started: bool,
+    /// (exit code, exited at) reported before `started`.
+    pub pending: Option<(u32, i64)>,
+}
+
 pub struct Container {
     pub meta: ContainerMetadata,
     pub status: RwLock<ContainerStatus>,
@@ -97,6 +109,8 @@ pub struct Container {
     /// Set by the first caller that records the task's exit (the event
     /// stream and `Tasks.Wait` both report it).
     pub exit_claimed: std::sync::atomic::AtomicBool,
+    /// Holds an exit reported before `StartContainer` recorded `Running`.
+    pub exit_gate: std::sync::Mutex<ExitGate>,
     /// A write end of the stdin FIFO, held so the shim's open never blocks
     /// and stdin stays open between attaches (`stdin` containers only).
     pub stdin_keepalive: std::sync::Mutex<Option<std::fs::File>>,
@@ -104,6 +118,7 @@ pub struct Container {
 
 impl Container {
     pub fn new(meta: ContainerMetadata, status: ContainerStatus, dir: &Path) -> Arc<Self> {
+        let started = status.state != ContainerState::Created;
         Arc::new(Container {
             meta,
             status: RwLock::new(status),
@@ -111,6 +126,10 @@ impl Container {
             op: tokio::sync::Mutex::new(()),
             exited: tokio::sync::Notify::new(),
             exit_claimed: std::sync::atomic::AtomicBool::new(false),
+            exit_gate: std::sync::Mutex::new(ExitGate {
+                started,
+                pending: None,
+            }),
             stdin_keepalive: std::sync::Mutex::new(None),
         })
     }
