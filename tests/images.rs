@@ -950,3 +950,92 @@ async fn images_sharing_a_layer_pull_concurrently_and_store_it_once() {
     assert_eq!(got[0].as_deref(), Some(&b"only-b"[..]));
     assert!(got[1].is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_layer_that_does_not_match_its_digest_is_refused_and_nothing_is_kept() {
+    if missing_tools() {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    let name = reg.push(&img, "busybox", "bad", None);
+    // Corrupt the stored layer in the registry's own storage, same size.
+    let layer = layer_digests(&img).pop().unwrap();
+    let hex = layer.trim_start_matches("sha256:");
+    let blob = reg
+        .dir
+        .path()
+        .join("data/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    let good = std::fs::read(&blob).unwrap();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0xff;
+    std::fs::write(&blob, &bad).unwrap();
+
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+    let err = pull(&mut c, &name, None).await.unwrap_err();
+    assert!(
+        err.message().contains("corrupt") && err.message().contains(hex),
+        "{err:?}"
+    );
+    assert!(status(&mut c, &name).await.is_none());
+    let content = ctd.ctr(&["content", "ls", "-q"]);
+    assert!(!content.contains(hex), "{content}");
+    let ingests = ctd.ctr(&["content", "active"]);
+    assert!(!ingests.contains(hex), "{ingests}");
+
+    // Repaired upstream, the same pull succeeds.
+    std::fs::write(&blob, &good).unwrap();
+    pull(&mut c, &name, None).await.unwrap();
+    assert!(status(&mut c, &name).await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_left_half_way_in_containerd_is_resumed() {
+    if missing_tools() {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    let name = reg.push(&img, "busybox", "resume", None);
+    let ctd = TestContainerd::start();
+    // An ingest as an interrupted pull leaves it: the first MiB of the layer
+    // (one full write chunk) under crid's ingest ref for that layer.
+    let layer = layer_digests(&img).pop().unwrap();
+    let bytes = std::fs::read(
+        img.layout
+            .join("blobs/sha256")
+            .join(layer.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    let chunk = crid::containerd::WRITE_CHUNK;
+    assert!(bytes.len() > chunk, "the layer spans more than one chunk");
+    {
+        let cd = adapter(&ctd);
+        let mut w = cd
+            .blob_writer(&format!("layer-{layer}"), bytes.len() as i64, &layer)
+            .await
+            .unwrap()
+            .expect("not in the store yet");
+        w.write(&bytes[..chunk]).await.unwrap();
+    }
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+    pull(&mut c, &name, None).await.unwrap();
+    assert!(status(&mut c, &name).await.is_some());
+    assert!(
+        crid.log().contains("resuming an interrupted download"),
+        "{}",
+        crid.log()
+    );
+    // containerd verified the whole blob (its first MiB written earlier).
+    let content = ctd.ctr(&["content", "ls", "-q"]);
+    assert!(content.contains(&layer), "{content}");
+}

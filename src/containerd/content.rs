@@ -139,6 +139,8 @@ pub struct BlobWriter {
     responses: tonic::Streaming<api::WriteContentResponse>,
     buf: Vec<u8>,
     offset: i64,
+    /// Bytes an earlier, interrupted writer left in the ingest.
+    resumable: i64,
 }
 
 impl Containerd {
@@ -166,12 +168,12 @@ impl Containerd {
             Err(s) if s.code() == tonic::Code::AlreadyExists => return Ok(None),
             Err(s) => return Err(Error::containerd("Content.Write", s)),
         };
-        match responses.next().await {
-            Some(Ok(_)) => {}
+        let resumable = match responses.next().await {
+            Some(Ok(r)) => r.offset,
             Some(Err(s)) if s.code() == tonic::Code::AlreadyExists => return Ok(None),
             Some(Err(s)) => return Err(Error::containerd("Content.Write", s)),
             None => return Err(Error::internal("Content.Write closed after STAT")),
-        }
+        };
         Ok(Some(BlobWriter {
             containerd: self.clone(),
             reference: reference.into(),
@@ -179,6 +181,7 @@ impl Containerd {
             responses,
             buf: Vec::with_capacity(WRITE_CHUNK),
             offset: 0,
+            resumable: resumable.max(0),
         }))
     }
 
@@ -230,6 +233,18 @@ impl Containerd {
 }
 
 impl BlobWriter {
+    /// Bytes already in the ingest from an interrupted earlier writer; the
+    /// caller may `resume_at` them instead of writing from the start.
+    pub fn resumable(&self) -> i64 {
+        self.resumable
+    }
+
+    /// Continue after the first `offset` bytes (0 or `resumable()`); writing
+    /// from 0 over a partial ingest truncates it.
+    pub fn resume_at(&mut self, offset: i64) {
+        self.offset = if offset == self.resumable { offset } else { 0 };
+    }
+
     async fn send(&mut self, req: api::WriteContentRequest) -> Result<()> {
         self.tx
             .send(req)

@@ -18,7 +18,7 @@ mod tasks;
 pub use containerd_client::services::v1 as api;
 pub use containerd_client::types::{Descriptor, Mount};
 pub use containers::Container;
-pub use content::{BlobWriter, ContentInfo};
+pub use content::{BlobWriter, ContentInfo, WRITE_CHUNK};
 pub use events::{Event, EventKind};
 pub use images::Image;
 pub use snapshots::SnapshotInfo;

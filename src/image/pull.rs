@@ -13,9 +13,9 @@ use super::RegistryAuth;
 use crate::containerd::Containerd;
 use crate::error::{Error, Result};
 use futures::StreamExt;
+use oci_client::client::BlobResponse;
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth as OciAuth;
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -407,17 +407,28 @@ impl Puller<'_> {
             return cd.update_content_labels(&layer.digest, labels).await;
         };
         let result = async {
-            let mut stream = self
+            // containerd hashes what it stores and refuses a commit whose
+            // digest or size differs from the manifest's: that is the
+            // verification, so the bytes are not hashed here as well. The
+            // range request also resumes an ingest an interrupted pull left.
+            let from = writer.resumable();
+            let response = self
                 .timed("layer", async {
                     client
-                        .pull_blob_stream(oref, layer.digest.as_str())
+                        .pull_blob_stream_partial(oref, layer.digest.as_str(), from as u64, None)
                         .await
                         .map_err(|e| registry_error("fetch layer", e))
                 })
-                .await?
-                .stream;
-            let mut hasher = Sha256::new();
-            let mut n: i64 = 0;
+                .await?;
+            let (mut stream, mut n) = match response {
+                BlobResponse::Partial(s) => (s.stream, from),
+                // The registry ignored the range: start over.
+                BlobResponse::Full(s) => (s.stream, 0),
+            };
+            writer.resume_at(n);
+            if n > 0 {
+                tracing::debug!(layer = %layer.digest, bytes = n, "resuming an interrupted download");
+            }
             let mut logged = 0;
             loop {
                 let chunk = tokio::select! {
@@ -428,19 +439,23 @@ impl Puller<'_> {
                 let Some(chunk) = chunk else { break };
                 let chunk = chunk
                     .map_err(|e| Error::Unavailable(format!("download {}: {e}", layer.digest)))?;
-                hasher.update(&chunk);
                 n += chunk.len() as i64;
+                if n > layer.size {
+                    return Err(Error::internal(format!(
+                        "layer {} corrupt: more than the {} bytes of the manifest",
+                        layer.digest, layer.size
+                    )));
+                }
                 writer.write(&chunk).await?;
                 if n >= logged + (16 << 20) {
                     logged = n;
                     tracing::info!(layer = %layer.digest, bytes = n, total = layer.size, "pulling");
                 }
             }
-            let got = format!("sha256:{}", hex::encode(hasher.finalize()));
-            if got != layer.digest || n != layer.size {
-                return Err(Error::internal(format!(
-                    "layer {} corrupt: got {got}, {n} bytes",
-                    layer.digest
+            if n != layer.size {
+                return Err(Error::Unavailable(format!(
+                    "download {}: ended after {n} of {} bytes",
+                    layer.digest, layer.size
                 )));
             }
             Ok(())
@@ -448,7 +463,11 @@ impl Puller<'_> {
         .await;
         match result {
             Ok(()) => {
-                writer.commit(layer.size, &layer.digest, labels).await?;
+                if let Err(e) = writer.commit(layer.size, &layer.digest, labels).await {
+                    // A refused commit leaves the ingest: drop it.
+                    let _ = cd.abort_ingest(&ingest).await;
+                    return Err(corrupt_or(e, &layer.digest));
+                }
                 tracing::debug!(layer = %layer.digest, bytes = layer.size, "layer stored");
                 Ok(())
             }
@@ -505,6 +524,20 @@ impl Puller<'_> {
 /// What a download returns when another part of the pull failed first.
 fn stopped() -> Error {
     Error::internal("pull stopped: another layer failed")
+}
+
+/// containerd refuses a commit whose content does not hash to the expected
+/// digest with FailedPrecondition: name that as a corrupt layer.
+fn corrupt_or(e: Error, digest: &str) -> Error {
+    match &e {
+        Error::Containerd { status, .. } if status.code() == tonic::Code::FailedPrecondition => {
+            Error::internal(format!(
+                "layer {digest} corrupt: the downloaded bytes do not match its digest ({})",
+                status.message()
+            ))
+        }
+        _ => e,
+    }
 }
 
 /// containerd's answer when another writer holds an ingest ref.
