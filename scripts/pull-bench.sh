@@ -9,6 +9,9 @@
 # then pulls once with each, in turn, so a comparison sees the same noise.
 #
 #   PULL_BENCH_ROUNDS=5  PULL_BENCH_BIN=target/release  PULL_BENCH_LAYERS=5
+#   PULL_BENCH_VIA=crid (default) | cri (containerd's CRI plugin pulls, driven
+#     by cridctl on containerd's socket) | ctr (`ctr images pull`: containerd's
+#     own Go client, fetching and unpacking over the same gRPC API as crid)
 #   PULL_BENCH_LAYER_MIB=20  PULL_BENCH_LOG=info (crid --log-level)  KEEP=1 (keep the temp dir)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +19,8 @@ read -r -a BINS <<< "${PULL_BENCH_BIN:-$ROOT/target/release}"
 ROUNDS=${PULL_BENCH_ROUNDS:-5}
 LAYERS=${PULL_BENCH_LAYERS:-5}
 MIB=${PULL_BENCH_LAYER_MIB:-20}
+VIA=${PULL_BENCH_VIA:-crid}
+case "$VIA" in crid|cri|ctr) ;; *) echo "pull-bench: PULL_BENCH_VIA is crid, cri or ctr"; exit 1;; esac
 [ "$(id -u)" = 0 ] || { echo "pull-bench: run as root"; exit 1; }
 for BIN in "${BINS[@]}"; do
   for b in crid cridctl; do
@@ -80,6 +85,9 @@ docker-registry serve "$W/registry.yml" </dev/null >"$W/registry.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 IMAGE=127.0.0.1:$PORT/bench/big:v1
+mkdir -p "$W/certs.d/127.0.0.1:$PORT"
+printf 'server = "http://127.0.0.1:%s"\n[host."http://127.0.0.1:%s"]\n  capabilities = ["pull", "resolve"]\n' "$PORT" "$PORT" \
+  > "$W/certs.d/127.0.0.1:$PORT/hosts.toml"
 skopeo copy --quiet --dest-tls-verify=false "oci:$L:v1" "docker://$IMAGE"
 
 # ---- rounds: fresh containerd + crid, one timed cold pull per build
@@ -92,7 +100,10 @@ for r in $(seq 1 "$ROUNDS"); do
 version = 2
 root = "$R/root"
 state = "$R/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+$( if [ "$VIA" = cri ]; then
+  printf '[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "%s"\n  restrict_oom_score_adj = true\n' "$IMAGE"
+  printf '  [plugins."io.containerd.grpc.v1.cri".registry]\n    config_path = "%s"\n' "$W/certs.d"
+else echo 'disabled_plugins = ["io.containerd.grpc.v1.cri"]'; fi )
 [grpc]
   address = "$R/c.sock"
 [ttrpc]
@@ -115,9 +126,18 @@ TOML
   # Let the start-up work (the locally built pause image) finish first.
   for _ in $(seq 100); do grep -q "built crid's pause image\|pulled" "$R/crid.log" && break; sleep 0.1; done
   sync; sleep 1
+  cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
+  C0=$(cpu "$CPID"); D0=$(cpu "$DPID")
   t0=$(date +%s.%N)
-  "$BIN/cridctl" -r "unix://$R/crid.sock" pull "$IMAGE" >/dev/null
+  case "$VIA" in
+    crid) "$BIN/cridctl" -r "unix://$R/crid.sock" pull "$IMAGE" >/dev/null ;;
+    cri) "$BIN/cridctl" -r "unix://$R/c.sock" pull "$IMAGE" >/dev/null ;;
+    ctr) ctr -a "$R/c.sock" -n k8s.io images pull --plain-http "$IMAGE" >/dev/null ;;
+  esac
   t1=$(date +%s.%N)
+  TICK=$(getconf CLK_TCK)
+  printf 'round %d: CPU seconds during the pull: containerd %.2f, crid %.2f\n' "$r" \
+    "$(echo "($(cpu "$CPID") - $C0) / $TICK" | bc -l)" "$(echo "($(cpu "$DPID") - $D0) / $TICK" | bc -l)"
   t=$(echo "$t1 - $t0" | bc -l)
   TIMES[$bi]+="$t "
   printf 'round %d, %s: %.2f s\n' "$r" "$BIN" "$t"
@@ -127,5 +147,5 @@ TOML
  done
 done
 for bi in "${!BINS[@]}"; do
-  printf '%s\n' ${TIMES[$bi]} | sort -n | awk -v b="${BINS[$bi]}" '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%s: median of %d cold pulls: %.2f s\n", b, NR, m}'
+  printf '%s\n' ${TIMES[$bi]} | sort -n | awk -v b="${BINS[$bi]} ($VIA)" '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%s: median of %d cold pulls: %.2f s\n", b, NR, m}'
 done
