@@ -80,20 +80,26 @@ async fn output_goes_to_cri_log_and_exit_codes_become_reasons() {
     let ok = env.run(&sid, &pod, cfg).await;
     let st = env.wait_exited(&ok).await;
     assert_eq!((st.exit_code, st.reason.as_str()), (0, "Completed"));
-    let numbers: Vec<String> = parse_log(&std::fs::read_to_string(&path).unwrap())
-        .into_iter()
-        .map(|l| l.2)
-        .collect();
-    let expected: Vec<String> = (1..=30000).map(|i| i.to_string()).collect();
-    assert!(
-        numbers == expected,
-        "{} lines, last {:?}",
-        numbers.len(),
-        numbers.last()
-    );
+    assert_log_holds_1_to(&path, 30000);
 
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
+}
+
+/// The log (read now, without waiting) holds exactly the lines `1`..=`n`,
+/// as `seq 1 n` wrote them.
+fn assert_log_holds_1_to(path: &std::path::Path, n: usize) {
+    let lines: Vec<String> = parse_log(&std::fs::read_to_string(path).unwrap())
+        .into_iter()
+        .map(|l| l.2)
+        .collect();
+    let expected: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+    assert!(
+        lines == expected,
+        "{} lines, last {:?}",
+        lines.len(),
+        lines.last()
+    );
 }
 
 /// The crid-logger process writing `log` (found by its command line).
@@ -137,17 +143,7 @@ async fn output_still_in_the_pipe_at_exit_reaches_the_log() {
     nix::sys::signal::kill(logger, nix::sys::signal::Signal::SIGCONT).unwrap();
     let st = env.wait_exited(&cid).await;
     assert_eq!(st.exit_code, 0);
-    let numbers: Vec<String> = parse_log(&std::fs::read_to_string(&path).unwrap())
-        .into_iter()
-        .map(|l| l.2)
-        .collect();
-    let expected: Vec<String> = (1..=5000).map(|i| i.to_string()).collect();
-    assert!(
-        numbers == expected,
-        "{} lines, last {:?}",
-        numbers.len(),
-        numbers.last()
-    );
+    assert_log_holds_1_to(&path, 5000);
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
 }

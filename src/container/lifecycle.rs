@@ -36,17 +36,11 @@ impl Runtime {
             )));
         }
         let mut clock = PhaseClock::start("StartContainer");
-        let mut started_at = 0;
         let started = self
-            .start_task_of(
-                &c,
-                &sandbox.meta.runtime_handler,
-                &mut clock,
-                &mut started_at,
-            )
+            .start_task_of(&c, &sandbox.meta.runtime_handler, &mut clock)
             .await;
         match started {
-            Ok(pid) => {
+            Ok((pid, started_at)) => {
                 let updated = c.update_status(|s| {
                     s.state = ContainerState::Running;
                     s.pid = pid;
@@ -88,8 +82,7 @@ impl Runtime {
         c: &Container,
         handler: &str,
         clock: &mut PhaseClock,
-        started_at: &mut i64,
-    ) -> Result<u32> {
+    ) -> Result<(u32, i64)> {
         let (_, handler) = self.runtime_handler(handler)?;
         let state_dir = self.container_state_dir(c.id());
         std::fs::create_dir_all(&state_dir)
@@ -105,14 +98,14 @@ impl Runtime {
         clock.mark("task_create", Spent::Containerd);
         self.exits.watch(c.id());
         // Taken before the start, so a fast exit is never earlier.
-        *started_at = now_nanos();
+        let started_at = now_nanos();
         let pid = self
             .containerd
             .start_task(c.id(), "")
             .await
             .map_err(|e| e.context("start task"))?;
         clock.mark("task_start", Spent::Containerd);
-        Ok(pid)
+        Ok((pid, started_at))
     }
 
     /// Stdio of a container's task: output goes to crid-logger, a process the
