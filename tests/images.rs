@@ -18,6 +18,20 @@ fn spec(image: &str) -> Option<ImageSpec> {
     })
 }
 
+/// A test registry holding the busybox test image as `repo:tag`: the
+/// registry, the directory the image was built in (keep it alive), the image
+/// and the name it was pushed as.
+fn registry_with_busybox(
+    repo: &str,
+    tag: &str,
+) -> (TestRegistry, tempfile::TempDir, BuiltImage, String) {
+    let reg = TestRegistry::start();
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    let name = reg.push(&img, repo, tag, None);
+    (reg, tmp, img, name)
+}
+
 async fn pull(
     client: &mut ImageClient,
     image: &str,
@@ -97,10 +111,7 @@ async fn pull_by_tag_and_by_digest_records_every_name() {
     if missing_tools() {
         return;
     }
-    let reg = TestRegistry::start();
-    let tmp = short_tempdir("img");
-    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
-    let name = reg.push(&img, "busybox", "latest", None);
+    let (reg, _tmp, img, name) = registry_with_busybox("busybox", "latest");
     let ctd = TestContainerd::start();
     let crid = TestCrid::start(&ctd);
     let mut c = crid.images().await;
@@ -321,10 +332,7 @@ async fn pull_goes_through_a_mirror_from_hosts_toml() {
     if missing_tools() {
         return;
     }
-    let reg = TestRegistry::start();
-    let tmp = short_tempdir("img");
-    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
-    reg.push(&img, "team/busybox", "1.0", None);
+    let (reg, _tmp, img, _name) = registry_with_busybox("team/busybox", "1.0");
     let ctd = TestContainerd::start();
     let crid = TestCrid::start(&ctd);
     write_hosts_toml(
@@ -356,10 +364,7 @@ async fn pull_goes_through_a_mirror_whose_api_root_has_a_path() {
     // The mirror's API root is <registry>/v2/mirror (override_path), so the
     // registry sees every repository under `mirror/`; the image exists
     // only there and the server is unreachable.
-    let reg = TestRegistry::start();
-    let tmp = short_tempdir("img");
-    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
-    reg.push(&img, "mirror/team/busybox", "1.0", None);
+    let (reg, _tmp, img, _name) = registry_with_busybox("mirror/team/busybox", "1.0");
     let ctd = TestContainerd::start();
     let crid = TestCrid::start(&ctd);
     write_hosts_toml(
@@ -429,10 +434,7 @@ async fn concurrent_pulls_of_one_image_share_the_download() {
     if missing_tools() {
         return;
     }
-    let reg = TestRegistry::start();
-    let tmp = short_tempdir("img");
-    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
-    let name = reg.push(&img, "busybox", "shared", None);
+    let (_reg, _tmp, img, name) = registry_with_busybox("busybox", "shared");
     let ctd = TestContainerd::start();
     let crid = TestCrid::start(&ctd);
     let c = crid.images().await;
@@ -460,10 +462,7 @@ async fn remove_then_pull_again() {
     if missing_tools() {
         return;
     }
-    let reg = TestRegistry::start();
-    let tmp = short_tempdir("img");
-    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
-    let name = reg.push(&img, "busybox", "rm", None);
+    let (_reg, _tmp, img, name) = registry_with_busybox("busybox", "rm");
     let ctd = TestContainerd::start();
     let crid = TestCrid::start(&ctd);
     let mut c = crid.images().await;
@@ -956,10 +955,7 @@ async fn a_layer_that_does_not_match_its_digest_is_refused_and_nothing_is_kept()
     if missing_tools() {
         return;
     }
-    let reg = TestRegistry::start();
-    let tmp = short_tempdir("img");
-    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
-    let name = reg.push(&img, "busybox", "bad", None);
+    let (reg, _tmp, img, name) = registry_with_busybox("busybox", "bad");
     // Corrupt the stored layer in the registry's own storage, same size.
     let layer = layer_digests(&img).pop().unwrap();
     let hex = layer.trim_start_matches("sha256:");
@@ -1001,10 +997,7 @@ async fn a_download_left_half_way_in_containerd_is_resumed() {
     if missing_tools() {
         return;
     }
-    let reg = TestRegistry::start();
-    let tmp = short_tempdir("img");
-    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
-    let name = reg.push(&img, "busybox", "resume", None);
+    let (_reg, _tmp, img, name) = registry_with_busybox("busybox", "resume");
     let ctd = TestContainerd::start();
     // An ingest as an interrupted pull leaves it: the first MiB of the layer
     // (one full write chunk) under crid's ingest ref for that layer.
