@@ -1,8 +1,10 @@
 //! Rootfs snapshots of sandboxes and containers. A prepared snapshot that no
 //! container record references yet is garbage to containerd's GC: either the
-//! record is created first (it names the snapshot key; sandboxes do this), or
-//! the snapshot is prepared under a short lease that is dropped once the
-//! record exists (containers, whose spec needs the rootfs's /etc/passwd).
+//! record is created first (it names the snapshot key), or the snapshot is
+//! prepared under a short lease that is dropped once the record exists. The
+//! lease is needed only for the first container of an image, whose spec
+//! needs /etc/passwd and /etc/group read from the prepared rootfs; later
+//! containers find them in `container::user_files`.
 
 use crate::containerd::Mount;
 use crate::error::Result;

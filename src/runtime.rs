@@ -26,6 +26,8 @@ pub struct Runtime {
     pub exits: ExitMonitor,
     pub cpu_rates: crate::stats::CpuRates,
     pub events: crate::events::EventBus,
+    /// Images' /etc/passwd and /etc/group, by chain id.
+    pub image_users: crate::container::user_files::UserFilesCache,
     snapshotter_root: tokio::sync::OnceCell<String>,
     recovered: std::sync::atomic::AtomicBool,
 }
@@ -69,6 +71,7 @@ impl Runtime {
             exits,
             cpu_rates: Default::default(),
             events: Default::default(),
+            image_users: Default::default(),
             snapshotter_root: Default::default(),
             recovered: std::sync::atomic::AtomicBool::new(false),
         })

@@ -224,6 +224,31 @@ async fn command_args_env_workdir_and_user_reach_the_process() {
     let cid = env.run(&sid, &pod, cfg).await;
     env.wait_exited(&cid).await;
     env.wait_for_file(&path, "1234:4321").await;
+
+    // The first container read the image's /etc/passwd and /etc/group from
+    // its prepared rootfs; later ones get them from crid's cache and have
+    // their record written before the rootfs. The name resolves the same.
+    let mut cfg = env.container_config(
+        "again",
+        &["/bin/sh", "-c", "echo again $(id -u):$(id -g) $(id -G)"],
+    );
+    let sc = cfg
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap();
+    sc.run_as_username = "app".into();
+    let path = log_path(&pod, &cfg);
+    let cid = env.run(&sid, &pod, cfg).await;
+    assert_eq!(env.wait_exited(&cid).await.exit_code, 0);
+    let text = env.wait_for_file(&path, "again").await;
+    let line = &parse_log(&text)[0].2;
+    assert!(
+        line.starts_with("again 1000:3000") && line.contains("4000"),
+        "{line}"
+    );
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
 }

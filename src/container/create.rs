@@ -1,7 +1,9 @@
-//! `CreateContainer`: validate, reserve the name, prepare the rootfs snapshot,
-//! generate the OCI spec, create the containerd container. Rolls back on failure.
+//! `CreateContainer`: validate, reserve the name, generate the OCI spec,
+//! create the containerd container and prepare its rootfs snapshot. Rolls
+//! back on failure.
 
 use super::store::{Container, ContainerMetadata, ContainerStatus};
+use super::user_files::ImageUserFiles;
 use crate::containerd::{self as ctrd, Container as CtrdContainer};
 use crate::cri::{ContainerConfig, PodSandboxConfig};
 use crate::error::{Error, Result};
@@ -87,17 +89,32 @@ impl Runtime {
                 .and_then(|c| c.stop_signal().clone()),
         };
         let dir = self.container_dir(&id);
+        // Whether the rootfs was prepared under a creation lease.
+        let mut leased = false;
         let result = async {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
             clock.mark("prepare", Spent::Crid);
-            let rootfs = self
-                .prepare_rootfs(&id, &image.chain_id)
-                .await
-                .map_err(|e| e.context("rootfs snapshot"))?;
-            clock.mark("rootfs", Spent::Containerd);
+            // The spec needs the image's /etc/passwd and /etc/group. Known
+            // from an earlier container of the image, they let the record be
+            // written first, which keeps the snapshot from the GC; else the
+            // rootfs is prepared first, under a lease, and they are read from it.
+            let (users, rootfs) = match self.image_users.get(&image.chain_id) {
+                Some(users) => (users, None),
+                None => {
+                    leased = true;
+                    let rootfs = self
+                        .prepare_rootfs(&id, &image.chain_id)
+                        .await
+                        .map_err(|e| e.context("rootfs snapshot"))?;
+                    let users = std::sync::Arc::new(ImageUserFiles::read(&rootfs));
+                    self.image_users.insert(&image.chain_id, users.clone());
+                    clock.mark("rootfs", Spent::Containerd);
+                    (users, Some(rootfs))
+                }
+            };
             let spec = self
-                .container_spec(&meta, &sandbox, &sandbox_config, &image, &rootfs)
+                .container_spec(&meta, &sandbox, &sandbox_config, &image, &users)
                 .await?;
             let spec_json = serde_json::to_vec(&spec)
                 .map_err(|e| Error::internal(format!("encode spec: {e}")))?;
@@ -129,14 +146,28 @@ impl Runtime {
                 .await
                 .map_err(|e| e.context("create container"))?;
             clock.mark("create", Spent::Containerd);
+            let rootfs = match rootfs {
+                Some(rootfs) => rootfs,
+                None => {
+                    let rootfs = self
+                        .prepare_rootfs_of_record(&id, &image.chain_id)
+                        .await
+                        .map_err(|e| e.context("rootfs snapshot"))?;
+                    clock.mark("rootfs", Spent::Containerd);
+                    rootfs
+                }
+            };
             let container = Container::new(meta.clone(), ContainerStatus::created(), &dir);
+            *container.rootfs_mounts.lock().unwrap() = Some(rootfs);
             container.update_status(|_| {})?;
             clock.mark("status_file", Spent::Crid);
             Ok::<_, Error>(container)
         }
         .await;
-        self.release_rootfs_lease(&id).await;
-        clock.mark("release_lease", Spent::Containerd);
+        if leased {
+            self.release_rootfs_lease(&id).await;
+            clock.mark("release_lease", Spent::Containerd);
+        }
         clock.finish(&id);
         match result {
             Ok(container) => {

@@ -89,7 +89,11 @@ impl Runtime {
             .map_err(|e| Error::io(format!("create {}", state_dir.display()), e))?;
         let io = self.task_io(c, &state_dir)?;
         clock.mark("prepare", Spent::Crid);
-        let mounts = self.containerd.snapshot_mounts(c.id()).await?;
+        let prepared = c.rootfs_mounts.lock().unwrap().take();
+        let mounts = match prepared {
+            Some(m) => m,
+            None => self.containerd.snapshot_mounts(c.id()).await?,
+        };
         clock.mark("mounts", Spent::Containerd);
         self.containerd
             .create_task(c.id(), mounts, io, runc_options(&handler))

@@ -7,5 +7,6 @@ pub mod seccomp;
 pub mod spec;
 pub mod store;
 pub mod update;
+pub mod user_files;
 
 pub use store::{Container, ContainerMetadata, ContainerState, ContainerStatus, ContainerStore};

@@ -4,10 +4,10 @@
 
 use super::spec::{container_spec, stat_device, ContainerSpecInput, DeviceInfo, SandboxFiles};
 use super::store::ContainerMetadata;
-use crate::containerd::Mount;
+use super::user_files::ImageUserFiles;
 use crate::cri::{NamespaceMode, PodSandboxConfig};
 use crate::error::{Error, Result};
-use crate::image::ImageRecord;
+use crate::image::Loaded;
 use crate::runtime::Runtime;
 use crate::sandbox::Sandbox;
 use std::path::{Path, PathBuf};
@@ -18,12 +18,10 @@ impl Runtime {
         meta: &ContainerMetadata,
         sandbox: &Sandbox,
         sandbox_config: &PodSandboxConfig,
-        image: &ImageRecord,
-        rootfs: &[Mount],
+        image: &Loaded,
+        users: &ImageUserFiles,
     ) -> Result<oci_spec::runtime::Spec> {
         let config = &meta.config;
-        let etc_passwd = read_rootfs_file(rootfs, "etc/passwd");
-        let etc_group = read_rootfs_file(rootfs, "etc/group");
 
         let devices = config
             .devices
@@ -72,8 +70,8 @@ impl Runtime {
             sandbox_config,
             image: &image.config,
             image_name: &meta.image_name,
-            etc_passwd: etc_passwd.as_deref(),
-            etc_group: etc_group.as_deref(),
+            etc_passwd: users.passwd.as_deref(),
+            etc_group: users.group.as_deref(),
             sandbox_pid: sandbox.status().pid,
             netns_path: sandbox.meta.netns_path.as_deref(),
             target_pid,
@@ -136,37 +134,4 @@ pub(crate) fn clear_swap_limit(spec: &mut oci_spec::runtime::Spec) {
             }
         }
     }
-}
-
-/// Read a small file of an image rootfs straight from the snapshot's
-/// directories (upper first, then each lower), without mounting anything.
-/// Whiteouts (0/0 character devices) hide the file.
-pub(crate) fn read_rootfs_file(mounts: &[Mount], rel: &str) -> Option<String> {
-    use std::os::unix::fs::FileTypeExt;
-    let mut dirs: Vec<PathBuf> = vec![];
-    for m in mounts {
-        match m.r#type.as_str() {
-            "bind" => dirs.push(PathBuf::from(&m.source)),
-            "overlay" => {
-                for opt in &m.options {
-                    if let Some(up) = opt.strip_prefix("upperdir=") {
-                        dirs.insert(0, PathBuf::from(up));
-                    } else if let Some(lower) = opt.strip_prefix("lowerdir=") {
-                        dirs.extend(lower.split(':').map(PathBuf::from));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    for d in dirs {
-        let p = d.join(rel);
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.file_type().is_char_device() => return None,
-            Ok(m) if m.is_file() && m.len() <= 1 << 20 => return std::fs::read_to_string(&p).ok(),
-            Ok(_) => return None,
-            Err(_) => continue,
-        }
-    }
-    None
 }

@@ -114,6 +114,10 @@ pub struct Container {
     /// A write end of the stdin FIFO, held so the shim's open never blocks
     /// and stdin stays open between attaches (`stdin` containers only).
     pub stdin_keepalive: std::sync::Mutex<Option<std::fs::File>>,
+    /// The rootfs mounts CreateContainer got from `Snapshots.Prepare`, for
+    /// StartContainer to use without asking containerd again (taken once;
+    /// a container loaded at start-up asks).
+    pub rootfs_mounts: std::sync::Mutex<Option<Vec<crate::containerd::Mount>>>,
 }
 
 impl Container {
@@ -131,6 +135,7 @@ impl Container {
                 pending: None,
             }),
             stdin_keepalive: std::sync::Mutex::new(None),
+            rootfs_mounts: std::sync::Mutex::new(None),
         })
     }
 

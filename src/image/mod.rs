@@ -21,7 +21,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use store::{LoadCache, Loaded};
+use store::LoadCache;
+pub use store::Loaded;
 
 /// Credentials for a pull, from the CRI `AuthConfig`.
 #[derive(Debug, Clone, Default)]
@@ -77,7 +78,7 @@ struct Inner {
     cache: LoadCache,
     /// The sandbox image once resolved: every RunPodSandbox needs it, so
     /// later calls only check that its top snapshot still exists.
-    sandbox_record: Mutex<Option<ImageRecord>>,
+    sandbox_record: Mutex<Option<Arc<Loaded>>>,
     /// Pull leases this process holds; any other `crid-pull-` lease is a
     /// leftover of a crid that died mid-pull.
     live_leases: Mutex<HashSet<String>>,
@@ -250,7 +251,7 @@ impl ImageService {
 
     /// Make sure the sandbox image is present and unpacked: pull it, or build
     /// crid's own pause image locally when it cannot be pulled.
-    pub async fn ensure_sandbox_image(&self) -> Result<ImageRecord> {
+    pub async fn ensure_sandbox_image(&self) -> Result<Arc<Loaded>> {
         let cached = self.inner.sandbox_record.lock().unwrap().clone();
         if let Some(rec) = cached {
             if self
@@ -268,7 +269,7 @@ impl ImageService {
         Ok(rec)
     }
 
-    async fn ensure_sandbox_image_uncached(&self) -> Result<ImageRecord> {
+    async fn ensure_sandbox_image_uncached(&self) -> Result<Arc<Loaded>> {
         let name = self.inner.sandbox_image.clone();
         if let Ok(rec) = self.resolve(&name).await {
             return Ok(rec);
@@ -284,25 +285,24 @@ impl ImageService {
     }
 
     /// The image a container is created from (by id, tag or digest),
-    /// unpacked; `NotFound` when absent.
-    pub async fn resolve(&self, reference: &str) -> Result<ImageRecord> {
+    /// unpacked; `NotFound` when absent. One record lookup and one snapshot
+    /// stat: the image's content is cached by digest.
+    pub async fn resolve(&self, reference: &str) -> Result<Arc<Loaded>> {
         let inner = &self.inner;
         let Some(l) = inner.find(reference).await? else {
             return Err(Error::not_found(format!("image {reference:?}")));
         };
-        let chain = l.chain_id();
-        if inner.containerd.stat_snapshot(&chain).await?.is_none() {
+        if inner.containerd.stat_snapshot(&l.chain_id).await?.is_none() {
             tracing::info!(
                 image = reference,
                 "unpacking image whose layers are not unpacked"
             );
+            let unpacking = l.clone();
             inner
-                .with_lease(|cd| async move { inner.unpack(&cd, &l).await.map(|_| ()) })
+                .with_lease(|cd| async move { inner.unpack(&cd, &unpacking).await.map(|_| ()) })
                 .await?;
         }
-        self.status(reference)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("image {reference:?}")))
+        Ok(l)
     }
 }
 
@@ -504,7 +504,7 @@ impl Inner {
                 repo_digests,
                 size: l.size,
                 config: l.config.clone(),
-                chain_id: l.chain_id(),
+                chain_id: l.chain_id.clone(),
                 pinned: self.is_pinned(&mine),
             });
         }

@@ -19,15 +19,9 @@ pub struct Loaded {
     pub id: String,
     pub config: oci_spec::image::ImageConfiguration,
     pub diff_ids: Vec<String>,
+    /// Chain id of the top layer: the parent of a container's rootfs snapshot.
+    pub chain_id: String,
     pub size: u64,
-}
-
-impl Loaded {
-    pub fn chain_id(&self) -> String {
-        manifest::chain_ids(&self.diff_ids)
-            .pop()
-            .unwrap_or_default()
-    }
 }
 
 /// Immutable (content-addressed) cache: target digest → loaded image.
@@ -70,12 +64,14 @@ async fn load(cd: &Containerd, target: &Descriptor) -> Result<Loaded> {
     let (config, diff_ids) = manifest::parse_config(&cfg)?;
     let size =
         msize + cfg.len() as u64 + m.layers.iter().map(|l| l.size.max(0) as u64).sum::<u64>();
+    let chain_id = manifest::chain_ids(&diff_ids).pop().unwrap_or_default();
     Ok(Loaded {
         target_digest: target.digest.clone(),
         id: m.config.digest.clone(),
         manifest: m,
         config,
         diff_ids,
+        chain_id,
         size,
     })
 }

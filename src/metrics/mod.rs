@@ -83,7 +83,7 @@ pub fn global() -> &'static Metrics {
 }
 
 /// Record a pod start phase that began at `since` (`netns`, `cni`,
-/// `pause_container`, `container_create`, `container_start`).
+/// `pause_task`, `container_create`, `container_start`).
 pub fn phase(name: &'static str, since: Instant) {
     global().observe_phase(name, since.elapsed());
 }

@@ -5,13 +5,13 @@ use super::files::SandboxFiles;
 use super::spec::{sandbox_spec, SandboxSpecInput};
 use super::store::SandboxMetadata;
 use crate::error::Result;
-use crate::image::ImageRecord;
+use crate::image::Loaded;
 use crate::runtime::Runtime;
 
 pub(crate) fn pause_spec(
     rt: &Runtime,
     meta: &SandboxMetadata,
-    image: &ImageRecord,
+    image: &Loaded,
     files: &SandboxFiles,
 ) -> Result<oci_spec::runtime::Spec> {
     sandbox_spec(&SandboxSpecInput {

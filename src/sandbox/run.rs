@@ -166,48 +166,65 @@ impl Runtime {
     ) -> Result<u32> {
         let id = meta.id.clone();
         clock.mark("validate", Spent::Crid);
-        let image = self
-            .images
-            .ensure_sandbox_image()
-            .await
-            .map_err(|e| e.context("sandbox image"))?;
-        clock.mark("sandbox_image", Spent::Containerd);
-
-        // Files shared by all the pod's containers.
         let dir = self.config.sandbox_dir(&id);
-        progress.dir = true;
-        let files = super::files::write_sandbox_files(&dir, &meta.config)
-            .map_err(|e| e.context("sandbox files"))?;
-        if !host_ipc(&meta.config) {
-            super::files::mount_shm(&files.shm, &meta.config).map_err(|e| e.context("/dev/shm"))?;
-            progress.shm = true;
+        let files = super::files::sandbox_files(&dir);
+        let host_net = host_network(&meta.config);
+        if !host_net {
+            meta.netns_path = Some(self.config.netns_dir().join(&id));
         }
-        clock.mark("sandbox_files", Spent::Crid);
 
-        if host_network(&meta.config) {
+        // The host side (sandbox files, /dev/shm, the netns) is crid's own
+        // work and the pause container's record and rootfs need only its
+        // paths: build it on a blocking thread meanwhile. The pause task
+        // needs both.
+        progress.dir = true;
+        let host_side = {
+            let (dir, config, netns) = (dir.clone(), meta.config.clone(), meta.netns_path.clone());
+            tokio::task::spawn_blocking(move || {
+                let t = std::time::Instant::now();
+                let mut made = HostSide::default();
+                let result = set_up_host_side(&dir, &config, netns.as_deref(), &mut made);
+                (made, result, t.elapsed())
+            })
+        };
+        let record = self.create_pause_record(meta, &files, handler, progress, clock);
+        let (host_side, record) = tokio::join!(host_side, record);
+        let host_result = match host_side {
+            Ok((made, result, took)) => {
+                progress.shm = made.shm;
+                progress.netns = made.netns;
+                clock.note("host_side", took);
+                result
+            }
+            // Whatever it made is unknown: teardown tolerates what is missing.
+            Err(e) => {
+                progress.shm = true;
+                progress.netns = meta.netns_path.clone();
+                Err(Error::internal(format!("host side of the sandbox: {e}")))
+            }
+        };
+        clock.mark("host_side_wait", Spent::Crid);
+        let mounts = record?;
+        host_result?;
+
+        if host_net {
             return self
-                .start_pause_container(meta, &image, &files, handler, progress, clock)
+                .start_pause_task(&id, mounts, handler, progress, clock)
                 .await;
         }
-        let ns = NetNs::create(&self.config.netns_dir(), &id)
-            .map_err(|e| e.context("network namespace"))?;
-        clock.mark("netns", Spent::Crid);
-        progress.netns = Some(ns.path().to_path_buf());
-        meta.netns_path = Some(ns.path().to_path_buf());
         let pod = pod_network(meta).expect("netns set");
-
-        // CNI ADD and the pause container need only the netns, not each
-        // other: run them concurrently. The pause container's metadata is
-        // written before the IP is known; recovery reads the IP from the CNI
-        // result cache, as libcni keeps it.
+        // CNI ADD and the pause task need only the netns, not each other: run
+        // them concurrently. The pause container's metadata was written
+        // before the IP is known; recovery reads the IP from the CNI result
+        // cache, as libcni keeps it.
         progress.cni = true;
         let cni = async {
             let t = std::time::Instant::now();
             let result = self.cni.setup(&pod).await;
             (result, t.elapsed())
         };
-        let pause = self.start_pause_container(meta, &image, &files, handler, progress, clock);
-        // The pause container first: its containerd calls are the longer path.
+        let pause = self.start_pause_task(&id, mounts, handler, progress, clock);
+        // The pause task first: its containerd calls are the longer path.
         let (pause, (network, cni_took)) = tokio::join!(pause, cni);
         clock.mark("cni_wait", Spent::Cni);
         clock.note("cni", cni_took);
@@ -219,20 +236,24 @@ impl Runtime {
         Ok(pid)
     }
 
-    /// Create and start the pause container of a sandbox whose files (and
-    /// netns, unless on the host network) exist.
-    async fn start_pause_container(
+    /// The pause container's record and rootfs snapshot: needs the sandbox
+    /// image and the paths of the sandbox files and netns, not the files.
+    async fn create_pause_record(
         &self,
         meta: &SandboxMetadata,
-        image: &crate::image::ImageRecord,
         files: &super::files::SandboxFiles,
         handler: &crate::config::RuntimeHandler,
         progress: &mut Progress,
         clock: &mut PhaseClock,
-    ) -> Result<u32> {
+    ) -> Result<Vec<ctrd::Mount>> {
         let id = meta.id.clone();
-        let pause_started = std::time::Instant::now();
-        let spec = super::pause::pause_spec(self, meta, image, files)?;
+        let image = self
+            .images
+            .ensure_sandbox_image()
+            .await
+            .map_err(|e| e.context("sandbox image"))?;
+        clock.mark("sandbox_image", Spent::Containerd);
+        let spec = super::pause::pause_spec(self, meta, &image, files)?;
         let spec_json =
             serde_json::to_vec(&spec).map_err(|e| Error::internal(format!("encode spec: {e}")))?;
         clock.mark("pause_spec", Spent::Crid);
@@ -273,21 +294,34 @@ impl Runtime {
             .await
             .map_err(|e| e.context("rootfs snapshot"))?;
         clock.mark("pause_rootfs", Spent::Containerd);
+        Ok(mounts)
+    }
 
+    /// Create and start the pause task once its record, rootfs, sandbox
+    /// files and netns (unless on the host network) exist.
+    async fn start_pause_task(
+        &self,
+        id: &str,
+        mounts: Vec<ctrd::Mount>,
+        handler: &crate::config::RuntimeHandler,
+        progress: &mut Progress,
+        clock: &mut PhaseClock,
+    ) -> Result<u32> {
+        let started = std::time::Instant::now();
         progress.task = true;
         self.containerd
-            .create_task(&id, mounts, ctrd::TaskIo::default(), runc_options(handler))
+            .create_task(id, mounts, ctrd::TaskIo::default(), runc_options(handler))
             .await
             .map_err(|e| e.context("create pause task"))?;
         clock.mark("pause_task_create", Spent::Containerd);
         let pid = self
             .containerd
-            .start_task(&id, "")
+            .start_task(id, "")
             .await
             .map_err(|e| e.context("start pause task"))?;
         clock.mark("pause_task_start", Spent::Containerd);
-        self.exits.watch(&id);
-        crate::metrics::phase("pause_container", pause_started);
+        self.exits.watch(id);
+        crate::metrics::phase("pause_task", started);
         Ok(pid)
     }
 
@@ -373,6 +407,39 @@ impl Runtime {
             },
         }
     }
+}
+
+/// What `set_up_host_side` made, for the rollback.
+#[derive(Debug, Default)]
+struct HostSide {
+    shm: bool,
+    netns: Option<PathBuf>,
+}
+
+/// The sandbox's files, its /dev/shm (unless it shares the host's IPC) and
+/// its pinned netns (when `netns` is given). Blocking: file writes, a mount
+/// and a thread that creates the namespace.
+fn set_up_host_side(
+    dir: &std::path::Path,
+    config: &PodSandboxConfig,
+    netns: Option<&std::path::Path>,
+    made: &mut HostSide,
+) -> Result<()> {
+    let files =
+        super::files::write_sandbox_files(dir, config).map_err(|e| e.context("sandbox files"))?;
+    if !host_ipc(config) {
+        made.shm = true;
+        super::files::mount_shm(&files.shm, config).map_err(|e| e.context("/dev/shm"))?;
+    }
+    if let Some(path) = netns {
+        let (parent, name) = (path.parent(), path.file_name().and_then(|n| n.to_str()));
+        let (Some(parent), Some(name)) = (parent, name) else {
+            return Err(Error::internal(format!("netns path {}", path.display())));
+        };
+        let ns = NetNs::create(parent, name).map_err(|e| e.context("network namespace"))?;
+        made.netns = Some(ns.path().to_path_buf());
+    }
+    Ok(())
 }
 
 pub(crate) fn owner_labels() -> HashMap<String, String> {
