@@ -186,7 +186,7 @@ setsid "$BIN/crid" --listen "unix://$W/crid.sock" --root "$W/crid/root" --state 
   --containerd-address "$CTRD_SOCK" --containerd-namespace crid-bench \
   --cni-conf-dir "$W/cni-crid" --cni-bin-dir /usr/lib/cni --sandbox-image "$REG/bench/pause:v1" \
   --registry-config-path "$W/certs.d" --stream-address 127.0.0.1:0 \
-  --log-level 'info,crid::phases=debug' </dev/null >"$W/crid.out" 2>"$W/crid.log" &
+  --log-level 'info,crid::phases=debug,crid::server=debug' </dev/null >"$W/crid.out" 2>"$W/crid.log" &
 CRID_PID=$!; PIDS+=($CRID_PID)
 wait_sock "$W/crid.sock"
 

@@ -282,3 +282,46 @@ async fn fifty_sandboxes_created_and_removed_leak_nothing() {
     }
     env.assert_no_leaks();
 }
+
+/// crid keeps the sandbox image in memory once found. If its snapshot goes
+/// anyway (removed behind crid's back), the next pod unpacks it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_image_whose_snapshot_went_is_unpacked_again() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let sid = env.run_pod(&env.pod_config("before")).await;
+    env.stop_and_remove_pod(&sid).await;
+
+    let status = env
+        .crid
+        .images()
+        .await
+        .image_status(crid::cri::ImageStatusRequest {
+            image: Some(crid::cri::ImageSpec {
+                image: "registry.k8s.io/pause:3.9".into(),
+                ..Default::default()
+            }),
+            verbose: true,
+        })
+        .await
+        .expect("image status")
+        .into_inner();
+    let info: serde_json::Value = serde_json::from_str(&status.info["info"]).expect("info json");
+    let chain = info["chainID"].as_str().expect("chainID").to_string();
+    env.containerd.ctr(&["snapshots", "rm", &chain]);
+    assert!(
+        !env.containerd.ctr(&["snapshots", "ls"]).contains(&chain),
+        "snapshot still there"
+    );
+
+    let sid = env.run_pod(&env.pod_config("after")).await;
+    assert_eq!(
+        env.pod_status(&sid).await.status.unwrap().state,
+        crid::cri::PodSandboxState::SandboxReady as i32
+    );
+    assert!(env.containerd.ctr(&["snapshots", "ls"]).contains(&chain));
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}

@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod cold;
 pub mod docker;
+pub mod floor;
 pub mod procstat;
 pub mod pull;
 pub mod report;

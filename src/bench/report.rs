@@ -12,8 +12,13 @@ pub struct ReportInput<'a> {
     pub systems: Vec<String>,
     /// Markdown describing the machine, versions and command (from the script).
     pub preamble: String,
-    /// (rpc, id) → (containerd µs, cni µs) from crid's log.
-    pub crid_phases: BTreeMap<(String, String), (u64, u64)>,
+    /// (rpc, id) → (containerd µs, cni µs, total µs) from crid's log.
+    pub crid_phases: BTreeMap<(String, String), (u64, u64, u64)>,
+    /// (method, handler µs) of every RPC crid logged, in order.
+    pub crid_rpcs: Vec<(String, u64)>,
+    /// Unix socket round trips between two threads (µs): back to back, and
+    /// with 10 ms idle between them.
+    pub round_trip_floor_us: (Vec<f64>, Vec<f64>),
     pub pods: usize,
     /// Directory the plots go to, and its name relative to BENCHMARKS.md.
     pub plot_dir: &'a Path,
@@ -346,6 +351,7 @@ pub fn write(input: &ReportInput, md_path: &Path) -> anyhow::Result<()> {
         }
         md.push('\n');
     }
+    rpc_split(&mut md, input);
 
     // CPU.
     let _ = writeln!(
@@ -514,5 +520,86 @@ mod tests {
             " ms",
         );
         assert_eq!(row, "| x ≤ 3.00 ms | – | not measured |\n");
+    }
+}
+
+/// Where the time of crid's RPCs goes: its handler against the client's view.
+fn rpc_split(md: &mut String, input: &ReportInput) {
+    let r = input.results;
+    let mut rows: Vec<(&str, Vec<f64>, Vec<f64>)> = vec![];
+    for (i, rpc) in ["RunPodSandbox", "CreateContainer", "StartContainer"]
+        .into_iter()
+        .enumerate()
+    {
+        let handler: Vec<f64> = r
+            .crid_pods
+            .iter()
+            .filter_map(|(sandbox, container, _)| {
+                let id = if i == 0 { sandbox } else { container };
+                let p = input.crid_phases.get(&(rpc.to_string(), id.clone()))?;
+                Some(p.2 as f64 / 1000.0)
+            })
+            .collect();
+        rows.push((rpc, r.get(CRID, &format!("start/{rpc}")).to_vec(), handler));
+    }
+    let rounds = super::workload::relist_rounds_in_crid(&input.crid_rpcs);
+    for (i, rpc) in ["ListPodSandbox", "ListContainers", "ContainerStatus"]
+        .into_iter()
+        .enumerate()
+    {
+        let handler = rounds.iter().map(|x| x[i] as f64 / 1000.0).collect();
+        rows.push((rpc, r.get(CRID, &format!("relist/{rpc}")).to_vec(), handler));
+    }
+    let relist_client = r.get(CRID, "relist/total").to_vec();
+    let relist_handler: Vec<f64> = rounds
+        .iter()
+        .map(|x| x.iter().sum::<u64>() as f64 / 1000.0)
+        .collect();
+    rows.push(("relist (3 RPCs)", relist_client, relist_handler));
+    if rows.iter().all(|(_, c, h)| c.is_empty() || h.is_empty()) {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Inside crid and on the wire
+"
+    );
+    let _ = writeln!(
+        md,
+        "Time in crid's RPC handler (crid's `rpc ok` and `crid::phases` debug events; pod starts: the operation's own clock) against the time the client measured. The rest is the gRPC round trip: HTTP/2 and protobuf on both sides, the client library, and the wake-ups of two processes.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| RPC | n | client p50 | crid p50 | client − crid (p50s) | client p99 | crid p99 |\n|---|---:|---:|---:|---:|---:|---:|"
+    );
+    for (rpc, client, handler) in rows {
+        if client.is_empty() || handler.is_empty() {
+            continue;
+        }
+        let (c, h) = (summarize(&client), summarize(&handler));
+        let _ = writeln!(
+            md,
+            "| {rpc} | {} | {} | {} | {} | {} | {} |",
+            h.n,
+            fmt(c.p50),
+            fmt(h.p50),
+            fmt(c.p50 - h.p50),
+            fmt(c.p99),
+            fmt(h.p99)
+        );
+    }
+    let (hot, idle) = &input.round_trip_floor_us;
+    if !hot.is_empty() && !idle.is_empty() {
+        let (h, i) = (summarize(hot), summarize(idle));
+        let _ = writeln!(
+            md,
+            "\nThe machine's floor, for scale: one byte there and back over a unix socket pair between two threads takes {} µs at p50 ({} µs p99) back to back, and {} µs ({} µs p99) after 10 ms idle. A unary gRPC call makes several such crossings.\n",
+            fmt(h.p50),
+            fmt(h.p99),
+            fmt(i.p50),
+            fmt(i.p99)
+        );
+    } else {
+        md.push('\n');
     }
 }

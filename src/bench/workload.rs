@@ -441,8 +441,9 @@ fn short(name: &str) -> &str {
     }
 }
 
-/// crid's `crid::phases` debug events: (rpc, id) → (containerd µs, cni µs).
-pub fn parse_phase_log(text: &str) -> BTreeMap<(String, String), (u64, u64)> {
+/// crid's `crid::phases` debug events: (rpc, id) → (containerd µs, cni µs,
+/// total µs of the operation inside crid).
+pub fn parse_phase_log(text: &str) -> BTreeMap<(String, String), (u64, u64, u64)> {
     let mut out = BTreeMap::new();
     let text = strip_ansi(text);
     for line in text.lines().filter(|l| l.contains("crid::phases")) {
@@ -450,24 +451,62 @@ pub fn parse_phase_log(text: &str) -> BTreeMap<(String, String), (u64, u64)> {
         let mut id = None;
         let mut ctrd = 0;
         let mut cni = 0;
-        for tok in line.split_whitespace() {
-            let Some((k, v)) = tok.split_once('=') else {
-                continue;
-            };
-            let v = v.trim_matches('"');
+        let mut total = 0;
+        for (k, v) in fields(line) {
             match k {
                 "rpc" => rpc = Some(v.to_string()),
                 "id" => id = Some(v.to_string()),
                 "containerd_us" => ctrd = v.parse().unwrap_or(0),
                 "cni_us" => cni = v.parse().unwrap_or(0),
+                "total_us" => total = v.parse().unwrap_or(0),
                 _ => {}
             }
         }
         if let (Some(rpc), Some(id)) = (rpc, id) {
-            out.insert((rpc, id), (ctrd, cni));
+            out.insert((rpc, id), (ctrd, cni, total));
         }
     }
     out
+}
+
+/// crid's `rpc ok` debug events (target `crid::server`), in log order:
+/// (method, µs spent in crid's handler, from request decoded to response
+/// built).
+pub fn parse_rpc_log(text: &str) -> Vec<(String, u64)> {
+    let text = strip_ansi(text);
+    let mut out = vec![];
+    for line in text.lines().filter(|l| l.contains("rpc ok")) {
+        let mut method = None;
+        let mut us = None;
+        for (k, v) in fields(line) {
+            match k {
+                "method" => method = Some(v.to_string()),
+                "elapsed_us" => us = v.parse().ok(),
+                _ => {}
+            }
+        }
+        if let (Some(m), Some(us)) = (method, us) {
+            out.push((m, us));
+        }
+    }
+    out
+}
+
+/// Relist rounds as crid's handlers saw them: the handler times (µs) of each
+/// ListPodSandbox, ListContainers, ContainerStatus run in a row, in that order.
+pub fn relist_rounds_in_crid(rpcs: &[(String, u64)]) -> Vec<[u64; 3]> {
+    const ROUND: [&str; 3] = ["ListPodSandbox", "ListContainers", "ContainerStatus"];
+    rpcs.windows(3)
+        .filter(|w| w.iter().zip(ROUND).all(|((m, _), r)| m == r))
+        .map(|w| [w[0].1, w[1].1, w[2].1])
+        .collect()
+}
+
+/// `key=value` tokens of a log line, quotes trimmed.
+fn fields(line: &str) -> impl Iterator<Item = (&str, &str)> {
+    line.split_whitespace()
+        .filter_map(|tok| tok.split_once('='))
+        .map(|(k, v)| (k, v.trim_matches('"')))
 }
 
 fn strip_ansi(s: &str) -> String {
@@ -495,14 +534,42 @@ mod tests {
         let m = super::parse_phase_log(log);
         assert_eq!(
             m.get(&("RunPodSandbox".into(), "abc".into())),
-            Some(&(500, 300))
+            Some(&(500, 300, 900))
         );
         assert_eq!(
             m.get(&("StartContainer".into(), "c1".into())),
-            Some(&(77, 0))
+            Some(&(77, 0, 0))
         );
         assert_eq!(m.len(), 2);
         assert_eq!(super::order(3, 1), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn rpc_lines_and_relist_rounds() {
+        let line = |m: &str, us: u64| {
+            format!("2025-01-01T00:00:00Z DEBUG rpc{{method=/runtime.v1.RuntimeService/{m}}}: crid::server: rpc ok method=\"{m}\" elapsed_us={us}\n")
+        };
+        let mut log = String::new();
+        for (m, us) in [
+            ("Version", 5),
+            ("ListPodSandbox", 70),
+            ("ListContainers", 40),
+            ("ContainerStatus", 8),
+            ("ListContainers", 1000),
+            ("ListPodSandbox", 80),
+            ("ListContainers", 50),
+            ("ContainerStatus", 10),
+        ] {
+            log.push_str(&line(m, us));
+        }
+        log.push_str("other line\n");
+        let rpcs = super::parse_rpc_log(&log);
+        assert_eq!(rpcs.len(), 8);
+        assert_eq!(rpcs[0], ("Version".to_string(), 5));
+        assert_eq!(
+            super::relist_rounds_in_crid(&rpcs),
+            vec![[70, 40, 8], [80, 50, 10]]
+        );
     }
 
     #[test]

@@ -256,10 +256,16 @@ async fn main() -> anyhow::Result<()> {
     if let Some(raw) = &cli.raw {
         std::fs::write(raw, serde_json::to_vec_pretty(&results.samples)?)?;
     }
-    let crid_phases = match &cli.crid_log {
-        Some(p) => workload::parse_phase_log(&std::fs::read_to_string(p).unwrap_or_default()),
-        None => Default::default(),
+    let crid_log = match &cli.crid_log {
+        Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
+        None => String::new(),
     };
+    let crid_phases = workload::parse_phase_log(&crid_log);
+    let crid_rpcs = workload::parse_rpc_log(&crid_log);
+    let round_trip_floor_us = (
+        crid::bench::floor::unix_round_trips(1000, std::time::Duration::ZERO)?,
+        crid::bench::floor::unix_round_trips(200, std::time::Duration::from_millis(10))?,
+    );
     let read = |p: &Option<PathBuf>| {
         p.as_ref()
             .and_then(|p| std::fs::read_to_string(p).ok())
@@ -279,6 +285,8 @@ async fn main() -> anyhow::Result<()> {
             systems: names,
             preamble: read(&cli.preamble),
             crid_phases,
+            crid_rpcs,
+            round_trip_floor_us,
             pods: cli.pods,
             plot_dir: &cli.plot_dir,
             plot_link: link,

@@ -250,23 +250,24 @@ impl ImageService {
     }
 
     /// Make sure the sandbox image is present and unpacked: pull it, or build
-    /// crid's own pause image locally when it cannot be pulled.
+    /// crid's own pause image locally when it cannot be pulled. Once found,
+    /// it is kept in memory and not checked again: the image is pinned, so
+    /// its snapshots stay. If they went anyway (a `NotFound` from preparing
+    /// a rootfs on them), `forget_sandbox_image` and call this again.
     pub async fn ensure_sandbox_image(&self) -> Result<Arc<Loaded>> {
         let cached = self.inner.sandbox_record.lock().unwrap().clone();
         if let Some(rec) = cached {
-            if self
-                .inner
-                .containerd
-                .stat_snapshot(&rec.chain_id)
-                .await?
-                .is_some()
-            {
-                return Ok(rec);
-            }
+            return Ok(rec);
         }
         let rec = self.ensure_sandbox_image_uncached().await?;
         *self.inner.sandbox_record.lock().unwrap() = Some(rec.clone());
         Ok(rec)
+    }
+
+    /// Drop the cached sandbox image: the next `ensure_sandbox_image` looks
+    /// it up (and unpacks, pulls or builds it) again.
+    pub fn forget_sandbox_image(&self) {
+        self.inner.sandbox_record.lock().unwrap().take();
     }
 
     async fn ensure_sandbox_image_uncached(&self) -> Result<Arc<Loaded>> {

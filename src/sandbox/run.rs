@@ -289,10 +289,17 @@ impl Runtime {
             .map_err(|e| e.context("create pause container"))?;
         clock.mark("pause_create", Spent::Containerd);
         progress.snapshot = true;
-        let mounts = self
-            .prepare_rootfs_of_record(&id, &image.chain_id)
-            .await
-            .map_err(|e| e.context("rootfs snapshot"))?;
+        let mounts = match self.prepare_rootfs_of_record(&id, &image.chain_id).await {
+            // The cached sandbox image lost its snapshots: unpack it again.
+            Err(e) if e.is_not_found() => {
+                tracing::warn!(sandbox = %id, "sandbox image snapshots are gone; unpacking it again: {e}");
+                self.images.forget_sandbox_image();
+                let image = self.images.ensure_sandbox_image().await?;
+                self.prepare_rootfs_of_record(&id, &image.chain_id).await
+            }
+            prepared => prepared,
+        }
+        .map_err(|e| e.context("rootfs snapshot"))?;
         clock.mark("pause_rootfs", Spent::Containerd);
         Ok(mounts)
     }
