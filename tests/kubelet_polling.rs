@@ -320,7 +320,7 @@ async fn runtime_config_status_metrics_and_prometheus_endpoint() {
     for phase in [
         "netns",
         "cni",
-        "pause_container",
+        "pause_task",
         "container_create",
         "container_start",
     ] {

@@ -194,6 +194,10 @@ impl Runtime {
                 progress.shm = made.shm;
                 progress.netns = made.netns;
                 clock.note("host_side", took);
+                clock.note("sandbox_files", made.files_took);
+                if let Some(t) = made.netns_took {
+                    clock.note("netns", t);
+                }
                 result
             }
             // Whatever it made is unknown: teardown tolerates what is missing.
@@ -421,6 +425,9 @@ impl Runtime {
 struct HostSide {
     shm: bool,
     netns: Option<PathBuf>,
+    /// How long the files and /dev/shm took, and the netns.
+    files_took: std::time::Duration,
+    netns_took: Option<std::time::Duration>,
 }
 
 /// The sandbox's files, its /dev/shm (unless it shares the host's IPC) and
@@ -432,19 +439,23 @@ fn set_up_host_side(
     netns: Option<&std::path::Path>,
     made: &mut HostSide,
 ) -> Result<()> {
+    let t = std::time::Instant::now();
     let files =
         super::files::write_sandbox_files(dir, config).map_err(|e| e.context("sandbox files"))?;
     if !host_ipc(config) {
         made.shm = true;
         super::files::mount_shm(&files.shm, config).map_err(|e| e.context("/dev/shm"))?;
     }
+    made.files_took = t.elapsed();
     if let Some(path) = netns {
+        let t = std::time::Instant::now();
         let (parent, name) = (path.parent(), path.file_name().and_then(|n| n.to_str()));
         let (Some(parent), Some(name)) = (parent, name) else {
             return Err(Error::internal(format!("netns path {}", path.display())));
         };
         let ns = NetNs::create(parent, name).map_err(|e| e.context("network namespace"))?;
         made.netns = Some(ns.path().to_path_buf());
+        made.netns_took = Some(t.elapsed());
     }
     Ok(())
 }
