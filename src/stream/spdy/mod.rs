@@ -60,6 +60,57 @@ mod tests {
         client.closed().await;
     }
 
+    /// Streams opened at once from many tasks reach the peer in id order,
+    /// which refuses a lower id than one it has seen (PROTOCOL_ERROR).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_opens_reach_the_peer_in_id_order() {
+        const STREAMS: usize = 200;
+        let (a, b) = tokio::io::duplex(1 << 20);
+        let (server, mut accepted) = Session::start(a, Role::Server);
+        let (client, _none) = Session::start(b, Role::Client);
+        let opens: Vec<_> = (0..STREAMS)
+            .map(|i| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let s = client
+                        .open(hdr("requestid", &i.to_string()), false)
+                        .await
+                        .unwrap();
+                    s.writer.write(b"x").await.unwrap();
+                    s.writer.close().await.unwrap();
+                    let mut r = s.reader;
+                    // Ends with the server's FIN, or early with a reset.
+                    let mut echoed = Vec::new();
+                    while let Some(b) = r.read().await {
+                        echoed.extend_from_slice(&b);
+                    }
+                    echoed
+                })
+            })
+            .collect();
+        let server_side = tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..STREAMS {
+                let mut s = accepted.recv().await.unwrap();
+                ids.push(s.id);
+                tokio::spawn(async move {
+                    while let Some(b) = s.reader.read().await {
+                        s.writer.write(&b).await.unwrap();
+                    }
+                    s.writer.close().await.unwrap();
+                });
+            }
+            ids
+        });
+        for o in opens {
+            assert_eq!(o.await.unwrap(), b"x", "a stream was refused");
+        }
+        let ids = server_side.await.unwrap();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        server.close().await;
+        client.closed().await;
+    }
+
     #[tokio::test]
     async fn peer_overrunning_its_window_gets_reset_and_ping_is_echoed() {
         let (a, mut b) = tokio::io::duplex(1 << 20);

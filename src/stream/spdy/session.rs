@@ -63,6 +63,10 @@ struct State {
 struct Shared {
     role: Role,
     out: mpsc::Sender<Out>,
+    /// Held from taking a stream id until its SYN_STREAM is queued: ids must
+    /// reach the peer in increasing order, which refuses any other with
+    /// PROTOCOL_ERROR (so must we: `last_peer_id`).
+    open_order: tokio::sync::Mutex<()>,
     state: Mutex<State>,
     window_changed: Notify,
     closed: watch::Sender<bool>,
@@ -120,6 +124,7 @@ impl Session {
         let shared = Arc::new(Shared {
             role,
             out: out_tx,
+            open_order: tokio::sync::Mutex::new(()),
             state: Mutex::new(State {
                 streams: HashMap::new(),
                 session_send: INITIAL_WINDOW,
@@ -155,6 +160,7 @@ impl Session {
     /// Open a stream (client side of the k8s protocols).
     pub async fn open(&self, headers: Headers, fin: bool) -> io::Result<Stream> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let in_order = self.shared.open_order.lock().await;
         let id = {
             let mut st = self.shared.state.lock().unwrap();
             if st.closed {
@@ -183,6 +189,7 @@ impl Session {
                 headers: headers.clone(),
             })
             .await?;
+        drop(in_order);
         Ok(self.shared.stream(id, headers, rx))
     }
 
@@ -489,6 +496,8 @@ async fn handle(
                     Some(e) if e.data_tx.is_none() => Err(9), // STREAM_ALREADY_CLOSED
                     Some(e) if (fc && n > e.recv_window) || !session_ok => {
                         st.streams.remove(&stream_id);
+                        // A writer of the stream waiting for window must see it gone.
+                        shared.window_changed.notify_waiters();
                         Err(rst::FLOW_CONTROL_ERROR)
                     }
                     Some(e) => {
