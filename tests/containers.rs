@@ -30,6 +30,13 @@ fn parse_log(text: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The security context of a config built by `container_config`.
+fn security_context(cfg: &mut ContainerConfig) -> &mut LinuxContainerSecurityContext {
+    cfg.linux
+        .as_mut()
+        .and_then(|l| l.security_context.as_mut())
+        .expect("container_config sets a security context")
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_goes_to_cri_log_and_exit_codes_become_reasons() {
     if missing_tools() {
@@ -190,13 +197,7 @@ async fn command_args_env_workdir_and_user_reach_the_process() {
         value: "hi".into(),
     }];
     cfg.working_dir = "/tmp".into();
-    let sc = cfg
-        .linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap();
+    let sc = security_context(&mut cfg);
     sc.run_as_username = "app".into();
     sc.supplemental_groups = vec![5000];
     let path = log_path(&pod, &cfg);
@@ -211,13 +212,7 @@ async fn command_args_env_workdir_and_user_reach_the_process() {
     );
 
     let mut cfg = env.container_config("g", &["/bin/sh", "-c", "echo $(id -u):$(id -g)"]);
-    let sc = cfg
-        .linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap();
+    let sc = security_context(&mut cfg);
     sc.run_as_user = Some(Int64Value { value: 1234 });
     sc.run_as_group = Some(Int64Value { value: 4321 });
     let path = log_path(&pod, &cfg);
@@ -232,13 +227,7 @@ async fn command_args_env_workdir_and_user_reach_the_process() {
         "again",
         &["/bin/sh", "-c", "echo again $(id -u):$(id -g) $(id -G)"],
     );
-    let sc = cfg
-        .linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap();
+    let sc = security_context(&mut cfg);
     sc.run_as_username = "app".into();
     let path = log_path(&pod, &cfg);
     let cid = env.run(&sid, &pod, cfg).await;
@@ -278,13 +267,7 @@ async fn security_settings_are_enforced_inside_the_container() {
             .into_owned(),
         ..Default::default()
     }];
-    let sc = cfg
-        .linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap();
+    let sc = security_context(&mut cfg);
     sc.readonly_rootfs = true;
     sc.capabilities = Some(Capability {
         drop_capabilities: vec!["CHOWN".into()],

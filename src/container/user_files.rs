@@ -51,7 +51,7 @@ impl UserFilesCache {
 /// Read a small file of an image rootfs straight from the snapshot's
 /// directories (upper first, then each lower), without mounting anything.
 /// Whiteouts (0/0 character devices) hide the file.
-pub(crate) fn read_rootfs_file(mounts: &[Mount], rel: &str) -> Option<String> {
+fn read_rootfs_file(mounts: &[Mount], rel: &str) -> Option<String> {
     use std::os::unix::fs::FileTypeExt;
     let mut dirs: Vec<PathBuf> = vec![];
     for m in mounts {

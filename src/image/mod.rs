@@ -76,8 +76,8 @@ struct Inner {
     /// Pulls under way, by normalised reference (singleflight).
     inflight: Mutex<HashMap<String, SharedPull>>,
     cache: LoadCache,
-    /// The sandbox image once resolved: every RunPodSandbox needs it, so
-    /// later calls only check that its top snapshot still exists.
+    /// The sandbox image once resolved: every RunPodSandbox needs it
+    /// (see `ensure_sandbox_image`).
     sandbox_record: Mutex<Option<Arc<Loaded>>>,
     /// Pull leases this process holds; any other `crid-pull-` lease is a
     /// leftover of a crid that died mid-pull.
