@@ -559,11 +559,7 @@ fn rpc_split(md: &mut String, input: &ReportInput) {
     if rows.iter().all(|(_, c, h)| c.is_empty() || h.is_empty()) {
         return;
     }
-    let _ = writeln!(
-        md,
-        "## Inside crid and on the wire
-"
-    );
+    let _ = writeln!(md, "## Inside crid and on the wire\n");
     let _ = writeln!(
         md,
         "Time in crid's RPC handler (crid's `rpc ok` and `crid::phases` debug events; pod starts: the operation's own clock) against the time the client measured. The rest is the gRPC round trip: HTTP/2 and protobuf on both sides, the client library, and the wake-ups of two processes.\n"

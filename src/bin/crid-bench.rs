@@ -256,21 +256,18 @@ async fn main() -> anyhow::Result<()> {
     if let Some(raw) = &cli.raw {
         std::fs::write(raw, serde_json::to_vec_pretty(&results.samples)?)?;
     }
-    let crid_log = match &cli.crid_log {
-        Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
-        None => String::new(),
+    let read = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
     };
+    let crid_log = read(&cli.crid_log);
     let crid_phases = workload::parse_phase_log(&crid_log);
     let crid_rpcs = workload::parse_rpc_log(&crid_log);
     let round_trip_floor_us = (
         crid::bench::floor::unix_round_trips(1000, std::time::Duration::ZERO)?,
         crid::bench::floor::unix_round_trips(200, std::time::Duration::from_millis(10))?,
     );
-    let read = |p: &Option<PathBuf>| {
-        p.as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .unwrap_or_default()
-    };
     // Plots are linked relative to the Markdown file when they sit below it.
     let md_dir = cli.out.parent().unwrap_or(std::path::Path::new(""));
     let link = cli
