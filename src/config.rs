@@ -27,6 +27,11 @@ pub struct Config {
     pub metrics_address: String,
     /// `cgroupfs` or `systemd`.
     pub cgroup_driver: String,
+    /// Run pods that need no pause process without one: a pod with its own
+    /// network namespace, no shared PID namespace and no sysctls gets its
+    /// network, IPC and UTS namespaces pinned by crid instead (CRI-O's
+    /// `drop_infra_ctr`). Saves a runc container per pod; off by default.
+    pub drop_pause_container: bool,
     pub containerd: ContainerdConfig,
     pub cni: CniConfig,
     pub registry: RegistryConfig,
@@ -87,6 +92,7 @@ impl Default for Config {
             stream_address: "127.0.0.1:0".into(),
             metrics_address: String::new(),
             cgroup_driver: "cgroupfs".into(),
+            drop_pause_container: false,
             containerd: ContainerdConfig::default(),
             cni: CniConfig::default(),
             registry: RegistryConfig::default(),
@@ -259,6 +265,14 @@ impl Config {
     /// Volatile per-sandbox state (netns pin file lives under `netns/`).
     pub fn netns_dir(&self) -> PathBuf {
         self.state.join("netns")
+    }
+
+    /// Pins of the IPC and UTS namespaces of pods without a pause container.
+    pub fn ipc_ns_dir(&self) -> PathBuf {
+        self.state.join("ipcns")
+    }
+    pub fn uts_ns_dir(&self) -> PathBuf {
+        self.state.join("utsns")
     }
 }
 

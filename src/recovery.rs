@@ -50,8 +50,25 @@ impl Runtime {
                     None => false,
                 },
             };
-            let task = self.containerd.get_task(&c.id).await?;
+            let task = if meta.without_pause {
+                None
+            } else {
+                self.containerd.get_task(&c.id).await?
+            };
             let (state, pid) = match task {
+                // No pause container: ready while its pinned UTS namespace
+                // is (StopPodSandbox unpins it first; a reboot drops it).
+                _ if meta.without_pause => {
+                    let pinned = meta
+                        .uts_ns_path
+                        .as_deref()
+                        .is_some_and(crate::network::netns::is_pinned);
+                    if pinned && network_up {
+                        (SandboxState::Ready, 0)
+                    } else {
+                        (SandboxState::NotReady, 0)
+                    }
+                }
                 Some(p) if p.status == ProcessStatus::Running as i32 && network_up => {
                     self.exits.watch(&c.id);
                     (SandboxState::Ready, p.pid)
@@ -133,8 +150,14 @@ impl Runtime {
             .collect();
         let in_flight =
             |id: &str| self.sandboxes.names.holds_id(id) || self.containers.names.holds_id(id);
-        let on_disk = dir_names(&self.config.netns_dir())
-            .into_iter()
+        let pin_dirs = [
+            self.config.netns_dir(),
+            self.config.ipc_ns_dir(),
+            self.config.uts_ns_dir(),
+        ];
+        let on_disk = pin_dirs
+            .iter()
+            .flat_map(|d| dir_names(d))
             .chain(dir_names(&self.config.root.join("sandboxes")))
             .chain(dir_names(&self.config.root.join("containers")));
         for id in on_disk.collect::<Vec<_>>() {
@@ -163,6 +186,14 @@ impl Runtime {
                 tracing::warn!(sandbox = %id, error = %e, "CNI DEL of orphan failed");
             }
             let _ = NetNs::remove(&path);
+        }
+        for dir in &pin_dirs[1..] {
+            for id in dir_names(dir) {
+                if !sandbox_ids.contains(&id) {
+                    tracing::warn!(sandbox = %id, dir = %dir.display(), "orphaned namespace pin; removing");
+                    let _ = NetNs::remove(&dir.join(&id));
+                }
+            }
         }
         for id in dir_names(&self.config.root.join("sandboxes")) {
             if !sandbox_ids.contains(&id) {

@@ -179,7 +179,7 @@ impl Runtime {
             }
         }
         for s in self.sandboxes.list() {
-            if s.status().state != SandboxState::Ready {
+            if s.status().state != SandboxState::Ready || s.meta.without_pause {
                 continue;
             }
             match self.containerd.get_task(s.id()).await {

@@ -325,3 +325,122 @@ async fn sandbox_image_whose_snapshot_went_is_unpacked_again() {
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
 }
+
+/// `drop_pause_container = true`: a pod that needs no pause process (own
+/// network namespace, no shared PID namespace, no sysctls) runs without one.
+/// crid pins its network, IPC and UTS namespaces; the containers join them,
+/// the pod stays ready across a crid restart, and nothing is left after
+/// removal. A pod sharing its PID namespace still gets a pause container.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_without_pause_container_shares_namespaces_crid_pinned() {
+    use std::os::unix::fs::MetadataExt;
+    if missing_tools() {
+        return;
+    }
+    let mut env = PodEnv::with_options(CridOptions {
+        config_toml: Some("drop_pause_container = true\n".into()),
+        ..Default::default()
+    })
+    .await;
+    let own_pid_ns = || NamespaceOption {
+        pid: NamespaceMode::Container as i32,
+        ..Default::default()
+    };
+    let mut pod = env.pod_config("nopause");
+    pod.linux.as_mut().unwrap().security_context = Some(LinuxSandboxSecurityContext {
+        namespace_options: Some(own_pid_ns()),
+        ..Default::default()
+    });
+    let sid = env.run_pod(&pod).await;
+    let status = env.pod_status(&sid).await.status.unwrap();
+    assert_eq!(status.state, PodSandboxState::SandboxReady as i32);
+    let ip = status.network.unwrap().ip;
+    assert_eq!(
+        env.containerd_objects(),
+        (1, 0),
+        "a record for the sandbox's metadata, and no pause task"
+    );
+    let state_dir = env.crid.state.clone();
+    let pin = |kind: &str| state_dir.join(format!("{kind}ns")).join(&sid);
+    let inode = |kind: &str| {
+        let ino = std::fs::metadata(pin(kind)).expect("pinned").ino();
+        format!("{kind}={kind}:[{ino}]")
+    };
+
+    let in_pod = |mut c: ContainerConfig| {
+        c.linux.as_mut().unwrap().security_context = Some(LinuxContainerSecurityContext {
+            namespace_options: Some(own_pid_ns()),
+            ..Default::default()
+        });
+        c
+    };
+    env.run(&sid, &pod, in_pod(httpd(&env, "no-pause-here")))
+        .await;
+    let probe = "echo host=$(hostname); for n in net ipc uts; do echo $n=$(readlink /proc/self/ns/$n); done; echo probed";
+    env.run(
+        &sid,
+        &pod,
+        in_pod(env.container_config("probe", &["/bin/sh", "-c", probe])),
+    )
+    .await;
+    let log = std::path::Path::new(&pod.log_directory).join("probe/0.log");
+    let out = env.wait_for_file(&log, "probed").await;
+    assert!(out.contains("host=nopause"), "{out}");
+    for kind in ["net", "ipc", "uts"] {
+        assert!(
+            out.contains(&inode(kind)),
+            "{kind}: {} in\n{out}",
+            inode(kind)
+        );
+    }
+    let answer = http_get(&format!("{ip}:8080"));
+    assert!(answer.contains("no-pause-here"), "{answer}");
+    let stats = env
+        .rt()
+        .await
+        .pod_sandbox_stats(PodSandboxStatsRequest {
+            pod_sandbox_id: sid.clone(),
+        })
+        .await
+        .expect("PodSandboxStats")
+        .into_inner()
+        .stats
+        .unwrap()
+        .linux
+        .unwrap();
+    let eth0 = stats.network.unwrap().default_interface.expect("eth0");
+    assert!(eth0.rx_bytes.unwrap().value > 0, "{eth0:?}");
+
+    // Recovery reads readiness from the pinned UTS namespace.
+    env.crid.restart();
+    assert_eq!(
+        env.pod_status(&sid).await.status.unwrap().state,
+        PodSandboxState::SandboxReady as i32
+    );
+    env.rt()
+        .await
+        .stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: sid.clone(),
+        })
+        .await
+        .expect("StopPodSandbox");
+    assert!(!pin("ipc").exists() && !pin("uts").exists());
+    env.crid.restart();
+    assert_eq!(
+        env.pod_status(&sid).await.status.unwrap().state,
+        PodSandboxState::SandboxNotready as i32
+    );
+
+    // Sharing the PID namespace needs the pause process.
+    let mut shared = env.pod_config("shared-pid");
+    shared.linux.as_mut().unwrap().security_context = Some(LinuxSandboxSecurityContext {
+        namespace_options: Some(NamespaceOption::default()),
+        ..Default::default()
+    });
+    let shared_id = env.run_pod(&shared).await;
+    assert_eq!(env.containerd_objects().1, 1, "the pause task");
+    assert!(!env.crid.state.join("utsns").join(&shared_id).exists());
+
+    env.remove_all_pods().await;
+    env.assert_no_leaks();
+}

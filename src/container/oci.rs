@@ -74,6 +74,8 @@ impl Runtime {
             etc_group: users.group.as_deref(),
             sandbox_pid: sandbox.status().pid,
             netns_path: sandbox.meta.netns_path.as_deref(),
+            ipc_ns_path: sandbox.meta.ipc_ns_path.as_deref(),
+            uts_ns_path: sandbox.meta.uts_ns_path.as_deref(),
             target_pid,
             sandbox_files: SandboxFiles {
                 hostname: Some(&files.hostname),

@@ -25,42 +25,55 @@ pub struct NetNs {
     path: PathBuf,
 }
 
+/// The IPC and UTS namespaces pinned next to a pod's network namespace when
+/// the pod runs without a pause container to hold them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExtraPins<'a> {
+    pub ipc: Option<&'a Path>,
+    /// Pin path, and the hostname to set (empty: keep the node's).
+    pub uts: Option<(&'a Path, &'a str)>,
+}
+
+impl ExtraPins<'_> {
+    fn paths(&self) -> Vec<&Path> {
+        self.ipc.into_iter().chain(self.uts.map(|u| u.0)).collect()
+    }
+}
+
 impl NetNs {
     /// Create a new network namespace pinned at `dir/name`, with `lo` up.
     pub fn create(dir: &Path, name: &str) -> Result<NetNs> {
+        Self::create_with(dir, name, ExtraPins::default())
+    }
+
+    /// Like `create`, and pin a new IPC and/or UTS namespace as well (all
+    /// made by one `unshare`). On failure nothing is left pinned.
+    pub fn create_with(dir: &Path, name: &str, extra: ExtraPins) -> Result<NetNs> {
         if name.is_empty() || name == "." || name == ".." || name.contains('/') {
             return Err(Error::invalid(format!("invalid netns name {name:?}")));
         }
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(dir)
-            .map_err(|e| Error::io(format!("create netns dir {}", dir.display()), e))?;
         let path = dir.join(name);
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o444)
-            .open(&path)
-            .map_err(|e| match e.kind() {
-                ErrorKind::AlreadyExists => {
-                    Error::AlreadyExists(format!("netns {}", path.display()))
-                }
-                _ => Error::io(format!("create netns file {}", path.display()), e),
-            })?;
-        let target = path.clone();
-        let pinned = std::thread::Builder::new()
-            .name("crid-netns-new".into())
-            .spawn(move || pin_new_netns(&target))
-            .map_err(|e| Error::io("spawn netns thread", e))
-            .and_then(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::internal("netns thread panicked")))
-            });
-        if let Err(e) = pinned {
-            // Rollback: the mount may or may not exist.
-            let _ = umount2(&path, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW);
-            let _ = std::fs::remove_file(&path);
+        let mut made: Vec<PathBuf> = Vec::new();
+        let result = (|| {
+            for p in std::iter::once(path.as_path()).chain(extra.paths()) {
+                create_pin_file(p)?;
+                made.push(p.to_path_buf());
+            }
+            let (net, extra_owned) = (path.clone(), OwnedPins::from(extra));
+            std::thread::Builder::new()
+                .name("crid-netns-new".into())
+                .spawn(move || pin_new_namespaces(&net, &extra_owned))
+                .map_err(|e| Error::io("spawn netns thread", e))
+                .and_then(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::internal("netns thread panicked")))
+                })
+        })();
+        if let Err(e) = result {
+            // Rollback: any of the mounts may or may not exist.
+            for p in &made {
+                let _ = Self::remove(p);
+            }
             return Err(e.context(&format!("create netns {}", path.display())));
         }
         Ok(NetNs { path })
@@ -70,8 +83,8 @@ impl NetNs {
         &self.path
     }
 
-    /// Unpin and delete `path`; a missing file is fine, so is one that is not
-    /// mounted. Refuses anything that is not a regular file in a directory.
+    /// Unpin and delete `path` (a network namespace or any other pinned
+    /// namespace); a missing file is fine, so is one that is not mounted. Refuses anything that is not a regular file in a directory.
     pub fn remove(path: &Path) -> Result<()> {
         let meta = match std::fs::symlink_metadata(path) {
             Ok(m) => m,
@@ -116,20 +129,82 @@ impl NetNs {
     }
 }
 
-/// Runs on a thread of its own that exits right after: the thread's network
-/// namespace is replaced, which must never leak into other work.
-fn pin_new_netns(target: &Path) -> Result<()> {
-    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| Error::io("unshare(CLONE_NEWNET)", e.into()))?;
+/// Whether `path` is a pinned namespace (a mount of the nsfs).
+pub fn is_pinned(path: &Path) -> bool {
+    const NSFS_MAGIC: i64 = 0x6e73_6673;
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
+}
+
+/// An empty file to bind-mount a namespace on; its directory is created.
+fn create_pin_file(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(|e| Error::io(format!("create namespace dir {}", dir.display()), e))?;
+    }
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(path)
+        .map(drop)
+        .map_err(|e| match e.kind() {
+            ErrorKind::AlreadyExists => {
+                Error::AlreadyExists(format!("namespace pin {}", path.display()))
+            }
+            _ => Error::io(format!("create namespace pin {}", path.display()), e),
+        })
+}
+
+/// `ExtraPins` with owned paths, to move into the pinning thread.
+struct OwnedPins {
+    ipc: Option<PathBuf>,
+    uts: Option<(PathBuf, String)>,
+}
+
+impl From<ExtraPins<'_>> for OwnedPins {
+    fn from(p: ExtraPins<'_>) -> Self {
+        OwnedPins {
+            ipc: p.ipc.map(Path::to_path_buf),
+            uts: p.uts.map(|(p, h)| (p.to_path_buf(), h.to_string())),
+        }
+    }
+}
+
+/// Runs on a thread of its own that exits right after: the thread's
+/// namespaces are replaced, which must never leak into other work.
+fn pin_new_namespaces(net: &Path, extra: &OwnedPins) -> Result<()> {
+    let mut flags = CloneFlags::CLONE_NEWNET;
+    if extra.ipc.is_some() {
+        flags |= CloneFlags::CLONE_NEWIPC;
+    }
+    if extra.uts.is_some() {
+        flags |= CloneFlags::CLONE_NEWUTS;
+    }
+    unshare(flags).map_err(|e| Error::io(format!("unshare({flags:?})"), e.into()))?;
+    if let Some((_, hostname)) = extra.uts.as_ref().filter(|(_, h)| !h.is_empty()) {
+        nix::unistd::sethostname(hostname)
+            .map_err(|e| Error::io(format!("sethostname({hostname:?})"), e.into()))?;
+    }
     let tid = nix::unistd::gettid();
-    let source = format!("/proc/self/task/{tid}/ns/net");
-    mount(
-        Some(source.as_str()),
-        target,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(|e| Error::io(format!("bind-mount {source}"), e.into()))?;
+    let pins = [
+        Some(("net", net)),
+        extra.ipc.as_deref().map(|p| ("ipc", p)),
+        extra.uts.as_ref().map(|(p, _)| ("uts", p.as_path())),
+    ];
+    for (kind, target) in pins.into_iter().flatten() {
+        let source = format!("/proc/self/task/{tid}/ns/{kind}");
+        mount(
+            Some(source.as_str()),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| Error::io(format!("bind-mount {source}"), e.into()))?;
+    }
     loopback_up()
 }
 

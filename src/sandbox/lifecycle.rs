@@ -21,8 +21,15 @@ impl Runtime {
             self.stop_container(c.id(), 0).await?;
         }
         let meta = &sandbox.meta;
+        // Without a pause container, the pinned UTS namespace is what says
+        // "ready" after a restart (`recovery.rs`): unpin it (and IPC) first.
+        let pins = Progress {
+            pins: super::run::pin_paths(meta),
+            ..Default::default()
+        };
+        self.teardown_sandbox(meta, &pins).await?;
         let progress = Progress {
-            task: true,
+            task: !meta.without_pause,
             cni: meta.netns_path.is_some(),
             ..Default::default()
         };
@@ -63,7 +70,7 @@ impl Runtime {
             snapshot: true,
             container: true,
             task: true,
-            ..Default::default()
+            pins: super::run::pin_paths(meta),
         };
         self.teardown_sandbox(meta, &progress).await?;
         self.sandboxes.remove(&meta.id);

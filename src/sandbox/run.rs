@@ -8,7 +8,7 @@ use crate::cri::PodSandboxConfig;
 use crate::error::{Error, Result};
 use crate::metrics::phases::{PhaseClock, Spent};
 use crate::network::cni::{PodNetwork, PortMapping};
-use crate::network::netns::NetNs;
+use crate::network::netns::{ExtraPins, NetNs};
 use crate::runtime::Runtime;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,6 +27,8 @@ pub(crate) struct Progress {
     pub snapshot: bool,
     pub container: bool,
     pub task: bool,
+    /// IPC/UTS namespace pins of a pod without a pause container.
+    pub pins: Vec<PathBuf>,
 }
 
 pub(crate) fn validate_sandbox_config(config: &PodSandboxConfig) -> Result<()> {
@@ -51,6 +53,21 @@ pub(crate) fn host_ipc(config: &PodSandboxConfig) -> bool {
         .and_then(|l| l.security_context.as_ref())
         .and_then(|s| s.namespace_options.as_ref())
         .is_some_and(|n| n.ipc == NamespaceMode::Node as i32)
+}
+
+/// Whether a pod needs a pause process: to be PID 1 of a shared PID
+/// namespace, to apply sysctls through runc, or to hold the UTS namespace of
+/// a host-network pod (which crid does not pin). Otherwise crid can pin the
+/// pod's namespaces itself (`drop_pause_container`).
+pub(crate) fn needs_pause(config: &PodSandboxConfig) -> bool {
+    use crate::cri::NamespaceMode;
+    let linux = config.linux.clone().unwrap_or_default();
+    let pid = linux
+        .security_context
+        .as_ref()
+        .and_then(|s| s.namespace_options.as_ref())
+        .map_or(NamespaceMode::Pod as i32, |n| n.pid);
+    host_network(config) || pid == NamespaceMode::Pod as i32 || !linux.sysctls.is_empty()
 }
 
 pub(crate) fn pod_network(meta: &SandboxMetadata) -> Option<PodNetwork> {
@@ -108,7 +125,17 @@ impl Runtime {
             created_at: now_nanos(),
             ip: String::new(),
             additional_ips: vec![],
+            without_pause: false,
+            ipc_ns_path: None,
+            uts_ns_path: None,
         };
+        if self.config.drop_pause_container && !needs_pause(&meta.config) {
+            meta.without_pause = true;
+            meta.uts_ns_path = Some(self.config.uts_ns_dir().join(&id));
+            if !host_ipc(&meta.config) {
+                meta.ipc_ns_path = Some(self.config.ipc_ns_dir().join(&id));
+            }
+        }
         let mut progress = Progress::default();
         let mut clock = PhaseClock::start("RunPodSandbox");
         let setup = self
@@ -179,11 +206,11 @@ impl Runtime {
         // needs both.
         progress.dir = true;
         let host_side = {
-            let (dir, config, netns) = (dir.clone(), meta.config.clone(), meta.netns_path.clone());
+            let (dir, meta) = (dir.clone(), meta.clone());
             tokio::task::spawn_blocking(move || {
                 let t = std::time::Instant::now();
                 let mut made = HostSide::default();
-                let result = set_up_host_side(&dir, &config, netns.as_deref(), &mut made);
+                let result = set_up_host_side(&dir, &meta, &mut made);
                 (made, result, t.elapsed())
             })
         };
@@ -193,6 +220,7 @@ impl Runtime {
             Ok((made, result, took)) => {
                 progress.shm = made.shm;
                 progress.netns = made.netns;
+                progress.pins = made.pins;
                 clock.note("host_side", took);
                 clock.note("sandbox_files", made.files_took);
                 if let Some(t) = made.netns_took {
@@ -204,6 +232,7 @@ impl Runtime {
             Err(e) => {
                 progress.shm = true;
                 progress.netns = meta.netns_path.clone();
+                progress.pins = pin_paths(meta);
                 Err(Error::internal(format!("host side of the sandbox: {e}")))
             }
         };
@@ -217,6 +246,15 @@ impl Runtime {
                 .await;
         }
         let pod = pod_network(meta).expect("netns set");
+        if meta.without_pause {
+            progress.cni = true;
+            let network = self.cni.setup(&pod).await;
+            clock.mark("cni", Spent::Cni);
+            let network = network.map_err(|e| e.context("CNI ADD"))?;
+            meta.ip = network.ip;
+            meta.additional_ips = network.additional_ips;
+            return Ok(0);
+        }
         // CNI ADD and the pause task need only the netns, not each other: run
         // them concurrently. The pause container's metadata was written
         // before the IP is known; recovery reads the IP from the CNI result
@@ -242,6 +280,8 @@ impl Runtime {
 
     /// The pause container's record and rootfs snapshot: needs the sandbox
     /// image and the paths of the sandbox files and netns, not the files.
+    /// A pod without a pause container gets the record only: it holds the
+    /// sandbox's metadata in containerd.
     async fn create_pause_record(
         &self,
         meta: &SandboxMetadata,
@@ -284,14 +324,25 @@ impl Runtime {
                 image: image.id.clone(),
                 runtime: Some(runtime_of(handler)),
                 spec: Some(ctrd::any(ctrd::SPEC_TYPE_URL, spec_json)),
-                snapshotter: self.containerd.snapshotter().to_string(),
-                snapshot_key: id.clone(),
+                snapshotter: if meta.without_pause {
+                    String::new()
+                } else {
+                    self.containerd.snapshotter().to_string()
+                },
+                snapshot_key: if meta.without_pause {
+                    String::new()
+                } else {
+                    id.clone()
+                },
                 extensions,
                 ..Default::default()
             })
             .await
             .map_err(|e| e.context("create pause container"))?;
         clock.mark("pause_create", Spent::Containerd);
+        if meta.without_pause {
+            return Ok(vec![]);
+        }
         progress.snapshot = true;
         let mounts = match self.prepare_rootfs_of_record(&id, &image.chain_id).await {
             // The cached sandbox image lost its snapshots: unpack it again.
@@ -374,6 +425,9 @@ impl Runtime {
         if let Some(ns) = &progress.netns {
             note(NetNs::remove(ns), "remove network namespace");
         }
+        for pin in &progress.pins {
+            note(NetNs::remove(pin), "remove pinned namespace");
+        }
         let dir = self.config.sandbox_dir(id);
         if progress.shm {
             note(
@@ -425,20 +479,31 @@ impl Runtime {
 struct HostSide {
     shm: bool,
     netns: Option<PathBuf>,
+    pins: Vec<PathBuf>,
     /// How long the files and /dev/shm took, and the netns.
     files_took: std::time::Duration,
     netns_took: Option<std::time::Duration>,
 }
 
+/// The IPC/UTS namespace pins of a pod without a pause container.
+pub(crate) fn pin_paths(meta: &SandboxMetadata) -> Vec<PathBuf> {
+    meta.ipc_ns_path
+        .iter()
+        .chain(&meta.uts_ns_path)
+        .cloned()
+        .collect()
+}
+
 /// The sandbox's files, its /dev/shm (unless it shares the host's IPC) and
-/// its pinned netns (when `netns` is given). Blocking: file writes, a mount
-/// and a thread that creates the namespace.
+/// its pinned netns (unless on the host network), with the IPC and UTS
+/// namespaces when there is no pause container to hold them. Blocking: file
+/// writes, a mount and a thread that creates the namespaces.
 fn set_up_host_side(
     dir: &std::path::Path,
-    config: &PodSandboxConfig,
-    netns: Option<&std::path::Path>,
+    meta: &SandboxMetadata,
     made: &mut HostSide,
 ) -> Result<()> {
+    let config = &meta.config;
     let t = std::time::Instant::now();
     let files =
         super::files::write_sandbox_files(dir, config).map_err(|e| e.context("sandbox files"))?;
@@ -447,14 +512,23 @@ fn set_up_host_side(
         super::files::mount_shm(&files.shm, config).map_err(|e| e.context("/dev/shm"))?;
     }
     made.files_took = t.elapsed();
-    if let Some(path) = netns {
+    if let Some(path) = meta.netns_path.as_deref() {
         let t = std::time::Instant::now();
         let (parent, name) = (path.parent(), path.file_name().and_then(|n| n.to_str()));
         let (Some(parent), Some(name)) = (parent, name) else {
             return Err(Error::internal(format!("netns path {}", path.display())));
         };
-        let ns = NetNs::create(parent, name).map_err(|e| e.context("network namespace"))?;
+        let extra = ExtraPins {
+            ipc: meta.ipc_ns_path.as_deref(),
+            uts: meta
+                .uts_ns_path
+                .as_deref()
+                .map(|p| (p, config.hostname.as_str())),
+        };
+        let ns =
+            NetNs::create_with(parent, name, extra).map_err(|e| e.context("pod namespaces"))?;
         made.netns = Some(ns.path().to_path_buf());
+        made.pins = pin_paths(meta);
         made.netns_took = Some(t.elapsed());
     }
     Ok(())

@@ -21,6 +21,14 @@ pub struct SandboxMetadata {
     pub created_at: i64,
     pub ip: String,
     pub additional_ips: Vec<String>,
+    /// The pod runs without a pause container (`drop_pause_container`):
+    /// crid pins its IPC and UTS namespaces itself, at these paths.
+    #[serde(default)]
+    pub without_pause: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc_ns_path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uts_ns_path: Option<PathBuf>,
 }
 
 impl SandboxMetadata {

@@ -108,7 +108,7 @@ impl Runtime {
             pod.memory.major_page_faults += u.major_page_faults;
             pod.process_count += u.pids;
         };
-        if s.status().state == crate::sandbox::SandboxState::Ready {
+        if s.status().state == crate::sandbox::SandboxState::Ready && pause_pid > 0 {
             if let Some(u) = cgroup::usage_of_pid(pause_pid) {
                 add(&u);
             }
@@ -123,13 +123,24 @@ impl Runtime {
         }
         pod.containers = containers;
         pod.nano_cores = self.cpu_rates.rate(s.id(), timestamp, pod.cpu_usage_ns);
-        if s.meta.netns_path.is_some() && pause_pid > 0 {
-            if let Ok(text) = std::fs::read_to_string(format!("/proc/{pause_pid}/net/dev")) {
-                pod.interfaces = cgroup::parse_net_dev(&text)
-                    .into_iter()
-                    .filter(|(n, _)| n != "lo")
-                    .collect();
+        // The pod's interfaces: through the pause process, or from inside
+        // the pinned netns when there is none.
+        let net_dev = match (&s.meta.netns_path, pause_pid) {
+            (None, _) => None,
+            (Some(_), pid) if pid > 0 => {
+                std::fs::read_to_string(format!("/proc/{pid}/net/dev")).ok()
             }
+            (Some(netns), _) => crate::network::netns::run_in(netns, || {
+                std::fs::read_to_string("/proc/thread-self/net/dev")
+            })
+            .ok()
+            .and_then(|r| r.ok()),
+        };
+        if let Some(text) = net_dev {
+            pod.interfaces = cgroup::parse_net_dev(&text)
+                .into_iter()
+                .filter(|(n, _)| n != "lo")
+                .collect();
         }
         Ok(pod)
     }

@@ -307,7 +307,12 @@ impl PodEnv {
     }
 
     pub fn netns_files(&self) -> Vec<String> {
-        std::fs::read_dir(self.crid.state.join("netns"))
+        self.pin_files("netns")
+    }
+
+    /// Files in one of crid's namespace pin dirs (`netns`, `ipcns`, `utsns`).
+    pub fn pin_files(&self, dir: &str) -> Vec<String> {
+        std::fs::read_dir(self.crid.state.join(dir))
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
                     .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -332,6 +337,13 @@ impl PodEnv {
             Vec::<String>::new(),
             "netns files leaked"
         );
+        for dir in ["ipcns", "utsns"] {
+            assert_eq!(
+                self.pin_files(dir),
+                Vec::<String>::new(),
+                "{dir} pins leaked"
+            );
+        }
         assert_eq!(self.allocated_ips(), Vec::<String>::new(), "pod IPs leaked");
         assert_eq!(
             self.containerd_objects(),

@@ -46,6 +46,10 @@ pub struct ContainerSpecInput<'a> {
     pub sandbox_pid: u32,
     /// The pod's network namespace file; None = host network.
     pub netns_path: Option<&'a Path>,
+    /// Pinned IPC and UTS namespaces of a pod without a pause container;
+    /// otherwise the pause process's (`sandbox_pid`) are joined.
+    pub ipc_ns_path: Option<&'a Path>,
+    pub uts_ns_path: Option<&'a Path>,
     /// PID of the target container for NamespaceMode::TARGET.
     pub target_pid: Option<u32>,
     pub sandbox_files: SandboxFiles<'a>,
@@ -119,11 +123,25 @@ fn container_namespaces(
             .or_else(|| proc_ns(sp, "net"));
         v.push(ns(LinuxNamespaceType::Network, path));
     }
+    let pinned_or_pause =
+        |pin: Option<&Path>, n: &str| pin.map(Path::to_path_buf).or_else(|| proc_ns(sp, n));
     if mode(opts.ipc) != NamespaceMode::Node {
-        v.push(ns(LinuxNamespaceType::Ipc, proc_ns(sp, "ipc")));
+        v.push(ns(
+            LinuxNamespaceType::Ipc,
+            pinned_or_pause(input.ipc_ns_path, "ipc"),
+        ));
     }
-    v.push(ns(LinuxNamespaceType::Uts, proc_ns(sp, "uts")));
+    v.push(ns(
+        LinuxNamespaceType::Uts,
+        pinned_or_pause(input.uts_ns_path, "uts"),
+    ));
     match mode(opts.pid) {
+        // No pause process (`drop_pause_container`): no pod PID namespace.
+        NamespaceMode::Pod if sp == 0 => {
+            return Err(Error::precondition(
+                "namespace_options.pid: POD, but the pod sandbox has no shared PID namespace",
+            ))
+        }
         NamespaceMode::Pod => v.push(ns(LinuxNamespaceType::Pid, proc_ns(sp, "pid"))),
         NamespaceMode::Container => v.push(ns(LinuxNamespaceType::Pid, None)),
         NamespaceMode::Node => {}

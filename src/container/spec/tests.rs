@@ -54,6 +54,17 @@ fn sandbox() -> PodSandboxConfig {
 }
 
 fn build(cfg: &ContainerConfig) -> Result<Spec> {
+    build_in(cfg, 42, None, None)
+}
+
+/// In a pod whose pause process is `sandbox_pid` (0: none), with the
+/// `ipc`/`uts` namespaces a pod without a pause container pinned.
+fn build_in(
+    cfg: &ContainerConfig,
+    sandbox_pid: u32,
+    ipc: Option<&Path>,
+    uts: Option<&Path>,
+) -> Result<Spec> {
     let img = image();
     let sb = sandbox();
     container_spec(&ContainerSpecInput {
@@ -65,7 +76,9 @@ fn build(cfg: &ContainerConfig) -> Result<Spec> {
         image_name: "docker.io/library/app:1",
         etc_passwd: Some("www:x:33:34::/:/bin/sh\n"),
         etc_group: Some("www:x:34:\n"),
-        sandbox_pid: 42,
+        sandbox_pid,
+        ipc_ns_path: ipc,
+        uts_ns_path: uts,
         netns_path: Some(Path::new("/run/netns/p1")),
         target_pid: None,
         sandbox_files: SandboxFiles {
@@ -161,6 +174,62 @@ fn default_container_spec_fields() {
     assert_eq!(a["io.kubernetes.cri.container-name"], "app");
     assert_eq!(a["io.kubernetes.cri.image-name"], "docker.io/library/app:1");
     assert_eq!(a["user/ann"], "v");
+}
+
+#[test]
+fn a_pod_without_pause_has_its_pinned_ipc_and_uts_joined() {
+    let s = build_in(
+        &config(LinuxContainerSecurityContext {
+            namespace_options: Some(NamespaceOption {
+                pid: NamespaceMode::Container as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        0,
+        Some(Path::new("/run/crid/ipcns/p1")),
+        Some(Path::new("/run/crid/utsns/p1")),
+    )
+    .unwrap();
+    let nss = s.linux().as_ref().unwrap().namespaces().clone().unwrap();
+    let path = |t| {
+        nss.iter()
+            .find(|n| n.typ() == t)
+            .and_then(|n| n.path().clone())
+    };
+    assert_eq!(
+        path(LinuxNamespaceType::Ipc),
+        Some("/run/crid/ipcns/p1".into())
+    );
+    assert_eq!(
+        path(LinuxNamespaceType::Uts),
+        Some("/run/crid/utsns/p1".into())
+    );
+    assert_eq!(
+        path(LinuxNamespaceType::Network),
+        Some("/run/netns/p1".into())
+    );
+    assert_eq!(path(LinuxNamespaceType::Pid), None, "a new PID namespace");
+}
+
+#[test]
+fn pod_pid_namespace_needs_a_pause_process() {
+    let mut cfg = config(Default::default());
+    let sc = cfg
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap();
+    sc.namespace_options = Some(NamespaceOption {
+        pid: NamespaceMode::Pod as i32,
+        ..Default::default()
+    });
+    assert!(matches!(
+        build_in(&cfg, 0, None, None),
+        Err(Error::FailedPrecondition(_))
+    ));
 }
 
 #[test]
