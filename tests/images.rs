@@ -1032,3 +1032,28 @@ async fn a_download_left_half_way_in_containerd_is_resumed() {
     let content = ctd.ctr(&["content", "ls", "-q"]);
     assert!(content.contains(&layer), "{content}");
 }
+
+/// containerd shares content between namespaces: a blob another namespace
+/// pulled is reported as a complete ingest, not as "already exists". A crid
+/// in a second namespace commits it without downloading it again (it used
+/// to ask the registry for the bytes past the end, and got 416).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_of_layers_another_namespace_holds_commits_them() {
+    if missing_tools() {
+        return;
+    }
+    let (_reg, _tmp, _img, name) = registry_with_busybox("busybox", "shared");
+    let ctd = TestContainerd::start();
+    let first = TestCrid::start(&ctd);
+    let id = pull(&mut first.images().await, &name, None).await.unwrap();
+    let second = TestCrid::start_with(
+        &ctd,
+        CridOptions {
+            extra_args: vec!["--containerd-namespace".into(), "second".into()],
+            ..Default::default()
+        },
+    );
+    let mut c = second.images().await;
+    assert_eq!(pull(&mut c, &name, None).await.unwrap(), id);
+    assert!(status(&mut c, &name).await.is_some());
+}

@@ -412,6 +412,13 @@ impl Puller<'_> {
             // verification, so the bytes are not hashed here as well. The
             // range request also resumes an ingest an interrupted pull left.
             let from = writer.resumable();
+            // Every byte is there: another namespace has the blob (containerd
+            // shares content between namespaces and reports it as a complete
+            // ingest), or an interrupted pull wrote it all. Commit only.
+            if from == layer.size {
+                writer.resume_at(from);
+                return Ok(());
+            }
             let response = self
                 .timed("layer", async {
                     client

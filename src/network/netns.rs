@@ -131,8 +131,8 @@ impl NetNs {
 
 /// Whether `path` is a pinned namespace (a mount of the nsfs).
 pub fn is_pinned(path: &Path) -> bool {
-    const NSFS_MAGIC: i64 = 0x6e73_6673;
-    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
+    use nix::sys::statfs::{statfs, NSFS_MAGIC};
+    statfs(path).is_ok_and(|s| s.filesystem_type() == NSFS_MAGIC)
 }
 
 /// An empty file to bind-mount a namespace on; its directory is created.
