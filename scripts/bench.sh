@@ -10,6 +10,8 @@
 #     exec and stop start their N pods first without measuring the starts)
 #   BENCH_N=100 (pods per system), BENCH_CONC=10,50, BENCH_PULL_ROUNDS=3,
 #   BENCH_RELIST=200, BENCH_EXEC=50, BENCH_DOCKER=1 (0: skip the docker path)
+#   BENCH_NO_PAUSE=1 (0: skip crid-nopause, a second crid with
+#     drop_pause_container = true; it takes part in every workload but pull)
 #   BENCH_OUT=DIR: write DIR/BENCHMARKS.md and DIR/bench/ (default: the
 #     repository root, i.e. the committed results; use a temp dir for trials)
 #   KEEP=1: keep the work dir (logs of containerd, crid, dockerd)
@@ -32,6 +34,7 @@ PULL_ROUNDS=${BENCH_PULL_ROUNDS:-3}
 RELIST=${BENCH_RELIST:-200}
 EXEC=${BENCH_EXEC:-50}
 WITH_DOCKER=${BENCH_DOCKER:-1}
+WITH_NO_PAUSE=${BENCH_NO_PAUSE:-1}
 [ "$(id -u)" = 0 ] || { echo "bench: run as root"; exit 1; }
 "$ROOT/scripts/install-bench-deps.sh"
 for b in crid crid-logger cridctl crid-bench; do
@@ -42,7 +45,7 @@ PAUSE_BIN=$(ls -t "$BIN"/build/crid-*/out/crid-pause 2>/dev/null | head -1)
 
 W=$(mktemp -d /tmp/cb.XXXXXX)   # short: socket paths
 PIDS=()
-BRIDGES=(cridb0 cridb1 cridb2)
+BRIDGES=(cridb0 cridb1 cridb2 cridb3)
 cleanup() {
   set +e
   for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill "${PIDS[$i]}" 2>/dev/null; done
@@ -142,6 +145,7 @@ JSON
 cni_conf "$W/cni-crid" cridb0 10.202.0.0/18
 cni_conf "$W/cni-cri" cridb1 10.202.64.0/18
 cni_conf "$W/cni-docker" cridb2 10.202.128.0/18
+cni_conf "$W/cni-crid-np" cridb3 10.202.192.0/18
 
 # ---- containerd with its CRI plugin
 CTRD_SOCK=$W/ctrd.sock
@@ -190,6 +194,24 @@ setsid "$BIN/crid" --listen "unix://$W/crid.sock" --root "$W/crid/root" --state 
 CRID_PID=$!; PIDS+=($CRID_PID)
 wait_sock "$W/crid.sock"
 
+NO_PAUSE_ARGS=()
+CRI_ENDPOINTS=("unix://$W/crid.sock" "unix://$CTRD_SOCK")
+if [ "$WITH_NO_PAUSE" = 1 ]; then
+  echo "== crid with drop_pause_container = true"
+  echo 'drop_pause_container = true' > "$W/crid-np.toml"
+  setsid "$BIN/crid" --config "$W/crid-np.toml" --listen "unix://$W/crid-np.sock" \
+    --root "$W/crid-np/root" --state "$W/crid-np/state" \
+    --containerd-address "$CTRD_SOCK" --containerd-namespace crid-bench-nopause \
+    --cni-conf-dir "$W/cni-crid-np" --cni-bin-dir /usr/lib/cni --sandbox-image "$REG/bench/pause:v1" \
+    --registry-config-path "$W/certs.d" --stream-address 127.0.0.1:0 \
+    --log-level info </dev/null >"$W/crid-np.out" 2>"$W/crid-np.log" &
+  CRID_NP_PID=$!; PIDS+=($CRID_NP_PID)
+  wait_sock "$W/crid-np.sock"
+  NO_PAUSE_ARGS=(--crid-no-pause "unix://$W/crid-np.sock" --crid-no-pause-pid "$CRID_NP_PID"
+                 --crid-no-pause-namespace crid-bench-nopause)
+  CRI_ENDPOINTS+=("unix://$W/crid-np.sock")
+fi
+
 DOCKER_ARGS=()
 if [ "$WITH_DOCKER" = 1 ]; then
   echo "== dockerd (on the same containerd)"
@@ -206,8 +228,8 @@ if [ "$WITH_DOCKER" = 1 ]; then
                --cni-cache-dir "$W/cni-cache-docker" --docker-pull)
 fi
 
-echo "== images present on both CRI endpoints"
-for ep in "unix://$W/crid.sock" "unix://$CTRD_SOCK"; do
+echo "== images present on every CRI endpoint"
+for ep in "${CRI_ENDPOINTS[@]}"; do
   for n in busybox pause; do "$BIN/cridctl" -r "$ep" pull "$REG/bench/$n:v1" >/dev/null; done
 done
 
@@ -236,6 +258,9 @@ workload_text() {
   echo "- containerd: $(containerd --version | awk '{print $3}'); runc: $(runc --version | head -1 | awk '{print $3}'); CNI plugins: $(dpkg-query -W -f='${Version}' containernetworking-plugins 2>/dev/null || echo unknown); dockerd: $(dockerd --version 2>/dev/null | awk '{print $3}' | tr -d ,); crid: $(grep -m1 '^version' "$ROOT/Cargo.toml" | cut -d'"' -f2) ($(git -C "$ROOT" rev-parse --short HEAD), release build)"
   echo "- One containerd for all three systems (CRI plugin with \`restrict_oom_score_adj = true\`, overlayfs, runc v2 shim); crid in containerd namespace \`crid-bench\`, the CRI plugin in \`k8s.io\`, dockerd in \`moby\`. Each system has its own CNI bridge (bridge + host-local + portmap, 10.202.0.0/16 split three ways)."
   echo "- Pod: pause sandbox (crid's static pause binary as an image) + one busybox container running \`sleep 3600\`, image present, sent as kubelet sends a BestEffort pod without a securityContext: pod cgroup parent \`/bench-kubepods/besteffort/pod<uid>\`, sandbox with RuntimeDefault seccomp (kubelet forces it for the pause process), container Unconfined with cpu shares 2, oom_score_adj 1000, its own pid namespace and kubelet's masked/read-only /proc paths; the docker path gets the same cgroup parent, shares, oom_score_adj and seccomp options. Docker path = dockershim's steps: pause container with \`NetworkMode=none\`, CNI ADD by the client on \`/proc/<pid>/ns/net\`, app container with \`NetworkMode=container:<pause>\` / \`IpcMode=container:<pause>\`; teardown in reverse with CNI DEL."
+  if [ "$WITH_NO_PAUSE" = 1 ]; then
+    echo "- \`crid-nopause\`: a second crid (same build, containerd namespace \`crid-bench-nopause\`, own bridge) with \`drop_pause_container = true\`, so the same pods run without a pause container: crid pins their network, IPC and UTS namespaces itself, as CRI-O does with \`drop_infra_ctr\`. \`crid\` (the default configuration, with pause containers) is the system the targets are about; the rows for \`crid-nopause\` show what the option buys."
+  fi
   echo "- Workloads ($WORKLOADS), interleaved: $(workload_text)."
   echo
 } > "$W/preamble.md"
@@ -257,7 +282,7 @@ EPI=()
 "$BIN/crid-bench" --crid "unix://$W/crid.sock" --crid-pid "$CRID_PID" --crid-log "$W/crid.log" \
   --crid-namespace crid-bench \
   --containerd-cri "unix://$CTRD_SOCK" --containerd-pid "$CTRD_PID" --containerd-address "$CTRD_SOCK" \
-  "${DOCKER_ARGS[@]}" \
+  "${DOCKER_ARGS[@]}" "${NO_PAUSE_ARGS[@]}" \
   --image "$REG/bench/busybox:v1" --log-root "$W/logs" \
   --workloads "$WORKLOADS" \
   --pods "$N" --concurrency "$CONC" --relist-iterations "$RELIST" --exec-iterations "$EXEC" \

@@ -29,6 +29,14 @@ struct Cli {
     /// crid's log file (for its `crid::phases` debug events).
     #[arg(long)]
     crid_log: Option<PathBuf>,
+    /// A second crid, configured with `drop_pause_container = true`:
+    /// benchmarked as the system `crid-nopause`.
+    #[arg(long)]
+    crid_no_pause: Option<String>,
+    #[arg(long)]
+    crid_no_pause_pid: Option<u32>,
+    #[arg(long, default_value = "crid-bench-nopause")]
+    crid_no_pause_namespace: String,
     /// containerd's CRI plugin endpoint.
     #[arg(long)]
     containerd_cri: Option<String>,
@@ -170,6 +178,21 @@ async fn main() -> anyhow::Result<()> {
             pids,
             shim_namespace: Some(cli.crid_namespace.clone()),
             pulls: true,
+            pods: vec![],
+        });
+    }
+    if let Some(ep) = &cli.crid_no_pause {
+        let pids = with_ctrd(
+            cli.crid_no_pause_pid
+                .map(|p| vec![("crid".to_string(), p)])
+                .unwrap_or_default(),
+        );
+        systems.push(System {
+            name: "crid-nopause".into(),
+            backend: Backend::cri(ep, &cli.image, &cli.log_root).await?,
+            pids,
+            shim_namespace: Some(cli.crid_no_pause_namespace.clone()),
+            pulls: false,
             pods: vec![],
         });
     }
