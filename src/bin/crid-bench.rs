@@ -150,7 +150,11 @@ async fn cold_check(cli: &Cli, workloads: &Workloads) -> anyhow::Result<ColdChec
     Ok(ColdCheck { layers, collector })
 }
 
-#[tokio::main]
+// One thread: a request, its connection task and its response meet on the
+// same thread, so the client adds no cross-thread wake-ups to each RPC (on
+// this 2-core VM that was ~0.7 ms of a relist call's 1 ms). Every system is
+// measured through the same client.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let workloads = Workloads::parse(&cli.workloads)?;
