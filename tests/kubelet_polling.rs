@@ -347,19 +347,6 @@ async fn container_stats(rt: &mut RuntimeClient, id: &str) -> ContainerStats {
     .unwrap()
 }
 
-async fn pod_stats(rt: &mut RuntimeClient, id: &str) -> LinuxPodSandboxStats {
-    rt.pod_sandbox_stats(PodSandboxStatsRequest {
-        pod_sandbox_id: id.to_string(),
-    })
-    .await
-    .expect("PodSandboxStats")
-    .into_inner()
-    .stats
-    .unwrap()
-    .linux
-    .unwrap()
-}
-
 fn cpu_ns(s: &ContainerStats) -> u64 {
     s.cpu
         .as_ref()
@@ -447,7 +434,7 @@ async fn stats_follow_cpu_memory_and_network_use() {
     assert!(working_set >= 30 << 20, "working set {working_set}");
 
     // The pod sums its containers.
-    let p = pod_stats(&mut rt, &sid).await;
+    let p = env.pod_stats(&sid).await;
     let pod_cpu = p
         .cpu
         .as_ref()
@@ -478,7 +465,7 @@ async fn stats_follow_cpu_memory_and_network_use() {
         let answer = http_get(&format!("{ip}:8080"));
         assert!(answer.contains("xxxx"), "{answer}");
     }
-    let (rx1, tx1) = eth0(&pod_stats(&mut rt, &sid).await);
+    let (rx1, tx1) = eth0(&env.pod_stats(&sid).await);
     assert!(rx1 > rx0, "rx {rx0} → {rx1}");
     assert!(tx1 >= tx0 + 3 * 65536, "tx {tx0} → {tx1}");
 

@@ -113,7 +113,12 @@ async fn failing_cni_plugin_fails_the_pod_and_leaves_nothing() {
         return;
     }
     let env = PodEnv::new().await;
-    // A conflist whose IPAM cannot work: an invalid subnet.
+    assert_broken_cni_rolls_back(&env, env.pod_config("broken")).await;
+}
+
+/// With a conflist whose IPAM cannot work (an invalid subnet), RunPodSandbox
+/// fails with the plugin's message, and nothing is left.
+async fn assert_broken_cni_rolls_back(env: &PodEnv, pod: PodSandboxConfig) {
     std::fs::write(
         env.crid.cni_conf_dir.join("10-test.conflist"),
         serde_json::json!({
@@ -129,7 +134,7 @@ async fn failing_cni_plugin_fails_the_pod_and_leaves_nothing() {
         .rt()
         .await
         .run_pod_sandbox(RunPodSandboxRequest {
-            config: Some(env.pod_config("broken")),
+            config: Some(pod),
             runtime_handler: String::new(),
         })
         .await
@@ -395,19 +400,7 @@ async fn pod_without_pause_container_shares_namespaces_crid_pinned() {
     }
     let answer = http_get(&format!("{ip}:8080"));
     assert!(answer.contains("no-pause-here"), "{answer}");
-    let stats = env
-        .rt()
-        .await
-        .pod_sandbox_stats(PodSandboxStatsRequest {
-            pod_sandbox_id: sid.clone(),
-        })
-        .await
-        .expect("PodSandboxStats")
-        .into_inner()
-        .stats
-        .unwrap()
-        .linux
-        .unwrap();
+    let stats = env.pod_stats(&sid).await;
     let eth0 = stats.network.unwrap().default_interface.expect("eth0");
     assert!(eth0.rx_bytes.unwrap().value > 0, "{eth0:?}");
 
@@ -443,4 +436,12 @@ async fn pod_without_pause_container_shares_namespaces_crid_pinned() {
 
     env.remove_all_pods().await;
     env.assert_no_leaks();
+
+    // A failed CNI ADD undoes the pins as well.
+    let mut broken = env.pod_config("nopause-broken");
+    broken.linux.as_mut().unwrap().security_context = Some(LinuxSandboxSecurityContext {
+        namespace_options: Some(own_pid_ns()),
+        ..Default::default()
+    });
+    assert_broken_cni_rolls_back(&env, broken).await;
 }

@@ -170,33 +170,28 @@ async fn main() -> anyhow::Result<()> {
         }
         v
     };
-    if let Some(ep) = &cli.crid {
-        let pids = with_ctrd(
-            cli.crid_pid
-                .map(|p| vec![("crid".to_string(), p)])
-                .unwrap_or_default(),
-        );
+    // crid, and the second crid with `drop_pause_container` (no pulls).
+    let crids = [
+        ("crid", &cli.crid, cli.crid_pid, &cli.crid_namespace, true),
+        (
+            "crid-nopause",
+            &cli.crid_no_pause,
+            cli.crid_no_pause_pid,
+            &cli.crid_no_pause_namespace,
+            false,
+        ),
+    ];
+    for (name, endpoint, pid, namespace, pulls) in crids {
+        let Some(ep) = endpoint else { continue };
         systems.push(System {
-            name: "crid".into(),
+            name: name.into(),
             backend: Backend::cri(ep, &cli.image, &cli.log_root).await?,
-            pids,
-            shim_namespace: Some(cli.crid_namespace.clone()),
-            pulls: true,
-            pods: vec![],
-        });
-    }
-    if let Some(ep) = &cli.crid_no_pause {
-        let pids = with_ctrd(
-            cli.crid_no_pause_pid
-                .map(|p| vec![("crid".to_string(), p)])
-                .unwrap_or_default(),
-        );
-        systems.push(System {
-            name: "crid-nopause".into(),
-            backend: Backend::cri(ep, &cli.image, &cli.log_root).await?,
-            pids,
-            shim_namespace: Some(cli.crid_no_pause_namespace.clone()),
-            pulls: false,
+            pids: with_ctrd(
+                pid.map(|p| vec![("crid".to_string(), p)])
+                    .unwrap_or_default(),
+            ),
+            shim_namespace: Some(namespace.clone()),
+            pulls,
             pods: vec![],
         });
     }

@@ -236,6 +236,21 @@ impl PodEnv {
             .into_inner()
     }
 
+    pub async fn pod_stats(&self, id: &str) -> LinuxPodSandboxStats {
+        self.rt()
+            .await
+            .pod_sandbox_stats(PodSandboxStatsRequest {
+                pod_sandbox_id: id.to_string(),
+            })
+            .await
+            .expect("PodSandboxStats")
+            .into_inner()
+            .stats
+            .unwrap()
+            .linux
+            .unwrap()
+    }
+
     /// Poll ContainerStatus until EXITED (bounded: 60 s).
     pub async fn wait_exited(&self, id: &str) -> ContainerStatus {
         for _ in 0..600 {
