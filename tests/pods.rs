@@ -342,20 +342,8 @@ async fn pod_without_pause_container_shares_namespaces_crid_pinned() {
     if missing_tools() {
         return;
     }
-    let mut env = PodEnv::with_options(CridOptions {
-        config_toml: Some("drop_pause_container = true\n".into()),
-        ..Default::default()
-    })
-    .await;
-    let own_pid_ns = || NamespaceOption {
-        pid: NamespaceMode::Container as i32,
-        ..Default::default()
-    };
-    let mut pod = env.pod_config("nopause");
-    pod.linux.as_mut().unwrap().security_context = Some(LinuxSandboxSecurityContext {
-        namespace_options: Some(own_pid_ns()),
-        ..Default::default()
-    });
+    let mut env = env_without_pause().await;
+    let pod = pod_needing_no_pause(&env, "nopause");
     let sid = env.run_pod(&pod).await;
     let status = env.pod_status(&sid).await.status.unwrap();
     assert_eq!(status.state, PodSandboxState::SandboxReady as i32);
@@ -372,20 +360,17 @@ async fn pod_without_pause_container_shares_namespaces_crid_pinned() {
         format!("{kind}={kind}:[{ino}]")
     };
 
-    let in_pod = |mut c: ContainerConfig| {
-        c.linux.as_mut().unwrap().security_context = Some(LinuxContainerSecurityContext {
-            namespace_options: Some(own_pid_ns()),
-            ..Default::default()
-        });
-        c
-    };
-    env.run(&sid, &pod, in_pod(httpd(&env, "no-pause-here")))
-        .await;
+    env.run(
+        &sid,
+        &pod,
+        in_own_pid_namespace(httpd(&env, "no-pause-here")),
+    )
+    .await;
     let probe = "echo host=$(hostname); for n in net ipc uts; do echo $n=$(readlink /proc/self/ns/$n); done; echo probed";
     env.run(
         &sid,
         &pod,
-        in_pod(env.container_config("probe", &["/bin/sh", "-c", probe])),
+        in_own_pid_namespace(env.container_config("probe", &["/bin/sh", "-c", probe])),
     )
     .await;
     let log = std::path::Path::new(&pod.log_directory).join("probe/0.log");
@@ -438,10 +423,67 @@ async fn pod_without_pause_container_shares_namespaces_crid_pinned() {
     env.assert_no_leaks();
 
     // A failed CNI ADD undoes the pins as well.
-    let mut broken = env.pod_config("nopause-broken");
-    broken.linux.as_mut().unwrap().security_context = Some(LinuxSandboxSecurityContext {
-        namespace_options: Some(own_pid_ns()),
+    assert_broken_cni_rolls_back(&env, pod_needing_no_pause(&env, "nopause-broken")).await;
+}
+
+/// Twenty pods without a pause container, each with a container (which
+/// starts the pod's one shim), created and removed: no pin, IP, task or shim
+/// is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_without_pause_created_and_removed_leak_nothing() {
+    if missing_tools() {
+        return;
+    }
+    let env = env_without_pause().await;
+    for i in 0..20 {
+        let pod = pod_needing_no_pause(&env, &format!("loop{i}"));
+        let sid = env.run_pod(&pod).await;
+        let app = env.container_config("app", &["sleep", "60"]);
+        env.run(&sid, &pod, in_own_pid_namespace(app)).await;
+        assert_eq!(env.containerd.shim_pids().len(), 1, "one shim per pod");
+        env.stop_and_remove_pod(&sid).await;
+    }
+    env.assert_no_leaks();
+    // A shim exits once its last task is deleted (bounded wait: 10 s).
+    for _ in 0..100 {
+        if env.containerd.shim_pids().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(env.containerd.shim_pids(), Vec::<u32>::new(), "shims left");
+}
+
+/// crid configured with `drop_pause_container = true`.
+async fn env_without_pause() -> PodEnv {
+    PodEnv::with_options(CridOptions {
+        config_toml: Some("drop_pause_container = true\n".into()),
+        ..Default::default()
+    })
+    .await
+}
+
+fn own_pid_namespace() -> Option<NamespaceOption> {
+    Some(NamespaceOption {
+        pid: NamespaceMode::Container as i32,
+        ..Default::default()
+    })
+}
+
+/// A pod as kubelet sends one without `shareProcessNamespace`.
+fn pod_needing_no_pause(env: &PodEnv, name: &str) -> PodSandboxConfig {
+    let mut pod = env.pod_config(name);
+    pod.linux.as_mut().unwrap().security_context = Some(LinuxSandboxSecurityContext {
+        namespace_options: own_pid_namespace(),
         ..Default::default()
     });
-    assert_broken_cni_rolls_back(&env, broken).await;
+    pod
+}
+
+fn in_own_pid_namespace(mut c: ContainerConfig) -> ContainerConfig {
+    c.linux.as_mut().unwrap().security_context = Some(LinuxContainerSecurityContext {
+        namespace_options: own_pid_namespace(),
+        ..Default::default()
+    });
+    c
 }

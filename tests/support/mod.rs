@@ -212,6 +212,24 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
     }
 
+    /// PIDs of the shims serving this containerd (their command line names
+    /// its address).
+    pub fn shim_pids(&self) -> Vec<u32> {
+        let address = self.address.to_string_lossy().into_owned();
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+                args.first()
+                    .is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"))
+                    && args.iter().any(|a| *a == address.as_bytes())
+            })
+            .collect()
+    }
+
     /// `ctr` against this containerd in the k8s.io namespace.
     pub fn ctr(&self, args: &[&str]) -> String {
         let out = Command::new("ctr")
