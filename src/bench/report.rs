@@ -161,50 +161,35 @@ pub fn write(input: &ReportInput, md_path: &Path) -> anyhow::Result<()> {
             unit,
         ));
     };
-    if has(CRI) {
-        target(
-            &mut md,
-            "pod start p50, crid / containerd CRI",
-            ratio(p50(r, CRID, "start/pod"), p50(r, CRI, "start/pod")),
-            0.8,
-            "×",
-        );
-    }
-    if has(DOCKER) {
-        target(
-            &mut md,
-            "pod start p50, crid / docker path",
-            ratio(p50(r, CRID, "start/pod"), p50(r, DOCKER, "start/pod")),
-            0.5,
-            "×",
-        );
-    }
-    // The same targets for crid without pause containers, where it ran.
-    for (other, limit, label) in [(CRI, 0.8, "containerd CRI"), (DOCKER, 0.5, "docker path")] {
-        if has(CRID_NO_PAUSE) && has(other) {
+    // Pod-start targets for crid, and for crid without pause containers
+    // where it ran.
+    for (system, who) in [
+        (CRID, "crid"),
+        (CRID_NO_PAUSE, "crid with `drop_pause_container`"),
+    ] {
+        if !has(system) {
+            continue;
+        }
+        for (other, limit, label) in [(CRI, 0.8, "containerd CRI"), (DOCKER, 0.5, "docker path")] {
+            if has(other) {
+                target(
+                    &mut md,
+                    &format!("pod start p50, {who} / {label}"),
+                    ratio(p50(r, system, "start/pod"), p50(r, other, "start/pod")),
+                    limit,
+                    "×",
+                );
+            }
+        }
+        if has(CRI) {
             target(
                 &mut md,
-                &format!("pod start p50, crid with `drop_pause_container` / {label}"),
-                ratio(
-                    p50(r, CRID_NO_PAUSE, "start/pod"),
-                    p50(r, other, "start/pod"),
-                ),
-                limit,
+                &format!("50 concurrent pod starts wall, {who} / containerd CRI"),
+                ratio(p50(r, system, "conc50/wall"), p50(r, CRI, "conc50/wall")),
+                0.8,
                 "×",
             );
         }
-    }
-    if has(CRID_NO_PAUSE) && has(CRI) {
-        target(
-            &mut md,
-            "50 concurrent pod starts wall, crid with `drop_pause_container` / containerd CRI",
-            ratio(
-                p50(r, CRID_NO_PAUSE, "conc50/wall"),
-                p50(r, CRI, "conc50/wall"),
-            ),
-            0.8,
-            "×",
-        );
     }
     target(
         &mut md,
@@ -242,13 +227,6 @@ pub fn write(input: &ReportInput, md_path: &Path) -> anyhow::Result<()> {
         " ms",
     );
     if has(CRI) {
-        target(
-            &mut md,
-            "50 concurrent pod starts wall, crid / containerd CRI",
-            ratio(p50(r, CRID, "conc50/wall"), p50(r, CRI, "conc50/wall")),
-            0.8,
-            "×",
-        );
         target(
             &mut md,
             &if r.pulls.is_empty() {

@@ -84,7 +84,8 @@ impl NetNs {
     }
 
     /// Unpin and delete `path` (a network namespace or any other pinned
-    /// namespace); a missing file is fine, so is one that is not mounted. Refuses anything that is not a regular file in a directory.
+    /// namespace); a missing file is fine, so is one that is not mounted.
+    /// Refuses anything that is not a regular file in a directory.
     pub fn remove(path: &Path) -> Result<()> {
         let meta = match std::fs::symlink_metadata(path) {
             Ok(m) => m,
