@@ -395,13 +395,7 @@ async fn pod_without_pause_container_shares_namespaces_crid_pinned() {
         env.pod_status(&sid).await.status.unwrap().state,
         PodSandboxState::SandboxReady as i32
     );
-    env.rt()
-        .await
-        .stop_pod_sandbox(StopPodSandboxRequest {
-            pod_sandbox_id: sid.clone(),
-        })
-        .await
-        .expect("StopPodSandbox");
+    env.stop_pod(&sid).await;
     assert!(!pin("ipc").exists() && !pin("uts").exists());
     env.crid.restart();
     assert_eq!(

@@ -61,13 +61,13 @@ pub(crate) fn host_ipc(config: &PodSandboxConfig) -> bool {
 /// pod's namespaces itself (`drop_pause_container`).
 pub(crate) fn needs_pause(config: &PodSandboxConfig) -> bool {
     use crate::cri::NamespaceMode;
-    let linux = config.linux.clone().unwrap_or_default();
+    let linux = config.linux.as_ref();
     let pid = linux
-        .security_context
-        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
         .and_then(|s| s.namespace_options.as_ref())
         .map_or(NamespaceMode::Pod as i32, |n| n.pid);
-    host_network(config) || pid == NamespaceMode::Pod as i32 || !linux.sysctls.is_empty()
+    let sysctls = linux.is_some_and(|l| !l.sysctls.is_empty());
+    host_network(config) || pid == NamespaceMode::Pod as i32 || sysctls
 }
 
 pub(crate) fn pod_network(meta: &SandboxMetadata) -> Option<PodNetwork> {
@@ -316,6 +316,11 @@ impl Runtime {
         clock.mark("pause_metadata", Spent::Crid);
         // The record first: it references the snapshot key, so the snapshot
         // is never unreferenced and needs no lease.
+        let (snapshotter, snapshot_key) = if meta.without_pause {
+            (String::new(), String::new())
+        } else {
+            (self.containerd.snapshotter().to_string(), id.clone())
+        };
         progress.container = true;
         self.containerd
             .create_container(CtrdContainer {
@@ -324,16 +329,8 @@ impl Runtime {
                 image: image.id.clone(),
                 runtime: Some(runtime_of(handler)),
                 spec: Some(ctrd::any(ctrd::SPEC_TYPE_URL, spec_json)),
-                snapshotter: if meta.without_pause {
-                    String::new()
-                } else {
-                    self.containerd.snapshotter().to_string()
-                },
-                snapshot_key: if meta.without_pause {
-                    String::new()
-                } else {
-                    id.clone()
-                },
+                snapshotter,
+                snapshot_key,
                 extensions,
                 ..Default::default()
             })

@@ -280,13 +280,19 @@ impl PodEnv {
         );
     }
 
+    pub async fn stop_pod(&self, id: &str) {
+        self.rt()
+            .await
+            .stop_pod_sandbox(StopPodSandboxRequest {
+                pod_sandbox_id: id.to_string(),
+            })
+            .await
+            .expect("StopPodSandbox");
+    }
+
     pub async fn stop_and_remove_pod(&self, id: &str) {
+        self.stop_pod(id).await;
         let mut rt = self.rt().await;
-        rt.stop_pod_sandbox(StopPodSandboxRequest {
-            pod_sandbox_id: id.to_string(),
-        })
-        .await
-        .expect("StopPodSandbox");
         rt.remove_pod_sandbox(RemovePodSandboxRequest {
             pod_sandbox_id: id.to_string(),
         })

@@ -96,6 +96,17 @@ fn build_in(
     })
 }
 
+/// The path a spec's namespace of type `t` joins (None: a new one, or none).
+fn namespace_path(s: &Spec, t: LinuxNamespaceType) -> Option<std::path::PathBuf> {
+    s.linux()
+        .as_ref()?
+        .namespaces()
+        .as_ref()?
+        .iter()
+        .find(|n| n.typ() == t)
+        .and_then(|n| n.path().clone())
+}
+
 #[test]
 fn default_container_spec_fields() {
     let s = build(&config(Default::default())).unwrap();
@@ -118,12 +129,7 @@ fn default_container_spec_fields() {
         l.cgroups_path().as_deref(),
         Some(Path::new("/kubepods/p1/crid-c1"))
     );
-    let nss = l.namespaces().as_ref().unwrap();
-    let path = |t| {
-        nss.iter()
-            .find(|n| n.typ() == t)
-            .and_then(|n| n.path().clone())
-    };
+    let path = |t| namespace_path(&s, t);
     assert_eq!(
         path(LinuxNamespaceType::Network),
         Some("/run/netns/p1".into())
@@ -191,12 +197,7 @@ fn a_pod_without_pause_has_its_pinned_ipc_and_uts_joined() {
         Some(Path::new("/run/crid/utsns/p1")),
     )
     .unwrap();
-    let nss = s.linux().as_ref().unwrap().namespaces().clone().unwrap();
-    let path = |t| {
-        nss.iter()
-            .find(|n| n.typ() == t)
-            .and_then(|n| n.path().clone())
-    };
+    let path = |t| namespace_path(&s, t);
     assert_eq!(
         path(LinuxNamespaceType::Ipc),
         Some("/run/crid/ipcns/p1".into())
