@@ -30,10 +30,21 @@ impl<T> IdIndex<T> {
         self.by_id.write().unwrap().remove(id)
     }
 
-    /// By full id or unique prefix: InvalidArgument for a malformed or
-    /// ambiguous id, NotFound when nothing matches.
+    /// By full id or unique prefix: InvalidArgument for an empty or
+    /// ambiguous id, NotFound when nothing matches. A string that cannot be
+    /// an id (not hex, too long) names nothing: NotFound, so that the
+    /// idempotent Stop/Remove calls succeed for it as the CRI asks.
     pub fn get(&self, id: &str) -> Result<Arc<T>> {
-        crate::validate::id(self.field, id)?;
+        if let Err(e) = crate::validate::id(self.field, id) {
+            if id.is_empty() {
+                return Err(e);
+            }
+            return Err(Error::not_found(format!(
+                "{} {:?}",
+                self.kind,
+                crate::validate::truncate(id)
+            )));
+        }
         let map = self.by_id.read().unwrap();
         if let Some(o) = map.get(id) {
             return Ok(o.clone());
@@ -74,6 +85,11 @@ mod tests {
         assert_eq!(*idx.get("abc").unwrap(), 1);
         assert!(idx.get("ab").unwrap_err().to_string().contains("ambiguous"));
         assert!(idx.get("ffff").unwrap_err().is_not_found());
+        // Not an id at all (a UUID): nothing by that name.
+        let uuid = "7e75bfa3-0a0f-435f-95f3-6128f5418415";
+        assert!(idx.get(uuid).unwrap_err().is_not_found());
+        assert!(idx.get(&"a".repeat(65)).unwrap_err().is_not_found());
+        assert!(matches!(idx.get(""), Err(Error::InvalidArgument(_))));
         assert_eq!(idx.remove("abc123").map(|v| *v), Some(1));
         assert_eq!(idx.len(), 1);
     }

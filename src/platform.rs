@@ -6,12 +6,23 @@ use std::sync::OnceLock;
 const CAP_SYS_RESOURCE: u32 = 24;
 
 fn has_capability(cap: u32) -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .is_some_and(|mask| mask & (1 << cap) != 0)
+    effective_capabilities() & (1 << cap) != 0
+}
+
+/// crid's effective capability set, as a bit mask (bit n = capability n).
+/// "All capabilities" (a privileged container, an add of ALL) means these,
+/// as in containerd: runc cannot hand out what its caller lacks. All bits
+/// when /proc cannot be read.
+pub fn effective_capabilities() -> u64 {
+    static MASK: OnceLock<u64> = OnceLock::new();
+    *MASK.get_or_init(|| {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(u64::MAX)
+    })
 }
 
 /// The lowest `oom_score_adj` a container may be given. Without

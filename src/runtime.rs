@@ -51,12 +51,8 @@ impl Runtime {
         let images = ImageService::new(containerd.clone(), &config);
         let sandboxes = Arc::new(SandboxStore::default());
         let lookup_store = sandboxes.clone();
-        let netns_lookup: crate::stream::NetnsLookup = Arc::new(move |id: &str| {
-            lookup_store
-                .get(id)
-                .ok()
-                .and_then(|s| s.meta.netns_path.clone())
-        });
+        let netns_lookup: crate::stream::NetnsLookup =
+            Arc::new(move |id: &str| lookup_store.get(id).ok().map(|s| s.meta.netns_path.clone()));
         let stream = StreamService::new(containerd.clone(), &config, netns_lookup);
         let cni = Cni::new(&config.cni, config.root.join("cni-cache"));
         let exits = ExitMonitor::new(containerd.clone());

@@ -486,6 +486,17 @@ pub fn container_config(config: &ContainerConfig) -> Result<()> {
                 &sc.run_as_username,
                 true,
             )?;
+            // A group alone would run as the image's user with another
+            // group: refused, as containerd does.
+            if sc.run_as_group.is_some()
+                && sc.run_as_user.is_none()
+                && sc.run_as_username.is_empty()
+            {
+                return Err(invalid(
+                    "config.linux.security_context.run_as_group",
+                    "set without run_as_user or run_as_username",
+                ));
+            }
             for p in sc.masked_paths.iter().chain(&sc.readonly_paths) {
                 abs_path("config.linux.security_context.masked/readonly_paths", p)?;
             }
@@ -509,7 +520,7 @@ pub fn container_config(config: &ContainerConfig) -> Result<()> {
     Ok(())
 }
 
-fn truncate(s: &str) -> String {
+pub fn truncate(s: &str) -> String {
     s.chars().take(80).collect()
 }
 

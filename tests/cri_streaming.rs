@@ -214,3 +214,110 @@ async fn port_forward_reaches_a_server_inside_the_pod() {
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
 }
+
+/// A container with `stdin` and `stdin_once` and no terminal (`kubectl run
+/// -i`): its shell waits on stdin (containerd 1.6's shim gives no stdin to a
+/// process whose output goes to a log binary, so crid uses FIFOs and starts
+/// the logger itself), reads what the first attach sends, and gets EOF when
+/// that attach's stdin ends. Output reaches the attach and the CRI log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_feeds_stdin_once_to_a_container_without_a_terminal() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = env.pod_config("stdin");
+    let sid = env.run_pod(&pod).await;
+    let mut cfg = env.container_config("main", &["sh"]);
+    cfg.stdin = true;
+    cfg.stdin_once = true;
+    let cid = env.run(&sid, &pod, cfg).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        env.status(&cid).await.state,
+        ContainerState::ContainerRunning as i32,
+        "the shell waits on its stdin"
+    );
+    let url = env
+        .rt()
+        .await
+        .attach(AttachRequest {
+            container_id: cid.clone(),
+            stdin: true,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let r = spdy_exec(&url, Some(b"echo said-$((6*7)); echo to-stderr >&2\n")).await;
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(out.contains("said-42"), "{out} / error stream: {}", r.error);
+    let status = env.wait_exited(&cid).await;
+    assert_eq!(status.exit_code, 0, "EOF on stdin ends the shell");
+    let log = std::path::Path::new(&pod.log_directory).join("main/0.log");
+    let text = env.wait_for_file(&log, "to-stderr").await;
+    assert!(text.contains(" stdout F said-42"), "{text}");
+    assert!(text.contains(" stderr F to-stderr"), "{text}");
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+/// Port-forward into a host-network pod reaches the node's loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_forward_of_a_host_network_pod_reaches_the_node() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let mut pod = env.pod_config("pf-host");
+    pod.linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap()
+        .namespace_options = Some(NamespaceOption {
+        network: NamespaceMode::Node as i32,
+        ..Default::default()
+    });
+    let sid = env.run_pod(&pod).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(b"from-the-node").unwrap();
+    });
+    let url = env
+        .rt()
+        .await
+        .port_forward(PortForwardRequest {
+            pod_sandbox_id: sid.clone(),
+            port: vec![port as i32],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let (code, head, session) = spdy(&url, &["portforward.k8s.io"]).await;
+    assert_eq!(code, 101, "{head}");
+    let session = session.unwrap();
+    let hdr = |kind: &str| {
+        vec![
+            ("streamtype".to_string(), kind.to_string()),
+            ("port".into(), port.to_string()),
+            ("requestid".into(), "0".into()),
+        ]
+    };
+    let error = session.open(hdr("error"), true).await.unwrap();
+    let data = session.open(hdr("data"), false).await.unwrap();
+    let answer = String::from_utf8_lossy(&read_all(data.reader).await).into_owned();
+    let err = String::from_utf8_lossy(&read_all(error.reader).await).into_owned();
+    assert_eq!(answer, "from-the-node", "error stream: {err}");
+    server.join().unwrap();
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}

@@ -48,7 +48,7 @@ impl Fixture {
             ..Config::default()
         };
         let cd = Containerd::new(&ctd.address, "k8s.io", "overlayfs").unwrap();
-        let lookup: NetnsLookup = Arc::new(move |_| netns.clone());
+        let lookup: NetnsLookup = Arc::new(move |_| netns.clone().map(Some));
         let svc = StreamService::new(cd, &config, lookup);
         svc.start("127.0.0.1:0").await.unwrap();
         Fixture {
@@ -389,6 +389,7 @@ async fn attach_streams_logger_output() {
         .svc
         .attach_url(AttachParams {
             container_id: f.id.clone(),
+            stdin_once: false,
             tty: false,
             stdin: false,
             stdout: true,

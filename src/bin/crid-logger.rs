@@ -7,7 +7,11 @@
 //! - `log`     — the CRI log file (append, created 0640 with parent dirs);
 //! - `control` — a unix socket serving one-line commands:
 //!   `reopen` → reopen `log` at the same path, reply `ok` / `error <msg>`;
-//!   `attach` → reply `ok`, then stream frames (see `crid::logger`).
+//!   `attach` → reply `ok`, then stream frames (see `crid::logger`);
+//! - `stdout`, `stderr` — FIFOs to read instead of fds 3 and 4. crid starts
+//!   the logger itself this way for a container with stdin and no terminal:
+//!   containerd 1.6's shim gives such a container no stdin when its output
+//!   goes to a `binary://` logger, so its stdio are plain FIFOs instead.
 //!
 //! It depends on nothing but its fds: it keeps logging when crid is down.
 //! Plain threads keep it small: two readers, one control listener, one
@@ -59,10 +63,13 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut log_path = None;
     let mut control = None;
+    let mut fifos: [Option<PathBuf>; 2] = [None, None];
     for pair in args.chunks(2) {
         match (pair[0].trim_start_matches('-'), pair.get(1)) {
             ("log", Some(v)) => log_path = Some(PathBuf::from(v)),
             ("control", Some(v)) => control = Some(PathBuf::from(v)),
+            ("stdout", Some(v)) => fifos[0] = Some(PathBuf::from(v)),
+            ("stderr", Some(v)) => fifos[1] = Some(PathBuf::from(v)),
             _ => {}
         }
     }
@@ -100,12 +107,25 @@ fn main() {
 
     let readers: Vec<_> = [(3, Stream::Stdout), (4, Stream::Stderr)]
         .into_iter()
-        .filter(|(fd, _)| fd_is_open(*fd))
-        .map(|(fd, stream)| {
+        .zip(fifos)
+        .filter_map(|((fd, stream), fifo)| {
+            let shared = shared.clone();
+            if let Some(fifo) = fifo {
+                // Opening blocks until the shim opens its end: in the thread,
+                // so the ready signal does not wait for it.
+                return Some(std::thread::spawn(move || match File::open(&fifo) {
+                    Ok(file) => copy_stream(file, stream, &shared),
+                    Err(e) => eprintln!("crid-logger: open {}: {e}", fifo.display()),
+                }));
+            }
+            if !fd_is_open(fd) {
+                return None;
+            }
             // SAFETY: the shim hands us fds 3 and 4; nothing else owns them.
             let file = unsafe { File::from_raw_fd(fd) };
-            let shared = shared.clone();
-            std::thread::spawn(move || copy_stream(file, stream, &shared))
+            Some(std::thread::spawn(move || {
+                copy_stream(file, stream, &shared)
+            }))
         })
         .collect();
 

@@ -63,6 +63,11 @@ impl Runtime {
             }
             Err(e) => {
                 let _ = self.containerd.delete_task(c.id()).await;
+                self.stream.release_stdin(c.id());
+                if uses_fifo_stdio(&c) {
+                    let dir = self.container_state_dir(c.id());
+                    super::fifo_stdio::OutputFifos::in_dir(&dir).release();
+                }
                 self.exits.forget(c.id());
                 c.update_status(|s| {
                     s.state = ContainerState::Exited;
@@ -87,7 +92,7 @@ impl Runtime {
         let state_dir = self.container_state_dir(c.id());
         std::fs::create_dir_all(&state_dir)
             .map_err(|e| Error::io(format!("create {}", state_dir.display()), e))?;
-        let io = self.task_io(c, &state_dir)?;
+        let io = self.task_io(c, &state_dir).await?;
         clock.mark("prepare", Spent::Crid);
         let prepared = c.rootfs_mounts.lock().unwrap().take();
         let mounts = match prepared {
@@ -113,20 +118,33 @@ impl Runtime {
     }
 
     /// Stdio of a container's task: output goes to crid-logger, a process the
-    /// shim owns, so logs keep flowing while crid is down.
-    fn task_io(&self, c: &Container, state_dir: &std::path::Path) -> Result<TaskIo> {
+    /// shim owns, so logs keep flowing while crid is down. A container with
+    /// stdin and no terminal gets FIFOs and a logger crid starts instead
+    /// (see `fifo_stdio`).
+    async fn task_io(&self, c: &Container, state_dir: &std::path::Path) -> Result<TaskIo> {
         let log = c
             .meta
             .log_path
             .clone()
             .unwrap_or_else(|| "/dev/null".into());
         let control = state_dir.join("logger.sock");
-        let uri = format!(
-            "binary://{}?log={}&control={}",
-            self.logger_binary().display(),
-            crate::uri::percent_encode(&log.to_string_lossy(), b"/"),
-            crate::uri::percent_encode(&control.to_string_lossy(), b"/"),
-        );
+        let (stdout, stderr) = if uses_fifo_stdio(c) {
+            let fifos =
+                super::fifo_stdio::start_logger(&self.logger_binary(), &log, &control, state_dir)
+                    .await?;
+            (
+                fifos.stdout.to_string_lossy().into_owned(),
+                fifos.stderr.to_string_lossy().into_owned(),
+            )
+        } else {
+            let uri = format!(
+                "binary://{}?log={}&control={}",
+                self.logger_binary().display(),
+                crate::uri::percent_encode(&log.to_string_lossy(), b"/"),
+                crate::uri::percent_encode(&control.to_string_lossy(), b"/"),
+            );
+            (uri.clone(), uri)
+        };
         let mut stdin = String::new();
         if c.meta.config.stdin {
             let fifo = state_dir.join("stdin");
@@ -139,13 +157,13 @@ impl Runtime {
                 .write(true)
                 .open(&fifo)
                 .map_err(|e| Error::io(format!("open {}", fifo.display()), e))?;
-            *c.stdin_keepalive.lock().unwrap() = Some(keep);
+            self.stream.hold_stdin(c.id(), keep);
             stdin = fifo.to_string_lossy().into_owned();
         }
         Ok(TaskIo {
             stdin,
-            stdout: uri.clone(),
-            stderr: uri,
+            stdout,
+            stderr,
             terminal: c.meta.config.tty,
         })
     }
@@ -267,7 +285,7 @@ impl Runtime {
         {
             return;
         }
-        *c.stdin_keepalive.lock().unwrap() = None;
+        self.stream.release_stdin(c.id());
         // The shim gives the logger 12 s after SIGTERM; do not wait forever
         // on a containerd that hangs.
         match tokio::time::timeout(TASK_DELETE_ON_EXIT, self.delete_task(c.id())).await {
@@ -344,4 +362,9 @@ mod tests {
         assert_eq!(parse_signal("9"), Some(9));
         assert_eq!(parse_signal("BOGUS"), None);
     }
+}
+
+/// True for a container whose stdio are plain FIFOs (stdin, no terminal).
+fn uses_fifo_stdio(c: &Container) -> bool {
+    c.meta.config.stdin && !c.meta.config.tty
 }

@@ -1,6 +1,7 @@
 //! Containers: OCI spec from CRI config, lifecycle, logs, exits.
 
 pub mod create;
+pub(crate) mod fifo_stdio;
 pub mod lifecycle;
 pub mod oci;
 pub mod seccomp;

@@ -111,9 +111,6 @@ pub struct Container {
     pub exit_claimed: std::sync::atomic::AtomicBool,
     /// Holds an exit reported before `StartContainer` recorded `Running`.
     pub exit_gate: std::sync::Mutex<ExitGate>,
-    /// A write end of the stdin FIFO, held so the shim's open never blocks
-    /// and stdin stays open between attaches (`stdin` containers only).
-    pub stdin_keepalive: std::sync::Mutex<Option<std::fs::File>>,
     /// The rootfs mounts CreateContainer got from `Snapshots.Prepare`, for
     /// StartContainer to use without asking containerd again (taken once;
     /// a container loaded at start-up asks).
@@ -134,7 +131,6 @@ impl Container {
                 started,
                 pending: None,
             }),
-            stdin_keepalive: std::sync::Mutex::new(None),
             rootfs_mounts: std::sync::Mutex::new(None),
         })
     }

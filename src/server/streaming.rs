@@ -21,10 +21,12 @@ pub(super) async fn exec(rt: &Runtime, r: ExecRequest) -> Result<ExecResponse> {
 }
 
 pub(super) async fn attach(rt: &Runtime, r: AttachRequest) -> Result<AttachResponse> {
+    let container = rt.containers.get(&r.container_id)?;
     let url = rt
         .stream
         .attach_url(AttachParams {
-            container_id: r.container_id,
+            container_id: container.id().to_string(),
+            stdin_once: container.meta.config.stdin_once,
             tty: r.tty,
             stdin: r.stdin,
             stdout: r.stdout,

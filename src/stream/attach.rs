@@ -23,6 +23,7 @@ pub async fn run(
     container_id: &str,
     tty: bool,
     io: StdioChannels,
+    close_stdin_at_end: Option<super::server::StdinHolds>,
 ) -> Result<()> {
     ensure_running(cd, container_id).await?;
     let dir = crate::container::store::state_dir(state_dir, container_id);
@@ -54,10 +55,22 @@ pub async fn run(
                 .read_write(true)
                 .open_sender(&fifo)
                 .map_err(|e| Error::io(format!("open {}", fifo.display()), e))?;
+            let (cd, id) = (cd.clone(), container_id.to_string());
             side.push(tokio::spawn(async move {
                 while let Some(b) = rx.recv().await {
                     if w.write_all(&b).await.is_err() {
                         break;
+                    }
+                }
+                // stdin_once: this client's stdin ended, so does the
+                // container's. Every writer of the FIFO goes (ours, crid's
+                // hold, the shim's own through CloseIO) and the shim's copy
+                // reads EOF.
+                if let Some(holds) = close_stdin_at_end {
+                    drop(w);
+                    holds.lock().unwrap().remove(&id);
+                    if let Err(e) = cd.close_stdin(&id, "").await {
+                        tracing::warn!(container = %id, error = %e, "cannot close stdin");
                     }
                 }
             }));

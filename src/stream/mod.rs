@@ -26,7 +26,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Finds the network namespace file of a sandbox (for port-forward).
-pub type NetnsLookup = Arc<dyn Fn(&str) -> Option<PathBuf> + Send + Sync>;
+/// A sandbox's network namespace for port-forward: None when there is no
+/// such sandbox, Some(None) when it uses the node's network.
+pub type NetnsLookup = Arc<dyn Fn(&str) -> Option<Option<PathBuf>> + Send + Sync>;
 
 /// What an exec asks for (CRI `ExecRequest`).
 #[derive(Debug, Clone, Default)]
@@ -43,6 +45,9 @@ pub struct ExecParams {
 #[derive(Debug, Clone, Default)]
 pub struct AttachParams {
     pub container_id: String,
+    /// The container's `stdin_once`: its stdin closes when this client's
+    /// stdin ends (without a terminal), as kubelet expects of `attach -i`.
+    pub stdin_once: bool,
     pub tty: bool,
     pub stdin: bool,
     pub stdout: bool,
@@ -72,9 +77,25 @@ impl StreamService {
                 state_dir: config.state.clone(),
                 tokens: Default::default(),
                 addr: Default::default(),
+                stdin_holds: Default::default(),
             }),
             netns_lookup,
         }
+    }
+
+    /// Keep a write end of a container's stdin FIFO open, so that its stdin
+    /// stays open between attaches until `release_stdin`.
+    pub fn hold_stdin(&self, container_id: &str, writer: std::fs::File) {
+        self.inner
+            .stdin_holds
+            .lock()
+            .unwrap()
+            .insert(container_id.to_string(), writer);
+    }
+
+    /// Drop the write end `hold_stdin` kept (the container exited).
+    pub fn release_stdin(&self, container_id: &str) {
+        self.inner.stdin_holds.lock().unwrap().remove(container_id);
     }
 
     /// Start the HTTP streaming server (called once at start-up).

@@ -6,8 +6,14 @@ use crate::error::{Error, Result};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-/// Connect to `127.0.0.1:port` inside the network namespace at `netns`.
-pub async fn connect_in_netns(netns: &Path, port: u16) -> Result<tokio::net::TcpStream> {
+/// Connect to `127.0.0.1:port` inside the network namespace at `netns`, or
+/// in crid's own (the node's) for a host-network pod (`None`).
+pub async fn connect_in_netns(netns: Option<&Path>, port: u16) -> Result<tokio::net::TcpStream> {
+    let Some(netns) = netns else {
+        return tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| Error::io(format!("connect to 127.0.0.1:{port} on the node"), e));
+    };
     let netns: PathBuf = netns.to_path_buf();
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
@@ -33,7 +39,7 @@ pub async fn connect_in_netns(netns: &Path, port: u16) -> Result<tokio::net::Tcp
 
 /// Serve port-forward over SPDY: the client opens a data and an error
 /// stream per connection, tied by `requestid` and naming the `port`.
-pub async fn serve_spdy<T>(io: T, netns: PathBuf)
+pub async fn serve_spdy<T>(io: T, netns: Option<PathBuf>)
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
@@ -73,9 +79,14 @@ where
     }
 }
 
-async fn forward(netns: PathBuf, port: u16, data: super::spdy::Stream, error: super::spdy::Stream) {
+async fn forward(
+    netns: Option<PathBuf>,
+    port: u16,
+    data: super::spdy::Stream,
+    error: super::spdy::Stream,
+) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let tcp = match connect_in_netns(&netns, port).await {
+    let tcp = match connect_in_netns(netns.as_deref(), port).await {
         Ok(t) => t,
         Err(e) => {
             let msg = format!(
@@ -112,6 +123,11 @@ async fn forward(netns: PathBuf, port: u16, data: super::spdy::Stream, error: su
         }
         let _ = w.close().await;
     };
-    tokio::join!(up, down);
+    // The client's half-close only ends `up`: the answer still flows. Once
+    // the pod's side ends (or the client is gone), the connection is over:
+    // clients such as kubectl wait for the error stream to end.
+    let up = tokio::spawn(up);
+    down.await;
+    up.abort();
     let _ = error.writer.close().await;
 }

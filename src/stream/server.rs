@@ -22,7 +22,10 @@ const MAX_REQUEST_HEAD: u64 = 16 * 1024;
 pub enum Target {
     Exec(ExecParams),
     Attach(AttachParams),
-    PortForward { netns: PathBuf },
+    /// `netns`: the pod's network namespace; None for a host-network pod.
+    PortForward {
+        netns: Option<PathBuf>,
+    },
 }
 
 impl Target {
@@ -75,7 +78,12 @@ pub struct Inner {
     pub state_dir: PathBuf,
     pub tokens: Mutex<TokenCache>,
     pub addr: OnceLock<SocketAddr>,
+    /// Write ends of stdin FIFOs crid holds, by container id.
+    pub stdin_holds: StdinHolds,
 }
+
+/// See `StreamService::hold_stdin`.
+pub type StdinHolds = Arc<Mutex<HashMap<String, std::fs::File>>>;
 
 impl Inner {
     pub fn url_for(&self, target: Target) -> Result<String> {
@@ -108,12 +116,14 @@ impl Inner {
                 .await,
             ),
             Target::Attach(p) => {
+                let close_stdin_at_end = (p.stdin_once && !p.tty).then(|| self.stdin_holds.clone());
                 match super::attach::run(
                     &self.containerd,
                     &self.state_dir,
                     &p.container_id,
                     p.tty,
                     io,
+                    close_stdin_at_end,
                 )
                 .await
                 {
@@ -277,7 +287,9 @@ mod tests {
     use super::*;
 
     fn pf() -> Target {
-        Target::PortForward { netns: "/x".into() }
+        Target::PortForward {
+            netns: Some("/x".into()),
+        }
     }
 
     #[test]

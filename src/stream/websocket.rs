@@ -118,7 +118,7 @@ pub async fn serve<T>(
                 .send((ch, Bytes::copy_from_slice(&port.to_le_bytes())))
                 .await;
         }
-        let tcp = match super::portforward::connect_in_netns(&netns, port).await {
+        let tcp = match super::portforward::connect_in_netns(netns.as_deref(), port).await {
             Ok(t) => t,
             Err(e) => {
                 let _ = out_tx.send((1, Bytes::from(e.to_string()))).await;

@@ -69,3 +69,34 @@ fn paths_must_be_absolute_without_dotdot_or_nul() {
         assert!(abs_path("p", bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn run_as_group_needs_a_user() {
+    use crate::cri::{
+        ContainerConfig, Int64Value, LinuxContainerConfig, LinuxContainerSecurityContext,
+    };
+    let with = |user: Option<i64>, name: &str| ContainerConfig {
+        metadata: Some(crate::cri::ContainerMetadata {
+            name: "c".into(),
+            attempt: 0,
+        }),
+        image: Some(crate::cri::ImageSpec {
+            image: "busybox".into(),
+            ..Default::default()
+        }),
+        linux: Some(LinuxContainerConfig {
+            security_context: Some(LinuxContainerSecurityContext {
+                run_as_user: user.map(|value| Int64Value { value }),
+                run_as_username: name.into(),
+                run_as_group: Some(Int64Value { value: 1002 }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let e = container_config(&with(None, "")).unwrap_err();
+    assert!(e.to_string().contains("run_as_group"), "{e}");
+    container_config(&with(Some(1000), "")).unwrap();
+    container_config(&with(None, "www-data")).unwrap();
+}

@@ -48,9 +48,16 @@ pub const READONLY_PATHS: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
+/// Every capability oci-spec knows that crid itself holds (see
+/// `platform::effective_capabilities`).
 fn all_caps() -> Capabilities {
-    // Every capability name oci-spec knows, found through its string form.
+    caps_in_mask(crate::platform::effective_capabilities())
+}
+
+/// The capabilities whose bits are set in `mask`, by name through oci-spec.
+fn caps_in_mask(mask: u64) -> Capabilities {
     (0..64)
+        .filter(|i| mask & (1u64 << i) != 0)
         .filter_map(|i| cap_name_by_number(i).and_then(|n| Capability::from_str(n).ok()))
         .collect()
 }
@@ -373,12 +380,22 @@ mod tests {
         let c = capabilities(false, &s(&["NET_BIND_SERVICE"]), &s(&["ALL"])).unwrap();
         assert_eq!(c, [Capability::NetBindService].into_iter().collect());
         let all = capabilities(false, &s(&["ALL"]), &[]).unwrap();
-        assert!(all.len() >= 40 && all.contains(&Capability::SysAdmin));
+        assert_eq!(all, caps_in_mask(crate::platform::effective_capabilities()));
         assert_eq!(capabilities(true, &[], &[]).unwrap(), all);
         assert!(matches!(
             capabilities(false, &s(&["BOGUS"]), &[]),
             Err(Error::InvalidArgument(_))
         ));
+    }
+
+    #[test]
+    fn all_capabilities_are_those_crid_holds() {
+        assert!(caps_in_mask(u64::MAX).len() >= 40);
+        // CAP_SYS_RESOURCE (24) missing, as on a node that runs crid without it.
+        let without = caps_in_mask(u64::MAX & !(1 << 24));
+        assert!(!without.contains(&Capability::SysResource));
+        assert!(without.contains(&Capability::SysAdmin));
+        assert_eq!(without.len() + 1, caps_in_mask(u64::MAX).len());
     }
 
     #[test]
