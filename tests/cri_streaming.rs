@@ -15,6 +15,23 @@ async fn running(env: &PodEnv, name: &str, cmd: &[&str]) -> (String, String, Pod
     (sid, cid, pod)
 }
 
+/// The streaming URL of an attach to stdout and stderr (and stdin).
+async fn attach_url(env: &PodEnv, cid: &str, stdin: bool) -> String {
+    env.rt()
+        .await
+        .attach(AttachRequest {
+            container_id: cid.to_string(),
+            stdin,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_pipes_stdin_and_reports_exit_codes() {
     if missing_tools() {
@@ -141,19 +158,7 @@ async fn attach_receives_the_containers_output_while_the_log_keeps_it() {
         ],
     )
     .await;
-    let url = env
-        .rt()
-        .await
-        .attach(AttachRequest {
-            container_id: cid.clone(),
-            stdout: true,
-            stderr: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .url;
+    let url = attach_url(&env, &cid, false).await;
     let r = spdy_exec(&url, None).await;
     let out = String::from_utf8_lossy(&r.stdout);
     assert!(out.contains("tick-4"), "{out}");
@@ -238,20 +243,7 @@ async fn attach_feeds_stdin_once_to_a_container_without_a_terminal() {
         ContainerState::ContainerRunning as i32,
         "the shell waits on its stdin"
     );
-    let url = env
-        .rt()
-        .await
-        .attach(AttachRequest {
-            container_id: cid.clone(),
-            stdin: true,
-            stdout: true,
-            stderr: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .url;
+    let url = attach_url(&env, &cid, true).await;
     let r = spdy_exec(&url, Some(b"echo said-$((6*7)); echo to-stderr >&2\n")).await;
     let out = String::from_utf8_lossy(&r.stdout);
     assert!(out.contains("said-42"), "{out} / error stream: {}", r.error);
@@ -272,17 +264,7 @@ async fn port_forward_of_a_host_network_pod_reaches_the_node() {
         return;
     }
     let env = PodEnv::new().await;
-    let mut pod = env.pod_config("pf-host");
-    pod.linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap()
-        .namespace_options = Some(NamespaceOption {
-        network: NamespaceMode::Node as i32,
-        ..Default::default()
-    });
+    let pod = env.host_network_pod_config("pf-host");
     let sid = env.run_pod(&pod).await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -173,10 +173,6 @@ impl Gen {
     }
 }
 
-fn well_formed_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_bad_requests_change_nothing_and_crash_nothing() {
     if missing_tools() {
@@ -257,38 +253,42 @@ async fn ten_thousand_bad_requests_change_nothing_and_crash_nothing() {
             }
             4 => {
                 let id = g.id();
-                let wf = well_formed_id(&id);
+                // Idempotent: any non-empty id that names nothing succeeds.
+                let may_succeed = !id.is_empty();
                 let r = rt
                     .stop_pod_sandbox(StopPodSandboxRequest { pod_sandbox_id: id })
                     .await;
-                (r.is_ok(), wf, "StopPodSandbox")
+                (r.is_ok(), may_succeed, "StopPodSandbox")
             }
             5 => {
                 let id = g.id();
-                let wf = well_formed_id(&id);
+                // Idempotent: any non-empty id that names nothing succeeds.
+                let may_succeed = !id.is_empty();
                 let r = rt
                     .remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: id })
                     .await;
-                (r.is_ok(), wf, "RemovePodSandbox")
+                (r.is_ok(), may_succeed, "RemovePodSandbox")
             }
             6 => {
                 let id = g.id();
-                let wf = well_formed_id(&id);
+                // Idempotent: any non-empty id that names nothing succeeds.
+                let may_succeed = !id.is_empty();
                 let r = rt
                     .stop_container(StopContainerRequest {
                         container_id: id,
                         timeout: g.int(),
                     })
                     .await;
-                (r.is_ok(), wf, "StopContainer")
+                (r.is_ok(), may_succeed, "StopContainer")
             }
             7 => {
                 let id = g.id();
-                let wf = well_formed_id(&id);
+                // Idempotent: any non-empty id that names nothing succeeds.
+                let may_succeed = !id.is_empty();
                 let r = rt
                     .remove_container(RemoveContainerRequest { container_id: id })
                     .await;
-                (r.is_ok(), wf, "RemoveContainer")
+                (r.is_ok(), may_succeed, "RemoveContainer")
             }
             8 => {
                 let r = rt

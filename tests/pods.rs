@@ -76,17 +76,7 @@ async fn host_network_pod_shares_the_hosts_namespace() {
         return;
     }
     let env = PodEnv::new().await;
-    let mut pod = env.pod_config("hostnet");
-    pod.linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap()
-        .namespace_options = Some(NamespaceOption {
-        network: NamespaceMode::Node as i32,
-        ..Default::default()
-    });
+    let pod = env.host_network_pod_config("hostnet");
     let sid = env.run_pod(&pod).await;
     assert!(
         env.netns_files().is_empty(),

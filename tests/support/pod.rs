@@ -133,6 +133,17 @@ impl PodEnv {
         }
     }
 
+    /// `pod_config` on the node's network (no netns, no CNI).
+    pub fn host_network_pod_config(&self, name: &str) -> PodSandboxConfig {
+        let mut pod = self.pod_config(name);
+        let sc = pod.linux.as_mut().unwrap().security_context.as_mut();
+        sc.unwrap().namespace_options = Some(NamespaceOption {
+            network: NamespaceMode::Node as i32,
+            ..Default::default()
+        });
+        pod
+    }
+
     pub async fn run_pod(&self, config: &PodSandboxConfig) -> String {
         self.rt()
             .await
