@@ -4,6 +4,7 @@
 mod support;
 
 use crid::cri::*;
+use crid::stream::spdy::Session;
 use support::pod::PodEnv;
 use support::spdy::*;
 use support::*;
@@ -30,6 +31,33 @@ async fn attach_url(env: &PodEnv, cid: &str, stdin: bool) -> String {
         .unwrap()
         .into_inner()
         .url
+}
+
+/// A SPDY port-forward session to `port` of the pod.
+async fn port_forward_session(env: &PodEnv, sid: &str, port: u16) -> Session {
+    let url = env
+        .rt()
+        .await
+        .port_forward(PortForwardRequest {
+            pod_sandbox_id: sid.to_string(),
+            port: vec![port as i32],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let (code, head, session) = spdy(&url, &["portforward.k8s.io"]).await;
+    assert_eq!(code, 101, "{head}");
+    session.unwrap()
+}
+
+/// Headers of one port-forward stream (`data` or `error`) of request `id`.
+fn forward_headers(kind: &str, port: u16, id: u32) -> Vec<(String, String)> {
+    vec![
+        ("streamtype".to_string(), kind.to_string()),
+        ("port".into(), port.to_string()),
+        ("requestid".into(), id.to_string()),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,30 +208,11 @@ async fn port_forward_reaches_a_server_inside_the_pod() {
         &["sh", "-c", "mkdir -p /tmp/w && echo forwarded > /tmp/w/index.html && exec httpd -f -p 127.0.0.1:8080 -h /tmp/w"],
     )
     .await;
-    let url = env
-        .rt()
-        .await
-        .port_forward(PortForwardRequest {
-            pod_sandbox_id: sid.clone(),
-            port: vec![8080],
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .url;
-    let (code, head, session) = spdy(&url, &["portforward.k8s.io"]).await;
-    assert_eq!(code, 101, "{head}");
-    let session = session.unwrap();
+    let session = port_forward_session(&env, &sid, 8080).await;
     let mut answer = String::new();
     // The server needs a moment to listen: a few bounded attempts.
     for i in 0..20 {
-        let hdr = |kind: &str| {
-            vec![
-                ("streamtype".to_string(), kind.to_string()),
-                ("port".into(), "8080".into()),
-                ("requestid".into(), i.to_string()),
-            ]
-        };
+        let hdr = |kind| forward_headers(kind, 8080, i);
         let error = session.open(hdr("error"), true).await.unwrap();
         let data = session.open(hdr("data"), false).await.unwrap();
         data.writer.write(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
@@ -273,29 +282,15 @@ async fn port_forward_of_a_host_network_pod_reaches_the_node() {
         let (mut s, _) = listener.accept().unwrap();
         s.write_all(b"from-the-node").unwrap();
     });
-    let url = env
-        .rt()
+    let session = port_forward_session(&env, &sid, port).await;
+    let error = session
+        .open(forward_headers("error", port, 0), true)
         .await
-        .port_forward(PortForwardRequest {
-            pod_sandbox_id: sid.clone(),
-            port: vec![port as i32],
-        })
+        .unwrap();
+    let data = session
+        .open(forward_headers("data", port, 0), false)
         .await
-        .unwrap()
-        .into_inner()
-        .url;
-    let (code, head, session) = spdy(&url, &["portforward.k8s.io"]).await;
-    assert_eq!(code, 101, "{head}");
-    let session = session.unwrap();
-    let hdr = |kind: &str| {
-        vec![
-            ("streamtype".to_string(), kind.to_string()),
-            ("port".into(), port.to_string()),
-            ("requestid".into(), "0".into()),
-        ]
-    };
-    let error = session.open(hdr("error"), true).await.unwrap();
-    let data = session.open(hdr("data"), false).await.unwrap();
+        .unwrap();
     let answer = String::from_utf8_lossy(&read_all(data.reader).await).into_owned();
     let err = String::from_utf8_lossy(&read_all(error.reader).await).into_owned();
     assert_eq!(answer, "from-the-node", "error stream: {err}");

@@ -351,6 +351,11 @@ pub(crate) fn parse_signal(s: &str) -> Option<u32> {
     Some(n as u32)
 }
 
+/// True for a container whose stdio are plain FIFOs (stdin, no terminal).
+fn uses_fifo_stdio(c: &Container) -> bool {
+    c.meta.config.stdin && !c.meta.config.tty
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,9 +367,4 @@ mod tests {
         assert_eq!(parse_signal("9"), Some(9));
         assert_eq!(parse_signal("BOGUS"), None);
     }
-}
-
-/// True for a container whose stdio are plain FIFOs (stdin, no terminal).
-fn uses_fifo_stdio(c: &Container) -> bool {
-    c.meta.config.stdin && !c.meta.config.tty
 }
