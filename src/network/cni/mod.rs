@@ -201,6 +201,20 @@ impl Cni {
         };
         let rt = runtime_config(pod).unwrap_or_default();
         let prev = cached.and_then(|c| c.result);
+        // A network namespace that is gone, or was never pinned (a crash
+        // between creating its file and mounting it), is passed as empty,
+        // as containerd does for a closed netns: the plugins then release
+        // what they hold outside it (addresses, host veth, port mappings).
+        let unpinned;
+        let pod = if crate::network::netns::is_pinned(&pod.netns) {
+            pod
+        } else {
+            unpinned = PodNetwork {
+                netns: PathBuf::new(),
+                ..pod.clone()
+            };
+            &unpinned
+        };
         self.del_list(&list, pod, &rt, prev.as_ref(), usize::MAX)
             .await
             .map_err(|e| e.context(&format!("CNI DEL for sandbox {}", pod.id)))?;

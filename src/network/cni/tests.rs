@@ -182,6 +182,8 @@ async fn del_runs_in_reverse_order_with_cached_result_and_clears_cache() {
         ]
     );
     assert_eq!(rec.stdin(0)["prevResult"]["by"], "bandwidth");
+    // The netns is no namespace (here: no file at all): DEL gets none.
+    assert_eq!(rec.calls.lock().unwrap()[0].env("CNI_NETNS"), Some(""));
     assert!(cni.cached_result("sb1").is_none());
     assert!(!env.cache_dir().join("sb1.json").exists());
     // A second teardown is fine (DEL with the current config, no cache).
