@@ -302,11 +302,15 @@ mod tests {
 
     #[test]
     fn validate_rejects_relative_socket_and_unknown_driver() {
-        let mut c = Config::default();
-        c.listen = "relative.sock".into();
+        let c = Config {
+            listen: "relative.sock".into(),
+            ..Default::default()
+        };
         assert!(c.validate().is_err());
-        let mut c = Config::default();
-        c.cgroup_driver = "weird".into();
+        let c = Config {
+            cgroup_driver: "weird".into(),
+            ..Default::default()
+        };
         assert!(c
             .validate()
             .unwrap_err()

@@ -25,7 +25,7 @@ async fn pod_gets_ip_from_bridge_and_serves_tcp() {
     let status = st.status.unwrap();
     assert_eq!(status.state, PodSandboxState::SandboxReady as i32);
     let ip = status.network.unwrap().ip;
-    let prefix = env.subnet.rsplitn(2, '.').nth(1).unwrap().to_string();
+    let prefix = env.subnet.rsplit_once('.').unwrap().0.to_string();
     assert!(ip.starts_with(&prefix), "pod ip {ip} not in {}", env.subnet);
     assert_eq!(env.netns_files().len(), 1);
     assert_eq!(env.allocated_ips().len(), 1);
@@ -63,7 +63,7 @@ async fn host_port_mapping_reaches_the_pod() {
         .network
         .unwrap()
         .ip;
-    let gateway = format!("{}.1", ip.rsplitn(2, '.').nth(1).unwrap());
+    let gateway = format!("{}.1", ip.rsplit_once('.').unwrap().0);
     let answer = http_get(&format!("{gateway}:{host_port}"));
     assert!(answer.contains("via-hostport"), "{answer}");
     env.stop_and_remove_pod(&sid).await;

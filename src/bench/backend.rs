@@ -107,7 +107,6 @@ fn kubelet_container_linux() -> LinuxContainerConfig {
             ]),
             ..Default::default()
         }),
-        ..Default::default()
     }
 }
 

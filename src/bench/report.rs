@@ -492,44 +492,6 @@ pub fn write(input: &ReportInput, md_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rss_target_is_stated_at_100_pods() {
-        assert_eq!(
-            rss_at_target_pods(100, 18.4, 40.0),
-            ("18.4 MiB".to_string(), "**met**")
-        );
-        assert_eq!(rss_at_target_pods(100, 41.0, 40.0).1, "**missed**");
-        assert_eq!(
-            rss_at_target_pods(30, 18.4, 40.0),
-            (
-                "18.4 MiB at 30 pods".to_string(),
-                "not measured at 100 pods"
-            )
-        );
-        assert_eq!(rss_at_target_pods(150, 20.0, 40.0).1, "**met**");
-        assert_eq!(
-            rss_at_target_pods(150, 41.0, 40.0).1,
-            "not measured at 100 pods"
-        );
-        assert_eq!(
-            rss_at_target_pods(100, f64::NAN, 40.0),
-            ("–".to_string(), "not measured")
-        );
-        let row = target_row(
-            "x",
-            &measured_text(f64::NAN, " ms"),
-            "not measured",
-            3.0,
-            " ms",
-        );
-        assert_eq!(row, "| x ≤ 3.00 ms | – | not measured |\n");
-    }
-}
-
 /// Where the time of crid's RPCs goes: its handler against the client's view.
 fn rpc_split(md: &mut String, input: &ReportInput) {
     let r = input.results;
@@ -604,5 +566,43 @@ fn rpc_split(md: &mut String, input: &ReportInput) {
         );
     } else {
         md.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rss_target_is_stated_at_100_pods() {
+        assert_eq!(
+            rss_at_target_pods(100, 18.4, 40.0),
+            ("18.4 MiB".to_string(), "**met**")
+        );
+        assert_eq!(rss_at_target_pods(100, 41.0, 40.0).1, "**missed**");
+        assert_eq!(
+            rss_at_target_pods(30, 18.4, 40.0),
+            (
+                "18.4 MiB at 30 pods".to_string(),
+                "not measured at 100 pods"
+            )
+        );
+        assert_eq!(rss_at_target_pods(150, 20.0, 40.0).1, "**met**");
+        assert_eq!(
+            rss_at_target_pods(150, 41.0, 40.0).1,
+            "not measured at 100 pods"
+        );
+        assert_eq!(
+            rss_at_target_pods(100, f64::NAN, 40.0),
+            ("–".to_string(), "not measured")
+        );
+        let row = target_row(
+            "x",
+            &measured_text(f64::NAN, " ms"),
+            "not measured",
+            3.0,
+            " ms",
+        );
+        assert_eq!(row, "| x ≤ 3.00 ms | – | not measured |\n");
     }
 }

@@ -34,11 +34,14 @@ const READ_BUF: usize = 32 * 1024;
 /// How long output may keep arriving after the shim's SIGTERM.
 const DRAIN_AFTER_SIGTERM: Duration = Duration::from_secs(8);
 
+/// Output chunks on their way to one attached client.
+type AttachQueue = SyncSender<Arc<Vec<u8>>>;
+
 struct Shared {
     log_path: PathBuf,
     log: Mutex<File>,
     /// Queues of attached clients; `None` once output has ended.
-    attached: Mutex<Option<Vec<SyncSender<Arc<Vec<u8>>>>>>,
+    attached: Mutex<Option<Vec<AttachQueue>>>,
     /// Attach connection threads, joined before exit so they deliver the tail.
     attach_threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }

@@ -133,7 +133,9 @@ impl ImageService {
                         let res = inner.pull(&r, auth.as_ref()).await;
                         inner.inflight.lock().unwrap().remove(&k);
                         // The download buffers are free now: hand the pages back.
-                        let _ = tokio::task::spawn_blocking(crate::platform::release_free_memory);
+                        drop(tokio::task::spawn_blocking(
+                            crate::platform::release_free_memory,
+                        ));
                         res
                     });
                     let f = async move {

@@ -1,6 +1,6 @@
-//! A whole node for tests: containerd + registry with the busybox test image
-//! + a CNI bridge network of the test's own + crid; helpers that drive pods
-//! and containers the way kubelet does.
+//! A whole node for tests: containerd, a registry with the busybox test
+//! image, a CNI bridge network of the test's own and crid; helpers that
+//! drive pods and containers the way kubelet does.
 
 use super::image::{busybox_image, ImageConfig, TestRegistry};
 use super::*;

@@ -21,9 +21,7 @@ pub struct UserRequest<'a> {
 }
 
 fn passwd_by_name<'a>(passwd: &'a str, name: &str) -> Option<(u32, u32, &'a str)> {
-    passwd_entries(passwd)
-        .find(|e| e.2 == name)
-        .map(|(u, g, n)| (u, g, n))
+    passwd_entries(passwd).find(|e| e.2 == name)
 }
 
 fn passwd_entries(passwd: &str) -> impl Iterator<Item = (u32, u32, &str)> {
