@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(containerd runc containernetworking-plugins iptables busybox-static
-      docker-registry skopeo crun protobuf-compiler iproute2 apache2-utils
+      docker-registry skopeo crun protobuf-compiler iproute2 apache2-utils openssl
       ca-certificates gcc libc6-dev make curl)
 
 missing=()

@@ -429,6 +429,66 @@ async fn basic_auth_registry_needs_the_right_password() {
     assert_eq!(pull(&mut c, &name, Some(auth)).await.unwrap(), id);
 }
 
+/// The token protocol (Docker Hub's and most private registries'): the
+/// registry challenges with `Bearer realm=…`, crid asks the token service
+/// with the CRI credentials, then retries with the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_auth_registry_gets_a_token_for_the_right_password() {
+    if missing_tools() {
+        return;
+    }
+    let tokens = support::token::TokenServer::start("alice", "s3cret", "private");
+    let reg = TestRegistry::start_with_token_auth(&tokens);
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    let name = reg.push(&img, "private", "v1", Some(("alice", "s3cret")));
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+
+    let creds = |user: &str, pass: &str| AuthConfig {
+        username: user.into(),
+        password: pass.into(),
+        ..Default::default()
+    };
+    let refused = tokens.refused();
+    let err = pull(&mut c, &name, None).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+    let err = pull(&mut c, &name, Some(creds("alice", "wrong")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+    assert!(
+        tokens.refused() >= refused + 2,
+        "the token service was asked"
+    );
+    assert!(status(&mut c, &name).await.is_none());
+    assert!(!ctd.ctr(&["images", "ls", "-q"]).contains("private"));
+
+    let granted = tokens.granted().len();
+    let id = pull(&mut c, &name, Some(creds("alice", "s3cret")))
+        .await
+        .unwrap();
+    assert_eq!(id, img.config_digest);
+    let asked: Vec<String> = tokens.granted()[granted..].to_vec();
+    assert!(
+        asked
+            .iter()
+            .any(|q| q.contains("repository%3Aprivate%3Apull")
+                || q.contains("repository:private:pull")),
+        "crid asked for a pull token on the repository: {asked:?}"
+    );
+    assert!(
+        asked.iter().all(|q| q.contains(support::token::SERVICE)),
+        "{asked:?}"
+    );
+    // The image is usable: its layer is unpacked.
+    assert_eq!(
+        exists_in_snapshot(&ctd, &chain_id(&img.diff_ids), &["bin/busybox"]).await,
+        vec![true]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_pulls_of_one_image_share_the_download() {
     if missing_tools() {

@@ -283,8 +283,6 @@ impl TestRegistry {
     /// `auth`: (user, password) for htpasswd basic auth.
     pub fn start_with_auth(auth: Option<(&str, &str)>) -> TestRegistry {
         let dir = super::short_tempdir("reg");
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
         let mut auth_cfg = String::new();
         if let Some((user, pass)) = auth {
             let out = Command::new("htpasswd")
@@ -297,6 +295,26 @@ impl TestRegistry {
                 dir.path().join("htpasswd").display()
             );
         }
+        Self::start_in(dir, &auth_cfg)
+    }
+
+    /// A registry that accepts only bearer tokens issued by `tokens` (the
+    /// Docker token protocol: 401 with a `Bearer realm=…` challenge).
+    pub fn start_with_token_auth(tokens: &super::token::TokenServer) -> TestRegistry {
+        let dir = super::short_tempdir("reg");
+        let auth_cfg = format!(
+            "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+            tokens.realm(),
+            super::token::SERVICE,
+            super::token::ISSUER,
+            tokens.cert_path().display()
+        );
+        Self::start_in(dir, &auth_cfg)
+    }
+
+    fn start_in(dir: tempfile::TempDir, auth_cfg: &str) -> TestRegistry {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
         let config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth_cfg}",
             dir.path().join("data").display()
