@@ -7,6 +7,7 @@ pub mod gated;
 pub mod image;
 pub mod pod;
 pub mod spdy;
+pub mod token;
 
 use crid::cri::image_service_client::ImageServiceClient;
 use crid::cri::runtime_service_client::RuntimeServiceClient;
@@ -280,26 +281,61 @@ impl Drop for TestContainerd {
             self.kill_all_tasks();
         }
         self.stop();
+        // Shims `kill_all_tasks` could not reach (a containerd that had died,
+        // tasks in another namespace) and whatever runs under them.
+        kill_process_trees(&self.shim_pids());
         umount_under(self.dir.path());
     }
 }
 
+/// SIGKILL each process in `roots` and all of its descendants (collected
+/// before the first signal, so a child reparented meanwhile is not missed).
+pub fn kill_process_trees(roots: &[u32]) {
+    if roots.is_empty() {
+        return;
+    }
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.ok()?.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // `pid (comm) state ppid …`: comm may hold spaces and parentheses.
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut tree: Vec<u32> = roots.to_vec();
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        for &(pid, ppid) in &parents {
+            if ppid == parent && !tree.contains(&pid) {
+                tree.push(pid);
+            }
+        }
+        i += 1;
+    }
+    for pid in tree {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
 /// Options for a crid under test.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct CridOptions {
     pub cni_conf_dir: Option<PathBuf>,
     pub extra_args: Vec<String>,
     pub config_toml: Option<String>,
-}
-
-impl Default for CridOptions {
-    fn default() -> Self {
-        CridOptions {
-            cni_conf_dir: None,
-            extra_args: vec![],
-            config_toml: None,
-        }
-    }
 }
 
 /// A crid of the test's own, talking to a `TestContainerd`.
