@@ -433,7 +433,7 @@ async fn basic_auth_registry_needs_the_right_password() {
 /// registry challenges with `Bearer realm=…`, crid asks the token service
 /// with the CRI credentials, then retries with the token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn token_auth_registry_gets_a_token_for_the_right_password() {
+async fn token_auth_registry_gets_a_token_for_the_right_password_or_identity_token() {
     if missing_tools() {
         return;
     }
@@ -486,6 +486,31 @@ async fn token_auth_registry_gets_a_token_for_the_right_password() {
     assert_eq!(
         exists_in_snapshot(&ctd, &chain_id(&img.diff_ids), &["bin/busybox"]).await,
         vec![true]
+    );
+
+    // An identity token (OAuth2 refresh token) is exchanged at the token
+    // service for an access token (POST, grant_type=refresh_token).
+    remove(&mut c, &id).await.unwrap();
+    let identity = |token: &str| AuthConfig {
+        identity_token: token.into(),
+        ..Default::default()
+    };
+    let err = pull(&mut c, &name, Some(identity("not-the-token")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+    assert!(err.message().contains("identity token"), "{err:?}");
+    let granted = tokens.granted().len();
+    let refresh = tokens.refresh_token().to_string();
+    assert_eq!(
+        pull(&mut c, &name, Some(identity(&refresh))).await.unwrap(),
+        id
+    );
+    let asked: Vec<String> = tokens.granted()[granted..].to_vec();
+    assert!(
+        asked.iter().any(|f| f.contains("grant_type=refresh_token")
+            && f.contains("scope=repository%3Aprivate%3Apull")),
+        "{asked:?}"
     );
 }
 

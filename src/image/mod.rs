@@ -4,6 +4,7 @@
 
 mod hosts;
 mod manifest;
+mod oauth;
 mod pause;
 mod pull;
 mod reference;
@@ -427,13 +428,13 @@ impl Inner {
 
     async fn pull(&self, r: &Reference, auth: Option<&RegistryAuth>) -> Result<String> {
         let endpoints = hosts::endpoints(&self.registry_config, &r.domain)?;
-        let oci_auth = pull::oci_auth(auth)?;
+        let pull_auth = pull::pull_auth(auth)?;
         tracing::info!(image = %r.full(), "pulling");
         self.with_lease(|cd| async move {
             let puller = pull::Puller {
                 containerd: &cd,
                 progress_timeout: self.progress_timeout,
-                auth: oci_auth,
+                auth: pull_auth,
             };
             // Fetched and unpacked, everything under the lease; the record
             // below is what makes the image visible.

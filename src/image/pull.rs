@@ -35,18 +35,35 @@ pub struct Fetched {
 pub struct Puller<'a> {
     pub containerd: &'a Containerd,
     pub progress_timeout: Duration,
-    pub auth: OciAuth,
+    pub auth: PullAuth,
 }
 
-pub fn oci_auth(auth: Option<&RegistryAuth>) -> Result<OciAuth> {
+/// The credentials of one pull.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PullAuth {
+    /// Given to oci-client as they are: anonymous, basic, or a registry token.
+    Direct(OciAuth),
+    /// An OAuth2 refresh token, exchanged at each endpoint's token service.
+    IdentityToken(String),
+}
+
+/// The CRI credentials in containerd's order of precedence: a registry
+/// token, a username, an identity token, then `auth`.
+pub fn pull_auth(auth: Option<&RegistryAuth>) -> Result<PullAuth> {
     let Some(a) = auth else {
-        return Ok(OciAuth::Anonymous);
+        return Ok(PullAuth::Direct(OciAuth::Anonymous));
     };
     if !a.registry_token.is_empty() {
-        return Ok(OciAuth::Bearer(a.registry_token.clone()));
+        return Ok(PullAuth::Direct(OciAuth::Bearer(a.registry_token.clone())));
     }
     if !a.username.is_empty() || !a.password.is_empty() {
-        return Ok(OciAuth::Basic(a.username.clone(), a.password.clone()));
+        return Ok(PullAuth::Direct(OciAuth::Basic(
+            a.username.clone(),
+            a.password.clone(),
+        )));
+    }
+    if !a.identity_token.is_empty() {
+        return Ok(PullAuth::IdentityToken(a.identity_token.clone()));
     }
     if !a.auth.is_empty() {
         use base64::Engine;
@@ -57,14 +74,9 @@ pub fn oci_auth(auth: Option<&RegistryAuth>) -> Result<OciAuth> {
         let (u, p) = s
             .split_once(':')
             .ok_or_else(|| Error::invalid("auth is not user:password"))?;
-        return Ok(OciAuth::Basic(u.into(), p.into()));
+        return Ok(PullAuth::Direct(OciAuth::Basic(u.into(), p.into())));
     }
-    if !a.identity_token.is_empty() {
-        // An identity token is a refresh token for the registry's token
-        // service; offered as a bearer token (oci-client has no OAuth POST).
-        return Ok(OciAuth::Bearer(a.identity_token.clone()));
-    }
-    Ok(OciAuth::Anonymous)
+    Ok(PullAuth::Direct(OciAuth::Anonymous))
 }
 
 fn client_for(ep: &Endpoint) -> Result<oci_client::Client> {
@@ -179,6 +191,24 @@ impl Puller<'_> {
             );
         }
         let client = client_for(ep)?;
+        let auth = match &self.auth {
+            PullAuth::Direct(a) => a.clone(),
+            PullAuth::IdentityToken(t) => {
+                let token = self
+                    .timed("token", async {
+                        super::oauth::access_token(
+                            ep,
+                            &registry,
+                            &repository,
+                            t,
+                            self.progress_timeout,
+                        )
+                        .await
+                    })
+                    .await?;
+                token.map_or(OciAuth::Anonymous, OciAuth::Bearer)
+            }
+        };
         let oref = match (&r.digest, &r.tag) {
             (Some(d), _) => {
                 oci_client::Reference::with_digest(registry.clone(), repository.clone(), d.clone())
@@ -191,7 +221,7 @@ impl Puller<'_> {
         let (data, digest) = self
             .timed("resolve", async {
                 client
-                    .pull_manifest_raw(&oref, &self.auth, manifest::ACCEPTED)
+                    .pull_manifest_raw(&oref, &auth, manifest::ACCEPTED)
                     .await
                     .map_err(|e| registry_error(&format!("resolve {}", r.full()), e))
             })
@@ -226,7 +256,7 @@ impl Puller<'_> {
                     let (m, _) = self
                         .timed("manifest", async {
                             client
-                                .pull_manifest_raw(&by_digest, &self.auth, manifest::ACCEPTED)
+                                .pull_manifest_raw(&by_digest, &auth, manifest::ACCEPTED)
                                 .await
                                 .map_err(|e| registry_error("fetch manifest", e))
                         })

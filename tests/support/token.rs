@@ -7,7 +7,8 @@
 //! The token is a JWT signed (RS256) with a key made by `openssl`; its `x5c`
 //! header carries the self-signed certificate the registry trusts. One token
 //! is issued for every request with the right credentials: pull and push on
-//! one repository.
+//! one repository. It is also issued, as an OAuth2 access token, for a POST
+//! with `grant_type=refresh_token` and the server's identity (refresh) token.
 
 use base64::Engine;
 use std::io::{BufRead, BufReader, Write};
@@ -25,9 +26,10 @@ pub const ISSUER: &str = "crid-test-token-service";
 
 struct Shared {
     basic: String,
+    refresh_token: String,
     token: String,
     stopping: AtomicBool,
-    /// Query strings of the requests that got a token.
+    /// Query strings (form bodies for POST) of the requests that got a token.
     granted: Mutex<Vec<String>>,
     /// Requests refused for missing or wrong credentials.
     refused: Mutex<usize>,
@@ -121,6 +123,7 @@ impl TokenServer {
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
             ),
+            refresh_token: format!("identity-of-{user}-{now}"),
             token,
             stopping: AtomicBool::new(false),
             granted: Mutex::new(vec![]),
@@ -143,6 +146,11 @@ impl TokenServer {
     /// The URL the registry sends clients to.
     pub fn realm(&self) -> String {
         format!("http://{}/token", self.addr)
+    }
+
+    /// The identity token (OAuth2 refresh token) this service honours.
+    pub fn refresh_token(&self) -> &str {
+        &self.shared.refresh_token
     }
 
     /// The certificate the registry verifies tokens with.
@@ -176,6 +184,7 @@ fn serve(s: &Shared, conn: TcpStream) -> std::io::Result<()> {
     let mut request = String::new();
     reader.read_line(&mut request)?;
     let mut authorization = None;
+    let mut content_length = 0;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
@@ -184,15 +193,28 @@ fn serve(s: &Shared, conn: TcpStream) -> std::io::Result<()> {
         if let Some((name, value)) = line.split_once(':') {
             if name.eq_ignore_ascii_case("authorization") {
                 authorization = Some(value.trim().to_string());
+            } else if name.eq_ignore_ascii_case("content-length") {
+                content_length = value.trim().parse().unwrap_or(0);
             }
         }
     }
+    let mut form = vec![0; content_length.min(64 << 10)];
+    std::io::Read::read_exact(&mut reader, &mut form)?;
+    let form = String::from_utf8_lossy(&form).into_owned();
+    let method = request.split(' ').next().unwrap_or("");
     let target = request.split(' ').nth(1).unwrap_or("");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let refresh = format!("refresh_token={}", s.refresh_token);
     let mut out = conn;
     let (status, body) = if path != "/token" {
         ("404 Not Found", String::from("{}"))
-    } else if authorization.as_deref() == Some(s.basic.as_str()) {
+    } else if method == "POST" && form.split('&').any(|kv| kv == refresh) {
+        s.granted.lock().unwrap().push(form.clone());
+        (
+            "200 OK",
+            serde_json::json!({"access_token": s.token, "expires_in": 3600}).to_string(),
+        )
+    } else if method == "GET" && authorization.as_deref() == Some(s.basic.as_str()) {
         s.granted.lock().unwrap().push(query.to_string());
         (
             "200 OK",
