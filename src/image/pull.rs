@@ -582,3 +582,54 @@ fn is_locked(e: &Error) -> bool {
     matches!(e, Error::Containerd { status, .. }
         if status.code() == tonic::Code::Unavailable && status.message().contains("locked"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_containerds_order() {
+        let a = |f: fn(&mut RegistryAuth)| {
+            let mut r = RegistryAuth::default();
+            f(&mut r);
+            pull_auth(Some(&r)).unwrap()
+        };
+        assert_eq!(
+            pull_auth(None).unwrap(),
+            PullAuth::Direct(OciAuth::Anonymous)
+        );
+        assert_eq!(
+            a(|r| {
+                r.registry_token = "rt".into();
+                r.username = "u".into();
+            }),
+            PullAuth::Direct(OciAuth::Bearer("rt".into()))
+        );
+        assert_eq!(
+            a(|r| {
+                r.username = "u".into();
+                r.password = "p".into();
+                r.identity_token = "it".into();
+            }),
+            PullAuth::Direct(OciAuth::Basic("u".into(), "p".into()))
+        );
+        assert_eq!(
+            a(|r| {
+                r.identity_token = "it".into();
+                r.auth = "dTpw".into(); // u:p
+            }),
+            PullAuth::IdentityToken("it".into())
+        );
+        assert_eq!(
+            a(|r| r.auth = "dTpw".into()),
+            PullAuth::Direct(OciAuth::Basic("u".into(), "p".into()))
+        );
+        assert!(matches!(
+            pull_auth(Some(&RegistryAuth {
+                auth: "no colon".into(),
+                ..Default::default()
+            })),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+}
