@@ -298,13 +298,21 @@ async fn exec_over_websocket_channels() {
         return;
     }
     let f = Fixture::start(None).await;
-    for (proto, b64) in [
-        ("v4.channel.k8s.io", false),
-        ("v4.base64.channel.k8s.io", true),
+    // v4 has no stdin-close signal: the command reads exactly what is sent.
+    // v5 (what client-go's WebSocket executor and crictl offer) closes stdin
+    // with a message on channel 255 naming stream 0, and `cat` sees EOF.
+    for (proto, b64, script) in [
+        ("v4.channel.k8s.io", false, "head -c 9; echo e >&2; exit 7"),
+        (
+            "v4.base64.channel.k8s.io",
+            true,
+            "head -c 9; echo e >&2; exit 7",
+        ),
+        ("v5.channel.k8s.io", false, "cat; echo e >&2; exit 7"),
     ] {
         let url = f
             .svc
-            .exec_url(f.exec(&["sh", "-c", "head -c 9; echo e >&2; exit 7"], false, true))
+            .exec_url(f.exec(&["sh", "-c", script], false, true))
             .await
             .unwrap();
         let mut req = url
@@ -332,27 +340,34 @@ async fn exec_over_websocket_channels() {
             }
         };
         ws.send(send(0, b"hello ws\n")).await.unwrap();
-        // v4 has no stdin-close signal: the command reads exactly what we send.
-        let mut chans: [Vec<u8>; 4] = Default::default();
-        while let Some(Ok(m)) = ws.next().await {
-            let (ch, data) = match m {
-                Message::Binary(b) if !b.is_empty() => (b[0], b[1..].to_vec()),
-                Message::Text(t) if !t.is_empty() => {
-                    use base64::Engine;
-                    let t = t.as_str();
-                    (
-                        t.as_bytes()[0] - b'0',
-                        base64::engine::general_purpose::STANDARD
-                            .decode(&t[1..])
-                            .unwrap(),
-                    )
-                }
-                _ => continue,
-            };
-            chans[ch as usize].extend_from_slice(&data);
+        if proto.starts_with("v5") {
+            ws.send(Message::Binary(vec![255, 0].into())).await.unwrap();
         }
+        let mut chans: [Vec<u8>; 4] = Default::default();
+        let read_all = async {
+            while let Some(Ok(m)) = ws.next().await {
+                let (ch, data) = match m {
+                    Message::Binary(b) if !b.is_empty() => (b[0], b[1..].to_vec()),
+                    Message::Text(t) if !t.is_empty() => {
+                        use base64::Engine;
+                        let t = t.as_str();
+                        (
+                            t.as_bytes()[0] - b'0',
+                            base64::engine::general_purpose::STANDARD
+                                .decode(&t[1..])
+                                .unwrap(),
+                        )
+                    }
+                    _ => continue,
+                };
+                chans[ch as usize].extend_from_slice(&data);
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), read_all)
+            .await
+            .unwrap_or_else(|_| panic!("{proto}: the exec did not end"));
         assert_eq!(chans[1], b"hello ws\n", "{proto}");
-        assert_eq!(chans[2], b"e\n");
+        assert_eq!(chans[2], b"e\n", "{proto}");
         let status: serde_json::Value = serde_json::from_slice(&chans[3]).unwrap();
         assert_eq!(status["details"]["causes"][0]["message"], "7");
     }

@@ -14,8 +14,11 @@ pub const SPDY_REMOTECOMMAND: &[&str] = &[
     "channel.k8s.io",
 ];
 pub const PORT_FORWARD: &str = "portforward.k8s.io";
-/// WebSocket subprotocols for exec/attach.
+/// WebSocket subprotocols for exec/attach. v5 (client-go's WebSocket
+/// executor, `crictl --transport websocket`, offers nothing else) is v4 plus
+/// a CLOSE message: channel 255 with the id of the stream the client closed.
 pub const WS_REMOTECOMMAND: &[&str] = &[
+    "v5.channel.k8s.io",
     "v4.channel.k8s.io",
     "v4.base64.channel.k8s.io",
     "channel.k8s.io",

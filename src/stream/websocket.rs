@@ -2,7 +2,9 @@
 //! (`channel.k8s.io`, `base64.channel.k8s.io` and their v4 variants) for
 //! exec/attach, and `portforward.k8s.io`/`v4.channel.k8s.io` for
 //! port-forward with the port in the query (`?port=`). Every message is one
-//! channel: first byte (or digit, for base64) is the channel number.
+//! channel: first byte (or digit, for base64) is the channel number. With
+//! `v5.channel.k8s.io`, a message on channel 255 closes the stream whose id
+//! it carries (stdin: the process reads EOF).
 
 use super::protocol::{self, Outcome, ResizeDecoder, StdioChannels};
 use super::server::{Inner, Target};
@@ -12,6 +14,8 @@ use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{handshake::derive_accept_key, protocol::Role, Message};
 use tokio_tungstenite::WebSocketStream;
 
@@ -20,6 +24,8 @@ const STDOUT: u8 = 1;
 const STDERR: u8 = 2;
 const ERROR: u8 = 3;
 const RESIZE: u8 = 4;
+/// v5: the client closed the stream named by the payload's first byte.
+const CLOSE: u8 = 255;
 
 const WS_PORT_FORWARD: &[&str] = &["portforward.k8s.io", "v4.channel.k8s.io"];
 
@@ -74,7 +80,14 @@ pub async fn serve<T>(
                 return;
             }
         }
-        let _ = sink.send(Message::Close(None)).await;
+        // A normal closure (1000): client-go reads a close without a status
+        // (1005) as an error on every stream, the error stream included.
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            })))
+            .await;
     });
     // Incoming messages: (channel, payload).
     let (in_tx, mut in_rx) = mpsc::channel::<(u8, Bytes)>(16);
@@ -196,11 +209,15 @@ pub async fn serve<T>(
     }
     tokio::spawn(async move {
         let mut d = ResizeDecoder::default();
+        let mut stdin_tx = Some(stdin_tx);
         while let Some((ch, b)) = in_rx.recv().await {
             match ch {
                 STDIN => {
-                    let _ = stdin_tx.send(b).await;
+                    if let Some(tx) = &stdin_tx {
+                        let _ = tx.send(b).await;
+                    }
                 }
+                CLOSE if b.first() == Some(&STDIN) => stdin_tx = None,
                 RESIZE => {
                     for s in d.push(&b) {
                         let _ = resize_tx.send(s).await;
@@ -214,7 +231,8 @@ pub async fn serve<T>(
     for h in outputs {
         let _ = h.await;
     }
-    if let Some(p) = outcome.error_payload(proto.starts_with("v4")) {
+    let status_json = proto.starts_with("v4") || proto.starts_with("v5");
+    if let Some(p) = outcome.error_payload(status_json) {
         let _ = out_tx.send((ERROR, Bytes::from(p))).await;
     }
     drop(out_tx);
