@@ -35,8 +35,17 @@ async fn attach_url(env: &PodEnv, cid: &str, stdin: bool) -> String {
 
 /// A SPDY port-forward session to `port` of the pod.
 async fn port_forward_session(env: &PodEnv, sid: &str, port: u16) -> Session {
-    let url = env
-        .rt()
+    let (code, head, session) = spdy(
+        &port_forward_url(env, sid, port).await,
+        &["portforward.k8s.io"],
+    )
+    .await;
+    assert_eq!(code, 101, "{head}");
+    session.unwrap()
+}
+
+async fn port_forward_url(env: &PodEnv, sid: &str, port: u16) -> String {
+    env.rt()
         .await
         .port_forward(PortForwardRequest {
             pod_sandbox_id: sid.to_string(),
@@ -45,10 +54,7 @@ async fn port_forward_session(env: &PodEnv, sid: &str, port: u16) -> Session {
         .await
         .unwrap()
         .into_inner()
-        .url;
-    let (code, head, session) = spdy(&url, &["portforward.k8s.io"]).await;
-    assert_eq!(code, 101, "{head}");
-    session.unwrap()
+        .url
 }
 
 /// Headers of one port-forward stream (`data` or `error`) of request `id`.
@@ -268,33 +274,47 @@ async fn attach_feeds_stdin_once_to_a_container_without_a_terminal() {
 
 /// Port-forward into a host-network pod reaches the node's loopback.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn port_forward_of_a_host_network_pod_reaches_the_node() {
+async fn port_forward_of_a_host_network_pod_reaches_the_node_over_spdy_and_websocket() {
     if missing_tools() {
         return;
     }
     let env = PodEnv::new().await;
     let pod = env.host_network_pod_config("pf-host");
     let sid = env.run_pod(&pod).await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        use std::io::Write;
-        let (mut s, _) = listener.accept().unwrap();
-        s.write_all(b"from-the-node").unwrap();
-    });
-    let session = port_forward_session(&env, &sid, port).await;
-    let error = session
-        .open(forward_headers("error", port, 0), true)
-        .await
-        .unwrap();
-    let data = session
-        .open(forward_headers("data", port, 0), false)
-        .await
-        .unwrap();
-    let answer = String::from_utf8_lossy(&read_all(data.reader).await).into_owned();
-    let err = String::from_utf8_lossy(&read_all(error.reader).await).into_owned();
-    assert_eq!(answer, "from-the-node", "error stream: {err}");
-    server.join().unwrap();
+    // Over SPDY (kubelet, crictl's default), then SPDY tunnelled in WebSocket
+    // messages (crictl --transport websocket).
+    for tunnelled in [false, true] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            use std::io::Write;
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(b"from-the-node").unwrap();
+        });
+        let session = if tunnelled {
+            let url = port_forward_url(&env, &sid, port).await;
+            let (proto, session) = spdy_over_websocket(&url, "portforward.k8s.io").await;
+            assert_eq!(proto, "SPDY/3.1+portforward.k8s.io");
+            session
+        } else {
+            port_forward_session(&env, &sid, port).await
+        };
+        let error = session
+            .open(forward_headers("error", port, 0), true)
+            .await
+            .unwrap();
+        let data = session
+            .open(forward_headers("data", port, 0), false)
+            .await
+            .unwrap();
+        let answer = String::from_utf8_lossy(&read_all(data.reader).await).into_owned();
+        let err = String::from_utf8_lossy(&read_all(error.reader).await).into_owned();
+        assert_eq!(
+            answer, "from-the-node",
+            "tunnelled {tunnelled}; error stream: {err}"
+        );
+        server.join().unwrap();
+    }
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
 }

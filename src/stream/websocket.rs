@@ -27,7 +27,14 @@ const RESIZE: u8 = 4;
 /// v5: the client closed the stream named by the payload's first byte.
 const CLOSE: u8 = 255;
 
-const WS_PORT_FORWARD: &[&str] = &["portforward.k8s.io", "v4.channel.k8s.io"];
+/// SPDY tunnelled through WebSocket binary messages (client-go's
+/// `NewSPDYOverWebsocketDialer`, `crictl port-forward --transport websocket`).
+const SPDY_TUNNEL_PORT_FORWARD: &str = "SPDY/3.1+portforward.k8s.io";
+const WS_PORT_FORWARD: &[&str] = &[
+    SPDY_TUNNEL_PORT_FORWARD,
+    "portforward.k8s.io",
+    "v4.channel.k8s.io",
+];
 
 pub async fn serve<T>(
     inner: Arc<Inner>,
@@ -58,6 +65,14 @@ pub async fn serve<T>(
         return;
     }
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+    if proto == SPDY_TUNNEL_PORT_FORWARD {
+        if let Target::PortForward { netns } = target {
+            let (here, there) = tokio::io::duplex(64 * 1024);
+            tokio::spawn(tunnel(ws, here));
+            super::portforward::serve_spdy(there, netns).await;
+        }
+        return;
+    }
     let base64 = proto.contains("base64");
     let (mut sink, mut source) = ws.split();
     let (out_tx, mut out_rx) = mpsc::channel::<(u8, Bytes)>(32);
@@ -237,4 +252,44 @@ pub async fn serve<T>(
     }
     drop(out_tx);
     let _ = writer.await;
+}
+
+/// Carry a byte stream in WebSocket binary messages, both ways, until either
+/// side ends; then close the WebSocket normally.
+async fn tunnel<T>(ws: WebSocketStream<T>, bytes: tokio::io::DuplexStream)
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sink, mut source) = ws.split();
+    let (mut rd, mut wr) = tokio::io::split(bytes);
+    let up = async move {
+        while let Some(Ok(m)) = source.next().await {
+            match m {
+                Message::Binary(b) if wr.write_all(&b).await.is_err() => break,
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        let _ = wr.shutdown().await;
+    };
+    let down = async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        while let Ok(n) = rd.read(&mut buf).await {
+            if n == 0
+                || sink
+                    .send(Message::Binary(Bytes::copy_from_slice(&buf[..n])))
+                    .await
+                    .is_err()
+            {
+                break;
+            }
+        }
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            })))
+            .await;
+    };
+    tokio::select! { _ = up => {}, _ = down => {} }
 }

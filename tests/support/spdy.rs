@@ -83,3 +83,54 @@ pub async fn spdy_exec(url: &str, stdin: Option<&[u8]>) -> ExecResult {
         error: String::from_utf8(error).unwrap(),
     }
 }
+
+/// A SPDY session tunnelled through WebSocket binary messages, as client-go's
+/// `NewSPDYOverWebsocketDialer` (crictl port-forward --transport websocket)
+/// makes it: subprotocol `SPDY/3.1+<protocol>`. Returns the negotiated
+/// subprotocol and the session.
+pub async fn spdy_over_websocket(url: &str, protocol: &str) -> (String, Session) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    let mut req = url
+        .replace("http://", "ws://")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        format!("SPDY/3.1+{protocol}").parse().unwrap(),
+    );
+    let (ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let negotiated = resp.headers()["sec-websocket-protocol"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let (here, there) = tokio::io::duplex(64 * 1024);
+    let (mut rd, mut wr) = tokio::io::split(here);
+    let (mut sink, mut source) = ws.split();
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = source.next().await {
+            if let Message::Binary(b) = m {
+                if wr.write_all(&b).await.is_err() {
+                    break;
+                }
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        while let Ok(n) = rd.read(&mut buf).await {
+            if n == 0
+                || sink
+                    .send(Message::Binary(buf[..n].to_vec().into()))
+                    .await
+                    .is_err()
+            {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let (session, _incoming) = Session::start(there, Role::Client);
+    (negotiated, session)
+}
