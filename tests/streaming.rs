@@ -210,6 +210,35 @@ async fn tty_exec_follows_resize() {
     assert!(e.contains("NonZeroExitCode") && e.contains("\"5\""), "{e}");
 }
 
+/// A command that reads its terminal size once, at start, sees the size the
+/// client sent first (crictl exec -it … stty size), not 0x0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tty_exec_starts_with_the_clients_first_size() {
+    if missing_tools() {
+        return;
+    }
+    let f = Fixture::start(None).await;
+    let url = f
+        .svc
+        .exec_url(f.exec(&["stty", "size"], true, false))
+        .await
+        .unwrap();
+    let (code, head, session) = spdy(&url, &["v4.channel.k8s.io"]).await;
+    assert_eq!(code, 101, "{head}");
+    let session = session.unwrap();
+    let error = session.open(h("error"), true).await.unwrap();
+    let out = session.open(h("stdout"), true).await.unwrap();
+    let resize = session.open(h("resize"), false).await.unwrap();
+    resize
+        .writer
+        .write(br#"{"Width":120,"Height":33}"#)
+        .await
+        .unwrap();
+    let seen = String::from_utf8_lossy(&read_all(out.reader).await).into_owned();
+    let e = String::from_utf8(read_all(error.reader).await).unwrap();
+    assert_eq!(seen.trim(), "33 120", "error stream: {e}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exec_sync_returns_output_and_kills_at_timeout() {
     if missing_tools() {

@@ -34,12 +34,20 @@ pub async fn ensure_running(cd: &Containerd, container_id: &str) -> Result<()> {
     }
 }
 
-/// The exec's OCI process: the container's own, with `cmd` and `tty`.
+/// How long an exec with a terminal waits for the client's first terminal
+/// size (clients send it as soon as the streams are up), so that the process
+/// starts with that size rather than 0x0: a command that reads its size once
+/// (`stty size`, `tput cols`) runs before a later resize would reach it.
+const FIRST_SIZE_WAIT: Duration = Duration::from_millis(100);
+
+/// The exec's OCI process: the container's own, with `cmd`, `tty` and the
+/// terminal's first size (width, height).
 async fn process_json(
     cd: &Containerd,
     container_id: &str,
     cmd: &[String],
     tty: bool,
+    console_size: Option<(u32, u32)>,
 ) -> Result<Vec<u8>> {
     let c = cd.get_container(container_id).await?;
     let spec = c
@@ -53,8 +61,15 @@ async fn process_json(
         .ok_or_else(|| Error::internal(format!("container {container_id} spec has no process")))?;
     process["args"] = serde_json::json!(cmd);
     process["terminal"] = serde_json::json!(tty);
-    if let Some(p) = process.as_object_mut() {
-        p.remove("consoleSize");
+    match console_size {
+        Some((width, height)) if tty => {
+            process["consoleSize"] = serde_json::json!({"height": height, "width": width});
+        }
+        _ => {
+            if let Some(p) = process.as_object_mut() {
+                p.remove("consoleSize");
+            }
+        }
     }
     Ok(serde_json::to_vec(&process).expect("json"))
 }
@@ -101,14 +116,21 @@ pub async fn run(
     container_id: &str,
     cmd: &[String],
     tty: bool,
-    io: StdioChannels,
+    mut io: StdioChannels,
     timeout: Option<Duration>,
 ) -> Result<i32> {
     if cmd.is_empty() {
         return Err(Error::invalid("exec: empty command"));
     }
     ensure_running(cd, container_id).await?;
-    let process = process_json(cd, container_id, cmd, tty).await?;
+    let console_size = match (tty, io.resize.as_mut()) {
+        (true, Some(rx)) => tokio::time::timeout(FIRST_SIZE_WAIT, rx.recv())
+            .await
+            .ok()
+            .flatten(),
+        _ => None,
+    };
+    let process = process_json(cd, container_id, cmd, tty, console_size).await?;
     let exec_id = random_id();
     let dir = state_dir.join("exec").join(&exec_id);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("mkdir {}", dir.display()), e))?;
