@@ -1,7 +1,9 @@
 //! Kubernetes streaming over WebSocket: the channel protocols
 //! (`channel.k8s.io`, `base64.channel.k8s.io` and their v4 variants) for
-//! exec/attach, and `portforward.k8s.io`/`v4.channel.k8s.io` for
-//! port-forward with the port in the query (`?port=`). Every message is one
+//! exec/attach, and for port-forward either `portforward.k8s.io` /
+//! `v4.channel.k8s.io` with the port in the query (`?port=`) or
+//! `SPDY/3.1+portforward.k8s.io`: a SPDY port-forward session carried in
+//! binary messages. On the channel protocols every message is one
 //! channel: first byte (or digit, for base64) is the channel number. With
 //! `v5.channel.k8s.io`, a message on channel 255 closes the stream whose id
 //! it carries (stdin: the process reads EOF).
