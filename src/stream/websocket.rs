@@ -1,5 +1,5 @@
 //! Kubernetes streaming over WebSocket: the channel protocols
-//! (`channel.k8s.io`, `base64.channel.k8s.io` and their v4 variants) for
+//! (`channel.k8s.io`, `base64.channel.k8s.io`, their v4 variants and v5) for
 //! exec/attach, and for port-forward either `portforward.k8s.io` /
 //! `v4.channel.k8s.io` with the port in the query (`?port=`) or
 //! `SPDY/3.1+portforward.k8s.io`: a SPDY port-forward session carried in
