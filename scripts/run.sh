@@ -128,8 +128,12 @@ skopeo copy --quiet --dest-tls-verify=false "oci:$LAYOUT:demo" "docker://127.0.0
 IMAGE="127.0.0.1:$PORT/busybox:demo"
 echo "== PullImage $IMAGE"; "${CTL[@]}" pull "$IMAGE"
 
-# 5. a pod
+# 5. a pod (an earlier demo pod goes first: its file, or by name when a
+# `stop` found crid down and could not remove it)
 if [ -f "$STATE/pod" ]; then "${CTL[@]}" rmp "$(cat "$STATE/pod")" || true; fi
+for old in $("${CTL[@]}" pods | python3 -c 'import json,sys; print(" ".join(p["id"] for p in json.load(sys.stdin).get("items", []) if p["metadata"]["name"] == "demo" and p["metadata"]["uid"] == "demo-uid"))'); do
+  "${CTL[@]}" rmp "$old"
+done
 echo "== RunPodSandbox + CreateContainer + StartContainer"
 OUT=$("${CTL[@]}" run demo "$IMAGE" -- /bin/sh -c 'while true; do echo "hello from a crid pod ($(hostname))"; sleep 2; done')
 echo "$OUT"
