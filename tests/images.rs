@@ -389,24 +389,33 @@ async fn pull_goes_through_a_mirror_whose_api_root_has_a_path() {
     );
 }
 
+/// The busybox test image pushed as `private:v1` with alice's credentials.
+fn push_private(reg: &TestRegistry) -> (tempfile::TempDir, BuiltImage, String) {
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    let name = reg.push(&img, "private", "v1", Some(("alice", "s3cret")));
+    (tmp, img, name)
+}
+
+fn creds(user: &str, pass: &str) -> AuthConfig {
+    AuthConfig {
+        username: user.into(),
+        password: pass.into(),
+        ..Default::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_registry_needs_the_right_password() {
     if missing_tools() {
         return;
     }
     let reg = TestRegistry::start_with_auth(Some(("alice", "s3cret")));
-    let tmp = short_tempdir("img");
-    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
-    let name = reg.push(&img, "private", "v1", Some(("alice", "s3cret")));
+    let (_tmp, img, name) = push_private(&reg);
     let ctd = TestContainerd::start();
     let crid = TestCrid::start(&ctd);
     let mut c = crid.images().await;
 
-    let creds = |user: &str, pass: &str| AuthConfig {
-        username: user.into(),
-        password: pass.into(),
-        ..Default::default()
-    };
     let err = pull(&mut c, &name, None).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
     let err = pull(&mut c, &name, Some(creds("alice", "wrong")))
@@ -439,18 +448,11 @@ async fn token_auth_registry_gets_a_token_for_the_right_password_or_identity_tok
     }
     let tokens = support::token::TokenServer::start("alice", "s3cret", "private");
     let reg = TestRegistry::start_with_token_auth(&tokens);
-    let tmp = short_tempdir("img");
-    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
-    let name = reg.push(&img, "private", "v1", Some(("alice", "s3cret")));
+    let (_tmp, img, name) = push_private(&reg);
     let ctd = TestContainerd::start();
     let crid = TestCrid::start(&ctd);
     let mut c = crid.images().await;
 
-    let creds = |user: &str, pass: &str| AuthConfig {
-        username: user.into(),
-        password: pass.into(),
-        ..Default::default()
-    };
     let refused = tokens.refused();
     let err = pull(&mut c, &name, None).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");

@@ -97,14 +97,7 @@ pub async fn serve<T>(
                 return;
             }
         }
-        // A normal closure (1000): client-go reads a close without a status
-        // (1005) as an error on every stream, the error stream included.
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code: CloseCode::Normal,
-                reason: "".into(),
-            })))
-            .await;
+        let _ = sink.send(normal_close()).await;
     });
     // Incoming messages: (channel, payload).
     let (in_tx, mut in_rx) = mpsc::channel::<(u8, Bytes)>(16);
@@ -256,6 +249,15 @@ pub async fn serve<T>(
     let _ = writer.await;
 }
 
+/// A close with status 1000: client-go reads a close without a status (1005)
+/// as an error on every stream, the error stream (the exit code) included.
+fn normal_close() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    }))
+}
+
 /// Carry a byte stream in WebSocket binary messages, both ways, until either
 /// side ends; then close the WebSocket normally.
 async fn tunnel<T>(ws: WebSocketStream<T>, bytes: tokio::io::DuplexStream)
@@ -286,12 +288,7 @@ where
                 break;
             }
         }
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code: CloseCode::Normal,
-                reason: "".into(),
-            })))
-            .await;
+        let _ = sink.send(normal_close()).await;
     };
     tokio::select! { _ = up => {}, _ = down => {} }
 }
