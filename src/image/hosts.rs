@@ -35,6 +35,14 @@ impl Endpoint {
         self.scheme == "http"
     }
 
+    /// The PEM contents of the `ca` files.
+    pub fn ca_pems(&self) -> Result<Vec<Vec<u8>>> {
+        self.ca
+            .iter()
+            .map(|p| std::fs::read(p).map_err(|e| Error::io(format!("read CA {p:?}"), e)))
+            .collect()
+    }
+
     /// How a client that always requests `<registry>/v2/<repository>/…`
     /// (oci-client) reaches this endpoint's API root: the registry to give
     /// it (host, plus any path before `/v2`) and a prefix for repository

@@ -106,9 +106,8 @@ fn http_client(ep: &Endpoint, timeout: Duration) -> Result<reqwest::Client> {
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(10))
         .danger_accept_invalid_certs(ep.skip_verify);
-    for path in &ep.ca {
-        let pem = std::fs::read(path).map_err(|e| Error::io(format!("read CA {path:?}"), e))?;
-        let cert = reqwest::Certificate::from_pem(&pem)
+    for (pem, path) in ep.ca_pems()?.iter().zip(&ep.ca) {
+        let cert = reqwest::Certificate::from_pem(pem)
             .map_err(|e| Error::invalid(format!("CA {path:?}: {e}")))?;
         b = b.add_root_certificate(cert);
     }

@@ -81,14 +81,14 @@ pub fn pull_auth(auth: Option<&RegistryAuth>) -> Result<PullAuth> {
 
 fn client_for(ep: &Endpoint) -> Result<oci_client::Client> {
     use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-    let mut extra = vec![];
-    for path in &ep.ca {
-        let data = std::fs::read(path).map_err(|e| Error::io(format!("read CA {path:?}"), e))?;
-        extra.push(Certificate {
+    let extra = ep
+        .ca_pems()?
+        .into_iter()
+        .map(|data| Certificate {
             encoding: CertificateEncoding::Pem,
             data,
-        });
-    }
+        })
+        .collect();
     Ok(oci_client::Client::new(ClientConfig {
         protocol: if ep.plain_http() {
             ClientProtocol::Http
