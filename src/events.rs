@@ -1,6 +1,8 @@
 //! Container lifecycle events for kubelet's `GetContainerEvents` (evented
 //! PLEG). The domain publishes one `ContainerEvent` at each lifecycle point
-//! (create, start, exit, remove); any number of subscribers receive them.
+//! (create, start, exit, remove) of a container or a pod sandbox (whose events
+//! carry its id as the container id, as containerd's CRI sends them); any
+//! number of subscribers receive them.
 //! A broadcast channel decouples them: a subscriber that falls behind loses
 //! the oldest events (it is told how many), it never blocks the publisher or
 //! other subscribers. Owns no state of its own and knows nothing of gRPC.

@@ -126,9 +126,8 @@ impl Runtime {
                         tokio::spawn(async move { rt.container_exited(&c, code, exited_at).await });
                     }
                 } else if let Ok(s) = self.sandboxes.get(&ev.container_id) {
-                    if s.id() == ev.container_id && s.status().state == SandboxState::Ready {
+                    if s.id() == ev.container_id && self.sandbox_not_ready(&s) {
                         tracing::info!(sandbox = %s.id(), code, "pause container exited");
-                        s.set_state(SandboxState::NotReady);
                         let _ = self.delete_task(s.id()).await;
                     }
                 }
@@ -182,7 +181,9 @@ impl Runtime {
                 Ok(Some(p)) if p.status != crate::containerd::ProcessStatus::Stopped as i32 => {
                     self.exits.watch(s.id())
                 }
-                Ok(_) => s.set_state(SandboxState::NotReady),
+                Ok(_) => {
+                    self.sandbox_not_ready(&s);
+                }
                 Err(_) => {}
             }
         }

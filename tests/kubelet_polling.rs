@@ -51,6 +51,7 @@ async fn container_events_reach_every_subscriber_in_order() {
     let env = PodEnv::new().await;
     let mut first = subscribe(&env).await;
     let mut second = subscribe(&env).await;
+    let mut third = subscribe(&env).await;
     let pod = env.pod_config("events");
     let sid = env.run_pod(&pod).await;
     let cid = env
@@ -104,6 +105,24 @@ async fn container_events_reach_every_subscriber_in_order() {
         assert!(events[3].containers_statuses.iter().all(|s| s.id != cid));
     }
     env.stop_and_remove_pod(&sid).await;
+    // The sandbox's own events carry its id as the container id, as
+    // containerd's CRI sends them; the last has no sandbox status left.
+    let events = events_of(&mut third, &sid).await;
+    let kinds: Vec<i32> = events.iter().map(|e| e.container_event_type).collect();
+    assert_eq!(kinds, expected, "{events:?}");
+    let states: Vec<Option<i32>> = events
+        .iter()
+        .map(|e| e.pod_sandbox_status.as_ref().map(|s| s.state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            Some(PodSandboxState::SandboxReady as i32),
+            Some(PodSandboxState::SandboxReady as i32),
+            Some(PodSandboxState::SandboxNotready as i32),
+            None
+        ]
+    );
     env.assert_no_leaks();
 }
 

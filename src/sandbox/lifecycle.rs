@@ -4,6 +4,7 @@
 use super::run::Progress;
 use super::store::SandboxState;
 use crate::error::Result;
+use crate::events::ContainerEventKind::{Deleted, Stopped};
 use crate::runtime::Runtime;
 
 impl Runtime {
@@ -34,9 +35,20 @@ impl Runtime {
             ..Default::default()
         };
         self.teardown_sandbox(meta, &progress).await?;
-        sandbox.set_state(SandboxState::NotReady);
+        self.sandbox_not_ready(&sandbox);
         tracing::info!(sandbox = %meta.id, "pod sandbox stopped");
         Ok(())
+    }
+
+    /// Mark the sandbox NotReady; the one caller that finds it Ready (stop,
+    /// the pause task's exit, reconciliation) publishes its STOPPED event.
+    /// Returns whether it was Ready.
+    pub(crate) fn sandbox_not_ready(&self, sandbox: &super::store::Sandbox) -> bool {
+        let was_ready = sandbox.set_state(SandboxState::NotReady) == SandboxState::Ready;
+        if was_ready {
+            self.events.publish(Stopped, sandbox.id(), sandbox.id());
+        }
+        was_ready
     }
 
     /// Remove the sandbox and everything it owns. A missing id is not an error.
@@ -75,6 +87,7 @@ impl Runtime {
         self.teardown_sandbox(meta, &progress).await?;
         self.sandboxes.remove(&meta.id);
         self.exits.forget(&meta.id);
+        self.events.publish(Deleted, &meta.id, &meta.id);
         tracing::info!(sandbox = %meta.id, "pod sandbox removed");
         Ok(())
     }

@@ -6,6 +6,7 @@ use super::store::{sandbox_name_key, Sandbox, SandboxMetadata, SandboxState, San
 use crate::containerd::{self as ctrd, Container as CtrdContainer};
 use crate::cri::PodSandboxConfig;
 use crate::error::{Error, Result};
+use crate::events::ContainerEventKind;
 use crate::metrics::phases::{PhaseClock, Spent};
 use crate::network::cni::{PodNetwork, PortMapping};
 use crate::network::netns::{ExtraPins, NetNs};
@@ -152,6 +153,10 @@ impl Runtime {
                     },
                 );
                 self.sandboxes.insert(sandbox);
+                // As containerd's CRI: a sandbox's events carry its id as the
+                // container id (kubelet's evented PLEG).
+                self.events.publish(ContainerEventKind::Created, &id, &id);
+                self.events.publish(ContainerEventKind::Started, &id, &id);
                 tracing::info!(sandbox = %id, "pod sandbox running");
                 Ok(id)
             }

@@ -98,8 +98,9 @@ impl Sandbox {
     pub fn status(&self) -> SandboxStatus {
         self.status.read().unwrap().clone()
     }
-    pub fn set_state(&self, state: SandboxState) {
-        self.status.write().unwrap().state = state;
+    /// Set the state; returns the one it replaced.
+    pub fn set_state(&self, state: SandboxState) -> SandboxState {
+        std::mem::replace(&mut self.status.write().unwrap().state, state)
     }
 }
 
