@@ -15,15 +15,15 @@ use std::time::Duration;
 const CLIENT_ID: &str = "crid";
 
 /// The access token for pulling `repository` from the endpoint, or `None`
-/// when the registry asks for no authentication.
+/// when the registry asks for no authentication. The caller bounds it with
+/// the pull's no-progress timeout.
 pub async fn access_token(
     ep: &Endpoint,
     registry: &str,
     repository: &str,
     refresh_token: &str,
-    timeout: Duration,
 ) -> Result<Option<String>> {
-    let client = http_client(ep, timeout)?;
+    let client = http_client(ep)?;
     let base = format!("{}://{registry}/v2/", ep.scheme);
     let probe = client
         .get(&base)
@@ -101,9 +101,8 @@ pub async fn access_token(
 }
 
 /// The endpoint's TLS settings (`ca`, `skip_verify`), as for pulls.
-fn http_client(ep: &Endpoint, timeout: Duration) -> Result<reqwest::Client> {
+fn http_client(ep: &Endpoint) -> Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
-        .timeout(timeout)
         .connect_timeout(Duration::from_secs(10))
         .danger_accept_invalid_certs(ep.skip_verify);
     for (pem, path) in ep.ca_pems()?.iter().zip(&ep.ca) {

@@ -195,16 +195,10 @@ impl Puller<'_> {
             PullAuth::Direct(a) => a.clone(),
             PullAuth::IdentityToken(t) => {
                 let token = self
-                    .timed("token", async {
-                        super::oauth::access_token(
-                            ep,
-                            &registry,
-                            &repository,
-                            t,
-                            self.progress_timeout,
-                        )
-                        .await
-                    })
+                    .timed(
+                        "token",
+                        super::oauth::access_token(ep, &registry, &repository, t),
+                    )
                     .await?;
                 token.map_or(OciAuth::Anonymous, OciAuth::Bearer)
             }
