@@ -405,6 +405,19 @@ fn creds(user: &str, pass: &str) -> AuthConfig {
     }
 }
 
+/// No credentials and a wrong password both give Unauthenticated, and
+/// leave no image behind.
+async fn refused_without_the_password(c: &mut ImageClient, ctd: &TestContainerd, name: &str) {
+    let err = pull(c, name, None).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+    let err = pull(c, name, Some(creds("alice", "wrong")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+    assert!(status(c, name).await.is_none());
+    assert!(!ctd.ctr(&["images", "ls", "-q"]).contains("private"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_registry_needs_the_right_password() {
     if missing_tools() {
@@ -416,14 +429,7 @@ async fn basic_auth_registry_needs_the_right_password() {
     let crid = TestCrid::start(&ctd);
     let mut c = crid.images().await;
 
-    let err = pull(&mut c, &name, None).await.unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
-    let err = pull(&mut c, &name, Some(creds("alice", "wrong")))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
-    assert!(status(&mut c, &name).await.is_none());
-    assert!(!ctd.ctr(&["images", "ls", "-q"]).contains("private"));
+    refused_without_the_password(&mut c, &ctd, &name).await;
 
     let id = pull(&mut c, &name, Some(creds("alice", "s3cret")))
         .await
@@ -454,18 +460,11 @@ async fn token_auth_registry_gets_a_token_for_the_right_password_or_identity_tok
     let mut c = crid.images().await;
 
     let refused = tokens.refused();
-    let err = pull(&mut c, &name, None).await.unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
-    let err = pull(&mut c, &name, Some(creds("alice", "wrong")))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+    refused_without_the_password(&mut c, &ctd, &name).await;
     assert!(
         tokens.refused() >= refused + 2,
         "the token service was asked"
     );
-    assert!(status(&mut c, &name).await.is_none());
-    assert!(!ctd.ctr(&["images", "ls", "-q"]).contains("private"));
 
     let granted = tokens.granted().len();
     let id = pull(&mut c, &name, Some(creds("alice", "s3cret")))
