@@ -40,8 +40,6 @@ WITH_NO_PAUSE=${BENCH_NO_PAUSE:-1}
 for b in crid crid-logger cridctl crid-bench; do
   [ -x "$BIN/$b" ] || { echo "bench: $BIN/$b missing; run make release"; exit 1; }
 done
-PAUSE_BIN=$(ls -t "$BIN"/build/crid-*/out/crid-pause 2>/dev/null | head -1)
-[ -n "$PAUSE_BIN" ] || { echo "bench: crid-pause not built"; exit 1; }
 
 W=$(mktemp -d /tmp/cb.XXXXXX)   # short: socket paths
 PIDS=()
@@ -92,13 +90,13 @@ oci_image() {
   echo '{"imageLayoutVersion":"1.0.0"}' > "$layout/oci-layout"
 }
 echo "== building images"
-mkdir -p "$W/img/bb/bin" "$W/img/bb/etc" "$W/img/pause"
+mkdir -p "$W/img/bb/bin" "$W/img/bb/etc"
 cp /bin/busybox "$W/img/bb/bin/busybox"
 for a in sh echo sleep cat ls true date hostname; do ln -sf busybox "$W/img/bb/bin/$a"; done
 echo "root:x:0:0:root:/root:/bin/sh" > "$W/img/bb/etc/passwd"; echo "root:x:0:" > "$W/img/bb/etc/group"
 tar -C "$W/img/bb" --owner=0 --group=0 --mtime=@0 -cf "$W/img/busybox.tar" .
-cp "$PAUSE_BIN" "$W/img/pause/pause"
-tar -C "$W/img/pause" --owner=0 --group=0 --mtime=@0 -cf "$W/img/pause.tar" .
+# The pause image of every system: crid's built-in one, layer for layer.
+"$BIN/cridctl" pause-layer "$W/img/pause.tar"
 oci_image "$W/img/oci-busybox" v1 '["/bin/sh"]' 'null' "$W/img/busybox.tar"
 oci_image "$W/img/oci-pause" v1 '["/pause"]' 'null' "$W/img/pause.tar"
 IMAGES=(busybox pause)
@@ -258,7 +256,7 @@ workload_text() {
   echo "- containerd: $(containerd --version | awk '{print $3}'); runc: $(runc --version | head -1 | awk '{print $3}'); CNI plugins: $(dpkg-query -W -f='${Version}' containernetworking-plugins 2>/dev/null || echo unknown); dockerd: $(dockerd --version 2>/dev/null | awk '{print $3}' | tr -d ,); crid: $(grep -m1 '^version' "$ROOT/Cargo.toml" | cut -d'"' -f2) ($(git -C "$ROOT" rev-parse --short HEAD), release build)"
   echo "- One containerd for every system (CRI plugin with \`restrict_oom_score_adj = true\`, overlayfs, runc v2 shim); crid in containerd namespace \`crid-bench\` (\`crid-bench-nopause\` for crid-nopause), the CRI plugin in \`k8s.io\`, dockerd in \`moby\`. Each system has its own CNI bridge (bridge + host-local + portmap, 10.202.0.0/16 split four ways)."
   echo "- Client: crid-bench, a tonic gRPC client on one thread (tokio \`current_thread\`), one connection per CRI endpoint (the Docker Engine API over its unix socket for the docker path)."
-  echo "- Pod: pause sandbox (crid's static pause binary as an image) + one busybox container running \`sleep 3600\`, image present, sent as kubelet sends a BestEffort pod without a securityContext: pod cgroup parent \`/bench-kubepods/besteffort/pod<uid>\`, sandbox with RuntimeDefault seccomp (kubelet forces it for the pause process), container Unconfined with cpu shares 2, oom_score_adj 1000, its own pid namespace and kubelet's masked/read-only /proc paths; the docker path gets the same cgroup parent, shares, oom_score_adj and seccomp options. Docker path = dockershim's steps: pause container with \`NetworkMode=none\`, CNI ADD by the client on \`/proc/<pid>/ns/net\`, app container with \`NetworkMode=container:<pause>\` / \`IpcMode=container:<pause>\`; teardown in reverse with CNI DEL."
+  echo "- Pod: pause sandbox (crid's built-in pause image, pushed to the registry: the same image for every system) + one busybox container running \`sleep 3600\`, image present, sent as kubelet sends a BestEffort pod without a securityContext: pod cgroup parent \`/bench-kubepods/besteffort/pod<uid>\`, sandbox with RuntimeDefault seccomp (kubelet forces it for the pause process), container Unconfined with cpu shares 2, oom_score_adj 1000, its own pid namespace and kubelet's masked/read-only /proc paths; the docker path gets the same cgroup parent, shares, oom_score_adj and seccomp options. Docker path = dockershim's steps: pause container with \`NetworkMode=none\`, CNI ADD by the client on \`/proc/<pid>/ns/net\`, app container with \`NetworkMode=container:<pause>\` / \`IpcMode=container:<pause>\`; teardown in reverse with CNI DEL."
   if [ "$WITH_NO_PAUSE" = 1 ]; then
     echo "- \`crid-nopause\`: a second crid (same build, containerd namespace \`crid-bench-nopause\`, own bridge) with \`drop_pause_container = true\`, so the same pods run without a pause container: crid pins their network, IPC and UTS namespaces itself, as CRI-O does with \`drop_infra_ctr\`. \`crid\` (the default configuration, with pause containers) is the system the targets are about; the rows for \`crid-nopause\` show what the option buys."
   fi

@@ -32,6 +32,13 @@ pub struct Config {
     /// network, IPC and UTS namespaces pinned by crid instead (CRI-O's
     /// `drop_infra_ctr`). Saves a runc container per pod; off by default.
     pub drop_pause_container: bool,
+    /// When a sandbox asks for the `RuntimeDefault` seccomp profile and runs
+    /// crid's built-in pause image, give the pause process a profile that
+    /// allows only the syscalls that program makes (native architecture
+    /// only) instead of the whole default profile: stricter, and it saves
+    /// runc ~15 ms of filter compilation per pod. Other sandbox images always
+    /// get the whole profile.
+    pub minimal_pause_seccomp: bool,
     pub containerd: ContainerdConfig,
     pub cni: CniConfig,
     pub registry: RegistryConfig,
@@ -93,6 +100,7 @@ impl Default for Config {
             metrics_address: String::new(),
             cgroup_driver: "cgroupfs".into(),
             drop_pause_container: false,
+            minimal_pause_seccomp: true,
             containerd: ContainerdConfig::default(),
             cni: CniConfig::default(),
             registry: RegistryConfig::default(),

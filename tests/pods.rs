@@ -97,6 +97,85 @@ async fn host_network_pod_shares_the_hosts_namespace() {
     env.assert_no_leaks();
 }
 
+/// crid's own pause program, asked for RuntimeDefault seccomp, runs under
+/// the profile made for it and is still the pod's init: an orphan of the
+/// shared PID namespace is reaped once it exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filtered_pause_process_reaps_the_pods_orphans() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let mut pod = env.pod_config("reaper");
+    let sc = pod
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap();
+    sc.seccomp = Some(SecurityProfile {
+        profile_type: security_profile::ProfileType::RuntimeDefault as i32,
+        localhost_ref: String::new(),
+    });
+    let sid = env.run_pod(&pod).await;
+    let info = env.pod_status(&sid).await.info["info"].clone();
+    let pause = serde_json::from_str::<serde_json::Value>(&info).unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pause}/status")).unwrap();
+    assert!(
+        status.lines().any(|l| l == "Seccomp:\t2"),
+        "pause runs under a seccomp filter: {status}"
+    );
+    // The subshell's `sleep` outlives it: the pod's init (pause) inherits it.
+    let cid = env
+        .run(
+            &sid,
+            &pod,
+            env.container_config(
+                "orphaner",
+                &["/bin/sh", "-c", "(sleep 0.3 &); exec sleep 3600"],
+            ),
+        )
+        .await;
+    let children = || {
+        std::fs::read_to_string(format!("/proc/{pause}/task/{pause}/children")).unwrap_or_default()
+    };
+    let state = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(") ").next().map(|r| r.chars().next().unwrap()))
+    };
+    let mut seen_orphan = false;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        // Children of pause other than the container's own process.
+        let kids: Vec<String> = children().split_whitespace().map(String::from).collect();
+        let orphans: Vec<&String> = kids
+            .iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| c.contains("0.3"))
+                    || state(p) == Some('Z')
+            })
+            .collect();
+        seen_orphan |= !orphans.is_empty();
+        if seen_orphan && orphans.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "orphan not reaped by pause (children {kids:?}, seen {seen_orphan})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let st = env.status(&cid).await;
+    assert_eq!(st.state, ContainerState::ContainerRunning as i32);
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_cni_plugin_fails_the_pod_and_leaves_nothing() {
     if missing_tools() {

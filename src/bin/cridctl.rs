@@ -52,6 +52,12 @@ enum Cmd {
         #[arg(last = true)]
         cmd: Vec<String>,
     },
+    /// Write the layer of crid's built-in pause image (a tar holding
+    /// `/pause`) to PATH, to push that image to a registry: crid recognises
+    /// it by this layer. Needs no endpoint.
+    PauseLayer {
+        path: std::path::PathBuf,
+    },
 }
 
 async fn channel(endpoint: &str) -> anyhow::Result<Channel> {
@@ -65,6 +71,10 @@ fn print<T: serde::Serialize>(v: &T) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Cmd::PauseLayer { path } = &cli.command {
+        std::fs::write(path, crid::image::builtin_pause_layer())?;
+        return Ok(());
+    }
     let ch = channel(&cli.runtime_endpoint).await?;
     let mut rt = RuntimeServiceClient::new(ch.clone());
     let mut img = ImageServiceClient::new(ch);
@@ -192,6 +202,8 @@ async fn main() -> anyhow::Result<()> {
             eprint!("{}", String::from_utf8_lossy(&r.stderr));
             std::process::exit(r.exit_code);
         }
+        // Written above, without an endpoint.
+        Cmd::PauseLayer { .. } => {}
     }
     Ok(())
 }

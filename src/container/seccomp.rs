@@ -506,6 +506,88 @@ pub fn default_profile(caps: &Capabilities) -> LinuxSeccomp {
     p
 }
 
+/// Every syscall the pause process makes: crid's pause program (a static
+/// Rust binary: its start-up, signal handlers, `pause`, `wait4` reaping
+/// zombies, exit) and the OCI runtime's last steps after it loads the filter
+/// and before `execve` (runc init closes its fds, checks /proc/self/fd with
+/// `fstatfs` and `getdents64`, and Go's scheduler may run; crun is similar).
+const PAUSE_PROGRAM: &[&str] = &[
+    "arch_prctl",
+    "brk",
+    "clock_gettime",
+    "clock_nanosleep",
+    "close",
+    "close_range",
+    "dup3",
+    "epoll_ctl",
+    "epoll_pwait",
+    "epoll_wait",
+    "execve",
+    "exit",
+    "exit_group",
+    "fcntl",
+    "fstat",
+    "fstatfs",
+    "futex",
+    "getdents64",
+    "getegid",
+    "geteuid",
+    "getgid",
+    "getpid",
+    "getppid",
+    "getrandom",
+    "gettid",
+    "gettimeofday",
+    "getuid",
+    "madvise",
+    "mmap",
+    "mprotect",
+    "munmap",
+    "nanosleep",
+    "newfstatat",
+    "openat",
+    "pause",
+    "poll",
+    "ppoll",
+    "prlimit64",
+    "read",
+    "readlink",
+    "readlinkat",
+    "restart_syscall",
+    "rseq",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "sched_getaffinity",
+    "sched_yield",
+    "set_robust_list",
+    "set_tid_address",
+    "sigaltstack",
+    "statfs",
+    "statx",
+    "tgkill",
+    "uname",
+    "wait4",
+    "waitid",
+    "write",
+    "writev",
+];
+
+/// The pause process's profile when the sandbox asks for `RuntimeDefault`
+/// and runs crid's own pause program: only the syscalls listed in
+/// `PAUSE_PROGRAM`, on the native architecture only (no architectures
+/// listed). Stricter than `default_profile`, and far cheaper for the runtime
+/// to compile: runc builds the default profile's ~360 rules for three
+/// architectures in about 15 ms per container here, this one in under 1 ms.
+pub fn pause_program_profile() -> LinuxSeccomp {
+    let mut p = LinuxSeccomp::default();
+    p.set_default_action(Act::ScmpActErrno);
+    p.set_default_errno_ret(Some(EPERM));
+    p.set_architectures(None);
+    p.set_syscalls(Some(vec![rule(PAUSE_PROGRAM, Act::ScmpActAllow)]));
+    p
+}
+
 /// Parse a Localhost profile (OCI `linux.seccomp` JSON, as kubelet's
 /// seccomp profiles are written). `source` names it in errors.
 pub fn parse_profile(json: &str, source: &str) -> Result<LinuxSeccomp> {

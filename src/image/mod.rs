@@ -12,6 +12,7 @@ mod store;
 mod unpack;
 
 pub use hosts::Endpoint;
+pub use pause::{is_builtin as is_builtin_pause, layer as builtin_pause_layer};
 pub use reference::Reference;
 
 use crate::config::Config;

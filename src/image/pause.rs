@@ -4,6 +4,7 @@
 //! manifest, all built in memory. Storing it is the caller's (same path as pulls).
 
 use super::manifest::{self, Desc, Manifest};
+use super::store::Loaded;
 
 /// The pause program, a static ELF.
 pub static PAUSE_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/crid-pause"));
@@ -44,8 +45,26 @@ pub fn single_file_tar(name: &str, mode: u32, data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The built-in image's one layer: the pause program as `/pause`.
+pub fn layer() -> Vec<u8> {
+    single_file_tar("pause", 0o755, PAUSE_BINARY)
+}
+
+/// Diff id of `layer()`, computed once.
+pub fn builtin_diff_id() -> &'static str {
+    static DIFF_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DIFF_ID.get_or_init(|| manifest::sha256_digest(&layer()))
+}
+
+/// `image` is crid's built-in pause image, whatever its name and wherever it
+/// came from (built here, or pushed to a registry and pulled): its one layer
+/// is `layer()`, so its process is crid's pause program.
+pub fn is_builtin(image: &Loaded) -> bool {
+    matches!(image.diff_ids.as_slice(), [only] if only == builtin_diff_id())
+}
+
 pub fn build() -> BuiltImage {
-    let layer = single_file_tar("pause", 0o755, PAUSE_BINARY);
+    let layer = layer();
     let diff_id = manifest::sha256_digest(&layer);
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": manifest::ARCH,
@@ -121,5 +140,6 @@ mod tests {
         );
         let m: Manifest = serde_json::from_slice(&b.manifest_bytes).unwrap();
         assert_eq!(m.layers[0].digest, b.diff_id);
+        assert_eq!(builtin_diff_id(), b.diff_id);
     }
 }

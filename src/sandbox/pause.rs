@@ -25,5 +25,6 @@ pub(crate) fn pause_spec(
         shm_path: (!super::run::host_ipc(&meta.config)).then_some(files.shm.as_path()),
         cgroup_driver: &rt.config.cgroup_driver,
         oom_score_adj_min: crate::platform::oom_score_adj_min(),
+        pause_program: rt.config.minimal_pause_seccomp && crate::image::is_builtin_pause(image),
     })
 }

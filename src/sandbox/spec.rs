@@ -29,6 +29,9 @@ pub struct SandboxSpecInput<'a> {
     /// `cgroupfs` or `systemd`.
     pub cgroup_driver: &'a str,
     pub oom_score_adj_min: i32,
+    /// The image is crid's built-in pause image and `minimal_pause_seccomp`
+    /// is on: `RuntimeDefault` means `pause_program_profile`.
+    pub pause_program: bool,
 }
 
 #[allow(deprecated)] // seccomp_profile_path: still sent by older kubelets
@@ -116,7 +119,15 @@ pub fn sandbox_spec(input: &SandboxSpecInput) -> Result<Spec> {
         SeccompChoice::Localhost(_) => SeccompChoice::RuntimeDefault,
         c => c,
     };
-    linux.set_seccomp(security::seccomp(&choice, sc.privileged, &caps, None)?);
+    // crid's own pause program gets a profile made for it (see
+    // `pause_program_profile`): stricter, and cheap for runc to load.
+    let profile = match choice {
+        SeccompChoice::RuntimeDefault if input.pause_program && !sc.privileged => {
+            Some(crate::container::seccomp::pause_program_profile())
+        }
+        c => security::seccomp(&c, sc.privileged, &caps, None)?,
+    };
+    linux.set_seccomp(profile);
     if let Some(r) = linux_cfg.resources.as_ref() {
         linux.set_resources(Some(crate::container::spec::resources_to_oci(r)));
     } else {

@@ -44,6 +44,15 @@ fn config(network: NamespaceMode) -> PodSandboxConfig {
 }
 
 fn spec(cfg: &PodSandboxConfig, netns: Option<&Path>, driver: &str) -> Result<Spec> {
+    spec_of(cfg, netns, driver, false)
+}
+
+fn spec_of(
+    cfg: &PodSandboxConfig,
+    netns: Option<&Path>,
+    driver: &str,
+    pause_program: bool,
+) -> Result<Spec> {
     let img = image();
     sandbox_spec(&SandboxSpecInput {
         id: "sb1",
@@ -56,6 +65,7 @@ fn spec(cfg: &PodSandboxConfig, netns: Option<&Path>, driver: &str) -> Result<Sp
         shm_path: Some(Path::new("/sb/shm")),
         cgroup_driver: driver,
         oom_score_adj_min: 0,
+        pause_program,
     })
 }
 
@@ -154,4 +164,64 @@ fn hosts_file_names_the_pod() {
     let h = hosts_file("web-0", Some("10.1.0.5"));
     assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
     assert!(h.ends_with("10.1.0.5\tweb-0\n"));
+}
+
+#[test]
+fn crids_pause_program_gets_its_own_profile_for_runtime_default() {
+    use crate::cri::{security_profile::ProfileType as SecurityProfileType, SecurityProfile};
+    let netns = Some(Path::new("/run/netns/x"));
+    let with = |seccomp: Option<SecurityProfile>, privileged: bool, pause_program: bool| {
+        let mut cfg = config(NamespaceMode::Pod);
+        let sc = cfg
+            .linux
+            .as_mut()
+            .unwrap()
+            .security_context
+            .as_mut()
+            .unwrap();
+        sc.seccomp = seccomp;
+        sc.privileged = privileged;
+        let s = spec_of(&cfg, netns, "cgroupfs", pause_program).unwrap();
+        s.linux().as_ref().unwrap().seccomp().clone()
+    };
+    let profile = |t: SecurityProfileType| {
+        Some(SecurityProfile {
+            profile_type: t as i32,
+            localhost_ref: String::new(),
+        })
+    };
+    let names = |p: &oci_spec::runtime::LinuxSeccomp| -> Vec<String> {
+        p.syscalls()
+            .iter()
+            .flatten()
+            .flat_map(|s| s.names().clone())
+            .collect()
+    };
+
+    // RuntimeDefault (asked for, or by default): the pause program's own list,
+    // native architecture only.
+    for asked in [profile(SecurityProfileType::RuntimeDefault), None] {
+        let p = with(asked, false, true).expect("a profile");
+        assert_eq!(p.architectures(), &None);
+        let n = names(&p);
+        for needed in ["pause", "wait4", "rt_sigaction", "execve", "exit_group"] {
+            assert!(n.contains(&needed.to_string()), "{needed}: {n:?}");
+        }
+        for refused in ["socket", "clone", "mount", "ptrace", "open_by_handle_at"] {
+            assert!(!n.contains(&refused.to_string()), "{refused} allowed");
+        }
+    }
+    // Another sandbox image: the whole default profile, three architectures.
+    let full = with(profile(SecurityProfileType::RuntimeDefault), false, false).unwrap();
+    assert_eq!(full.architectures().as_ref().map(Vec::len), Some(3));
+    assert!(names(&full).contains(&"socket".to_string()));
+    // Unconfined and privileged sandboxes stay unconfined.
+    assert_eq!(
+        with(profile(SecurityProfileType::Unconfined), false, true),
+        None
+    );
+    assert_eq!(
+        with(profile(SecurityProfileType::RuntimeDefault), true, true),
+        None
+    );
 }
