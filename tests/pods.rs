@@ -107,13 +107,8 @@ async fn filtered_pause_process_reaps_the_pods_orphans() {
     }
     let env = PodEnv::new().await;
     let mut pod = env.pod_config("reaper");
-    let sc = pod
-        .linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap();
+    let sc = pod.linux.as_mut().and_then(|l| l.security_context.as_mut());
+    let sc = sc.unwrap();
     sc.seccomp = Some(SecurityProfile {
         profile_type: security_profile::ProfileType::RuntimeDefault as i32,
         localhost_ref: String::new(),
