@@ -4,7 +4,7 @@
 //! cleanup (DeleteProcess, FIFOs) on every path.
 
 use super::protocol::StdioChannels;
-use crate::containerd::{Containerd, ProcessStatus, TaskIo};
+use crate::containerd::{Container, Containerd, ProcessStatus, TaskIo};
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
@@ -19,15 +19,22 @@ pub const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 
 /// Fail unless the container has a running task.
 pub async fn ensure_running(cd: &Containerd, container_id: &str) -> Result<()> {
-    cd.get_container(container_id).await.map_err(|e| {
+    running_container(cd, container_id).await.map(|_| ())
+}
+
+/// The container's record (its spec), failing unless the container has a
+/// running task. Both lookups go out at once.
+async fn running_container(cd: &Containerd, container_id: &str) -> Result<Container> {
+    let (container, task) = tokio::join!(cd.get_container(container_id), cd.get_task(container_id));
+    let container = container.map_err(|e| {
         if e.is_not_found() {
             Error::not_found(format!("container {container_id}"))
         } else {
             e
         }
     })?;
-    match cd.get_task(container_id).await? {
-        Some(p) if p.status == ProcessStatus::Running as i32 => Ok(()),
+    match task? {
+        Some(p) if p.status == ProcessStatus::Running as i32 => Ok(container),
         _ => Err(Error::precondition(format!(
             "container {container_id} is not running"
         ))),
@@ -42,14 +49,13 @@ const FIRST_SIZE_WAIT: Duration = Duration::from_millis(100);
 
 /// The exec's OCI process: the container's own, with `cmd`, `tty` and the
 /// terminal's first size (width, height).
-async fn process_json(
-    cd: &Containerd,
-    container_id: &str,
+fn process_json(
+    c: Container,
     cmd: &[String],
     tty: bool,
     console_size: Option<(u32, u32)>,
 ) -> Result<Vec<u8>> {
-    let c = cd.get_container(container_id).await?;
+    let container_id = &c.id;
     let spec = c
         .spec
         .ok_or_else(|| Error::internal(format!("container {container_id} has no spec")))?;
@@ -122,7 +128,7 @@ pub async fn run(
     if cmd.is_empty() {
         return Err(Error::invalid("exec: empty command"));
     }
-    ensure_running(cd, container_id).await?;
+    let container = running_container(cd, container_id).await?;
     let console_size = match (tty, io.resize.as_mut()) {
         (true, Some(rx)) => tokio::time::timeout(FIRST_SIZE_WAIT, rx.recv())
             .await
@@ -130,7 +136,7 @@ pub async fn run(
             .flatten(),
         _ => None,
     };
-    let process = process_json(cd, container_id, cmd, tty, console_size).await?;
+    let process = process_json(container, cmd, tty, console_size)?;
     let exec_id = random_id();
     let dir = state_dir.join("exec").join(&exec_id);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("mkdir {}", dir.display()), e))?;
@@ -196,7 +202,16 @@ async fn run_in(
     };
     cd.exec_process(container_id, exec_id, process, task_io)
         .await?;
-    cd.start_task(container_id, exec_id).await?;
+    // Waiting from before the start, as containerd's own clients do: the
+    // exit comes back as it happens, not one round trip after the start.
+    let mut waiter = {
+        let (cd, id, eid) = (cd.clone(), container_id.to_string(), exec_id.to_string());
+        tokio::spawn(async move { cd.wait_task(&id, &eid).await })
+    };
+    if let Err(e) = cd.start_task(container_id, exec_id).await {
+        waiter.abort();
+        return Err(e);
+    }
 
     let mut outputs = vec![pump_out(stdout, io.stdout)];
     if let Some(e) = stderr {
@@ -224,12 +239,15 @@ async fn run_in(
         }));
     }
 
-    let wait = cd.wait_task(container_id, exec_id);
+    let joined = |r: std::result::Result<Result<_>, tokio::task::JoinError>| {
+        r.unwrap_or_else(|e| Err(Error::internal(format!("waiting for the exec: {e}"))))
+    };
     let status = match timeout {
-        None => wait.await,
-        Some(t) => match tokio::time::timeout(t, wait).await {
-            Ok(r) => r,
+        None => joined((&mut waiter).await),
+        Some(t) => match tokio::time::timeout(t, &mut waiter).await {
+            Ok(r) => joined(r),
             Err(_) => {
+                waiter.abort();
                 let _ = cd
                     .kill_task(container_id, exec_id, libc::SIGKILL as u32, false)
                     .await;
