@@ -4,7 +4,7 @@
 //! cleanup (DeleteProcess, FIFOs) on every path.
 
 use super::protocol::StdioChannels;
-use crate::containerd::{Container, Containerd, ProcessStatus, TaskIo};
+use crate::containerd::{Container, Containerd, ExitStatus, ProcessStatus, TaskIo};
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
@@ -78,6 +78,16 @@ fn process_json(
         }
     }
     Ok(serde_json::to_vec(&process).expect("json"))
+}
+
+/// The spawned `Tasks.Wait` of an exec, aborted when dropped: an exec that
+/// fails, times out or is abandoned (a cancelled RPC) stops waiting too.
+struct Waiter(JoinHandle<Result<ExitStatus>>);
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn random_id() -> String {
@@ -204,14 +214,11 @@ async fn run_in(
         .await?;
     // Waiting from before the start, as containerd's own clients do: the
     // exit comes back as it happens, not one round trip after the start.
-    let mut waiter = {
+    let mut waiter = Waiter({
         let (cd, id, eid) = (cd.clone(), container_id.to_string(), exec_id.to_string());
         tokio::spawn(async move { cd.wait_task(&id, &eid).await })
-    };
-    if let Err(e) = cd.start_task(container_id, exec_id).await {
-        waiter.abort();
-        return Err(e);
-    }
+    });
+    cd.start_task(container_id, exec_id).await?;
 
     let mut outputs = vec![pump_out(stdout, io.stdout)];
     if let Some(e) = stderr {
@@ -243,11 +250,10 @@ async fn run_in(
         r.unwrap_or_else(|e| Err(Error::internal(format!("waiting for the exec: {e}"))))
     };
     let status = match timeout {
-        None => joined((&mut waiter).await),
-        Some(t) => match tokio::time::timeout(t, &mut waiter).await {
+        None => joined((&mut waiter.0).await),
+        Some(t) => match tokio::time::timeout(t, &mut waiter.0).await {
             Ok(r) => joined(r),
             Err(_) => {
-                waiter.abort();
                 let _ = cd
                     .kill_task(container_id, exec_id, libc::SIGKILL as u32, false)
                     .await;
