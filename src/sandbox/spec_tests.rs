@@ -172,13 +172,8 @@ fn crids_pause_program_gets_its_own_profile_for_runtime_default() {
     let netns = Some(Path::new("/run/netns/x"));
     let with = |seccomp: Option<SecurityProfile>, privileged: bool, pause_program: bool| {
         let mut cfg = config(NamespaceMode::Pod);
-        let sc = cfg
-            .linux
-            .as_mut()
-            .unwrap()
-            .security_context
-            .as_mut()
-            .unwrap();
+        let sc = cfg.linux.as_mut().and_then(|l| l.security_context.as_mut());
+        let sc = sc.unwrap();
         sc.seccomp = seccomp;
         sc.privileged = privileged;
         let s = spec_of(&cfg, netns, "cgroupfs", pause_program).unwrap();

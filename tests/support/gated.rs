@@ -3,8 +3,9 @@
 //! a blob back midway, so a test can act while a pull is at a known point
 //! (some layers stored, one half downloaded) without any timing.
 
+use super::http::RequestHead;
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -100,20 +101,10 @@ impl Drop for GatedRegistry {
 
 fn handle(s: &Shared, conn: TcpStream) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut request = String::new();
-    reader.read_line(&mut request)?;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-    }
-    let request = request.trim_end().to_string();
-    s.state.lock().unwrap().requests.push(request.clone());
-    let mut parts = request.split(' ');
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = path.split('?').next().unwrap_or("");
+    let head = RequestHead::read(&mut BufReader::new(conn.try_clone()?))?;
+    s.state.lock().unwrap().requests.push(head.line.clone());
+    let method = head.method();
+    let path = head.target().split('?').next().unwrap_or("");
     let mut out = conn;
     if path == "/v2/" || path == "/v2" {
         return respond(&mut out, method, "200 OK", "application/json", None, b"{}");

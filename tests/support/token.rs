@@ -10,8 +10,9 @@
 //! one repository. It is also issued, as an OAuth2 access token, for a POST
 //! with `grant_type=refresh_token` and the server's identity (refresh) token.
 
+use super::http::RequestHead;
 use base64::Engine;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
@@ -181,28 +182,17 @@ impl Drop for TokenServer {
 fn serve(s: &Shared, conn: TcpStream) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
-    let mut request = String::new();
-    reader.read_line(&mut request)?;
-    let mut authorization = None;
-    let mut content_length = 0;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("authorization") {
-                authorization = Some(value.trim().to_string());
-            } else if name.eq_ignore_ascii_case("content-length") {
-                content_length = value.trim().parse().unwrap_or(0);
-            }
-        }
-    }
+    let head = RequestHead::read(&mut reader)?;
+    let authorization = head.header("authorization");
+    let content_length: usize = head
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut form = vec![0; content_length.min(64 << 10)];
     std::io::Read::read_exact(&mut reader, &mut form)?;
     let form = String::from_utf8_lossy(&form).into_owned();
-    let method = request.split(' ').next().unwrap_or("");
-    let target = request.split(' ').nth(1).unwrap_or("");
+    let method = head.method();
+    let target = head.target();
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let refresh = format!("refresh_token={}", s.refresh_token);
     let mut out = conn;
@@ -214,7 +204,7 @@ fn serve(s: &Shared, conn: TcpStream) -> std::io::Result<()> {
             "200 OK",
             serde_json::json!({"access_token": s.token, "expires_in": 3600}).to_string(),
         )
-    } else if method == "GET" && authorization.as_deref() == Some(s.basic.as_str()) {
+    } else if method == "GET" && authorization == Some(s.basic.as_str()) {
         s.granted.lock().unwrap().push(query.to_string());
         (
             "200 OK",
