@@ -352,6 +352,24 @@ async fn fifty_sandboxes_created_and_removed_leak_nothing() {
     env.assert_no_leaks();
 }
 
+/// A fresh crid builds its pause image once, however many RunPodSandbox
+/// calls (and its own start-up) ask for it at the same time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_pods_at_once_share_one_sandbox_image_setup() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pods: Vec<_> = (0..8)
+        .map(|i| env.pod_config(&format!("first{i}")))
+        .collect();
+    let ids = futures::future::join_all(pods.iter().map(|p| env.run_pod(p))).await;
+    for sid in ids {
+        env.stop_and_remove_pod(&sid).await;
+    }
+    env.assert_no_leaks();
+}
+
 /// crid keeps the sandbox image in memory once found. If its snapshot goes
 /// anyway (removed behind crid's back), the next pod unpacks it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,6 +81,10 @@ struct Inner {
     /// The sandbox image once resolved: every RunPodSandbox needs it
     /// (see `ensure_sandbox_image`).
     sandbox_record: Mutex<Option<Arc<Loaded>>>,
+    /// Held while the sandbox image is looked up, pulled or built: callers
+    /// that find no record (crid's start-up and the first RunPodSandboxes)
+    /// wait for one setup instead of writing the same ingests at once.
+    sandbox_setup: tokio::sync::Mutex<()>,
     /// Pull leases this process holds; any other `crid-pull-` lease is a
     /// leftover of a crid that died mid-pull.
     live_leases: Mutex<HashSet<String>>,
@@ -106,6 +110,7 @@ impl ImageService {
                 inflight: Mutex::new(HashMap::new()),
                 cache: LoadCache::default(),
                 sandbox_record: Mutex::new(None),
+                sandbox_setup: tokio::sync::Mutex::new(()),
                 live_leases: Mutex::new(HashSet::new()),
             }),
         }
@@ -261,8 +266,13 @@ impl ImageService {
     /// its snapshots stay. If they went anyway (a `NotFound` from preparing
     /// a rootfs on them), `forget_sandbox_image` and call this again.
     pub async fn ensure_sandbox_image(&self) -> Result<Arc<Loaded>> {
-        let cached = self.inner.sandbox_record.lock().unwrap().clone();
-        if let Some(rec) = cached {
+        let cached = || self.inner.sandbox_record.lock().unwrap().clone();
+        if let Some(rec) = cached() {
+            return Ok(rec);
+        }
+        let _setup = self.inner.sandbox_setup.lock().await;
+        // Set up by the caller this one waited for.
+        if let Some(rec) = cached() {
             return Ok(rec);
         }
         let rec = self.ensure_sandbox_image_uncached().await?;
