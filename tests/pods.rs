@@ -353,17 +353,25 @@ async fn fifty_sandboxes_created_and_removed_leak_nothing() {
 }
 
 /// A fresh crid builds its pause image once, however many RunPodSandbox
-/// calls (and its own start-up) ask for it at the same time.
+/// calls (and its own start-up) ask for it at the same time. (The race this
+/// guards against, two builds writing the same ingest, was seen once in a
+/// full test run; this test does not force it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_pods_at_once_share_one_sandbox_image_setup() {
     if missing_tools() {
         return;
     }
     let env = PodEnv::new().await;
-    let pods: Vec<_> = (0..8)
+    let pods: Vec<_> = (0..4)
         .map(|i| env.pod_config(&format!("first{i}")))
         .collect();
     let ids = futures::future::join_all(pods.iter().map(|p| env.run_pod(p))).await;
+    assert_eq!(
+        env.crid.log().matches("built crid's pause image").count(),
+        1,
+        "{}",
+        env.crid.log()
+    );
     for sid in ids {
         env.stop_and_remove_pod(&sid).await;
     }
