@@ -389,6 +389,98 @@ async fn pull_goes_through_a_mirror_whose_api_root_has_a_path() {
     );
 }
 
+/// hosts.toml `[header]`s go with every request to their host: several
+/// values of one header, each as its own header line, as containerd sends
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_toml_headers_go_with_every_request_to_their_host() {
+    if missing_tools() {
+        return;
+    }
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    let reg = GatedRegistry::serve(&[("team/busybox", &img.layout)]);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    write_hosts_toml(
+        &crid,
+        "headers.test",
+        &format!(
+            "server = \"http://127.0.0.1:1\"\n\n[host.\"http://{addr}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  [host.\"http://{addr}\".header]\n    x-crid-test = [\"a\", \"b\"]\n    x-mirror-key = \"k\"\n",
+            addr = reg.addr
+        ),
+    );
+    let mut c = crid.images().await;
+    let id = pull(&mut c, "headers.test/team/busybox:v1", None)
+        .await
+        .unwrap();
+    assert_eq!(id, img.config_digest);
+    let seen = reg.header_values("x-crid-test");
+    assert!(seen.len() >= 3, "manifest, config and layer: {seen:?}");
+    for (line, values) in &seen {
+        assert_eq!(values, &["a", "b"], "{line}");
+    }
+    for (line, values) in reg.header_values("x-mirror-key") {
+        assert_eq!(values, ["k"], "{line}");
+    }
+}
+
+/// A registry on HTTPS that requires a client certificate: hosts.toml's
+/// `ca` makes its server certificate trusted and `client` gives the
+/// certificate to present. Without either, the pull fails on the TLS
+/// handshake and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_registry_with_hosts_toml_ca_and_client_certificate() {
+    if missing_tools() {
+        return;
+    }
+    let pki = support::tls::TestPki::new();
+    let reg = TestRegistry::start_with_client_certs(&pki);
+    let tmp = short_tempdir("img");
+    let img = busybox_image(&tmp.path().join("bb"), "v1", &ImageConfig::default());
+    reg.push(&img, "team/busybox", "v1", None);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let certs = |host: &str, lines: &str| {
+        let dir = crid.dir.path().join("certs.d").join(host);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["ca.crt", "client.cert", "client.key"] {
+            std::fs::copy(pki.path(f), dir.join(f)).unwrap();
+        }
+        write_hosts_toml(
+            &crid,
+            host,
+            &format!("server = \"https://{}\"\n{lines}", reg.addr),
+        );
+    };
+    certs("no-client.test", "ca = \"ca.crt\"\n");
+    certs(
+        "no-ca.test",
+        "client = [[\"client.cert\", \"client.key\"]]\n",
+    );
+    certs(
+        "tls.test",
+        "ca = \"ca.crt\"\nclient = [[\"client.cert\", \"client.key\"]]\n",
+    );
+    let mut c = crid.images().await;
+    for refused in ["no-client.test", "no-ca.test"] {
+        let name = format!("{refused}/team/busybox:v1");
+        let err = pull(&mut c, &name, None).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unavailable, "{refused}: {err:?}");
+        assert!(status(&mut c, &name).await.is_none());
+    }
+    assert!(!ctd.ctr(&["images", "ls", "-q"]).contains("team/busybox"));
+
+    let id = pull(&mut c, "tls.test/team/busybox:v1", None)
+        .await
+        .unwrap();
+    assert_eq!(id, img.config_digest);
+    assert_eq!(
+        exists_in_snapshot(&ctd, &chain_id(&img.diff_ids), &["bin/busybox"]).await,
+        vec![true]
+    );
+}
+
 /// The busybox test image pushed as `private:v1` with alice's credentials.
 fn push_private(reg: &TestRegistry) -> (tempfile::TempDir, BuiltImage, String) {
     let tmp = short_tempdir("img");

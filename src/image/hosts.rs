@@ -26,8 +26,15 @@ pub struct Endpoint {
     pub ca: Vec<PathBuf>,
     /// `[header]`: extra request headers, name → values.
     pub headers: BTreeMap<String, Vec<String>>,
-    /// `client` (TLS client certificates) is set.
-    pub client_certs: bool,
+    /// `client`: TLS client certificates, each with its key (`None`: the
+    /// key is in the certificate's file).
+    pub client: Vec<ClientCert>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientCert {
+    pub cert: PathBuf,
+    pub key: Option<PathBuf>,
 }
 
 impl Endpoint {
@@ -43,23 +50,19 @@ impl Endpoint {
             .collect()
     }
 
-    /// How a client that always requests `<registry>/v2/<repository>/…`
-    /// (oci-client) reaches this endpoint's API root: the registry to give
-    /// it (host, plus any path before `/v2`) and a prefix for repository
-    /// names (any path after `/v2`). `Unimplemented` for an API root with
-    /// no `/v2` segment (only possible with `override_path`).
-    pub fn client_location(&self) -> Result<(String, String)> {
-        let p = self.path.as_str();
-        if let Some(before) = p.strip_suffix("/v2") {
-            return Ok((format!("{}{before}", self.host), String::new()));
+    /// The URL of `repository` under this endpoint's API root, as containerd
+    /// builds it: `<scheme>://<host><root>/<repository>`.
+    pub fn repository_url(&self, repository: &str) -> String {
+        format!("{}://{}{}/{repository}", self.scheme, self.host, self.path)
+    }
+
+    /// The name the registry knows `repository` by (for token scopes): a
+    /// root below `/v2` (an `override_path` mirror) prefixes it.
+    pub fn repository_name(&self, repository: &str) -> String {
+        match self.path.split_once("/v2/") {
+            Some((_, prefix)) if !prefix.is_empty() => format!("{prefix}/{repository}"),
+            _ => repository.to_string(),
         }
-        if let Some((before, after)) = p.split_once("/v2/") {
-            return Ok((format!("{}{before}", self.host), after.to_string()));
-        }
-        Err(Error::Unimplemented(format!(
-            "API root {}://{}{p} has no /v2 segment: crid's registry client always requests <root>/v2/<name>/…",
-            self.scheme, self.host
-        )))
     }
 }
 
@@ -72,7 +75,7 @@ struct HostFields {
     header: Option<HashMap<String, StringOrList>>,
     #[serde(default)]
     override_path: bool,
-    /// A path, a list of paths or of [cert, key] pairs; not used.
+    /// A path, or a list of paths and of [cert, key] pairs.
     client: Option<toml::Value>,
 }
 
@@ -141,8 +144,8 @@ fn host_dirs(config_dir: &Path, domain: &str) -> Vec<PathBuf> {
 
 /// Endpoints for `domain` from the first of its directories that exists
 /// (as containerd does): the `[host]` entries of its hosts.toml in file
-/// order, then the server; without a hosts.toml, the default server
-/// trusting the directory's `*.crt` files.
+/// order, then the server; without a hosts.toml, the default server with
+/// the directory's certificates in Docker's layout.
 pub fn endpoints(config_dir: &Path, domain: &str) -> Result<Vec<Endpoint>> {
     for dir in host_dirs(config_dir, domain) {
         if !dir.is_dir() {
@@ -155,7 +158,7 @@ pub fn endpoints(config_dir: &Path, domain: &str) -> Result<Vec<Endpoint>> {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut server = parse("", domain, &dir)?;
-                server[0].ca = crt_files(&dir)?;
+                (server[0].ca, server[0].client) = certs_d(&dir)?;
                 Ok(server)
             }
             Err(e) => Err(Error::io(format!("read {}", file.display()), e)),
@@ -164,15 +167,29 @@ pub fn endpoints(config_dir: &Path, domain: &str) -> Result<Vec<Endpoint>> {
     parse("", domain, config_dir)
 }
 
-/// Docker's certificate layout: `*.crt` files are CAs (sorted by name).
-fn crt_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+/// Docker's certificate layout (`certs.d`), sorted by name: `*.crt` files
+/// are CAs; a `*.cert` file is a client certificate, its key in the
+/// `*.key` file of the same name or, without one, in the same file.
+fn certs_d(dir: &Path) -> Result<(Vec<PathBuf>, Vec<ClientCert>)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(format!("read {}", dir.display()), e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "crt"))
         .collect();
-    out.sort();
-    Ok(out)
+    files.sort();
+    let has = |p: &PathBuf, ext: &str| p.extension().is_some_and(|x| x == ext);
+    let ca = files.iter().filter(|p| has(p, "crt")).cloned().collect();
+    let client = files
+        .iter()
+        .filter(|p| has(p, "cert"))
+        .map(|cert| {
+            let key = cert.with_extension("key");
+            ClientCert {
+                cert: cert.clone(),
+                key: files.contains(&key).then_some(key),
+            }
+        })
+        .collect();
+    Ok((ca, client))
 }
 
 /// Parse one hosts.toml for `domain`; relative `ca` paths are under `base`.
@@ -245,8 +262,37 @@ fn endpoint(url: &str, f: &HostFields, base: &Path) -> Result<Endpoint> {
             .flatten()
             .map(|(k, v)| (k.clone(), v.to_vec()))
             .collect(),
-        client_certs: f.client.is_some(),
+        client: client_certs(f.client.as_ref(), base)?,
     })
+}
+
+/// containerd's `client` forms: `"c.pem"` (certificate and key in one
+/// file), a list of such paths, or of `["c.cert", "c.key"]` pairs.
+fn client_certs(value: Option<&toml::Value>, base: &Path) -> Result<Vec<ClientCert>> {
+    use toml::Value;
+    let bad = || Error::invalid("client: expected a path, or a list of paths or [cert, key] pairs");
+    let one = |v: &Value| -> Result<ClientCert> {
+        match v {
+            Value::String(c) => Ok(ClientCert {
+                cert: base.join(c),
+                key: None,
+            }),
+            Value::Array(pair) => match pair.as_slice() {
+                [Value::String(c), Value::String(k)] => Ok(ClientCert {
+                    cert: base.join(c),
+                    key: Some(base.join(k)),
+                }),
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
+        }
+    };
+    match value {
+        None => Ok(vec![]),
+        Some(v @ Value::String(_)) => Ok(vec![one(v)?]),
+        Some(Value::Array(items)) => items.iter().map(one).collect(),
+        Some(_) => Err(bad()),
+    }
 }
 
 /// containerd's API root for a host URL path: cleaned, `/v2` appended
@@ -358,8 +404,30 @@ server = "https://registry.example.com"
             ])
         );
         assert!(parse("[header]\nx = 5\n", "x", Path::new("/c")).is_err());
-        let e = parse("client = [[\"c.cert\", \"c.key\"]]\n", "x", Path::new("/c")).unwrap();
-        assert!(e[0].client_certs && e[0].headers.is_empty());
+        let e = parse(
+            "client = [[\"c.cert\", \"c.key\"], \"/abs/both.pem\"]\n",
+            "x",
+            Path::new("/c"),
+        )
+        .unwrap();
+        assert_eq!(
+            e[0].client,
+            vec![
+                ClientCert {
+                    cert: "/c/c.cert".into(),
+                    key: Some("/c/c.key".into())
+                },
+                ClientCert {
+                    cert: "/abs/both.pem".into(),
+                    key: None
+                }
+            ]
+        );
+        assert!(e[0].headers.is_empty());
+        let e = parse("client = \"one.pem\"\n", "x", Path::new("/c")).unwrap();
+        assert_eq!(e[0].client[0].cert, PathBuf::from("/c/one.pem"));
+        assert!(parse("client = [[\"only-cert\"]]\n", "x", Path::new("/c")).is_err());
+        assert!(parse("client = 5\n", "x", Path::new("/c")).is_err());
     }
 
     #[test]
@@ -395,28 +463,21 @@ server = "https://registry.example.com/base"
                 ("registry.example.com", "/base/v2"),
             ]
         );
-        let loc = |i: usize| e[i].client_location();
+        // Requests go under the root as written; a root below /v2 names
+        // the repository to the registry with its rest as a prefix.
+        let url = |i: usize| e[i].repository_url("team/app");
+        let name = |i: usize| e[i].repository_name("team/app");
+        assert_eq!(url(0), "http://127.0.0.1:5000/v2/mirror/team/app");
+        assert_eq!(name(0), "mirror/team/app");
         assert_eq!(
-            loc(0).unwrap(),
-            ("127.0.0.1:5000".to_string(), "mirror".to_string())
+            url(1),
+            "https://proxy.example.com/artifactory/api/v2/team/app"
         );
-        assert_eq!(
-            loc(1).unwrap(),
-            (
-                "proxy.example.com/artifactory/api".to_string(),
-                String::new()
-            )
-        );
-        assert_eq!(
-            loc(2).unwrap(),
-            ("prefix.example.com/some/path".to_string(), String::new())
-        );
-        assert!(matches!(loc(3), Err(Error::Unimplemented(_))));
-        assert!(matches!(loc(4), Err(Error::Unimplemented(_))));
-        assert_eq!(
-            loc(6).unwrap(),
-            ("registry.example.com/base".to_string(), String::new())
-        );
+        assert_eq!(name(1), "team/app");
+        assert_eq!(url(3), "https://odd.example.com/api/docker/team/app");
+        assert_eq!(name(3), "team/app");
+        assert_eq!(url(4), "https://root.example.com/team/app");
+        assert_eq!(url(6), "https://registry.example.com/base/v2/team/app");
     }
 
     #[test]
@@ -473,6 +534,8 @@ server = "https://registry.example.com/base"
         write("certs.example.com", "b.crt", "");
         write("certs.example.com", "a.crt", "");
         write("certs.example.com", "client.cert", "");
+        write("certs.example.com", "client.key", "");
+        write("certs.example.com", "both.cert", "");
         let e = endpoints(d.path(), "certs.example.com").unwrap();
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].host, "certs.example.com");
@@ -481,6 +544,20 @@ server = "https://registry.example.com/base"
             vec![
                 d.path().join("certs.example.com/a.crt"),
                 d.path().join("certs.example.com/b.crt")
+            ]
+        );
+        let dir = d.path().join("certs.example.com");
+        assert_eq!(
+            e[0].client,
+            vec![
+                ClientCert {
+                    cert: dir.join("both.cert"),
+                    key: None
+                },
+                ClientCert {
+                    cert: dir.join("client.cert"),
+                    key: Some(dir.join("client.key"))
+                },
             ]
         );
         assert_eq!(

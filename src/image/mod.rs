@@ -4,11 +4,12 @@
 
 mod hosts;
 mod manifest;
-mod oauth;
 mod pause;
 mod pull;
 mod reference;
+mod registry;
 mod store;
+mod token;
 mod unpack;
 
 pub use hosts::Endpoint;
@@ -439,13 +440,13 @@ impl Inner {
 
     async fn pull(&self, r: &Reference, auth: Option<&RegistryAuth>) -> Result<String> {
         let endpoints = hosts::endpoints(&self.registry_config, &r.domain)?;
-        let pull_auth = pull::pull_auth(auth)?;
+        let credentials = pull::credentials(auth)?;
         tracing::info!(image = %r.full(), "pulling");
         self.with_lease(|cd| async move {
             let puller = pull::Puller {
                 containerd: &cd,
                 progress_timeout: self.progress_timeout,
-                auth: pull_auth,
+                credentials,
             };
             // Fetched and unpacked, everything under the lease; the record
             // below is what makes the image visible.

@@ -1,5 +1,5 @@
-//! Fetching an image from a registry into containerd's content store: the
-//! registry protocol and auth (oci-client), endpoint fallback (hosts.toml),
+//! Fetching an image from a registry into containerd's content store:
+//! endpoint fallback (hosts.toml),
 //! platform selection, streamed and digest-verified blobs with GC labels, the
 //! no-progress timeout, and the download/unpack pipeline (each stored layer
 //! goes to the `Unpacker` in order while later layers still download).
@@ -8,16 +8,18 @@
 use super::hosts::Endpoint;
 use super::manifest::{self, Desc, Manifest, Parsed};
 use super::reference::Reference;
+use super::registry::RegistryClient;
+pub use super::token::Credentials;
 use super::unpack::Unpacker;
 use super::RegistryAuth;
 use crate::containerd::Containerd;
 use crate::error::{Error, Result};
 use futures::StreamExt;
-use oci_client::client::BlobResponse;
-use oci_client::errors::OciDistributionError;
-use oci_client::secrets::RegistryAuth as OciAuth;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// The largest image config crid reads.
+const MAX_CONFIG: usize = 16 << 20;
 
 /// Layer downloads at once per pull (containerd's CRI default for
 /// `max_concurrent_downloads`).
@@ -30,40 +32,32 @@ pub struct Fetched {
     pub manifest: Manifest,
 }
 
-/// A pull in progress: one registry endpoint, one client (credentials are
-/// cached per client, so never shared across pulls).
+/// A pull in progress (credentials are cached per registry client, so
+/// never shared across pulls).
 pub struct Puller<'a> {
     pub containerd: &'a Containerd,
     pub progress_timeout: Duration,
-    pub auth: PullAuth,
-}
-
-/// The credentials of one pull.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PullAuth {
-    /// Given to oci-client as they are: anonymous, basic, or a registry token.
-    Direct(OciAuth),
-    /// An OAuth2 refresh token, exchanged at each endpoint's token service.
-    IdentityToken(String),
+    pub credentials: Credentials,
 }
 
 /// The CRI credentials in containerd's order of precedence: a registry
 /// token, a username, an identity token, then `auth`.
-pub fn pull_auth(auth: Option<&RegistryAuth>) -> Result<PullAuth> {
+pub fn credentials(auth: Option<&RegistryAuth>) -> Result<Credentials> {
     let Some(a) = auth else {
-        return Ok(PullAuth::Direct(OciAuth::Anonymous));
+        return Ok(Credentials::Anonymous);
+    };
+    let basic = |username: &str, password: &str| Credentials::Basic {
+        username: username.into(),
+        password: password.into(),
     };
     if !a.registry_token.is_empty() {
-        return Ok(PullAuth::Direct(OciAuth::Bearer(a.registry_token.clone())));
+        return Ok(Credentials::RegistryToken(a.registry_token.clone()));
     }
     if !a.username.is_empty() || !a.password.is_empty() {
-        return Ok(PullAuth::Direct(OciAuth::Basic(
-            a.username.clone(),
-            a.password.clone(),
-        )));
+        return Ok(basic(&a.username, &a.password));
     }
     if !a.identity_token.is_empty() {
-        return Ok(PullAuth::IdentityToken(a.identity_token.clone()));
+        return Ok(Credentials::IdentityToken(a.identity_token.clone()));
     }
     if !a.auth.is_empty() {
         use base64::Engine;
@@ -74,55 +68,9 @@ pub fn pull_auth(auth: Option<&RegistryAuth>) -> Result<PullAuth> {
         let (u, p) = s
             .split_once(':')
             .ok_or_else(|| Error::invalid("auth is not user:password"))?;
-        return Ok(PullAuth::Direct(OciAuth::Basic(u.into(), p.into())));
+        return Ok(basic(u, p));
     }
-    Ok(PullAuth::Direct(OciAuth::Anonymous))
-}
-
-fn client_for(ep: &Endpoint) -> Result<oci_client::Client> {
-    use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-    let extra = ep
-        .ca_pems()?
-        .into_iter()
-        .map(|data| Certificate {
-            encoding: CertificateEncoding::Pem,
-            data,
-        })
-        .collect();
-    Ok(oci_client::Client::new(ClientConfig {
-        protocol: if ep.plain_http() {
-            ClientProtocol::Http
-        } else {
-            ClientProtocol::Https
-        },
-        accept_invalid_certificates: ep.skip_verify,
-        extra_root_certificates: extra,
-        connect_timeout: Some(Duration::from_secs(10)),
-        ..Default::default()
-    }))
-}
-
-/// Map a registry error to crid's typed error.
-pub fn registry_error(what: &str, e: OciDistributionError) -> Error {
-    use OciDistributionError as E;
-    let msg = format!("{what}: {e}");
-    match &e {
-        E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => Error::Unauthenticated(msg),
-        E::ServerError { code, .. } if *code == 401 || *code == 403 => Error::Unauthenticated(msg),
-        E::ServerError { code: 404, .. } | E::ImageManifestNotFoundError(_) => Error::NotFound(msg),
-        E::RegistryError { envelope, .. } => {
-            let text = format!("{envelope:?}").to_uppercase();
-            if text.contains("UNAUTHORIZED") || text.contains("DENIED") {
-                Error::Unauthenticated(msg)
-            } else if text.contains("UNKNOWN") {
-                Error::NotFound(msg)
-            } else {
-                Error::Unavailable(msg)
-            }
-        }
-        E::RequestError(_) | E::IoError(_) => Error::Unavailable(msg),
-        _ => Error::Internal(msg),
-    }
+    Ok(Credentials::Anonymous)
 }
 
 impl Puller<'_> {
@@ -167,57 +115,18 @@ impl Puller<'_> {
     }
 
     async fn fetch_from(&self, ep: &Endpoint, r: &Reference) -> Result<Fetched> {
-        // A path in the host URL (override_path mirrors): oci-client puts
-        // `/v2/` after the registry, so what precedes it goes with the
-        // registry and what follows prefixes the repository.
-        let (registry, prefix) = ep.client_location()?;
-        let repository = if prefix.is_empty() {
-            r.path.clone()
-        } else {
-            format!("{prefix}/{}", r.path)
-        };
-        if !ep.headers.is_empty() {
-            let names: Vec<&String> = ep.headers.keys().collect();
-            tracing::warn!(
-                host = %ep.host,
-                ?names,
-                "hosts.toml [header] not sent: crid's registry client (oci-client) cannot add request headers"
-            );
-        }
-        if ep.client_certs {
-            tracing::warn!(
-                host = %ep.host,
-                "hosts.toml client certificates not used: crid's registry client (oci-client) cannot present them"
-            );
-        }
-        let client = client_for(ep)?;
-        let auth = match &self.auth {
-            PullAuth::Direct(a) => a.clone(),
-            PullAuth::IdentityToken(t) => {
-                let token = self
-                    .timed(
-                        "token",
-                        super::oauth::access_token(ep, &registry, &repository, t),
-                    )
-                    .await?;
-                token.map_or(OciAuth::Anonymous, OciAuth::Bearer)
-            }
-        };
-        let oref = match (&r.digest, &r.tag) {
-            (Some(d), _) => {
-                oci_client::Reference::with_digest(registry.clone(), repository.clone(), d.clone())
-            }
-            (None, Some(t)) => {
-                oci_client::Reference::with_tag(registry.clone(), repository.clone(), t.clone())
-            }
-            (None, None) => return Err(Error::invalid("reference has neither tag nor digest")),
-        };
+        let client = RegistryClient::new(ep, &r.path, self.credentials.clone())?;
+        let reference = r
+            .digest
+            .as_ref()
+            .or(r.tag.as_ref())
+            .ok_or_else(|| Error::invalid("reference has neither tag nor digest"))?;
         let (data, digest) = self
             .timed("resolve", async {
                 client
-                    .pull_manifest_raw(&oref, &auth, manifest::ACCEPTED)
+                    .manifest(reference, manifest::ACCEPTED)
                     .await
-                    .map_err(|e| registry_error(&format!("resolve {}", r.full()), e))
+                    .map_err(|e| e.context(&format!("resolve {}", r.full())))
             })
             .await?;
         let computed = manifest::sha256_digest(&data);
@@ -225,9 +134,10 @@ impl Puller<'_> {
             if *d != computed {
                 return Err(Error::invalid(format!("manifest digest {computed} != {d}")));
             }
-        } else if !digest.is_empty() && digest != computed {
+        } else if digest.as_ref().is_some_and(|d| *d != computed) {
             return Err(Error::internal(format!(
-                "registry sent {computed}, said {digest}"
+                "registry sent {computed}, said {}",
+                digest.unwrap_or_default()
             )));
         }
         let target = Desc {
@@ -239,26 +149,21 @@ impl Puller<'_> {
         tracing::info!(image = %r.full(), digest = %target.digest, host = %ep.host, "resolved");
         let (manifest_desc, manifest_data, index_data) =
             match manifest::parse(&target.media_type, &data)? {
-                Parsed::Manifest(_) => (target.clone(), data.to_vec(), None),
+                Parsed::Manifest(_) => (target.clone(), data, None),
                 Parsed::Index(idx) => {
                     let d = manifest::select_platform(&idx)?;
-                    let by_digest = oci_client::Reference::with_digest(
-                        registry.clone(),
-                        repository.clone(),
-                        d.digest.clone(),
-                    );
                     let (m, _) = self
                         .timed("manifest", async {
                             client
-                                .pull_manifest_raw(&by_digest, &auth, manifest::ACCEPTED)
+                                .manifest(&d.digest, manifest::ACCEPTED)
                                 .await
-                                .map_err(|e| registry_error("fetch manifest", e))
+                                .map_err(|e| e.context("fetch manifest"))
                         })
                         .await?;
                     if manifest::sha256_digest(&m) != d.digest {
                         return Err(Error::internal(format!("manifest {} corrupt", d.digest)));
                     }
-                    (d, m.to_vec(), Some(data.to_vec()))
+                    (d, m, Some(data))
                 }
             };
         let m = match manifest::parse(&manifest_desc.media_type, &manifest_data)? {
@@ -266,7 +171,7 @@ impl Puller<'_> {
             Parsed::Index(_) => return Err(Error::invalid("nested index")),
         };
         // The config first (small, parsed for the diff ids), then the layers.
-        let config = self.blob_to_memory(&client, &oref, &m.config).await?;
+        let config = self.blob_to_memory(&client, &m.config).await?;
         let (_, diff_ids) = manifest::parse_config(&config)?;
         if diff_ids.len() != m.layers.len() {
             return Err(Error::invalid("config diff_ids do not match the layers"));
@@ -287,7 +192,7 @@ impl Puller<'_> {
         )
         .await?;
         let mut unpacker = Unpacker::new(cd, &m.layers, &diff_ids).await?;
-        self.store_and_unpack(&client, &oref, &m.layers, &diff_ids, &mut unpacker)
+        self.store_and_unpack(&client, &m.layers, &diff_ids, &mut unpacker)
             .await?;
         let labels = manifest::manifest_labels(&m);
         cd.write_content(
@@ -316,20 +221,16 @@ impl Puller<'_> {
         })
     }
 
-    async fn blob_to_memory(
-        &self,
-        client: &oci_client::Client,
-        oref: &oci_client::Reference,
-        desc: &Desc,
-    ) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(desc.size.max(0) as usize);
-        self.timed("config", async {
-            client
-                .pull_blob(oref, desc.digest.as_str(), &mut out)
-                .await
-                .map_err(|e| registry_error("fetch config", e))
-        })
-        .await?;
+    async fn blob_to_memory(&self, client: &RegistryClient, desc: &Desc) -> Result<Vec<u8>> {
+        let limit = usize::try_from(desc.size).unwrap_or(0).min(MAX_CONFIG);
+        let out = self
+            .timed("config", async {
+                client
+                    .blob_bytes(&desc.digest, limit)
+                    .await
+                    .map_err(|e| e.context("fetch config"))
+            })
+            .await?;
         if manifest::sha256_digest(&out) != desc.digest {
             return Err(Error::internal(format!("blob {} corrupt", desc.digest)));
         }
@@ -343,8 +244,7 @@ impl Puller<'_> {
     /// their ingests, and no further layer is unpacked.
     async fn store_and_unpack(
         &self,
-        client: &oci_client::Client,
-        oref: &oci_client::Reference,
+        client: &RegistryClient,
         layers: &[Desc],
         diff_ids: &[String],
         unpacker: &mut Unpacker<'_>,
@@ -358,7 +258,7 @@ impl Puller<'_> {
             for (i, (layer, diff_id)) in layers.iter().zip(diff_ids).enumerate() {
                 let stop = stop_rx.clone();
                 jobs.push(Box::pin(async move {
-                    self.blob_to_store(client, oref, layer, diff_id, stop)
+                    self.blob_to_store(client, layer, diff_id, stop)
                         .await
                         .map(|()| i)
                 }));
@@ -415,8 +315,7 @@ impl Puller<'_> {
     /// `stop` turns true.
     async fn blob_to_store(
         &self,
-        client: &oci_client::Client,
-        oref: &oci_client::Reference,
+        client: &RegistryClient,
         layer: &Desc,
         diff_id: &str,
         mut stop: watch::Receiver<bool>,
@@ -443,19 +342,17 @@ impl Puller<'_> {
                 writer.resume_at(from);
                 return Ok(());
             }
-            let response = self
+            let blob = self
                 .timed("layer", async {
                     client
-                        .pull_blob_stream_partial(oref, layer.digest.as_str(), from as u64, None)
+                        .blob(&layer.digest, from as u64)
                         .await
-                        .map_err(|e| registry_error("fetch layer", e))
+                        .map_err(|e| e.context("fetch layer"))
                 })
                 .await?;
-            let (mut stream, mut n) = match response {
-                BlobResponse::Partial(s) => (s.stream, from),
-                // The registry ignored the range: start over.
-                BlobResponse::Full(s) => (s.stream, 0),
-            };
+            // A registry that ignored the range sends it all: start over.
+            let mut n = blob.offset as i64;
+            let mut stream = blob.response.bytes_stream();
             writer.resume_at(n);
             if n > 0 {
                 tracing::debug!(layer = %layer.digest, bytes = n, "resuming an interrupted download");
@@ -586,18 +483,19 @@ mod tests {
         let a = |f: fn(&mut RegistryAuth)| {
             let mut r = RegistryAuth::default();
             f(&mut r);
-            pull_auth(Some(&r)).unwrap()
+            credentials(Some(&r)).unwrap()
         };
-        assert_eq!(
-            pull_auth(None).unwrap(),
-            PullAuth::Direct(OciAuth::Anonymous)
-        );
+        let basic = |u: &str, p: &str| Credentials::Basic {
+            username: u.into(),
+            password: p.into(),
+        };
+        assert_eq!(credentials(None).unwrap(), Credentials::Anonymous);
         assert_eq!(
             a(|r| {
                 r.registry_token = "rt".into();
                 r.username = "u".into();
             }),
-            PullAuth::Direct(OciAuth::Bearer("rt".into()))
+            Credentials::RegistryToken("rt".into())
         );
         assert_eq!(
             a(|r| {
@@ -605,21 +503,18 @@ mod tests {
                 r.password = "p".into();
                 r.identity_token = "it".into();
             }),
-            PullAuth::Direct(OciAuth::Basic("u".into(), "p".into()))
+            basic("u", "p")
         );
         assert_eq!(
             a(|r| {
                 r.identity_token = "it".into();
                 r.auth = "dTpw".into(); // u:p
             }),
-            PullAuth::IdentityToken("it".into())
+            Credentials::IdentityToken("it".into())
         );
-        assert_eq!(
-            a(|r| r.auth = "dTpw".into()),
-            PullAuth::Direct(OciAuth::Basic("u".into(), "p".into()))
-        );
+        assert_eq!(a(|r| r.auth = "dTpw".into()), basic("u", "p"));
         assert!(matches!(
-            pull_auth(Some(&RegistryAuth {
+            credentials(Some(&RegistryAuth {
                 auth: "no colon".into(),
                 ..Default::default()
             })),

@@ -19,8 +19,8 @@ const MAX_HOLD: Duration = Duration::from_secs(300);
 struct State {
     /// Blob digests whose responses stop after half their bytes.
     held: HashSet<String>,
-    /// Request lines served, in order.
-    requests: Vec<String>,
+    /// Requests served, in order: request line and headers.
+    requests: Vec<RequestHead>,
 }
 
 struct Shared {
@@ -86,7 +86,17 @@ impl GatedRegistry {
 
     /// Request lines (`GET /v2/...`) served so far.
     pub fn requests(&self) -> Vec<String> {
-        self.shared.state.lock().unwrap().requests.clone()
+        let st = self.shared.state.lock().unwrap();
+        st.requests.iter().map(|h| h.line.clone()).collect()
+    }
+
+    /// Each request served so far, with every value of its header `name`.
+    pub fn header_values(&self, name: &str) -> Vec<(String, Vec<String>)> {
+        let st = self.shared.state.lock().unwrap();
+        st.requests
+            .iter()
+            .map(|h| (h.line.clone(), h.values(name)))
+            .collect()
     }
 }
 
@@ -102,7 +112,7 @@ impl Drop for GatedRegistry {
 fn handle(s: &Shared, conn: TcpStream) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(30)))?;
     let head = RequestHead::read(&mut BufReader::new(conn.try_clone()?))?;
-    s.state.lock().unwrap().requests.push(head.line.clone());
+    s.state.lock().unwrap().requests.push(head.clone());
     let method = head.method();
     let path = head.target().split('?').next().unwrap_or("");
     let mut out = conn;

@@ -3,6 +3,7 @@
 
 use std::io::BufRead;
 
+#[derive(Clone)]
 pub struct RequestHead {
     /// The request line without its line ending: `GET /v2/ HTTP/1.1`.
     pub line: String,
@@ -36,6 +37,15 @@ impl RequestHead {
     /// The request target, query included.
     pub fn target(&self) -> &str {
         self.line.split(' ').nth(1).unwrap_or("")
+    }
+
+    /// Every value of the headers called `name` (any case), in order.
+    pub fn values(&self, name: &str) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// The first header called `name` (any case).

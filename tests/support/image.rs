@@ -272,6 +272,9 @@ pub fn busybox_image(dir: &Path, tag: &str, cfg: &ImageConfig) -> BuiltImage {
 pub struct TestRegistry {
     pub dir: tempfile::TempDir,
     pub addr: String,
+    /// Serving HTTPS that requires a client certificate: the client's
+    /// `certs.d` directory pushes use.
+    client_certs: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -295,7 +298,21 @@ impl TestRegistry {
                 dir.path().join("htpasswd").display()
             );
         }
-        Self::start_in(dir, &auth_cfg)
+        Self::start_in(dir, "", &auth_cfg)
+    }
+
+    /// A registry on HTTPS (a server certificate from `pki`) that serves
+    /// only clients presenting a certificate of `pki`'s CA.
+    pub fn start_with_client_certs(pki: &super::tls::TestPki) -> TestRegistry {
+        let tls = format!(
+            "  tls:\n    certificate: {}\n    key: {}\n    clientcas:\n      - {}\n",
+            pki.path("server.cert").display(),
+            pki.path("server.key").display(),
+            pki.path("ca.crt").display()
+        );
+        let mut reg = Self::start_in(super::short_tempdir("reg"), &tls, "");
+        reg.client_certs = Some(pki.client_dir());
+        reg
     }
 
     /// A registry that accepts only bearer tokens issued by `tokens` (the
@@ -309,14 +326,15 @@ impl TestRegistry {
             super::token::ISSUER,
             tokens.cert_path().display()
         );
-        Self::start_in(dir, &auth_cfg)
+        Self::start_in(dir, "", &auth_cfg)
     }
 
-    fn start_in(dir: tempfile::TempDir, auth_cfg: &str) -> TestRegistry {
+    /// `http_cfg`: more of the `http` section; `auth_cfg`: an `auth` section.
+    fn start_in(dir: tempfile::TempDir, http_cfg: &str, auth_cfg: &str) -> TestRegistry {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth_cfg}",
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{http_cfg}{auth_cfg}",
             dir.path().join("data").display()
         );
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
@@ -341,6 +359,7 @@ impl TestRegistry {
         TestRegistry {
             dir,
             addr,
+            client_certs: None,
             child: Some(child),
         }
     }
@@ -372,7 +391,11 @@ impl TestRegistry {
     ) -> String {
         let dest = format!("docker://{}/{repo}:{tag}", self.addr);
         let mut cmd = Command::new("skopeo");
-        cmd.args(["copy", "--quiet", "--dest-tls-verify=false"]);
+        cmd.args(["copy", "--quiet"]);
+        match &self.client_certs {
+            Some(dir) => cmd.arg("--dest-cert-dir").arg(dir),
+            None => cmd.arg("--dest-tls-verify=false"),
+        };
         match format {
             Some(f) => cmd.args(["--format", f]),
             None => cmd.arg("--preserve-digests"),

@@ -8,6 +8,7 @@ pub mod http;
 pub mod image;
 pub mod pod;
 pub mod spdy;
+pub mod tls;
 pub mod token;
 
 use crid::cri::image_service_client::ImageServiceClient;
