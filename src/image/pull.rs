@@ -1,8 +1,9 @@
 //! Fetching an image from a registry into containerd's content store:
-//! endpoint fallback (hosts.toml),
-//! platform selection, streamed and digest-verified blobs with GC labels, the
-//! no-progress timeout, and the download/unpack pipeline (each stored layer
-//! goes to the `Unpacker` in order while later layers still download).
+//! endpoint fallback (hosts.toml), platform selection, streamed and
+//! digest-verified blobs with GC labels, the no-progress timeout, and the
+//! download/unpack pipeline (each stored layer goes to the `Unpacker` in
+//! order while later layers still download). The registry protocol is
+//! `RegistryClient`'s.
 //! Unpacking itself and image records are elsewhere.
 
 use super::hosts::Endpoint;
@@ -32,8 +33,9 @@ pub struct Fetched {
     pub manifest: Manifest,
 }
 
-/// A pull in progress (credentials are cached per registry client, so
-/// never shared across pulls).
+/// A pull in progress. Each endpoint it tries gets a `RegistryClient` of
+/// its own, which keeps the answer to the registry's challenge for this
+/// pull only.
 pub struct Puller<'a> {
     pub containerd: &'a Containerd,
     pub progress_timeout: Duration,

@@ -66,36 +66,17 @@ impl RegistryClient {
         accept: &[&str],
     ) -> Result<(Vec<u8>, Option<String>)> {
         let url = format!("{}/manifests/{reference}", self.url);
-        let mut resp = self
+        let resp = self
             .get(&url, |r| {
                 r.header(reqwest::header::ACCEPT, accept.join(", "))
             })
             .await?;
-        if let Some(len) = resp.content_length() {
-            if len > MAX_MANIFEST as u64 {
-                return Err(Error::invalid(format!(
-                    "{url}: manifest of {len} bytes (more than {MAX_MANIFEST})"
-                )));
-            }
-        }
         let digest = resp
             .headers()
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let mut body = vec![];
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| Error::Unavailable(format!("{url}: {e}")))?
-        {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_MANIFEST {
-                return Err(Error::invalid(format!(
-                    "{url}: manifest of more than {MAX_MANIFEST} bytes"
-                )));
-            }
-        }
+        let body = read_limited(resp, MAX_MANIFEST, &url).await?;
         Ok((body, digest))
     }
 
@@ -121,21 +102,8 @@ impl RegistryClient {
 
     /// A small blob (an image config), whole, at most `limit` bytes.
     pub async fn blob_bytes(&self, digest: &str, limit: usize) -> Result<Vec<u8>> {
-        let mut resp = self.blob(digest, 0).await?.response;
-        let mut out = vec![];
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| Error::Unavailable(format!("blob {digest}: {e}")))?
-        {
-            out.extend_from_slice(&chunk);
-            if out.len() > limit {
-                return Err(Error::invalid(format!(
-                    "blob {digest}: more than the {limit} bytes expected"
-                )));
-            }
-        }
-        Ok(out)
+        let resp = self.blob(digest, 0).await?.response;
+        read_limited(resp, limit, &format!("blob {digest}")).await
     }
 
     /// GET `url`; a 401 is answered once and the request sent again. Any
@@ -189,6 +157,26 @@ impl RegistryClient {
         *self.authorization.lock().expect("not poisoned") = Some(value);
         Ok(())
     }
+}
+
+/// A response's whole body, refused past `limit` bytes.
+async fn read_limited(mut resp: reqwest::Response, limit: usize, what: &str) -> Result<Vec<u8>> {
+    let too_big = || Error::invalid(format!("{what}: more than the {limit} bytes expected"));
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_big());
+    }
+    let mut out = vec![];
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| Error::Unavailable(format!("{what}: {}", error_chain(e))))?
+    {
+        out.extend_from_slice(&chunk);
+        if out.len() > limit {
+            return Err(too_big());
+        }
+    }
+    Ok(out)
 }
 
 /// The endpoint's TLS settings and time limits. Each chunk of a download is
@@ -327,6 +315,16 @@ mod tests {
             "MANIFEST_UNKNOWN: manifest unknown; DENIED: no"
         );
         assert_eq!(registry_errors(b"<html>"), "");
+    }
+
+    #[tokio::test]
+    async fn bodies_past_their_limit_are_refused() {
+        let resp = |body: &'static str| {
+            reqwest::Response::from(tonic::codegen::http::Response::new(body))
+        };
+        assert_eq!(read_limited(resp("abcd"), 4, "x").await.unwrap(), b"abcd");
+        let e = read_limited(resp("abcde"), 4, "x").await.unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
     }
 
     #[test]
