@@ -25,6 +25,7 @@ pub mod platform;
 pub mod recovery;
 pub mod rootfs;
 pub mod runtime;
+pub mod runtime_handlers;
 pub mod sandbox;
 pub mod server;
 pub mod stats;

@@ -28,6 +28,8 @@ pub struct Runtime {
     pub events: crate::events::EventBus,
     /// Images' /etc/passwd and /etc/group, by chain id.
     pub image_users: crate::container::user_files::UserFilesCache,
+    /// What each runtime handler supports (detected at start).
+    pub handlers: crate::runtime_handlers::RuntimeHandlers,
     snapshotter_root: tokio::sync::OnceCell<String>,
     recovered: std::sync::atomic::AtomicBool,
 }
@@ -56,6 +58,7 @@ impl Runtime {
         let stream = StreamService::new(containerd.clone(), &config, netns_lookup);
         let cni = Cni::new(&config.cni, config.root.join("cni-cache"));
         let exits = ExitMonitor::new(containerd.clone());
+        let handlers = crate::runtime_handlers::RuntimeHandlers::detect(&config.containerd).await;
         Ok(Runtime {
             config,
             containerd,
@@ -68,6 +71,7 @@ impl Runtime {
             cpu_rates: Default::default(),
             events: Default::default(),
             image_users: Default::default(),
+            handlers,
             snapshotter_root: Default::default(),
             recovered: std::sync::atomic::AtomicBool::new(false),
         })

@@ -1,11 +1,12 @@
 //! Validation of CRI input before it reaches the domain: every field that
 //! becomes a path, a file's content, a kernel setting or a resource limit is
-//! checked here and rejected with `InvalidArgument` naming the field. Pure
+//! checked here and rejected with `InvalidArgument` naming the field (or
+//! `FailedPrecondition` for what is well-formed but unsupported). Pure
 //! functions, no I/O; callers validate first and change nothing on error.
 
 use crate::cri::{
-    ContainerConfig, DnsConfig, LinuxContainerResources, Mount, PodSandboxConfig, PortMapping,
-    SecurityProfile,
+    ContainerConfig, DnsConfig, LinuxContainerResources, Mount, NamespaceMode, NamespaceOption,
+    PodSandboxConfig, PortMapping, SecurityProfile,
 };
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -323,6 +324,22 @@ fn security_profile(field: &str, p: &Option<SecurityProfile>) -> Result<()> {
     Ok(())
 }
 
+/// `userns_options`: crid runs every pod in the node's user namespace.
+/// A pod of its own (`hostUsers: false`) is refused: no runtime handler
+/// reports `user_namespaces`, so kubelet does not ask for one.
+fn user_namespace(field: &str, ns: Option<&NamespaceOption>) -> Result<()> {
+    let Some(u) = ns.and_then(|n| n.userns_options.as_ref()) else {
+        return Ok(());
+    };
+    match NamespaceMode::try_from(u.mode) {
+        Ok(NamespaceMode::Node) => Ok(()),
+        Ok(NamespaceMode::Pod) => Err(Error::precondition(format!(
+            "{field}: user namespaces (hostUsers: false) are not supported by crid's runtime handlers"
+        ))),
+        _ => Err(invalid(field, format!("mode {} (only NODE or POD)", u.mode))),
+    }
+}
+
 fn ids(field: &str, user: Option<i64>, group: Option<i64>, groups: &[i64]) -> Result<()> {
     for v in user.into_iter().chain(group).chain(groups.iter().copied()) {
         if !(0..=u32::MAX as i64).contains(&v) {
@@ -378,6 +395,10 @@ pub fn sandbox_config(config: &PodSandboxConfig) -> Result<()> {
         }
         let sc = l.security_context.as_ref();
         let ns = sc.and_then(|s| s.namespace_options.as_ref());
+        user_namespace(
+            "config.linux.security_context.namespace_options.userns_options",
+            ns,
+        )?;
         let host_net = ns.is_some_and(|n| n.network == crate::cri::NamespaceMode::Node as i32);
         let host_ipc = ns.is_some_and(|n| n.ipc == crate::cri::NamespaceMode::Node as i32);
         for (k, v) in &l.sysctls {
@@ -475,6 +496,10 @@ pub fn container_config(config: &ContainerConfig) -> Result<()> {
             resources("config.linux.resources", r)?;
         }
         if let Some(sc) = &l.security_context {
+            user_namespace(
+                "config.linux.security_context.namespace_options.userns_options",
+                sc.namespace_options.as_ref(),
+            )?;
             ids(
                 "config.linux.security_context",
                 sc.run_as_user.as_ref().map(|v| v.value),

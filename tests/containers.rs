@@ -618,3 +618,125 @@ async fn update_container_resources_applies_to_the_running_task() {
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
 }
+
+/// Kubelet's `recursiveReadOnly: Enabled` volume: `Status` says which
+/// runtime handlers can make a read-only mount read-only all the way down
+/// (runc with `rro`, kernel 5.12+), and such a mount then keeps the volume's
+/// submounts read-only too, where a plain read-only bind leaves them
+/// writable. Where the handler cannot, CreateContainer refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recursive_read_only_mounts_cover_submounts() {
+    use nix::mount::{mount, umount, MsFlags};
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let mut rt = env.rt().await;
+    let status = rt
+        .status(StatusRequest { verbose: false })
+        .await
+        .unwrap()
+        .into_inner();
+    let features = |name: &str| {
+        status
+            .runtime_handlers
+            .iter()
+            .find(|h| h.name == name)
+            .and_then(|h| h.features)
+            .unwrap_or_else(|| panic!("handler {name:?} in {:?}", status.runtime_handlers))
+    };
+    assert_eq!(features(""), features("runc"), "runc is the default");
+    assert!(!features("runc").user_namespaces);
+    assert!(
+        !features("crun").recursive_read_only_mounts,
+        "crun 1.8 has no `features`"
+    );
+    let rro = features("runc").recursive_read_only_mounts;
+
+    let volume = env.crid.dir.path().join("volume");
+    std::fs::create_dir_all(volume.join("sub")).unwrap();
+    mount(
+        Some("tmpfs"),
+        &volume.join("sub"),
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some("size=1m"),
+    )
+    .unwrap();
+    let pod = env.pod_config("rro");
+    let sid = env.run_pod(&pod).await;
+    let script = "touch /rro/sub/x 2>/dev/null && echo rro-sub=rw || echo rro-sub=ro; \
+                  touch /rro/x 2>/dev/null && echo rro-top=rw || echo rro-top=ro; \
+                  touch /ro/sub/y 2>/dev/null && echo ro-sub=rw || echo ro-sub=ro; \
+                  echo done";
+    let mut cfg = env.container_config("r", &["/bin/sh", "-c", script]);
+    let bind = |dest: &str, recursive: bool| Mount {
+        container_path: dest.into(),
+        host_path: volume.to_string_lossy().into_owned(),
+        readonly: true,
+        recursive_read_only: recursive,
+        ..Default::default()
+    };
+    cfg.mounts = vec![bind("/rro", true), bind("/ro", false)];
+    if rro {
+        let path = log_path(&pod, &cfg);
+        let cid = env.run(&sid, &pod, cfg).await;
+        env.wait_exited(&cid).await;
+        let text = env.wait_for_file(&path, "done").await;
+        for want in ["rro-sub=ro", "rro-top=ro", "ro-sub=rw"] {
+            assert!(text.contains(want), "{want} in {text}");
+        }
+    } else {
+        let err = rt
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: sid.clone(),
+                config: Some(cfg),
+                sandbox_config: Some(pod.clone()),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+    }
+    env.stop_and_remove_pod(&sid).await;
+    umount(&volume.join("sub")).unwrap();
+    env.assert_no_leaks();
+}
+
+/// A pod in a user namespace of its own (`hostUsers: false`) is refused
+/// before anything is made: no handler reports `user_namespaces`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_asking_for_its_own_user_namespace_is_refused() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let mut pod = env.pod_config("userns");
+    let linux = pod.linux.get_or_insert_with(Default::default);
+    let sc = linux.security_context.get_or_insert_with(Default::default);
+    let ns = sc.namespace_options.get_or_insert_with(Default::default);
+    ns.userns_options = Some(UserNamespace {
+        mode: NamespaceMode::Pod as i32,
+        uids: vec![IdMapping {
+            host_id: 65536,
+            container_id: 0,
+            length: 65536,
+        }],
+        gids: vec![IdMapping {
+            host_id: 65536,
+            container_id: 0,
+            length: 65536,
+        }],
+    });
+    let err = env
+        .rt()
+        .await
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(pod),
+            runtime_handler: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("user namespaces"), "{err:?}");
+    env.assert_no_leaks();
+}

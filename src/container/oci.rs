@@ -90,6 +90,10 @@ impl Runtime {
             seccomp_localhost_profile: localhost_profile.as_deref(),
             // No crid AppArmor profile is loaded yet: leave AppArmor to the defaults.
             apparmor_enabled: false,
+            recursive_read_only_mounts: self
+                .handlers
+                .features(&sandbox.meta.runtime_handler)
+                .recursive_read_only_mounts,
         })?;
         let mut spec = spec;
         if !crate::platform::swap_accounting() {

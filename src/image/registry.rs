@@ -319,9 +319,8 @@ mod tests {
 
     #[tokio::test]
     async fn bodies_past_their_limit_are_refused() {
-        let resp = |body: &'static str| {
-            reqwest::Response::from(tonic::codegen::http::Response::new(body))
-        };
+        let resp =
+            |body: &'static str| reqwest::Response::from(tonic::codegen::http::Response::new(body));
         assert_eq!(read_limited(resp("abcd"), 4, "x").await.unwrap(), b"abcd");
         let e = read_limited(resp("abcde"), 4, "x").await.unwrap_err();
         assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");

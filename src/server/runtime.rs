@@ -408,10 +408,26 @@ impl RuntimeService for RuntimeServer {
             } else {
                 Default::default()
             };
+            let runtime_handlers = self
+                .runtime
+                .handlers
+                .list()
+                .into_iter()
+                .map(|(name, f)| RuntimeHandler {
+                    name,
+                    features: Some(RuntimeHandlerFeatures {
+                        recursive_read_only_mounts: f.recursive_read_only_mounts,
+                        user_namespaces: f.user_namespaces,
+                    }),
+                })
+                .collect();
             Ok(StatusResponse {
                 status: Some(RuntimeStatus { conditions }),
                 info,
-                ..Default::default()
+                runtime_handlers,
+                features: Some(RuntimeFeatures {
+                    supplemental_groups_policy: false,
+                }),
             })
         })
         .await

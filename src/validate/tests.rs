@@ -100,3 +100,22 @@ fn run_as_group_needs_a_user() {
     container_config(&with(Some(1000), "")).unwrap();
     container_config(&with(None, "www-data")).unwrap();
 }
+
+#[test]
+fn a_user_namespace_of_the_pods_own_is_refused_the_nodes_is_fine() {
+    use crate::cri::UserNamespace;
+    let with = |mode: NamespaceMode| NamespaceOption {
+        userns_options: Some(UserNamespace {
+            mode: mode as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    user_namespace("f", None).unwrap();
+    user_namespace("f", Some(&NamespaceOption::default())).unwrap();
+    user_namespace("f", Some(&with(NamespaceMode::Node))).unwrap();
+    let code = |m| user_namespace("f", Some(&with(m))).unwrap_err().code();
+    assert_eq!(code(NamespaceMode::Pod), tonic::Code::FailedPrecondition);
+    assert_eq!(code(NamespaceMode::Container), tonic::Code::InvalidArgument);
+    assert_eq!(code(NamespaceMode::Target), tonic::Code::InvalidArgument);
+}

@@ -64,6 +64,9 @@ pub struct ContainerSpecInput<'a> {
     /// Text of the Localhost seccomp profile the config names, loaded by the caller.
     pub seccomp_localhost_profile: Option<&'a str>,
     pub apparmor_enabled: bool,
+    /// The pod's runtime handler makes read-only mounts read-only
+    /// recursively (`rro`) when asked.
+    pub recursive_read_only_mounts: bool,
 }
 
 pub const ANN_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
@@ -233,7 +236,7 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec> {
     if let Some((host, dest)) = input.termination_message {
         file_mounts.push(mounts::bind(dest, host, false));
     }
-    let (cri, rootfs_prop) = mounts::cri_mounts(&cfg.mounts)?;
+    let (cri, rootfs_prop) = mounts::cri_mounts(&cfg.mounts, input.recursive_read_only_mounts)?;
     let all_mounts = mounts::assemble(
         mounts::default_mounts(privileged, files.shm),
         file_mounts,

@@ -94,8 +94,13 @@ fn propagation(p: i32) -> Result<(&'static str, Option<&'static str>)> {
 }
 
 /// CRI mounts as OCI bind mounts, plus the rootfs propagation they require
-/// (`rshared` wins over `rslave`).
-pub fn cri_mounts(mounts: &[CriMount]) -> Result<(Vec<Mount>, Option<&'static str>)> {
+/// (`rshared` wins over `rslave`). A recursive read-only mount (`rro`: every
+/// submount read-only too) must be read-only and private, and needs a
+/// runtime handler that supports it (`rro_supported`), as in containerd.
+pub fn cri_mounts(
+    mounts: &[CriMount],
+    rro_supported: bool,
+) -> Result<(Vec<Mount>, Option<&'static str>)> {
     let mut out = Vec::new();
     let mut rootfs: Option<&'static str> = None;
     for m in mounts {
@@ -115,7 +120,29 @@ pub fn cri_mounts(mounts: &[CriMount]) -> Result<(Vec<Mount>, Option<&'static st
         if need == Some("rshared") || (need == Some("rslave") && rootfs.is_none()) {
             rootfs = need;
         }
-        let mode = if m.readonly { "ro" } else { "rw" };
+        let mode = match (m.readonly, m.recursive_read_only) {
+            (false, false) => "rw",
+            (true, false) => "ro",
+            (false, true) => {
+                return Err(Error::invalid(format!(
+                    "mounts: recursive_read_only needs readonly ({})",
+                    m.container_path
+                )))
+            }
+            (true, true) if prop != "rprivate" => {
+                return Err(Error::invalid(format!(
+                    "mounts: recursive_read_only needs private propagation ({})",
+                    m.container_path
+                )))
+            }
+            (true, true) if !rro_supported => {
+                return Err(Error::precondition(format!(
+                    "mounts: the runtime handler does not support recursive read-only mounts ({})",
+                    m.container_path
+                )))
+            }
+            (true, true) => "rro",
+        };
         out.push(mount(
             &m.container_path,
             "bind",
@@ -182,18 +209,60 @@ mod tests {
             propagation: p as i32,
             ..Default::default()
         };
-        let (v, root) = cri_mounts(&[m("/a", MountPropagation::PropagationPrivate, true)]).unwrap();
+        let (v, root) = cri_mounts(
+            &[m("/a", MountPropagation::PropagationPrivate, true)],
+            false,
+        )
+        .unwrap();
         assert_eq!(opts(&v[0]), ["rbind", "rprivate", "ro"]);
         assert_eq!(root, None);
-        let (v, root) = cri_mounts(&[
-            m("/b", MountPropagation::PropagationBidirectional, false),
-            m("/c", MountPropagation::PropagationHostToContainer, false),
-        ])
+        let (v, root) = cri_mounts(
+            &[
+                m("/b", MountPropagation::PropagationBidirectional, false),
+                m("/c", MountPropagation::PropagationHostToContainer, false),
+            ],
+            false,
+        )
         .unwrap();
         assert_eq!(opts(&v[0]), ["rbind", "rshared", "rw"]);
         assert_eq!(opts(&v[1]), ["rbind", "rslave", "rw"]);
         assert_eq!(root, Some("rshared"));
-        assert!(cri_mounts(&[m("rel", MountPropagation::PropagationPrivate, false)]).is_err());
+        assert!(cri_mounts(
+            &[m("rel", MountPropagation::PropagationPrivate, false)],
+            false
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn recursive_read_only_needs_readonly_private_and_a_runtime_that_has_it() {
+        let m = |ro: bool, p: MountPropagation| CriMount {
+            container_path: "/data".into(),
+            host_path: "/h".into(),
+            readonly: ro,
+            recursive_read_only: true,
+            propagation: p as i32,
+            ..Default::default()
+        };
+        let private = MountPropagation::PropagationPrivate;
+        let (v, _) = cri_mounts(&[m(true, private)], true).unwrap();
+        assert_eq!(opts(&v[0]), ["rbind", "rprivate", "rro"]);
+        let code = |r: Result<(Vec<Mount>, Option<&str>)>| r.unwrap_err().code();
+        assert_eq!(
+            code(cri_mounts(&[m(true, private)], false)),
+            tonic::Code::FailedPrecondition
+        );
+        assert_eq!(
+            code(cri_mounts(&[m(false, private)], true)),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(
+            code(cri_mounts(
+                &[m(true, MountPropagation::PropagationHostToContainer)],
+                true
+            )),
+            tonic::Code::InvalidArgument
+        );
     }
 
     #[test]

@@ -93,6 +93,7 @@ fn build_in(
         oom_score_adj_min: 0,
         seccomp_localhost_profile: None,
         apparmor_enabled: false,
+        recursive_read_only_mounts: true,
     })
 }
 

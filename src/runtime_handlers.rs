@@ -1,0 +1,165 @@
+//! What each configured runtime handler supports, as kubelet learns it from
+//! `Status.runtime_handlers` (CRI 1.30+), detected once at start as
+//! containerd does:
+//! - recursive read-only mounts: the kernel has `mount_setattr` (5.12+) and
+//!   the OCI runtime lists the `rro` mount option in `<binary> features`;
+//! - user namespaces (`hostUsers: false` pods): never, crid does not
+//!   implement them, so kubelet refuses such pods before asking crid.
+//!
+//! A runtime without a `features` command (crun before 1.9, say) is
+//! assumed to support neither.
+
+use crate::config::ContainerdConfig;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HandlerFeatures {
+    pub recursive_read_only_mounts: bool,
+    pub user_namespaces: bool,
+}
+
+/// The features of every configured handler, by name.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeHandlers {
+    by_name: BTreeMap<String, HandlerFeatures>,
+    default: String,
+}
+
+impl RuntimeHandlers {
+    /// Ask each handler's OCI runtime for its features.
+    pub async fn detect(config: &ContainerdConfig) -> RuntimeHandlers {
+        let kernel_rro = kernel_at_least(&kernel_release(), (5, 12));
+        let mut by_name = BTreeMap::new();
+        for (name, handler) in &config.runtimes {
+            let binary = if handler.binary_name.is_empty() {
+                "runc"
+            } else {
+                handler.binary_name.as_str()
+            };
+            let options = mount_options(binary).await;
+            let features = HandlerFeatures {
+                recursive_read_only_mounts: kernel_rro && options.iter().any(|o| o == "rro"),
+                user_namespaces: false,
+            };
+            tracing::info!(handler = %name, binary, ?features, "runtime handler features");
+            by_name.insert(name.clone(), features);
+        }
+        RuntimeHandlers {
+            by_name,
+            default: config.default_runtime.clone(),
+        }
+    }
+
+    /// The features of handler `name` (empty: the default handler).
+    pub fn features(&self, name: &str) -> HandlerFeatures {
+        let name = if name.is_empty() { &self.default } else { name };
+        self.by_name.get(name).copied().unwrap_or_default()
+    }
+
+    /// As `Status` lists them: the default handler as `""`, then each by
+    /// name.
+    pub fn list(&self) -> Vec<(String, HandlerFeatures)> {
+        let mut out = vec![(String::new(), self.features(""))];
+        out.extend(self.by_name.iter().map(|(n, f)| (n.clone(), *f)));
+        out
+    }
+}
+
+/// `mountOptions` of `<binary> features`; empty when the runtime has no
+/// such command or does not answer within 5 s.
+async fn mount_options(binary: &str) -> Vec<String> {
+    let run = tokio::process::Command::new(binary)
+        .arg("features")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(Duration::from_secs(5), run).await {
+        Ok(Ok(out)) if out.status.success() => parse_mount_options(&out.stdout),
+        Ok(Ok(_)) | Ok(Err(_)) | Err(_) => {
+            tracing::debug!(
+                binary,
+                "no `features` answer: assuming no optional features"
+            );
+            vec![]
+        }
+    }
+}
+
+fn parse_mount_options(features_json: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<serde_json::Value>(features_json)
+        .ok()
+        .and_then(|v| {
+            v.get("mountOptions")?.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|o| o.as_str().map(str::to_string))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// `release` (`6.18.44-fc`, `5.12.0`) is at least `want`.
+fn kernel_at_least(release: &str, want: (u32, u32)) -> bool {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= want,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_versions_compare_by_major_then_minor() {
+        assert!(kernel_at_least("6.18.44-fc-v595", (5, 12)));
+        assert!(kernel_at_least("5.12.0", (5, 12)));
+        assert!(!kernel_at_least("5.11.22-generic", (5, 12)));
+        assert!(!kernel_at_least("4.19.0", (5, 12)));
+        assert!(!kernel_at_least("", (5, 12)));
+    }
+
+    #[test]
+    fn mount_options_come_from_the_features_json() {
+        let json = br#"{"ociVersionMin":"1.0.0","mountOptions":["ro","rro","rbind"]}"#;
+        assert_eq!(parse_mount_options(json), ["ro", "rro", "rbind"]);
+        assert!(parse_mount_options(b"unknown command features").is_empty());
+        assert!(parse_mount_options(br#"{"hooks":[]}"#).is_empty());
+    }
+
+    #[test]
+    fn the_default_handler_is_listed_first_as_empty() {
+        let rro = HandlerFeatures {
+            recursive_read_only_mounts: true,
+            user_namespaces: false,
+        };
+        let h = RuntimeHandlers {
+            by_name: BTreeMap::from([
+                ("crun".to_string(), HandlerFeatures::default()),
+                ("runc".to_string(), rro),
+            ]),
+            default: "runc".into(),
+        };
+        assert_eq!(h.features(""), rro);
+        assert_eq!(h.features("crun"), HandlerFeatures::default());
+        assert_eq!(h.features("unknown"), HandlerFeatures::default());
+        let names: Vec<String> = h.list().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["", "crun", "runc"]);
+    }
+
+    #[tokio::test]
+    async fn a_runtime_without_features_offers_none() {
+        assert!(mount_options("/nonexistent/runtime").await.is_empty());
+    }
+}
