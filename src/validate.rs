@@ -6,7 +6,7 @@
 
 use crate::cri::{
     ContainerConfig, DnsConfig, LinuxContainerResources, Mount, NamespaceMode, NamespaceOption,
-    PodSandboxConfig, PortMapping, SecurityProfile,
+    PodSandboxConfig, PortMapping, SecurityProfile, SupplementalGroupsPolicy,
 };
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -506,6 +506,12 @@ pub fn container_config(config: &ContainerConfig) -> Result<()> {
                 sc.run_as_group.as_ref().map(|v| v.value),
                 &sc.supplemental_groups,
             )?;
+            if SupplementalGroupsPolicy::try_from(sc.supplemental_groups_policy).is_err() {
+                return Err(invalid(
+                    "config.linux.security_context.supplemental_groups_policy",
+                    sc.supplemental_groups_policy,
+                ));
+            }
             text(
                 "config.linux.security_context.run_as_username",
                 &sc.run_as_username,

@@ -238,6 +238,37 @@ async fn command_args_env_workdir_and_user_reach_the_process() {
         line.starts_with("again 1000:3000") && line.contains("4000"),
         "{line}"
     );
+    let user = |st: ContainerStatus| {
+        let u = st.user.and_then(|u| u.linux).expect("ContainerStatus.user");
+        (u.uid, u.gid, u.supplemental_groups)
+    };
+    assert_eq!(user(env.status(&cid).await), (1000, 3000, vec![3000, 4000]));
+
+    // SupplementalGroupsPolicy Strict: the image's /etc/group adds nothing.
+    let mut cfg = env.container_config(
+        "strict",
+        &["/bin/sh", "-c", "echo strict $(id -u):$(id -g) $(id -G)"],
+    );
+    let sc = security_context(&mut cfg);
+    sc.run_as_username = "app".into();
+    sc.supplemental_groups = vec![5000];
+    sc.supplemental_groups_policy = SupplementalGroupsPolicy::Strict as i32;
+    let path = log_path(&pod, &cfg);
+    let cid = env.run(&sid, &pod, cfg).await;
+    assert_eq!(env.wait_exited(&cid).await.exit_code, 0);
+    let text = env.wait_for_file(&path, "strict").await;
+    assert_eq!(parse_log(&text)[0].2, "strict 1000:3000 3000 5000");
+    assert_eq!(user(env.status(&cid).await), (1000, 3000, vec![3000, 5000]));
+    let features = env
+        .rt()
+        .await
+        .status(StatusRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .features
+        .unwrap();
+    assert!(features.supplemental_groups_policy);
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
 }

@@ -2,7 +2,7 @@
 //! create the containerd container and prepare its rootfs snapshot. Rolls
 //! back on failure.
 
-use super::store::{Container, ContainerMetadata, ContainerStatus};
+use super::store::{Container, ContainerMetadata, ContainerStatus, ProcessUser};
 use super::user_files::ImageUserFiles;
 use crate::containerd::{self as ctrd, Container as CtrdContainer};
 use crate::cri::{ContainerConfig, PodSandboxConfig};
@@ -87,6 +87,7 @@ impl Runtime {
                 .config()
                 .as_ref()
                 .and_then(|c| c.stop_signal().clone()),
+            user: None,
         };
         let dir = self.container_dir(&id);
         // Whether the rootfs was prepared under a creation lease.
@@ -118,6 +119,14 @@ impl Runtime {
                 .await?;
             let spec_json = serde_json::to_vec(&spec)
                 .map_err(|e| Error::internal(format!("encode spec: {e}")))?;
+            let meta = ContainerMetadata {
+                user: spec.process().as_ref().map(|p| ProcessUser {
+                    uid: p.user().uid(),
+                    gid: p.user().gid(),
+                    additional_gids: p.user().additional_gids().clone().unwrap_or_default(),
+                }),
+                ..meta.clone()
+            };
             let (_, handler) = self.runtime_handler(&sandbox.meta.runtime_handler)?;
             let mut labels = owner_labels();
             labels.insert(KIND_LABEL.into(), "container".into());

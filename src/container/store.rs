@@ -28,6 +28,17 @@ pub struct ContainerMetadata {
     /// The image's STOPSIGNAL, if any.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// The identity the container's process runs with, from its spec
+    /// (`ContainerStatus.user`); `None` in records of older crids.
+    #[serde(default)]
+    pub user: Option<ProcessUser>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
 }
 
 impl ContainerMetadata {

@@ -148,7 +148,13 @@ pub(super) fn container_status(c: &Container) -> cri::ContainerStatus {
                 ..Default::default()
             }),
         image_id: c.meta.image_ref.clone(),
-        user: None,
+        user: c.meta.user.as_ref().map(|u| cri::ContainerUser {
+            linux: Some(cri::LinuxContainerUser {
+                uid: u.uid.into(),
+                gid: u.gid.into(),
+                supplemental_groups: u.additional_gids.iter().map(|&g| g.into()).collect(),
+            }),
+        }),
     }
 }
 

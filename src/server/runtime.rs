@@ -426,7 +426,7 @@ impl RuntimeService for RuntimeServer {
                 info,
                 runtime_handlers,
                 features: Some(RuntimeFeatures {
-                    supplemental_groups_policy: false,
+                    supplemental_groups_policy: true,
                 }),
             })
         })

@@ -193,6 +193,8 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec> {
             run_as_group: sc.run_as_group.as_ref().map(|v| v.value),
             supplemental_groups: &sc.supplemental_groups,
             image_user: img.and_then(|c| c.user().as_deref()).unwrap_or(""),
+            strict_groups: sc.supplemental_groups_policy
+                == crate::cri::SupplementalGroupsPolicy::Strict as i32,
         },
         input.etc_passwd,
         input.etc_group,

@@ -18,6 +18,9 @@ pub struct UserRequest<'a> {
     pub run_as_group: Option<i64>,
     pub supplemental_groups: &'a [i64],
     pub image_user: &'a str,
+    /// `SupplementalGroupsPolicy::Strict`: the image's /etc/group adds no
+    /// groups; only the primary group and `supplemental_groups` count.
+    pub strict_groups: bool,
 }
 
 fn passwd_by_name<'a>(passwd: &'a str, name: &str) -> Option<(u32, u32, &'a str)> {
@@ -107,7 +110,7 @@ pub fn resolve_user(
         };
     }
     let mut additional = vec![gid];
-    if let Some(name) = &name {
+    if let Some(name) = name.as_ref().filter(|_| !req.strict_groups) {
         for (_, g, members) in group_entries(group) {
             if members.contains(&name.as_str()) && !additional.contains(&g) {
                 additional.push(g);
@@ -141,6 +144,7 @@ mod tests {
             run_as_group: None,
             supplemental_groups: &[],
             image_user,
+            strict_groups: false,
         }
     }
 
@@ -206,5 +210,22 @@ mod tests {
         };
         assert_eq!(r(&q).unwrap().uid, 33);
         assert_eq!(resolve_user(&req("5"), None, None).unwrap().gid, 0);
+    }
+
+    #[test]
+    fn strict_policy_leaves_out_the_images_group_memberships() {
+        let q = UserRequest {
+            supplemental_groups: &[100],
+            strict_groups: true,
+            ..req("www")
+        };
+        assert_eq!(
+            r(&q).unwrap(),
+            ResolvedUser {
+                uid: 33,
+                gid: 34,
+                additional_gids: vec![34, 100]
+            }
+        );
     }
 }
