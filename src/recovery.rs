@@ -198,6 +198,7 @@ impl Runtime {
         for id in dir_names(&self.config.root.join("sandboxes")) {
             if !sandbox_ids.contains(&id) {
                 tracing::warn!(sandbox = %id, "orphaned sandbox dir; removing");
+                let _ = self.remove_image_volumes(&id).await;
                 let dir = self.config.sandbox_dir(&id);
                 let _ = crate::sandbox::files::unmount_shm(&dir.join("shm"));
                 let _ = crate::persist::remove_dir_all_nofollow(&dir);
@@ -216,6 +217,15 @@ impl Runtime {
             .await
         {
             for s in snaps {
+                // The image volume views of pods that are gone.
+                if let Some(sandbox) = crate::container::image_volume::sandbox_of_snapshot(&s.name)
+                {
+                    if !sandbox_ids.contains(sandbox) && !in_flight(sandbox) {
+                        tracing::warn!(snapshot = %s.name, "orphaned image volume; removing");
+                        let _ = self.containerd.remove_snapshot(&s.name).await;
+                    }
+                    continue;
+                }
                 let kind_active = s.kind == crate::containerd::api::snapshots::Kind::Active as i32;
                 if kind_active
                     && !sandbox_ids.contains(&s.name)

@@ -7,8 +7,9 @@
 //! containers find them in `container::user_files`.
 
 use crate::containerd::Mount;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::runtime::Runtime;
+use std::path::Path;
 
 /// Seconds after which containerd expires the lease by itself (crash safety).
 const CREATE_LEASE_SECS: u64 = 600;
@@ -55,5 +56,78 @@ impl Runtime {
         if let Err(e) = self.containerd.delete_lease(&lease_id(id)).await {
             tracing::warn!(id, error = %e, "cannot delete creation lease");
         }
+    }
+}
+
+/// Mount a snapshot's mounts (one bind, or one overlay) read-only at
+/// `target`.
+pub(crate) fn mount_read_only(mounts: &[Mount], target: &Path) -> Result<()> {
+    use nix::mount::{mount, MsFlags};
+    let [m] = mounts else {
+        return Err(Error::internal(format!(
+            "expected one snapshot mount, got {}",
+            mounts.len()
+        )));
+    };
+    let failed = |e: nix::errno::Errno| {
+        Error::internal(format!(
+            "mount {} {} at {}: {e}",
+            m.r#type,
+            m.source,
+            target.display()
+        ))
+    };
+    match m.r#type.as_str() {
+        "bind" => {
+            let mut flags = MsFlags::MS_BIND;
+            if m.options.iter().any(|o| o == "rbind") {
+                flags |= MsFlags::MS_REC;
+            }
+            mount(
+                Some(m.source.as_str()),
+                target,
+                None::<&str>,
+                flags,
+                None::<&str>,
+            )
+            .map_err(failed)?;
+            let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+            if let Err(e) = mount(None::<&str>, target, None::<&str>, ro, None::<&str>) {
+                let _ = unmount(target);
+                return Err(failed(e));
+            }
+            Ok(())
+        }
+        "overlay" => {
+            let data: Vec<&str> = m
+                .options
+                .iter()
+                .map(String::as_str)
+                .filter(|o| !matches!(*o, "ro" | "rw"))
+                .collect();
+            mount(
+                Some("overlay"),
+                target,
+                Some("overlay"),
+                MsFlags::MS_RDONLY,
+                Some(data.join(",").as_str()),
+            )
+            .map_err(failed)
+        }
+        other => Err(Error::internal(format!(
+            "cannot mount a snapshot of type {other:?}"
+        ))),
+    }
+}
+
+/// Unmount `target` (lazily); not mounted or missing is fine.
+pub(crate) fn unmount(target: &Path) -> Result<()> {
+    use nix::mount::{umount2, MntFlags};
+    match umount2(target, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
+        Err(e) => Err(Error::internal(format!(
+            "unmount {}: {e}",
+            target.display()
+        ))),
     }
 }

@@ -423,6 +423,23 @@ fn mount(m: &Mount) -> Result<()> {
     if !m.host_path.is_empty() {
         abs_path("config.mounts.host_path", &m.host_path)?;
     }
+    if let Some(image) = &m.image {
+        // An image volume (KEP 4639): the image, read-only, and no host path.
+        let field = "config.mounts.image";
+        if !m.host_path.is_empty() {
+            return Err(invalid(field, "set together with host_path"));
+        }
+        if !m.readonly {
+            return Err(invalid(
+                field,
+                "image volumes are read-only: readonly must be set",
+            ));
+        }
+        if image.image.is_empty() {
+            return Err(invalid(field, "names no image"));
+        }
+        text(field, &image.image, true)?;
+    }
     if !(0..=2).contains(&m.propagation) {
         return Err(invalid("config.mounts.propagation", m.propagation));
     }

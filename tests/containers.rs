@@ -771,3 +771,131 @@ async fn a_pod_asking_for_its_own_user_namespace_is_refused() {
     assert!(err.message().contains("user namespaces"), "{err:?}");
     env.assert_no_leaks();
 }
+
+/// Image volumes (KEP 4639): a container mounts an image, read-only. The
+/// pod gets one view of the image (here two layers, an overlay), shared by
+/// its containers, kept across a crid restart and removed with the pod. A
+/// writable image volume, one that also names a host path, and an image
+/// that is not there are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_volumes_are_read_only_shared_by_the_pod_and_go_with_it() {
+    use support::image::{build_layout, layer_tar, Entry, ImageConfig, Layer};
+    if missing_tools() {
+        return;
+    }
+    let mut env = PodEnv::new().await;
+    let dir = short_tempdir("vol");
+    let layers = [("a.txt", "first"), ("b.txt", "second")].map(|(name, text)| Layer {
+        tar: layer_tar(&[
+            Entry::Dir("data/"),
+            Entry::File(format!("data/{name}"), text.into(), 0o644),
+        ]),
+        gzip: false,
+    });
+    let built = build_layout(
+        &dir.path().join("vol"),
+        "v1",
+        &layers,
+        &ImageConfig::default(),
+        "amd64",
+    );
+    let name = env.registry.push(&built, "volume", "v1", None);
+    let image_ref = env.pull(&name).await;
+    let pod = env.pod_config("vol");
+    let sid = env.run_pod(&pod).await;
+    let volume = Mount {
+        container_path: "/vol".into(),
+        readonly: true,
+        image: Some(ImageSpec {
+            image: image_ref.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let script = "cat /vol/data/a.txt /vol/data/b.txt; echo; \
+                  touch /vol/x 2>/dev/null && echo vol=rw || echo vol=ro; echo done";
+    // The third container comes after a crash and restart of crid: the
+    // pod's view is still there and is used again.
+    for name in ["one", "two", "after-restart"] {
+        if name == "after-restart" {
+            env.crid.kill9();
+            env.crid.restart();
+        }
+        let mut cfg = env.container_config(name, &["/bin/sh", "-c", script]);
+        cfg.mounts = vec![volume.clone()];
+        let path = log_path(&pod, &cfg);
+        let cid = env.run(&sid, &pod, cfg).await;
+        env.wait_exited(&cid).await;
+        let text = env.wait_for_file(&path, "done").await;
+        for want in ["firstsecond", "vol=ro"] {
+            assert!(text.contains(want), "{name}: {want} in {text}");
+        }
+    }
+    let volume_mounts = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&sid) && l.contains("image-volumes"))
+            .count()
+    };
+    let volume_views = || {
+        env.containerd
+            .ctr(&["snapshots", "ls"])
+            .lines()
+            .filter(|l| l.contains(&format!("crid-image-volume-{sid}")))
+            .count()
+    };
+    assert_eq!(
+        (volume_mounts(), volume_views()),
+        (1, 1),
+        "one view per pod"
+    );
+
+    let mut rt = env.rt().await;
+    let refused = |mount: Mount| {
+        let mut cfg = env.container_config("bad", &["/bin/true"]);
+        cfg.mounts = vec![mount];
+        CreateContainerRequest {
+            pod_sandbox_id: sid.clone(),
+            config: Some(cfg),
+            sandbox_config: Some(pod.clone()),
+        }
+    };
+    for (mount, code) in [
+        (
+            Mount {
+                readonly: false,
+                ..volume.clone()
+            },
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            Mount {
+                host_path: "/tmp".into(),
+                ..volume.clone()
+            },
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            Mount {
+                image: Some(ImageSpec {
+                    image: "127.0.0.1:1/not-pulled:v1".into(),
+                    ..Default::default()
+                }),
+                ..volume.clone()
+            },
+            tonic::Code::NotFound,
+        ),
+    ] {
+        let err = rt.create_container(refused(mount)).await.unwrap_err();
+        assert_eq!(err.code(), code, "{err:?}");
+    }
+
+    env.stop_and_remove_pod(&sid).await;
+    assert_eq!(
+        (volume_mounts(), volume_views()),
+        (0, 0),
+        "gone with the pod"
+    );
+    env.assert_no_leaks();
+}

@@ -74,7 +74,10 @@ fn adapter(ctd: &TestContainerd) -> crid::containerd::Containerd {
 async fn exists_in_snapshot(ctd: &TestContainerd, chain: &str, paths: &[&str]) -> Vec<bool> {
     let cd = adapter(ctd);
     let key = format!("test-view-{}", rand_suffix());
-    let mounts = cd.view_snapshot(&key, chain).await.unwrap();
+    let mounts = cd
+        .view_snapshot(&key, chain, Default::default())
+        .await
+        .unwrap();
     let target = ctd.dir.path().join(&key);
     std::fs::create_dir_all(&target).unwrap();
     mount_snapshot(&mounts, &target);
@@ -949,7 +952,10 @@ async fn read_in_snapshot(
 ) -> Vec<Option<Vec<u8>>> {
     let cd = adapter(ctd);
     let key = format!("test-read-{}", rand_suffix());
-    let mounts = cd.view_snapshot(&key, chain).await.unwrap();
+    let mounts = cd
+        .view_snapshot(&key, chain, Default::default())
+        .await
+        .unwrap();
     let target = ctd.dir.path().join(&key);
     std::fs::create_dir_all(&target).unwrap();
     mount_snapshot(&mounts, &target);

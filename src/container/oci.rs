@@ -58,6 +58,17 @@ impl Runtime {
             None => None,
         };
 
+        // Image volumes become binds of the pod's view of their image.
+        let with_volumes;
+        let config = if config.mounts.iter().any(|m| m.image.is_some()) {
+            with_volumes = crate::cri::ContainerConfig {
+                mounts: self.with_image_volumes(sandbox, &config.mounts).await?,
+                ..config.clone()
+            };
+            &with_volumes
+        } else {
+            config
+        };
         let dir = self.config.sandbox_dir(sandbox.id());
         let files = crate::sandbox::files::sandbox_files(&dir);
         let host_ipc = crate::sandbox::run::host_ipc(&sandbox.meta.config);

@@ -44,14 +44,19 @@ impl Containerd {
         Ok(resp.into_inner().mounts)
     }
 
-    pub async fn view_snapshot(&self, key: &str, parent: &str) -> Result<Vec<Mount>> {
+    pub async fn view_snapshot(
+        &self,
+        key: &str,
+        parent: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<Vec<Mount>> {
         let resp = self
             .snapshots()
             .view(api::snapshots::ViewSnapshotRequest {
                 snapshotter: self.snapshotter.clone(),
                 key: key.into(),
                 parent: parent.into(),
-                labels: HashMap::new(),
+                labels,
             })
             .await
             .map_err(|s| Error::containerd("Snapshots.View", s))?;

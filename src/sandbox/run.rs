@@ -431,6 +431,9 @@ impl Runtime {
             note(NetNs::remove(pin), "remove pinned namespace");
         }
         let dir = self.config.sandbox_dir(id);
+        if progress.dir {
+            note(self.remove_image_volumes(id).await, "remove image volumes");
+        }
         if progress.shm {
             note(
                 super::files::unmount_shm(&dir.join("shm")),

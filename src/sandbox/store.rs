@@ -82,6 +82,8 @@ pub struct Sandbox {
     pub status: RwLock<SandboxStatus>,
     /// Serialises stop/remove of this sandbox (never held across the store lock).
     pub op: tokio::sync::Mutex<()>,
+    /// Serialises the mounting of the pod's image volumes.
+    pub image_volumes: tokio::sync::Mutex<()>,
 }
 
 impl Sandbox {
@@ -90,6 +92,7 @@ impl Sandbox {
             meta,
             status: RwLock::new(status),
             op: tokio::sync::Mutex::new(()),
+            image_volumes: tokio::sync::Mutex::new(()),
         })
     }
     pub fn id(&self) -> &str {

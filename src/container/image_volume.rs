@@ -1,0 +1,191 @@
+//! Image volumes (KEP 4639, CRI `Mount.image`): an OCI image mounted
+//! read-only into a container. As in containerd, each pod gets one
+//! read-only view of an image's snapshot, mounted at
+//! `<sandbox dir>/image-volumes/<image id>` the first time one of its
+//! containers names the image; each such container bind-mounts that
+//! directory. The views go with the pod.
+//!
+//! Nothing in containerd references a view, so it is labelled a GC root;
+//! its key names the pod (`crid-image-volume-<pod id>-<image id>`), so
+//! teardown and recovery find it by name after a restart.
+
+use crate::cri::Mount as CriMount;
+use crate::error::{Error, Result};
+use crate::runtime::Runtime;
+use crate::sandbox::Sandbox;
+use std::path::{Path, PathBuf};
+
+const DIR: &str = "image-volumes";
+const KEY_PREFIX: &str = "crid-image-volume-";
+
+fn snapshot_key(sandbox_id: &str, image_hex: &str) -> String {
+    format!("{KEY_PREFIX}{sandbox_id}-{image_hex}")
+}
+
+/// The pod id an image volume's snapshot key names.
+pub(crate) fn sandbox_of_snapshot(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(KEY_PREFIX)?;
+    rest.split_once('-').map(|(sandbox, _)| sandbox)
+}
+
+impl Runtime {
+    fn image_volumes_dir(&self, sandbox_id: &str) -> PathBuf {
+        self.config.sandbox_dir(sandbox_id).join(DIR)
+    }
+
+    /// `mounts` with each image mount turned into a read-only bind of the
+    /// pod's view of that image (made now if it is the pod's first).
+    pub(crate) async fn with_image_volumes(
+        &self,
+        sandbox: &Sandbox,
+        mounts: &[CriMount],
+    ) -> Result<Vec<CriMount>> {
+        if mounts.iter().all(|m| m.image.is_none()) {
+            return Ok(mounts.to_vec());
+        }
+        let _one_at_a_time = sandbox.image_volumes.lock().await;
+        let mut out = Vec::with_capacity(mounts.len());
+        for m in mounts {
+            let Some(spec) = &m.image else {
+                out.push(m.clone());
+                continue;
+            };
+            let image = self
+                .images
+                .resolve(&spec.image)
+                .await
+                .map_err(|e| e.context(&format!("image volume {}", m.container_path)))?;
+            let hex = image.id.trim_start_matches("sha256:");
+            let target = self.image_volumes_dir(sandbox.id()).join(hex);
+            if !is_mount_point(&target)? {
+                self.mount_image_volume(sandbox.id(), &image.chain_id, hex, &target)
+                    .await?;
+            }
+            out.push(CriMount {
+                host_path: target.to_string_lossy().into_owned(),
+                image: None,
+                ..m.clone()
+            });
+        }
+        Ok(out)
+    }
+
+    async fn mount_image_volume(
+        &self,
+        sandbox_id: &str,
+        chain_id: &str,
+        image_hex: &str,
+        target: &Path,
+    ) -> Result<()> {
+        let key = snapshot_key(sandbox_id, image_hex);
+        // A view an interrupted attempt left goes first.
+        remove_snapshot_if_any(self, &key).await?;
+        let mut labels = crate::sandbox::run::owner_labels();
+        labels.insert(
+            "containerd.io/gc.root".into(),
+            chrono::Utc::now().to_rfc3339(),
+        );
+        let mounts = self
+            .containerd
+            .view_snapshot(&key, chain_id, labels)
+            .await?;
+        let mounted = std::fs::create_dir_all(target)
+            .map_err(|e| Error::io(format!("create {}", target.display()), e))
+            .and_then(|()| crate::rootfs::mount_read_only(&mounts, target));
+        if let Err(e) = mounted {
+            let _ = std::fs::remove_dir(target);
+            let _ = self.containerd.remove_snapshot(&key).await;
+            return Err(e.context("mount image volume"));
+        }
+        tracing::info!(
+            sandbox = sandbox_id,
+            image = image_hex,
+            "image volume mounted"
+        );
+        Ok(())
+    }
+
+    /// Unmount and remove every image volume of the pod; none is fine.
+    pub(crate) async fn remove_image_volumes(&self, sandbox_id: &str) -> Result<()> {
+        let dir = self.image_volumes_dir(sandbox_id);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(format!("read {}", dir.display()), e)),
+        };
+        for entry in entries.flatten() {
+            let target = entry.path();
+            crate::rootfs::unmount(&target)?;
+            std::fs::remove_dir(&target)
+                .map_err(|e| Error::io(format!("remove {}", target.display()), e))?;
+            let hex = entry.file_name().to_string_lossy().into_owned();
+            remove_snapshot_if_any(self, &snapshot_key(sandbox_id, &hex)).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn remove_snapshot_if_any(rt: &Runtime, key: &str) -> Result<()> {
+    match rt.containerd.remove_snapshot(key).await {
+        Err(e) if !e.is_not_found() => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// `path` is where something is mounted (per /proc/self/mountinfo).
+fn is_mount_point(path: &Path) -> Result<bool> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
+    let mounted = mount_points(&info).any(|p| p == path);
+    Ok(mounted)
+}
+
+/// The mount points of a mountinfo text (field 5, octal escapes undone).
+fn mount_points(info: &str) -> impl Iterator<Item = PathBuf> + '_ {
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_octal(p)))
+}
+
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_the_pod() {
+        let sid = "a".repeat(64);
+        let key = snapshot_key(&sid, "beef");
+        assert_eq!(sandbox_of_snapshot(&key), Some(sid.as_str()));
+        assert_eq!(sandbox_of_snapshot("0123abcd"), None);
+    }
+
+    #[test]
+    fn mountinfo_mount_points_with_escapes() {
+        let info = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
+                    90 22 0:50 / /var/lib/crid/a\\040b rw - tmpfs tmpfs rw\n";
+        let points: Vec<PathBuf> = mount_points(info).collect();
+        assert_eq!(
+            points,
+            [PathBuf::from("/"), PathBuf::from("/var/lib/crid/a b")]
+        );
+    }
+}
