@@ -61,7 +61,7 @@ impl Runtime {
 
 /// Mount a snapshot's mounts (one bind, or one overlay) read-only at
 /// `target`.
-pub(crate) fn mount_read_only(mounts: &[Mount], target: &Path) -> Result<()> {
+pub fn mount_read_only(mounts: &[Mount], target: &Path) -> Result<()> {
     use nix::mount::{mount, MsFlags};
     let [m] = mounts else {
         return Err(Error::internal(format!(
@@ -121,7 +121,7 @@ pub(crate) fn mount_read_only(mounts: &[Mount], target: &Path) -> Result<()> {
 }
 
 /// Unmount `target` (lazily); not mounted or missing is fine.
-pub(crate) fn unmount(target: &Path) -> Result<()> {
+pub fn unmount(target: &Path) -> Result<()> {
     use nix::mount::{umount2, MntFlags};
     match umount2(target, MntFlags::MNT_DETACH) {
         Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),

@@ -555,46 +555,8 @@ impl TestRegistry {
     }
 }
 
-/// Mount containerd snapshot mounts (bind or overlay) read-only at `target`.
+/// Mount containerd snapshot mounts (bind or overlay) read-only at
+/// `target`, as crid mounts image volumes.
 pub fn mount_snapshot(mounts: &[crid::containerd::Mount], target: &Path) {
-    use nix::mount::{mount, MsFlags};
-    assert_eq!(mounts.len(), 1, "one mount expected: {mounts:?}");
-    let m = &mounts[0];
-    if m.r#type == "bind" {
-        let mut flags = MsFlags::MS_BIND;
-        if m.options.iter().any(|o| o == "rbind") {
-            flags |= MsFlags::MS_REC;
-        }
-        mount(
-            Some(m.source.as_str()),
-            target,
-            None::<&str>,
-            flags,
-            None::<&str>,
-        )
-        .unwrap();
-        mount(
-            None::<&str>,
-            target,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-            None::<&str>,
-        )
-        .unwrap();
-    } else {
-        let data: Vec<&str> = m
-            .options
-            .iter()
-            .map(String::as_str)
-            .filter(|o| *o != "ro" && *o != "rw")
-            .collect();
-        mount(
-            Some(m.source.as_str()),
-            target,
-            Some(m.r#type.as_str()),
-            MsFlags::MS_RDONLY,
-            Some(data.join(",").as_str()),
-        )
-        .unwrap();
-    }
+    crid::rootfs::mount_read_only(mounts, target).unwrap();
 }
