@@ -445,11 +445,7 @@ async fn https_registry_with_hosts_toml_ca_and_client_certificate() {
     let ctd = TestContainerd::start();
     let crid = TestCrid::start(&ctd);
     let certs = |host: &str, lines: &str| {
-        let dir = crid.dir.path().join("certs.d").join(host);
-        std::fs::create_dir_all(&dir).unwrap();
-        for f in ["ca.crt", "client.cert", "client.key"] {
-            std::fs::copy(pki.path(f), dir.join(f)).unwrap();
-        }
+        pki.copy_client_files(&crid.dir.path().join("certs.d").join(host));
         write_hosts_toml(
             &crid,
             host,

@@ -100,10 +100,16 @@ impl TestPki {
     /// CA as `ca.crt`, the client's `client.cert` and `client.key`.
     pub fn client_dir(&self) -> PathBuf {
         let d = self.path("client-dir");
-        std::fs::create_dir_all(&d).unwrap();
-        for f in ["ca.crt", "client.cert", "client.key"] {
-            std::fs::copy(self.path(f), d.join(f)).unwrap();
-        }
+        self.copy_client_files(&d);
         d
+    }
+
+    /// Copy `ca.crt`, `client.cert` and `client.key` into `dir` (made if
+    /// missing).
+    pub fn copy_client_files(&self, dir: &std::path::Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        for f in ["ca.crt", "client.cert", "client.key"] {
+            std::fs::copy(self.path(f), dir.join(f)).unwrap();
+        }
     }
 }
