@@ -79,7 +79,7 @@ impl Runtime {
     ) -> Result<()> {
         let key = snapshot_key(sandbox_id, image_hex);
         // A view an interrupted attempt left goes first.
-        remove_snapshot_if_any(self, &key).await?;
+        self.containerd.remove_snapshot(&key).await?;
         let mut labels = crate::sandbox::run::owner_labels();
         labels.insert(
             "containerd.io/gc.root".into(),
@@ -119,16 +119,11 @@ impl Runtime {
             std::fs::remove_dir(&target)
                 .map_err(|e| Error::io(format!("remove {}", target.display()), e))?;
             let hex = entry.file_name().to_string_lossy().into_owned();
-            remove_snapshot_if_any(self, &snapshot_key(sandbox_id, &hex)).await?;
+            self.containerd
+                .remove_snapshot(&snapshot_key(sandbox_id, &hex))
+                .await?;
         }
         Ok(())
-    }
-}
-
-async fn remove_snapshot_if_any(rt: &Runtime, key: &str) -> Result<()> {
-    match rt.containerd.remove_snapshot(key).await {
-        Err(e) if !e.is_not_found() => Err(e),
-        _ => Ok(()),
     }
 }
 

@@ -62,9 +62,5 @@ pub fn mount_shm(shm: &Path, _config: &PodSandboxConfig) -> Result<()> {
 
 /// Unmount the pod's /dev/shm; not mounted or missing is fine.
 pub fn unmount_shm(shm: &Path) -> Result<()> {
-    use nix::mount::{umount2, MntFlags};
-    match umount2(shm, MntFlags::MNT_DETACH) {
-        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
-        Err(e) => Err(Error::internal(format!("unmount {}: {e}", shm.display()))),
-    }
+    crate::rootfs::unmount(shm)
 }
