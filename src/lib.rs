@@ -10,6 +10,8 @@ pub mod bench;
 pub mod config;
 pub mod container;
 pub mod containerd;
+/// The CRI v1 bindings crid serves (generated in-tree, CRI of Kubernetes 1.36).
+pub mod cri;
 pub mod error;
 pub mod events;
 pub mod exits;
@@ -35,9 +37,6 @@ pub mod uri;
 pub mod validate;
 
 pub use error::{Error, Result};
-
-/// Re-export of the CRI v1 bindings crid serves.
-pub use k8s_cri::v1 as cri;
 
 pub const RUNTIME_NAME: &str = "crid";
 pub const RUNTIME_API_VERSION: &str = "v1";

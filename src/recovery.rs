@@ -81,8 +81,15 @@ impl Runtime {
                 _ => (SandboxState::NotReady, 0),
             };
             let _ = self.sandboxes.names.reserve(&meta.name_key(), &meta.id);
-            self.sandboxes
-                .insert(Sandbox::new(meta, SandboxStatus { state, pid }));
+            let resources = crate::sandbox::resources::load(&self.config.sandbox_dir(&meta.id));
+            self.sandboxes.insert(Sandbox::new(
+                meta,
+                SandboxStatus {
+                    state,
+                    pid,
+                    resources,
+                },
+            ));
         }
 
         for c in containers {

@@ -464,6 +464,8 @@ pub fn container_config(config: &ContainerConfig) -> Result<()> {
         return Err(Error::invalid("config.image.image is empty"));
     }
     text("config.image.image", image, true)?;
+    crate::container::signal::cri_signal_name(config.stop_signal)
+        .map_err(|e| invalid("config.stop_signal", e))?;
     for a in config.command.iter().chain(&config.args) {
         if a.contains('\0') {
             return Err(invalid("config.command/args", "contains a NUL byte"));
@@ -473,7 +475,7 @@ pub fn container_config(config: &ContainerConfig) -> Result<()> {
         abs_path("config.working_dir", &config.working_dir)?;
     }
     for kv in &config.envs {
-        if kv.key.is_empty() || kv.key.contains(['=', '\0']) || kv.value.contains('\0') {
+        if kv.key.is_empty() || kv.key.contains(['=', '\0']) || kv.value.contains(&0) {
             return Err(invalid(
                 "config.envs",
                 format!("{:?} is not a valid variable", truncate(&kv.key)),

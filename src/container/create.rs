@@ -73,6 +73,17 @@ impl Runtime {
         let log_path = (!config.log_path.is_empty()
             && !sandbox.meta.config.log_directory.is_empty())
         .then(|| Path::new(&sandbox.meta.config.log_directory).join(&config.log_path));
+        // The pod's (CRI 1.33+ `stop_signal`, validated), else the image's.
+        let stop_signal = super::signal::cri_signal_name(config.stop_signal)
+            .ok()
+            .flatten()
+            .or_else(|| {
+                image
+                    .config
+                    .config()
+                    .as_ref()
+                    .and_then(|c| c.stop_signal().clone())
+            });
         let meta = ContainerMetadata {
             id: id.clone(),
             sandbox_id: sandbox.id().to_string(),
@@ -82,11 +93,7 @@ impl Runtime {
             log_path,
             created_at: now_nanos(),
             name_key: name_key.clone(),
-            stop_signal: image
-                .config
-                .config()
-                .as_ref()
-                .and_then(|c| c.stop_signal().clone()),
+            stop_signal,
             user: None,
         };
         let dir = self.container_dir(&id);

@@ -192,7 +192,7 @@ impl Runtime {
             return Ok(());
         }
         if timeout > 0 {
-            let signal = self.stop_signal(c);
+            let signal = c.stop_signal();
             let exited = c.exited.notified();
             tokio::pin!(exited);
             exited.as_mut().enable();
@@ -235,14 +235,6 @@ impl Runtime {
             Err(_) if c.exit_claimed.load(std::sync::atomic::Ordering::SeqCst) => Ok(()),
             other => other,
         }
-    }
-
-    fn stop_signal(&self, c: &Container) -> u32 {
-        c.meta
-            .stop_signal
-            .as_deref()
-            .and_then(parse_signal)
-            .unwrap_or(libc::SIGTERM as u32)
     }
 
     /// Force-stop if running, then delete task, container, snapshot and
@@ -327,44 +319,7 @@ impl Runtime {
     }
 }
 
-/// `SIGTERM`, `TERM`, `15` → 15.
-pub(crate) fn parse_signal(s: &str) -> Option<u32> {
-    if let Ok(n) = s.parse::<u32>() {
-        return Some(n);
-    }
-    let name = s.trim().to_ascii_uppercase();
-    let name = name.strip_prefix("SIG").unwrap_or(&name);
-    let n = match name {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "USR2" => libc::SIGUSR2,
-        "TERM" => libc::SIGTERM,
-        "WINCH" => libc::SIGWINCH,
-        "STOP" => libc::SIGSTOP,
-        "CONT" => libc::SIGCONT,
-        "PWR" => libc::SIGPWR,
-        _ => return None,
-    };
-    Some(n as u32)
-}
-
 /// True for a container whose stdio are plain FIFOs (stdin, no terminal).
 fn uses_fifo_stdio(c: &Container) -> bool {
     c.meta.config.stdin && !c.meta.config.tty
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signals_parse_by_name_and_number() {
-        assert_eq!(parse_signal("SIGQUIT"), Some(3));
-        assert_eq!(parse_signal("term"), Some(15));
-        assert_eq!(parse_signal("9"), Some(9));
-        assert_eq!(parse_signal("BOGUS"), None);
-    }
 }

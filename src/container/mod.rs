@@ -6,6 +6,7 @@ pub(crate) mod image_volume;
 pub mod lifecycle;
 pub mod oci;
 pub mod seccomp;
+pub mod signal;
 pub mod spec;
 pub mod store;
 pub mod update;

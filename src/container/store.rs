@@ -129,6 +129,16 @@ pub struct Container {
 }
 
 impl Container {
+    /// The signal StopContainer sends first: the pod's, else the image's,
+    /// else SIGTERM.
+    pub fn stop_signal(&self) -> u32 {
+        self.meta
+            .stop_signal
+            .as_deref()
+            .and_then(crate::container::signal::parse_signal)
+            .unwrap_or(libc::SIGTERM as u32)
+    }
+
     pub fn new(meta: ContainerMetadata, status: ContainerStatus, dir: &Path) -> Arc<Self> {
         let started = status.state != ContainerState::Created;
         Arc::new(Container {

@@ -3,6 +3,7 @@
 pub mod files;
 pub mod lifecycle;
 pub mod pause;
+pub mod resources;
 pub mod run;
 pub mod spec;
 pub mod store;

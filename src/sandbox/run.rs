@@ -150,6 +150,7 @@ impl Runtime {
                     SandboxStatus {
                         state: SandboxState::Ready,
                         pid,
+                        resources: None,
                     },
                 );
                 self.sandboxes.insert(sandbox);

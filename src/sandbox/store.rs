@@ -75,6 +75,8 @@ pub enum SandboxState {
 pub struct SandboxStatus {
     pub state: SandboxState,
     pub pid: u32,
+    /// What kubelet last sent in UpdatePodSandboxResources.
+    pub resources: Option<Arc<super::resources::PodResources>>,
 }
 
 pub struct Sandbox {

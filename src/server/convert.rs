@@ -65,6 +65,7 @@ pub(super) fn sandbox_info(s: &Sandbox) -> HashMap<String, String> {
         "netnsPath": s.meta.netns_path,
         "runtimeHandler": s.meta.runtime_handler,
         "config": s.meta.config,
+        "podResources": status.resources.as_deref(),
     });
     HashMap::from([("info".to_string(), info.to_string())])
 }
@@ -148,6 +149,7 @@ pub(super) fn container_status(c: &Container) -> cri::ContainerStatus {
                 ..Default::default()
             }),
         image_id: c.meta.image_ref.clone(),
+        stop_signal: crate::container::signal::to_cri(c.stop_signal()) as i32,
         user: c.meta.user.as_ref().map(|u| cri::ContainerUser {
             linux: Some(cri::LinuxContainerUser {
                 uid: u.uid.into(),

@@ -1,5 +1,6 @@
 //! CRI `ImageService`: translation between CRI messages and `image::`.
 
+use super::list_stream::{in_batches, ListStream};
 use crate::cri::image_service_server::ImageService;
 use crate::cri::*;
 use crate::image::{image_user, ImageRecord, RegistryAuth};
@@ -15,6 +16,12 @@ pub struct ImageServer {
 impl ImageServer {
     pub fn new(runtime: Arc<Runtime>) -> Self {
         ImageServer { runtime }
+    }
+
+    async fn images(&self, filter: Option<ImageFilter>) -> crate::Result<Vec<Image>> {
+        let filter = filter.and_then(|f| f.image).map(|s| s.image);
+        let images = self.runtime.images.list(filter.as_deref()).await?;
+        Ok(images.iter().map(to_cri).collect())
     }
 }
 
@@ -59,16 +66,20 @@ impl ImageService for ImageServer {
         &self,
         request: Request<ListImagesRequest>,
     ) -> Result<Response<ListImagesResponse>, Status> {
-        let req = request.into_inner();
-        let filter = req
-            .filter
-            .as_ref()
-            .and_then(|f| f.image.as_ref())
-            .map(|s| s.image.as_str());
-        let images = self.runtime.images.list(filter).await?;
-        Ok(Response::new(ListImagesResponse {
-            images: images.iter().map(to_cri).collect(),
-        }))
+        let images = self.images(request.into_inner().filter).await?;
+        Ok(Response::new(ListImagesResponse { images }))
+    }
+
+    type StreamImagesStream = ListStream<StreamImagesResponse>;
+
+    async fn stream_images(
+        &self,
+        request: Request<StreamImagesRequest>,
+    ) -> Result<Response<Self::StreamImagesStream>, Status> {
+        let images = self.images(request.into_inner().filter).await?;
+        Ok(Response::new(in_batches(images, |images| {
+            StreamImagesResponse { images }
+        })))
     }
 
     async fn image_status(

@@ -4,6 +4,7 @@
 mod convert;
 mod events;
 mod image;
+mod list_stream;
 mod metrics;
 mod runtime;
 mod stats;
@@ -44,8 +45,8 @@ pub async fn serve(
     listener: tokio::net::UnixListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    use k8s_cri::v1::image_service_server::ImageServiceServer;
-    use k8s_cri::v1::runtime_service_server::RuntimeServiceServer;
+    use crate::cri::image_service_server::ImageServiceServer;
+    use crate::cri::runtime_service_server::RuntimeServiceServer;
     let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
     const MAX_MESSAGE: usize = 16 * 1024 * 1024;
     tonic::transport::Server::builder()

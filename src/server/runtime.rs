@@ -1,6 +1,7 @@
 //! CRI `RuntimeService`: translation between CRI messages and the domain.
 //! No logic lives here; each handler unpacks, delegates, and packs.
 
+use super::list_stream::{in_batches, ListStream};
 use super::{convert, detached, handle, metrics, stats};
 use crate::cri::runtime_service_server::RuntimeService;
 use crate::cri::*;
@@ -19,6 +20,26 @@ impl RuntimeServer {
     pub fn new(runtime: Arc<Runtime>) -> Self {
         RuntimeServer { runtime }
     }
+
+    fn pod_sandboxes(&self, filter: &PodSandboxFilter) -> Vec<PodSandbox> {
+        self.runtime
+            .sandboxes
+            .list()
+            .iter()
+            .filter(|s| convert::sandbox_matches(s, filter))
+            .map(|s| convert::pod_sandbox(s))
+            .collect()
+    }
+
+    fn containers(&self, filter: &ContainerFilter) -> Vec<Container> {
+        self.runtime
+            .containers
+            .list()
+            .iter()
+            .filter(|c| convert::container_matches(c, filter))
+            .map(|c| convert::container(c))
+            .collect()
+    }
 }
 
 type EventStream =
@@ -27,6 +48,11 @@ type EventStream =
 #[tonic::async_trait]
 impl RuntimeService for RuntimeServer {
     type GetContainerEventsStream = EventStream;
+    type StreamPodSandboxesStream = ListStream<StreamPodSandboxesResponse>;
+    type StreamContainersStream = ListStream<StreamContainersResponse>;
+    type StreamContainerStatsStream = ListStream<StreamContainerStatsResponse>;
+    type StreamPodSandboxStatsStream = ListStream<StreamPodSandboxStatsResponse>;
+    type StreamPodSandboxMetricsStream = ListStream<StreamPodSandboxMetricsResponse>;
 
     async fn get_container_events(
         &self,
@@ -130,15 +156,9 @@ impl RuntimeService for RuntimeServer {
     ) -> Result<Response<ListPodSandboxResponse>, Status> {
         let filter = request.into_inner().filter.unwrap_or_default();
         handle("ListPodSandbox", async {
-            let items = self
-                .runtime
-                .sandboxes
-                .list()
-                .iter()
-                .filter(|s| convert::sandbox_matches(s, &filter))
-                .map(|s| convert::pod_sandbox(s))
-                .collect();
-            Ok(ListPodSandboxResponse { items })
+            Ok(ListPodSandboxResponse {
+                items: self.pod_sandboxes(&filter),
+            })
         })
         .await
     }
@@ -214,15 +234,9 @@ impl RuntimeService for RuntimeServer {
     ) -> Result<Response<ListContainersResponse>, Status> {
         let filter = request.into_inner().filter.unwrap_or_default();
         handle("ListContainers", async {
-            let containers = self
-                .runtime
-                .containers
-                .list()
-                .iter()
-                .filter(|c| convert::container_matches(c, &filter))
-                .map(|c| convert::container(c))
-                .collect();
-            Ok(ListContainersResponse { containers })
+            Ok(ListContainersResponse {
+                containers: self.containers(&filter),
+            })
         })
         .await
     }
@@ -427,6 +441,7 @@ impl RuntimeService for RuntimeServer {
                 runtime_handlers,
                 features: Some(RuntimeFeatures {
                     supplemental_groups_policy: true,
+                    user_namespaces_host_network: false,
                 }),
             })
         })
@@ -465,6 +480,89 @@ impl RuntimeService for RuntimeServer {
             Ok(ListPodSandboxMetricsResponse {
                 pod_metrics: metrics::list_pod_sandbox_metrics(&self.runtime).await?,
             })
+        })
+        .await
+    }
+
+    async fn stream_pod_sandboxes(
+        &self,
+        request: Request<StreamPodSandboxesRequest>,
+    ) -> Result<Response<Self::StreamPodSandboxesStream>, Status> {
+        let filter = request.into_inner().filter.unwrap_or_default();
+        handle("StreamPodSandboxes", async {
+            Ok(in_batches(self.pod_sandboxes(&filter), |pod_sandboxes| {
+                StreamPodSandboxesResponse { pod_sandboxes }
+            }))
+        })
+        .await
+    }
+
+    async fn stream_containers(
+        &self,
+        request: Request<StreamContainersRequest>,
+    ) -> Result<Response<Self::StreamContainersStream>, Status> {
+        let filter = request.into_inner().filter.unwrap_or_default();
+        handle("StreamContainers", async {
+            Ok(in_batches(self.containers(&filter), |containers| {
+                StreamContainersResponse { containers }
+            }))
+        })
+        .await
+    }
+
+    async fn stream_container_stats(
+        &self,
+        request: Request<StreamContainerStatsRequest>,
+    ) -> Result<Response<Self::StreamContainerStatsStream>, Status> {
+        let f = request.into_inner().filter.unwrap_or_default();
+        handle("StreamContainerStats", async {
+            let stats = stats::list_container_stats(&self.runtime, f).await?;
+            Ok(in_batches(stats, |container_stats| {
+                StreamContainerStatsResponse { container_stats }
+            }))
+        })
+        .await
+    }
+
+    async fn stream_pod_sandbox_stats(
+        &self,
+        request: Request<StreamPodSandboxStatsRequest>,
+    ) -> Result<Response<Self::StreamPodSandboxStatsStream>, Status> {
+        let f = request.into_inner().filter.unwrap_or_default();
+        handle("StreamPodSandboxStats", async {
+            let stats = stats::list_pod_sandbox_stats(&self.runtime, f).await?;
+            Ok(in_batches(stats, |pod_sandbox_stats| {
+                StreamPodSandboxStatsResponse { pod_sandbox_stats }
+            }))
+        })
+        .await
+    }
+
+    async fn stream_pod_sandbox_metrics(
+        &self,
+        _request: Request<StreamPodSandboxMetricsRequest>,
+    ) -> Result<Response<Self::StreamPodSandboxMetricsStream>, Status> {
+        handle("StreamPodSandboxMetrics", async {
+            let metrics = metrics::list_pod_sandbox_metrics(&self.runtime).await?;
+            Ok(in_batches(metrics, |pod_sandbox_metrics| {
+                StreamPodSandboxMetricsResponse {
+                    pod_sandbox_metrics,
+                }
+            }))
+        })
+        .await
+    }
+
+    async fn update_pod_sandbox_resources(
+        &self,
+        request: Request<UpdatePodSandboxResourcesRequest>,
+    ) -> Result<Response<UpdatePodSandboxResourcesResponse>, Status> {
+        let r = request.into_inner();
+        handle("UpdatePodSandboxResources", async {
+            self.runtime
+                .update_pod_sandbox_resources(&r.pod_sandbox_id, r.overhead, r.resources)
+                .await?;
+            Ok(UpdatePodSandboxResourcesResponse {})
         })
         .await
     }

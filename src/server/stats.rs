@@ -33,6 +33,7 @@ fn container_stats_message(
                     timestamp: s.timestamp,
                     usage_core_nano_seconds: u64v(m.cpu_usage_ns),
                     usage_nano_cores: s.nano_cores.and_then(u64v),
+                    psi: None,
                 }),
                 Some(MemoryUsage {
                     timestamp: s.timestamp,
@@ -45,6 +46,7 @@ fn container_stats_message(
                     rss_bytes: u64v(m.memory_rss),
                     page_faults: u64v(m.page_faults),
                     major_page_faults: u64v(m.major_page_faults),
+                    psi: None,
                 }),
             )
         }
@@ -55,6 +57,7 @@ fn container_stats_message(
         attributes: Some(attributes),
         cpu,
         memory,
+        io: None,
         writable_layer: u.writable_layer.map(|(bytes, inodes)| FilesystemUsage {
             timestamp: now,
             fs_id: Some(FilesystemIdentifier {
@@ -135,6 +138,7 @@ async fn pod_stats_message(rt: &Runtime, id: &str, u: PodUsage) -> Result<PodSan
                 timestamp: u.timestamp,
                 usage_core_nano_seconds: u64v(u.cpu_usage_ns),
                 usage_nano_cores: u.nano_cores.and_then(u64v),
+                psi: None,
             }),
             memory: Some(MemoryUsage {
                 timestamp: u.timestamp,
@@ -144,6 +148,7 @@ async fn pod_stats_message(rt: &Runtime, id: &str, u: PodUsage) -> Result<PodSan
                 rss_bytes: u64v(m.memory_rss),
                 page_faults: u64v(m.page_faults),
                 major_page_faults: u64v(m.major_page_faults),
+                psi: None,
             }),
             network: Some(NetworkUsage {
                 timestamp: u.timestamp,
@@ -155,6 +160,7 @@ async fn pod_stats_message(rt: &Runtime, id: &str, u: PodUsage) -> Result<PodSan
                 process_count: u64v(u.process_count),
             }),
             containers,
+            io: None,
         }),
         windows: None,
     })

@@ -33,7 +33,7 @@ pub fn args(config: &ContainerConfig, image: Option<&ImageConfig>) -> Result<Vec
 pub fn env(config: &ContainerConfig, image: Option<&ImageConfig>) -> Vec<String> {
     let mut out: Vec<String> = image.and_then(|c| c.env().clone()).unwrap_or_default();
     for kv in &config.envs {
-        let entry = format!("{}={}", kv.key, kv.value);
+        let entry = format!("{}={}", kv.key, kv.value_str());
         let prefix = format!("{}=", kv.key);
         match out
             .iter_mut()

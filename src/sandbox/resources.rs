@@ -1,0 +1,63 @@
+//! `UpdatePodSandboxResources` (CRI 1.33+, in-place pod resize). kubelet
+//! resizes the pod's cgroup itself and then tells the runtime the pod-level
+//! resources and overhead; the runtime records them, as containerd's CRI
+//! does. crid keeps them in the sandbox directory (`pod-resources.json`,
+//! replaced atomically), so they survive a restart, and shows them in
+//! PodSandboxStatus's verbose info.
+
+use crate::cri::LinuxContainerResources;
+use crate::error::{Error, Result};
+use crate::runtime::Runtime;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+
+const FILE: &str = "pod-resources.json";
+
+/// What kubelet last said about a pod's resources.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PodResources {
+    pub overhead: Option<LinuxContainerResources>,
+    pub resources: Option<LinuxContainerResources>,
+}
+
+/// The recorded resources of the sandbox whose directory is `dir`, if any.
+pub fn load(dir: &Path) -> Option<Arc<PodResources>> {
+    match crate::persist::read_json(&dir.join(FILE)) {
+        Ok(r) => r.map(Arc::new),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), "cannot read the pod's recorded resources: {e}");
+            None
+        }
+    }
+}
+
+impl Runtime {
+    pub async fn update_pod_sandbox_resources(
+        &self,
+        id: &str,
+        overhead: Option<LinuxContainerResources>,
+        resources: Option<LinuxContainerResources>,
+    ) -> Result<()> {
+        let sandbox = self.sandboxes.get(id)?;
+        for (field, r) in [("overhead", &overhead), ("resources", &resources)] {
+            if let Some(r) = r {
+                crate::validate::resources(field, r)?;
+            }
+        }
+        let _op = sandbox.op.lock().await;
+        // Removed while this waited for the lock.
+        if !self.sandboxes.get(id).is_ok_and(|s| s.id() == sandbox.id()) {
+            return Err(Error::not_found(format!("pod sandbox {id} was removed")));
+        }
+        let record = PodResources {
+            overhead,
+            resources,
+        };
+        crate::persist::replace_json(&self.config.sandbox_dir(sandbox.id()).join(FILE), &record)?;
+        sandbox.status.write().unwrap().resources = Some(Arc::new(record));
+        tracing::info!(sandbox = %sandbox.id(), "pod resources recorded");
+        Ok(())
+    }
+}
