@@ -439,6 +439,25 @@ fn mount(m: &Mount) -> Result<()> {
             return Err(invalid(field, "names no image"));
         }
         text(field, &image.image, true)?;
+        let sub = &m.image_sub_path;
+        if !sub.is_empty() {
+            // Relative to the image's root, and inside it.
+            let p = Path::new(sub);
+            if p.is_absolute()
+                || sub.contains('\0')
+                || p.components().any(|c| c == std::path::Component::ParentDir)
+            {
+                return Err(invalid(
+                    "config.mounts.image_sub_path",
+                    format!("{sub:?} is not a relative path inside the image"),
+                ));
+            }
+        }
+    } else if !m.image_sub_path.is_empty() {
+        return Err(invalid(
+            "config.mounts.image_sub_path",
+            "set without an image",
+        ));
     }
     if !(0..=2).contains(&m.propagation) {
         return Err(invalid("config.mounts.propagation", m.propagation));

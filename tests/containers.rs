@@ -785,10 +785,15 @@ async fn image_volumes_are_read_only_shared_by_the_pod_and_go_with_it() {
     }
     let mut env = PodEnv::new().await;
     let dir = short_tempdir("vol");
+    // `data/up` and `data/abs` lead out of the image if followed on the
+    // host; as sub paths they stay inside it (`data/abs` → the image's
+    // `data`).
     let layers = [("a.txt", "first"), ("b.txt", "second")].map(|(name, text)| Layer {
         tar: layer_tar(&[
             Entry::Dir("data/"),
             Entry::File(format!("data/{name}"), text.into(), 0o644),
+            Entry::Symlink("data/up".into(), "../../../../../..".into()),
+            Entry::Symlink("data/abs".into(), "/data".into()),
         ]),
         gzip: false,
     });
@@ -851,6 +856,32 @@ async fn image_volumes_are_read_only_shared_by_the_pod_and_go_with_it() {
         "one view per pod"
     );
 
+    // CRI 1.33 `image_sub_path`: a directory of the image, not its root;
+    // symlinks resolve inside the image.
+    for (name, sub) in [
+        ("sub", "data"),
+        ("sub-link", "data/abs"),
+        ("sub-up", "data/up/data"),
+    ] {
+        let mut cfg = env.container_config(
+            name,
+            &["/bin/sh", "-c", "cat /vol/a.txt; ls /vol; echo done"],
+        );
+        cfg.mounts = vec![Mount {
+            image_sub_path: sub.into(),
+            ..volume.clone()
+        }];
+        let path = log_path(&pod, &cfg);
+        let cid = env.run(&sid, &pod, cfg).await;
+        env.wait_exited(&cid).await;
+        let text = env.wait_for_file(&path, "done").await;
+        assert!(
+            text.contains("first") && text.contains("b.txt"),
+            "{sub}: {text}"
+        );
+    }
+    assert_eq!(volume_mounts(), 1, "sub paths use the pod's one view");
+
     let mut rt = env.rt().await;
     let refused = |mount: Mount| {
         let mut cfg = env.container_config("bad", &["/bin/true"]);
@@ -885,6 +916,37 @@ async fn image_volumes_are_read_only_shared_by_the_pod_and_go_with_it() {
                 ..volume.clone()
             },
             tonic::Code::NotFound,
+        ),
+        (
+            Mount {
+                image_sub_path: "not-there".into(),
+                ..volume.clone()
+            },
+            tonic::Code::NotFound,
+        ),
+        (
+            Mount {
+                image_sub_path: "../data".into(),
+                ..volume.clone()
+            },
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            Mount {
+                image_sub_path: "/data".into(),
+                ..volume.clone()
+            },
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            Mount {
+                host_path: "/tmp".into(),
+                readonly: true,
+                container_path: "/vol".into(),
+                image_sub_path: "data".into(),
+                ..Default::default()
+            },
+            tonic::Code::InvalidArgument,
         ),
     ] {
         let err = rt.create_container(refused(mount)).await.unwrap_err();

@@ -491,3 +491,244 @@ async fn stats_follow_cpu_memory_and_network_use() {
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
 }
+
+/// Every item of a list stream, in order.
+async fn collect<T, R>(
+    stream: Result<tonic::Response<tonic::Streaming<R>>, tonic::Status>,
+    items: impl Fn(R) -> Vec<T>,
+) -> Vec<T> {
+    let mut stream = stream.expect("stream").into_inner();
+    let mut out = Vec::new();
+    while let Some(msg) = stream.message().await.expect("stream message") {
+        let batch = items(msg);
+        assert!(
+            !batch.is_empty(),
+            "a stream message holds at least one item"
+        );
+        out.extend(batch);
+    }
+    out
+}
+
+fn sorted<T, K: Ord>(mut v: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    v.sort_by_key(|x| key(x));
+    v
+}
+
+/// CRI 1.36 for kubelets of 1.33–1.36: the list streams (KEP 5825) give
+/// what the List calls give, filters included; UpdatePodSandboxResources
+/// (in-place pod resize) records the pod's resources, keeps them across a
+/// restart of crid, and refuses an unknown pod or bad values; a container's
+/// `stop_signal` is what StopContainer sends and what its status reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cri_1_36_list_streams_pod_resources_and_stop_signal() {
+    if missing_tools() {
+        return;
+    }
+    let mut env = PodEnv::new().await;
+    let pods = ["s1", "s2"].map(|n| env.pod_config(n));
+    let mut sids = Vec::new();
+    let mut cids = Vec::new();
+    for pod in &pods {
+        let sid = env.run_pod(pod).await;
+        let cfg = env.container_config("c", &["/bin/sh", "-c", "sleep 3600"]);
+        cids.push(env.run(&sid, pod, cfg).await);
+        sids.push(sid);
+    }
+    let mut rt = env.rt().await;
+    let list = rt
+        .list_pod_sandbox(ListPodSandboxRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    let streamed = collect(
+        rt.stream_pod_sandboxes(StreamPodSandboxesRequest::default())
+            .await,
+        |m| m.pod_sandboxes,
+    )
+    .await;
+    assert_eq!(streamed.len(), 2);
+    assert_eq!(
+        sorted(streamed, |p| p.id.clone()),
+        sorted(list, |p| p.id.clone())
+    );
+    let one = collect(
+        rt.stream_containers(StreamContainersRequest {
+            filter: Some(ContainerFilter {
+                pod_sandbox_id: sids[1].clone(),
+                ..Default::default()
+            }),
+        })
+        .await,
+        |m| m.containers,
+    )
+    .await;
+    assert_eq!(
+        one.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        [cids[1].clone()]
+    );
+    let stats = collect(
+        rt.stream_container_stats(StreamContainerStatsRequest::default())
+            .await,
+        |m| m.container_stats,
+    )
+    .await;
+    assert_eq!(stats.len(), 2);
+    let pod_stats = collect(
+        rt.stream_pod_sandbox_stats(StreamPodSandboxStatsRequest::default())
+            .await,
+        |m| m.pod_sandbox_stats,
+    )
+    .await;
+    assert_eq!(pod_stats.len(), 2);
+    let images = collect(
+        env.crid
+            .images()
+            .await
+            .stream_images(StreamImagesRequest::default())
+            .await,
+        |m| m.images,
+    )
+    .await;
+    let listed = env
+        .crid
+        .images()
+        .await
+        .list_images(ListImagesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .images;
+    assert_eq!(
+        sorted(images, |i| i.id.clone()),
+        sorted(listed, |i| i.id.clone())
+    );
+    // A filter that matches nothing: the stream ends without a message.
+    let none = collect(
+        rt.stream_pod_sandboxes(StreamPodSandboxesRequest {
+            filter: Some(PodSandboxFilter {
+                id: "nothing-has-this-id".into(),
+                ..Default::default()
+            }),
+        })
+        .await,
+        |m| m.pod_sandboxes,
+    )
+    .await;
+    assert!(none.is_empty());
+
+    // In-place pod resize.
+    let resources = LinuxContainerResources {
+        cpu_shares: 512,
+        memory_limit_in_bytes: 256 << 20,
+        ..Default::default()
+    };
+    rt.update_pod_sandbox_resources(UpdatePodSandboxResourcesRequest {
+        pod_sandbox_id: sids[0].clone(),
+        overhead: None,
+        resources: Some(resources.clone()),
+    })
+    .await
+    .unwrap();
+    let refused = |id: &str, r: LinuxContainerResources| UpdatePodSandboxResourcesRequest {
+        pod_sandbox_id: id.into(),
+        overhead: None,
+        resources: Some(r),
+    };
+    let err = rt
+        .update_pod_sandbox_resources(refused("no-such-pod", resources.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
+    let err = rt
+        .update_pod_sandbox_resources(refused(
+            &sids[0],
+            LinuxContainerResources {
+                cpu_shares: 1,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    let recorded = |info: &std::collections::HashMap<String, String>| {
+        let v: serde_json::Value = serde_json::from_str(&info["info"]).unwrap();
+        v["podResources"]["resources"]["memory_limit_in_bytes"].as_i64()
+    };
+    let verbose = |id: String| PodSandboxStatusRequest {
+        pod_sandbox_id: id,
+        verbose: true,
+    };
+    let info = rt
+        .pod_sandbox_status(verbose(sids[0].clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .info;
+    assert_eq!(
+        recorded(&info),
+        Some(256 << 20),
+        "the refused update changed nothing"
+    );
+    env.crid.kill9();
+    env.crid.restart();
+    let mut rt = env.rt().await;
+    let info = rt
+        .pod_sandbox_status(verbose(sids[0].clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .info;
+    assert_eq!(recorded(&info), Some(256 << 20), "kept across a restart");
+    let info = rt
+        .pod_sandbox_status(verbose(sids[1].clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .info;
+    assert_eq!(recorded(&info), None);
+
+    // ContainerConfig.stop_signal: the shell traps USR1 (exit 7) and would
+    // die of TERM (143).
+    let mut cfg = env.container_config(
+        "usr1",
+        &[
+            "/bin/sh",
+            "-c",
+            "trap 'exit 7' USR1; echo ready; while true; do sleep 0.1; done",
+        ],
+    );
+    cfg.stop_signal = Signal::Sigusr1 as i32;
+    let log = std::path::Path::new(&pods[0].log_directory).join(&cfg.log_path);
+    let cid = env.run(&sids[0], &pods[0], cfg).await;
+    env.wait_for_file(&log, "ready").await;
+    assert_eq!(env.status(&cid).await.stop_signal, Signal::Sigusr1 as i32);
+    assert_eq!(
+        env.status(&cids[0]).await.stop_signal,
+        Signal::Sigterm as i32
+    );
+    rt.stop_container(StopContainerRequest {
+        container_id: cid.clone(),
+        timeout: 10,
+    })
+    .await
+    .unwrap();
+    assert_eq!(env.status(&cid).await.exit_code, 7);
+    let mut bad = env.container_config("bad-signal", &["/bin/true"]);
+    bad.stop_signal = 999;
+    let err = rt
+        .create_container(CreateContainerRequest {
+            pod_sandbox_id: sids[0].clone(),
+            config: Some(bad),
+            sandbox_config: Some(pods[0].clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+
+    for sid in &sids {
+        env.stop_and_remove_pod(sid).await;
+    }
+    env.assert_no_leaks();
+}

@@ -61,9 +61,20 @@ impl Runtime {
                 self.mount_image_volume(sandbox.id(), &image.chain_id, hex, &target)
                     .await?;
             }
+            let source = if m.image_sub_path.is_empty() {
+                target
+            } else {
+                sub_path(&target, &m.image_sub_path).map_err(|e| {
+                    e.context(&format!(
+                        "image volume {} of image {}",
+                        m.container_path, spec.image
+                    ))
+                })?
+            };
             out.push(CriMount {
-                host_path: target.to_string_lossy().into_owned(),
+                host_path: source.to_string_lossy().into_owned(),
                 image: None,
+                image_sub_path: String::new(),
                 ..m.clone()
             });
         }
@@ -128,6 +139,37 @@ impl Runtime {
 }
 
 /// `path` is where something is mounted (per /proc/self/mountinfo).
+/// `sub` inside the image mounted at `root` (CRI 1.33 `image_sub_path`),
+/// with symlinks resolved as if `root` were `/` (the kernel's
+/// `RESOLVE_IN_ROOT`), so no link in the image leads out of it. It must
+/// exist.
+fn sub_path(root: &Path, sub: &str) -> Result<PathBuf> {
+    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+    let root = &std::fs::canonicalize(root)
+        .map_err(|e| Error::io(format!("resolve {}", root.display()), e))?;
+    let dir =
+        std::fs::File::open(root).map_err(|e| Error::io(format!("open {}", root.display()), e))?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = openat2(&dir, sub, how).map_err(|e| match e {
+        nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => {
+            Error::not_found(format!("sub path {sub:?} is not in the image"))
+        }
+        e => Error::internal(format!("resolve sub path {sub:?}: {e}")),
+    })?;
+    use std::os::fd::AsRawFd;
+    let resolved = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|e| Error::io("read the resolved sub path", e))?;
+    if !resolved.starts_with(root) {
+        return Err(Error::internal(format!(
+            "sub path {sub:?} resolved to {} outside the image",
+            resolved.display()
+        )));
+    }
+    Ok(resolved)
+}
+
 fn is_mount_point(path: &Path) -> Result<bool> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
