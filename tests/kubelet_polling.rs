@@ -440,6 +440,46 @@ async fn stats_follow_cpu_memory_and_network_use() {
     let rate = second.cpu.as_ref().unwrap().usage_nano_cores;
     assert!(rate.is_some_and(|r| r.value > 0), "{rate:?}");
 
+    // Pressure (CRI 1.34 PSI): there exactly when the container's cgroup
+    // in the unified hierarchy has pressure files; totals only grow.
+    let info = rt
+        .container_status(ContainerStatusRequest {
+            container_id: burner.clone(),
+            verbose: true,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .info;
+    let v: serde_json::Value = serde_json::from_str(&info["info"]).unwrap();
+    let pid = v["pid"].as_u64().expect("pid in verbose info");
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let unified = cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(|p| p.trim_start_matches('/').to_string());
+    let has_psi = unified.is_some_and(|p| {
+        ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .iter()
+            .any(|root| {
+                std::path::Path::new(root)
+                    .join(&p)
+                    .join("cpu.pressure")
+                    .exists()
+            })
+    });
+    let psi_total = |s: &ContainerStats| {
+        s.cpu.as_ref().unwrap().psi.as_ref().map(|p| {
+            let some = p.some.as_ref().expect("some");
+            assert!((0.0..=100.0).contains(&some.avg10), "{some:?}");
+            some.total
+        })
+    };
+    let third = container_stats(&mut rt, &burner).await;
+    assert_eq!(psi_total(&second).is_some(), has_psi, "{second:?}");
+    assert!(psi_total(&third) >= psi_total(&second));
+    assert_eq!(third.io.is_some(), has_psi);
+
     // Memory: the holder's 32 MiB of tmpfs count in its working set.
     let mut working_set = 0;
     for _ in 0..300 {

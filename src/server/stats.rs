@@ -3,10 +3,32 @@
 use crate::cri::*;
 use crate::error::Result;
 use crate::runtime::Runtime;
+use crate::stats::cgroup::{Pressure, Psi, PsiLine};
 use crate::stats::{ContainerUsage, PodUsage};
 
 fn u64v(v: u64) -> Option<UInt64Value> {
     Some(UInt64Value { value: v })
+}
+
+/// A pressure file as CRI's `PsiStats` (totals in nanoseconds).
+fn psi_stats(p: &Option<Pressure>) -> Option<PsiStats> {
+    let data = |l: &PsiLine| PsiData {
+        total: l.total_us.saturating_mul(1000),
+        avg10: l.avg10,
+        avg60: l.avg60,
+        avg300: l.avg300,
+    };
+    p.as_ref().map(|p| PsiStats {
+        some: Some(data(&p.some)),
+        full: p.full.as_ref().map(data),
+    })
+}
+
+fn io_usage(timestamp: i64, psi: &Psi) -> Option<IoUsage> {
+    psi.io.as_ref().map(|_| IoUsage {
+        timestamp,
+        psi: psi_stats(&psi.io),
+    })
 }
 
 fn container_attributes(rt: &Runtime, id: &str) -> Result<ContainerAttributes> {
@@ -33,7 +55,7 @@ fn container_stats_message(
                     timestamp: s.timestamp,
                     usage_core_nano_seconds: u64v(m.cpu_usage_ns),
                     usage_nano_cores: s.nano_cores.and_then(u64v),
-                    psi: None,
+                    psi: psi_stats(&m.psi.cpu),
                 }),
                 Some(MemoryUsage {
                     timestamp: s.timestamp,
@@ -46,18 +68,22 @@ fn container_stats_message(
                     rss_bytes: u64v(m.memory_rss),
                     page_faults: u64v(m.page_faults),
                     major_page_faults: u64v(m.major_page_faults),
-                    psi: None,
+                    psi: psi_stats(&m.psi.memory),
                 }),
             )
         }
         None => (None, None),
     };
+    let io = u
+        .sample
+        .as_ref()
+        .and_then(|s| io_usage(s.timestamp, &s.usage.psi));
     let now = crate::sandbox::run::now_nanos();
     ContainerStats {
         attributes: Some(attributes),
         cpu,
         memory,
-        io: None,
+        io,
         writable_layer: u.writable_layer.map(|(bytes, inodes)| FilesystemUsage {
             timestamp: now,
             fs_id: Some(FilesystemIdentifier {
@@ -138,7 +164,7 @@ async fn pod_stats_message(rt: &Runtime, id: &str, u: PodUsage) -> Result<PodSan
                 timestamp: u.timestamp,
                 usage_core_nano_seconds: u64v(u.cpu_usage_ns),
                 usage_nano_cores: u.nano_cores.and_then(u64v),
-                psi: None,
+                psi: psi_stats(&u.psi.cpu),
             }),
             memory: Some(MemoryUsage {
                 timestamp: u.timestamp,
@@ -148,7 +174,7 @@ async fn pod_stats_message(rt: &Runtime, id: &str, u: PodUsage) -> Result<PodSan
                 rss_bytes: u64v(m.memory_rss),
                 page_faults: u64v(m.page_faults),
                 major_page_faults: u64v(m.major_page_faults),
-                psi: None,
+                psi: psi_stats(&u.psi.memory),
             }),
             network: Some(NetworkUsage {
                 timestamp: u.timestamp,
@@ -160,7 +186,7 @@ async fn pod_stats_message(rt: &Runtime, id: &str, u: PodUsage) -> Result<PodSan
                 process_count: u64v(u.process_count),
             }),
             containers,
-            io: None,
+            io: io_usage(u.timestamp, &u.psi),
         }),
         windows: None,
     })

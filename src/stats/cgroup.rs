@@ -16,6 +16,90 @@ pub struct CgroupUsage {
     pub page_faults: u64,
     pub major_page_faults: u64,
     pub pids: u64,
+    /// Pressure stall information, from the cgroup v2 (unified) hierarchy.
+    pub psi: Psi,
+}
+
+/// One line of a `*.pressure` file; `total` in microseconds, as the
+/// kernel writes it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PsiLine {
+    pub total_us: u64,
+    pub avg10: f64,
+    pub avg60: f64,
+    pub avg300: f64,
+}
+
+/// A `*.pressure` file: `some` and (on kernels that have it) `full`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pressure {
+    pub some: PsiLine,
+    pub full: Option<PsiLine>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Psi {
+    pub cpu: Option<Pressure>,
+    pub memory: Option<Pressure>,
+    pub io: Option<Pressure>,
+}
+
+/// `some avg10=0.00 avg60=0.00 avg300=0.00 total=0` (and a `full` line).
+pub fn parse_pressure(text: &str) -> Option<Pressure> {
+    let mut some = None;
+    let mut full = None;
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let kind = words.next();
+        let mut l = PsiLine::default();
+        for w in words {
+            let Some((k, v)) = w.split_once('=') else {
+                continue;
+            };
+            match k {
+                "avg10" => l.avg10 = v.parse().ok()?,
+                "avg60" => l.avg60 = v.parse().ok()?,
+                "avg300" => l.avg300 = v.parse().ok()?,
+                "total" => l.total_us = v.parse().ok()?,
+                _ => {}
+            }
+        }
+        match kind {
+            Some("some") => some = Some(l),
+            Some("full") => full = Some(l),
+            _ => {}
+        }
+    }
+    Some(Pressure { some: some?, full })
+}
+
+/// The cgroup's directory in the unified (v2) hierarchy: `/sys/fs/cgroup`
+/// on a v2 host, `/sys/fs/cgroup/unified` on a hybrid one.
+pub fn unified_dir(paths: &HashMap<String, String>) -> Option<PathBuf> {
+    let path = paths.get("")?.trim_start_matches('/');
+    let root = Path::new("/sys/fs/cgroup");
+    let hybrid = root.join("unified");
+    let base = if hybrid.join("cgroup.controllers").exists() {
+        hybrid
+    } else {
+        root.to_path_buf()
+    };
+    Some(base.join(path))
+}
+
+/// The pressure files of a v2 cgroup directory (each absent when the
+/// kernel has no PSI).
+pub fn psi_of(dir: &Path) -> Psi {
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f))
+            .ok()
+            .and_then(|t| parse_pressure(&t))
+    };
+    Psi {
+        cpu: read("cpu.pressure"),
+        memory: read("memory.pressure"),
+        io: read("io.pressure"),
+    }
 }
 
 /// `/proc/<pid>/cgroup` → controller (or "" for the v2 unified path) → path.
@@ -57,13 +141,25 @@ pub fn usage_of_pid(pid: u32) -> Option<CgroupUsage> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     let paths = parse_proc_cgroup(&text);
     let root = Path::new("/sys/fs/cgroup");
-    if let Some(mem) = paths.get("memory") {
-        Some(usage_v1(root, &paths, mem))
+    let unified = unified_dir(&paths);
+    let mut usage = if let Some(mem) = paths.get("memory") {
+        usage_v1(root, &paths, mem)
     } else {
-        paths
-            .get("")
-            .map(|p| usage_v2(&root.join(p.trim_start_matches('/'))))
+        usage_v2(unified.as_deref()?)
+    };
+    if let Some(dir) = &unified {
+        usage.psi = psi_of(dir);
     }
+    Some(usage)
+}
+
+/// The unified-hierarchy directory of the parent of `pid`'s cgroup: the
+/// pod's cgroup, for a process of a pod that has a cgroup parent.
+pub fn parent_unified_dir_of_pid(pid: u32) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    unified_dir(&parse_proc_cgroup(&text))?
+        .parent()
+        .map(Path::to_path_buf)
 }
 
 fn controller_dir(root: &Path, controller: &str, path: &str) -> PathBuf {
@@ -95,6 +191,7 @@ fn usage_v1(root: &Path, paths: &HashMap<String, String>, mem_path: &str) -> Cgr
         page_faults: stat.get("total_pgfault").copied().unwrap_or(0),
         major_page_faults: stat.get("total_pgmajfault").copied().unwrap_or(0),
         pids,
+        psi: Psi::default(),
     }
 }
 
@@ -115,6 +212,7 @@ fn usage_v2(dir: &Path) -> CgroupUsage {
         page_faults: stat.get("pgfault").copied().unwrap_or(0),
         major_page_faults: stat.get("pgmajfault").copied().unwrap_or(0),
         pids: read_u64(&dir.join("pids.current")).unwrap_or(0),
+        psi: Psi::default(),
     }
 }
 
@@ -146,6 +244,21 @@ mod tests {
         assert_eq!(m["cpu"], "/kubepods/podx/abc");
         assert_eq!(m["systemd"], "/init");
         assert_eq!(m[""], "/unified/x");
+    }
+
+    #[test]
+    fn pressure_files_with_and_without_full() {
+        let p = parse_pressure(
+            "some avg10=1.38 avg60=8.19 avg300=9.05 total=6314717413\nfull avg10=0.00 avg60=0.50 avg300=0.00 total=12\n",
+        )
+        .unwrap();
+        assert_eq!(p.some.total_us, 6314717413);
+        assert_eq!(p.some.avg60, 8.19);
+        assert_eq!(p.full.unwrap().total_us, 12);
+        let p = parse_pressure("some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n").unwrap();
+        assert_eq!((p.some.total_us, p.full), (5, None));
+        assert_eq!(parse_pressure(""), None);
+        assert_eq!(parse_pressure("some avg10=x total=1\n"), None);
     }
 
     #[test]

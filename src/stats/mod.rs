@@ -36,6 +36,8 @@ pub struct PodUsage {
     /// (interface, [rx bytes, rx errors, tx bytes, tx errors]).
     pub interfaces: Vec<(String, [u64; 4])>,
     pub containers: Vec<(String, ContainerUsage)>,
+    /// Pressure of the pod's cgroup (its cgroup parent), when it has one.
+    pub psi: cgroup::Psi,
 }
 
 /// The last (timestamp, cpu ns) per object, for rates.
@@ -114,12 +116,26 @@ impl Runtime {
             }
         }
         let mut containers = vec![];
+        // A process of the pod, to find the pod's cgroup through.
+        let mut member = (pause_pid > 0).then_some(pause_pid);
         for c in self.containers.in_sandbox(s.id()) {
             let u = self.container_usage(c.id()).await?;
             if let Some(sample) = &u.sample {
                 add(&sample.usage);
+                member = member.or(Some(c.status().pid).filter(|p| *p > 0));
             }
             containers.push((c.id().to_string(), u));
+        }
+        let has_pod_cgroup = s
+            .meta
+            .config
+            .linux
+            .as_ref()
+            .is_some_and(|l| !l.cgroup_parent.is_empty());
+        if let Some(pid) = member.filter(|_| has_pod_cgroup) {
+            if let Some(dir) = cgroup::parent_unified_dir_of_pid(pid) {
+                pod.psi = cgroup::psi_of(&dir);
+            }
         }
         pod.containers = containers;
         pod.nano_cores = self.cpu_rates.rate(s.id(), timestamp, pod.cpu_usage_ns);
