@@ -835,6 +835,10 @@ async fn image_volumes_are_read_only_shared_by_the_pod_and_go_with_it() {
         for want in ["firstsecond", "vol=ro"] {
             assert!(text.contains(want), "{name}: {want} in {text}");
         }
+        // The status names the volume's image by id (CRI 1.35).
+        let mounts = env.status(&cid).await.mounts;
+        let image = mounts[0].image.as_ref().expect("image mount");
+        assert_eq!(image.image_ref, image_ref, "{name}");
     }
     let volume_mounts = || {
         std::fs::read_to_string("/proc/self/mountinfo")

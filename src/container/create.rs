@@ -44,7 +44,7 @@ impl Runtime {
     pub async fn create_container(
         &self,
         sandbox_id: &str,
-        config: ContainerConfig,
+        mut config: ContainerConfig,
         sandbox_config: Option<PodSandboxConfig>,
     ) -> Result<String> {
         let mut clock = PhaseClock::start("CreateContainer");
@@ -64,6 +64,14 @@ impl Runtime {
             .unwrap_or_default();
         clock.mark("validate", Spent::Crid);
         let image = self.images.resolve(&image_name).await?;
+        // Each image volume's image id goes in the record (CRI 1.35
+        // `image_ref`, reported in ContainerStatus.mounts); an image that
+        // is not there is refused when the volume is mounted.
+        for spec in config.mounts.iter_mut().filter_map(|m| m.image.as_mut()) {
+            if let Ok(volume) = self.images.resolve(&spec.image).await {
+                spec.image_ref = volume.id.clone();
+            }
+        }
         clock.mark("image", Spent::Containerd);
 
         let id = crate::names::new_id();
