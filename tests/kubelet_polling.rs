@@ -622,6 +622,28 @@ async fn cri_1_36_list_streams_pod_resources_and_stop_signal() {
     )
     .await;
     assert_eq!(pod_stats.len(), 2);
+    let metrics = collect(
+        rt.stream_pod_sandbox_metrics(StreamPodSandboxMetricsRequest {})
+            .await,
+        |m| m.pod_sandbox_metrics,
+    )
+    .await;
+    let listed = rt
+        .list_pod_sandbox_metrics(ListPodSandboxMetricsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .pod_metrics;
+    assert_eq!(
+        sorted(metrics, |m| m.pod_sandbox_id.clone())
+            .iter()
+            .map(|m| m.pod_sandbox_id.clone())
+            .collect::<Vec<_>>(),
+        sorted(listed, |m| m.pod_sandbox_id.clone())
+            .iter()
+            .map(|m| m.pod_sandbox_id.clone())
+            .collect::<Vec<_>>()
+    );
     let images = collect(
         env.crid
             .images()
