@@ -686,9 +686,13 @@ async fn cri_1_36_list_streams_pod_resources_and_stop_signal() {
         memory_limit_in_bytes: 256 << 20,
         ..Default::default()
     };
+    // An overhead is an amount, not a limit: 1 MiB of memory is fine.
     rt.update_pod_sandbox_resources(UpdatePodSandboxResourcesRequest {
         pod_sandbox_id: sids[0].clone(),
-        overhead: None,
+        overhead: Some(LinuxContainerResources {
+            memory_limit_in_bytes: 1 << 20,
+            ..Default::default()
+        }),
         resources: Some(resources.clone()),
     })
     .await
@@ -732,6 +736,11 @@ async fn cri_1_36_list_streams_pod_resources_and_stop_signal() {
         recorded(&info),
         Some(256 << 20),
         "the refused update changed nothing"
+    );
+    let v: serde_json::Value = serde_json::from_str(&info["info"]).unwrap();
+    assert_eq!(
+        v["podResources"]["overhead"]["memory_limit_in_bytes"].as_i64(),
+        Some(1 << 20)
     );
     env.crid.kill9();
     env.crid.restart();

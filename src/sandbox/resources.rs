@@ -41,10 +41,22 @@ impl Runtime {
         resources: Option<LinuxContainerResources>,
     ) -> Result<()> {
         let sandbox = self.sandboxes.get(id)?;
-        for (field, r) in [("overhead", &overhead), ("resources", &resources)] {
-            if let Some(r) = r {
-                crate::validate::resources(field, r)?;
+        if let Some(r) = &resources {
+            crate::validate::resources("resources", r)?;
+        }
+        // The overhead is an amount added to the pod's limits, not a limit
+        // of its own: a small memory overhead is fine.
+        if let Some(r) = &overhead {
+            if r.memory_limit_in_bytes < 0 {
+                return Err(Error::invalid("overhead.memory_limit_in_bytes is negative"));
             }
+            crate::validate::resources(
+                "overhead",
+                &LinuxContainerResources {
+                    memory_limit_in_bytes: 0,
+                    ..r.clone()
+                },
+            )?;
         }
         let _op = sandbox.op.lock().await;
         // Removed while this waited for the lock.
