@@ -394,7 +394,21 @@ async fn stats_follow_cpu_memory_and_network_use() {
         return;
     }
     let env = PodEnv::new().await;
-    let pod = env.pod_config("busy");
+    let mut rt = env.rt().await;
+    // A cgroup parent, as kubelet gives every pod (with the cgroupfs
+    // driver: a path); the pod's pressure is read there. Removed at the end.
+    let parent_top = format!("crid-test-{}", env.bridge);
+    let cgroupfs = rt
+        .runtime_config(RuntimeConfigRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .linux
+        .is_some_and(|l| l.cgroup_driver == CgroupDriver::Cgroupfs as i32);
+    let mut pod = env.pod_config("busy");
+    if cgroupfs {
+        pod.linux.as_mut().unwrap().cgroup_parent = format!("/{parent_top}/pod-busy");
+    }
     let sid = env.run_pod(&pod).await;
     let burner = env
         .run(
@@ -424,7 +438,6 @@ async fn stats_follow_cpu_memory_and_network_use() {
         env.container_config("web", &["sh", "-c", script]),
     )
     .await;
-    let mut rt = env.rt().await;
 
     // CPU: usage grows between two samples; the second carries a rate.
     let first = container_stats(&mut rt, &burner).await;
@@ -509,6 +522,9 @@ async fn stats_follow_cpu_memory_and_network_use() {
         assert!(pod_mem >= mem, "pod memory {pod_mem} < {mem}");
     }
     assert!(pod_mem >= 30 << 20);
+    let pod_psi = p.cpu.as_ref().unwrap().psi.is_some();
+    assert_eq!(pod_psi, cgroupfs && has_psi, "pod pressure");
+    assert_eq!(p.io.is_some(), pod_psi);
 
     // Network: traffic from the host shows on the pod's eth0.
     let (rx0, tx0) = eth0(&p);
@@ -529,6 +545,20 @@ async fn stats_follow_cpu_memory_and_network_use() {
     assert!(tx1 >= tx0 + 3 * 65536, "tx {tx0} → {tx1}");
 
     env.stop_and_remove_pod(&sid).await;
+    // The pod's cgroup parent, in every hierarchy runc made it in.
+    let mut roots = vec![std::path::PathBuf::from("/sys/fs/cgroup")];
+    roots.extend(
+        std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .flatten()
+            .map(|e| e.path()),
+    );
+    for root in roots {
+        let top = root.join(&parent_top);
+        let _ = std::fs::remove_dir(top.join("pod-busy"));
+        let _ = std::fs::remove_dir(&top);
+        assert!(!top.exists(), "{} left", top.display());
+    }
     env.assert_no_leaks();
 }
 
