@@ -189,13 +189,21 @@ async fn command_args_env_workdir_and_user_reach_the_process() {
     let sid = env.run_pod(&pod).await;
     let mut cfg = env.container_config("p", &["/bin/sh", "-c"]);
     cfg.args = vec![
-        "echo \"$0 $GREETING $(pwd) $(id -u):$(id -g) $(id -G)\"".into(),
+        "echo \"$0 $GREETING $(pwd) $(id -u):$(id -g) $(id -G) [$RAW]\"".into(),
         "arg0".into(),
     ];
-    cfg.envs = vec![KeyValue {
-        key: "GREETING".into(),
-        value: "hi".into(),
-    }];
+    // Env values are bytes since CRI 1.36: one that is not UTF-8 arrives
+    // with U+FFFD for the bad byte, as containerd's JSON spec gives it.
+    cfg.envs = vec![
+        KeyValue {
+            key: "GREETING".into(),
+            value: "hi".into(),
+        },
+        KeyValue {
+            key: "RAW".into(),
+            value: vec![b'a', 0xff, b'b'],
+        },
+    ];
     cfg.working_dir = "/tmp".into();
     let sc = security_context(&mut cfg);
     sc.run_as_username = "app".into();
@@ -210,6 +218,7 @@ async fn command_args_env_workdir_and_user_reach_the_process() {
         line.contains("4000") && line.contains("5000"),
         "image groups + supplemental: {line}"
     );
+    assert!(line.ends_with("[a\u{fffd}b]"), "{line}");
 
     let mut cfg = env.container_config("g", &["/bin/sh", "-c", "echo $(id -u):$(id -g)"]);
     let sc = security_context(&mut cfg);

@@ -289,6 +289,12 @@ async fn invalid_fields_are_rejected_by_name_and_change_nothing() {
                 value: "x".into(),
             })
         }),
+        ("config.envs", |c| {
+            c.envs.push(KeyValue {
+                key: "A".into(),
+                value: b"x\0y".to_vec(),
+            })
+        }),
         ("memory_limit_in_bytes", |c| {
             c.linux.as_mut().unwrap().resources = Some(LinuxContainerResources {
                 memory_limit_in_bytes: 1024,
