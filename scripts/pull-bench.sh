@@ -13,6 +13,9 @@
 #     by cridctl on containerd's socket) | ctr (`ctr images pull`: containerd's
 #     own Go client, fetching and unpacking over the same gRPC API as crid)
 #   PULL_BENCH_LAYER_MIB=20  PULL_BENCH_LOG=info (crid --log-level)  KEEP=1 (keep the temp dir)
+#   PULL_BENCH_PERF=1: `perf record -g` containerd and crid during each pull
+#     (linux-perf), into $W/perf-r<round>-<build>-{containerd,crid}.data;
+#     use with KEEP=1, then `perf report -i FILE --no-children --sort sym`
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 read -r -a BINS <<< "${PULL_BENCH_BIN:-$ROOT/target/release}"
@@ -128,6 +131,11 @@ TOML
   sync; sleep 1
   cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
   C0=$(cpu "$CPID"); D0=$(cpu "$DPID")
+  if [ -n "${PULL_BENCH_PERF:-}" ]; then
+    perf record -q -F 999 -g -o "$W/perf-r$r-$bi-containerd.data" -p "$CPID" 2>/dev/null & PERF1=$!
+    perf record -q -F 999 -g -o "$W/perf-r$r-$bi-crid.data" -p "$DPID" 2>/dev/null & PERF2=$!
+    sleep 0.5
+  fi
   t0=$(date +%s.%N)
   case "$VIA" in
     crid) "$BIN/cridctl" -r "unix://$R/crid.sock" pull "$IMAGE" >/dev/null ;;
@@ -135,6 +143,7 @@ TOML
     ctr) ctr -a "$R/c.sock" -n k8s.io images pull --plain-http "$IMAGE" >/dev/null ;;
   esac
   t1=$(date +%s.%N)
+  if [ -n "${PULL_BENCH_PERF:-}" ]; then kill -INT "$PERF1" "$PERF2"; wait "$PERF1" "$PERF2" || true; fi
   TICK=$(getconf CLK_TCK)
   printf 'round %d: CPU seconds during the pull: containerd %.2f, crid %.2f\n' "$r" \
     "$(echo "($(cpu "$CPID") - $C0) / $TICK" | bc -l)" "$(echo "($(cpu "$DPID") - $D0) / $TICK" | bc -l)"
