@@ -235,6 +235,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
     /// `ctr` against this containerd in the k8s.io namespace.
     pub fn ctr(&self, args: &[&str]) -> String {
+        self.try_ctr(args)
+            .unwrap_or_else(|e| panic!("ctr {args:?} failed: {e}"))
+    }
+
+    /// `ctr`, its stderr as the error when it fails.
+    pub fn try_ctr(&self, args: &[&str]) -> Result<String, String> {
         let out = Command::new("ctr")
             .arg("--address")
             .arg(&self.address)
@@ -242,12 +248,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             .args(args)
             .output()
             .expect("run ctr");
-        assert!(
-            out.status.success(),
-            "ctr {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
