@@ -18,6 +18,8 @@ pub struct CgroupUsage {
     pub pids: u64,
     /// Pressure stall information, from the cgroup v2 (unified) hierarchy.
     pub psi: Psi,
+    /// The cgroup's directory in the unified hierarchy, if it has one.
+    pub unified_dir: Option<PathBuf>,
 }
 
 /// One line of a `*.pressure` file; `total` in microseconds, as the
@@ -150,16 +152,8 @@ pub fn usage_of_pid(pid: u32) -> Option<CgroupUsage> {
     if let Some(dir) = &unified {
         usage.psi = psi_of(dir);
     }
+    usage.unified_dir = unified;
     Some(usage)
-}
-
-/// The unified-hierarchy directory of the parent of `pid`'s cgroup: the
-/// pod's cgroup, for a process of a pod that has a cgroup parent.
-pub fn parent_unified_dir_of_pid(pid: u32) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    unified_dir(&parse_proc_cgroup(&text))?
-        .parent()
-        .map(Path::to_path_buf)
 }
 
 fn controller_dir(root: &Path, controller: &str, path: &str) -> PathBuf {
@@ -192,6 +186,7 @@ fn usage_v1(root: &Path, paths: &HashMap<String, String>, mem_path: &str) -> Cgr
         major_page_faults: stat.get("total_pgmajfault").copied().unwrap_or(0),
         pids,
         psi: Psi::default(),
+        unified_dir: None,
     }
 }
 
@@ -213,6 +208,7 @@ fn usage_v2(dir: &Path) -> CgroupUsage {
         major_page_faults: stat.get("pgmajfault").copied().unwrap_or(0),
         pids: read_u64(&dir.join("pids.current")).unwrap_or(0),
         psi: Psi::default(),
+        unified_dir: None,
     }
 }
 

@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::runtime::Runtime;
 pub use cgroup::CgroupUsage;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Mutex;
 
 #[derive(Debug, Clone, Default)]
@@ -101,7 +102,16 @@ impl Runtime {
             ..Default::default()
         };
         let pause_pid = s.status().pid;
+        // The pod's cgroup: the parent of its first process's cgroup.
+        let mut pod_cgroup = None;
         let mut add = |u: &CgroupUsage| {
+            if pod_cgroup.is_none() {
+                pod_cgroup = u
+                    .unified_dir
+                    .as_deref()
+                    .and_then(Path::parent)
+                    .map(Path::to_path_buf);
+            }
             pod.cpu_usage_ns += u.cpu_usage_ns;
             pod.memory.memory_usage += u.memory_usage;
             pod.memory.memory_working_set += u.memory_working_set;
@@ -116,13 +126,10 @@ impl Runtime {
             }
         }
         let mut containers = vec![];
-        // A process of the pod, to find the pod's cgroup through.
-        let mut member = (pause_pid > 0).then_some(pause_pid);
         for c in self.containers.in_sandbox(s.id()) {
             let u = self.container_usage(c.id()).await?;
             if let Some(sample) = &u.sample {
                 add(&sample.usage);
-                member = member.or(Some(c.status().pid).filter(|p| *p > 0));
             }
             containers.push((c.id().to_string(), u));
         }
@@ -132,10 +139,8 @@ impl Runtime {
             .linux
             .as_ref()
             .is_some_and(|l| !l.cgroup_parent.is_empty());
-        if let Some(pid) = member.filter(|_| has_pod_cgroup) {
-            if let Some(dir) = cgroup::parent_unified_dir_of_pid(pid) {
-                pod.psi = cgroup::psi_of(&dir);
-            }
+        if let Some(dir) = pod_cgroup.filter(|_| has_pod_cgroup) {
+            pod.psi = cgroup::psi_of(&dir);
         }
         pod.containers = containers;
         pod.nano_cores = self.cpu_rates.rate(s.id(), timestamp, pod.cpu_usage_ns);
