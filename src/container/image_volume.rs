@@ -138,7 +138,6 @@ impl Runtime {
     }
 }
 
-/// `path` is where something is mounted (per /proc/self/mountinfo).
 /// `sub` inside the image mounted at `root` (CRI 1.33 `image_sub_path`),
 /// with symlinks resolved as if `root` were `/` (the kernel's
 /// `RESOLVE_IN_ROOT`), so no link in the image leads out of it. It must
@@ -170,6 +169,7 @@ fn sub_path(root: &Path, sub: &str) -> Result<PathBuf> {
     Ok(resolved)
 }
 
+/// `path` is where something is mounted (per /proc/self/mountinfo).
 fn is_mount_point(path: &Path) -> Result<bool> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
