@@ -56,6 +56,12 @@ pub struct ContainerdConfig {
     pub default_runtime: String,
     /// RuntimeClass handler name → containerd runtime.
     pub runtimes: BTreeMap<String, RuntimeHandler>,
+    /// Pulls write layers straight into containerd's local content store
+    /// (found with `Introspection.Plugins`; needs its default `shared`
+    /// content policy) and record them with a `Content.Write` that carries
+    /// no data, instead of streaming every byte over gRPC. Falls back to
+    /// streaming when containerd does not see the files crid writes.
+    pub direct_layer_writes: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -86,6 +92,9 @@ pub struct RegistryConfig {
     pub config_path: PathBuf,
     /// A pull that makes no progress for this many seconds fails.
     pub pull_progress_timeout_secs: u64,
+    /// Layers one pull downloads at once (containerd's CRI plugin has the
+    /// same setting, with the same default of 3).
+    pub max_concurrent_downloads: usize,
 }
 
 impl Default for Config {
@@ -125,6 +134,7 @@ impl Default for ContainerdConfig {
             snapshotter: "overlayfs".into(),
             default_runtime: "runc".into(),
             runtimes,
+            direct_layer_writes: true,
         }
     }
 }
@@ -155,6 +165,7 @@ impl Default for RegistryConfig {
         RegistryConfig {
             config_path: "/etc/crid/certs.d".into(),
             pull_progress_timeout_secs: 60,
+            max_concurrent_downloads: 3,
         }
     }
 }
@@ -255,6 +266,11 @@ impl Config {
                 self.containerd.default_runtime
             )));
         }
+        if self.registry.max_concurrent_downloads == 0 {
+            return Err(ConfigError::Invalid(
+                "registry.max_concurrent_downloads: must be at least 1".into(),
+            ));
+        }
         for (key, dir) in [("root", &self.root), ("state", &self.state)] {
             if !dir.is_absolute() {
                 return Err(ConfigError::Invalid(format!(
@@ -324,6 +340,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("cgroup_driver"));
+        let mut c = Config::default();
+        c.registry.max_concurrent_downloads = 0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("max_concurrent_downloads"));
     }
 
     #[test]

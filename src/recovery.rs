@@ -264,8 +264,9 @@ impl Runtime {
                 }
             }
         }
-        // Pull leases of a crid that died mid-pull.
+        // Pull leases, and staged layers, of a crid that died mid-pull.
         self.images.remove_leftover_leases().await;
+        self.images.prepare_direct_writes().await;
     }
 }
 

@@ -6,6 +6,7 @@
 mod support;
 
 use crid::cri::*;
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 use support::gated::GatedRegistry;
 use support::image::*;
@@ -902,9 +903,50 @@ fn pull_leases(ctd: &TestContainerd) -> Vec<String> {
         .collect()
 }
 
+/// Where crid stages the layers it writes into the test containerd's
+/// content store itself (namespace `k8s.io`).
+fn staging_dir(ctd: &TestContainerd) -> std::path::PathBuf {
+    ctd.dir
+        .path()
+        .join("root/io.containerd.content.v1.content/crid-staging/k8s.io")
+}
+
+/// Names of the files crid has staged in the test containerd's store.
+fn staged_files(ctd: &TestContainerd) -> Vec<String> {
+    std::fs::read_dir(staging_dir(ctd))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Where the test containerd keeps blob `digest`.
+fn content_blob(ctd: &TestContainerd, digest: &str) -> std::path::PathBuf {
+    ctd.dir
+        .path()
+        .join("root/io.containerd.content.v1.content/blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
+/// Bytes of layer `digest` staged for a direct write (0 if none).
+fn staged_bytes(ctd: &TestContainerd, digest: &str) -> u64 {
+    let hex = digest.trim_start_matches("sha256:");
+    std::fs::read_dir(staging_dir(ctd))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(hex))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .max()
+        .unwrap_or(0)
+}
+
 /// Wait until the pull of `img` stands at the gate on its top layer: every
 /// layer below is unpacked already (unpacking does not wait for the last
-/// download) and the top layer's ingest holds data.
+/// download) and the top layer's bytes are arriving (staged for a direct
+/// write into the store, or in a streamed ingest).
 async fn wait_at_gate(ctd: &TestContainerd, crid: &TestCrid, img: &BuiltImage, top: &str) {
     let cd = adapter(ctd);
     let below = chain_id(&img.diff_ids[..img.diff_ids.len() - 1]);
@@ -912,7 +954,8 @@ async fn wait_at_gate(ctd: &TestContainerd, crid: &TestCrid, img: &BuiltImage, t
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let unpacked = cd.stat_snapshot(&below).await.unwrap().is_some();
-        let offset = cd.ingest_offset(&ingest).await.unwrap().unwrap_or(0);
+        let offset =
+            cd.ingest_offset(&ingest).await.unwrap().unwrap_or(0) as u64 + staged_bytes(ctd, top);
         if unpacked && offset > 0 {
             return;
         }
@@ -1014,6 +1057,16 @@ async fn a_pull_killed_midway_leaves_no_half_image() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_not_visible(&mut c, &ctd, &name, &img.config_digest).await;
+    // What the dead crid staged of the held layer is cleared too.
+    while !staged_files(&ctd).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "staged files left {:?}:\n{}",
+            staged_files(&ctd),
+            crid.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // The same image pulls whole, and its snapshot serves its files.
     reg.release();
@@ -1165,6 +1218,8 @@ async fn a_layer_that_does_not_match_its_digest_is_refused_and_nothing_is_kept()
     assert!(!content.contains(hex), "{content}");
     let ingests = ctd.ctr(&["content", "active"]);
     assert!(!ingests.contains(hex), "{ingests}");
+    assert_eq!(staged_files(&ctd), Vec::<String>::new());
+    assert!(!content_blob(&ctd, &layer).exists());
 
     // Repaired upstream, the same pull succeeds.
     std::fs::write(&blob, &good).unwrap();
@@ -1236,4 +1291,124 @@ async fn pull_of_layers_another_namespace_holds_commits_them() {
     let mut c = second.images().await;
     assert_eq!(pull(&mut c, &name, None).await.unwrap(), id);
     assert!(status(&mut c, &name).await.is_some());
+}
+
+/// By default crid writes layers into containerd's content store itself
+/// (staged, verified, renamed read-only into `blobs/sha256`) and records
+/// them with a data-less `Content.Write`: containerd lists them with their
+/// GC labels, unpacks them, and nothing stays staged. With
+/// `direct_layer_writes = false` every byte is streamed instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layers_go_straight_into_containerds_store_unless_turned_off() {
+    if missing_tools() {
+        return;
+    }
+    let (reg, _tmp, img, name) = registry_with_busybox("busybox", "direct");
+    let layers = layer_digests(&img);
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+    assert_eq!(pull(&mut c, &name, None).await.unwrap(), img.config_digest);
+    let log = crid.log();
+    for (layer, diff_id) in layers.iter().zip(&img.diff_ids) {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("layer stored directly") && l.contains(layer.as_str())),
+            "{layer} not stored directly:\n{log}"
+        );
+        let blob = content_blob(&ctd, layer);
+        let mode = std::fs::metadata(&blob).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o444, "{}", blob.display());
+        let info = ctd.ctr(&["content", "ls"]);
+        let line = info
+            .lines()
+            .find(|l| l.starts_with(layer.as_str()))
+            .unwrap();
+        assert!(
+            line.contains(&format!("containerd.io/uncompressed={diff_id}")),
+            "{line}"
+        );
+    }
+    assert_eq!(staged_files(&ctd), Vec::<String>::new());
+    assert!(ctd.ctr(&["content", "active"]).lines().count() <= 1);
+    // Unpacked from those blobs: a container of the image runs.
+    let got = read_in_snapshot(&ctd, &chain_id(&img.diff_ids), &["etc/passwd"]).await;
+    assert!(got[0].as_ref().unwrap().starts_with(b"root:"));
+
+    // Turned off: the same image into a fresh containerd, streamed.
+    let ctd2 = TestContainerd::start();
+    let crid2 = TestCrid::start_with(
+        &ctd2,
+        CridOptions {
+            config_toml: Some("[containerd]\ndirect_layer_writes = false\n".into()),
+            ..Default::default()
+        },
+    );
+    let mut c2 = crid2.images().await;
+    assert_eq!(pull(&mut c2, &name, None).await.unwrap(), img.config_digest);
+    let log = crid2.log();
+    assert!(!log.contains("layer stored directly"), "{log}");
+    for layer in &layers {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("layer stored") && l.contains(layer.as_str())),
+            "{layer} not streamed:\n{log}"
+        );
+    }
+    assert!(!staging_dir(&ctd2).exists());
+    drop(reg);
+}
+
+/// A crid whose view of containerd's content store is not containerd's (here
+/// a tmpfs over it, in crid's own mount namespace) finds that containerd does
+/// not see the blob it wrote: it removes it, streams that layer and every
+/// later one, and the pull succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_containerd_does_not_see_falls_back_to_streaming() {
+    if missing_tools() {
+        return;
+    }
+    let (_reg, _tmp, img, name) = registry_with_busybox("busybox", "fallback");
+    let ctd = TestContainerd::start();
+    // containerd creates its content directory on start.
+    let content = ctd.dir.path().join("root/io.containerd.content.v1.content");
+    assert!(content.is_dir());
+    let script = format!(
+        "mount -t tmpfs crid-test-view {} && exec \"$@\"",
+        content.display()
+    );
+    let crid = TestCrid::start_with(
+        &ctd,
+        CridOptions {
+            command_prefix: vec![
+                "unshare".into(),
+                "--mount".into(),
+                "--propagation".into(),
+                "private".into(),
+                "sh".into(),
+                "-c".into(),
+                script,
+                "sh".into(),
+            ],
+            ..Default::default()
+        },
+    );
+    let mut c = crid.images().await;
+    assert_eq!(pull(&mut c, &name, None).await.unwrap(), img.config_digest);
+    let log = crid.log();
+    assert!(
+        log.contains("containerd does not see the blobs crid writes"),
+        "{log}"
+    );
+    assert!(!log.contains("layer stored directly"), "{log}");
+    let listed = ctd.ctr(&["content", "ls", "-q"]);
+    for layer in layer_digests(&img) {
+        assert!(listed.contains(&layer), "{listed}");
+        assert!(content_blob(&ctd, &layer).exists());
+    }
+    // The tmpfs stayed in crid's mount namespace.
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(!mounts.contains("crid-test-view"), "{mounts}");
+    let got = read_in_snapshot(&ctd, &chain_id(&img.diff_ids), &["etc/passwd"]).await;
+    assert!(got[0].as_ref().unwrap().starts_with(b"root:"));
 }

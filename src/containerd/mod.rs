@@ -12,6 +12,7 @@ mod events;
 mod images;
 mod introspection;
 mod leases;
+mod local_content;
 mod snapshots;
 mod tasks;
 
@@ -21,6 +22,7 @@ pub use containers::Container;
 pub use content::{BlobWriter, ContentInfo, WRITE_CHUNK};
 pub use events::{Event, EventKind};
 pub use images::Image;
+pub use local_content::{LocalContentStore, StagedBlob};
 pub use snapshots::SnapshotInfo;
 pub use tasks::{ExitStatus, Process, ProcessStatus, TaskIo};
 

@@ -76,6 +76,7 @@ struct Inner {
     sandbox_image: String,
     registry_config: PathBuf,
     progress_timeout: Duration,
+    max_downloads: usize,
     /// Pulls under way, by normalised reference (singleflight).
     inflight: Mutex<HashMap<String, SharedPull>>,
     cache: LoadCache,
@@ -89,6 +90,8 @@ struct Inner {
     /// Pull leases this process holds; any other `crid-pull-` lease is a
     /// leftover of a crid that died mid-pull.
     live_leases: Mutex<HashSet<String>>,
+    /// Layers straight into containerd's content store, or streamed.
+    direct_writes: pull::DirectWrites,
 }
 
 /// Lease lifetime: long enough for any pull, short enough that a crashed
@@ -108,11 +111,13 @@ impl ImageService {
                 progress_timeout: Duration::from_secs(
                     config.registry.pull_progress_timeout_secs.max(1),
                 ),
+                max_downloads: config.registry.max_concurrent_downloads.max(1),
                 inflight: Mutex::new(HashMap::new()),
                 cache: LoadCache::default(),
                 sandbox_record: Mutex::new(None),
                 sandbox_setup: tokio::sync::Mutex::new(()),
                 live_leases: Mutex::new(HashSet::new()),
+                direct_writes: pull::DirectWrites::new(config.containerd.direct_layer_writes),
             }),
         }
     }
@@ -208,6 +213,12 @@ impl ImageService {
             }
         }
         Ok(())
+    }
+
+    /// Look up containerd's content store for direct layer writes, once per
+    /// process; that clears what a crid that died mid-pull staged there.
+    pub async fn prepare_direct_writes(&self) {
+        let _ = self.inner.direct_writes.store(&self.inner.containerd).await;
     }
 
     /// Delete the pull leases a crid that died mid-pull left behind, so what
@@ -447,6 +458,8 @@ impl Inner {
                 containerd: &cd,
                 progress_timeout: self.progress_timeout,
                 credentials,
+                direct: &self.direct_writes,
+                max_downloads: self.max_downloads,
             };
             // Fetched and unpacked, everything under the lease; the record
             // below is what makes the image visible.

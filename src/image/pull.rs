@@ -13,18 +13,20 @@ use super::registry::RegistryClient;
 pub use super::token::Credentials;
 use super::unpack::Unpacker;
 use super::RegistryAuth;
-use crate::containerd::Containerd;
+use crate::containerd::{Containerd, LocalContentStore};
 use crate::error::{Error, Result};
 use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// The largest image config crid reads.
 const MAX_CONFIG: usize = 16 << 20;
 
-/// Layer downloads at once per pull (containerd's CRI default for
-/// `max_concurrent_downloads`).
-const MAX_DOWNLOADS: usize = 3;
+/// Bytes a direct layer download hands its writer thread at a time.
+const SINK_BATCH: usize = 256 << 10;
 
 /// What a pull fetched and unpacked: the descriptor the reference resolved
 /// to (an index or a manifest), and the platform manifest with its config.
@@ -40,6 +42,81 @@ pub struct Puller<'a> {
     pub containerd: &'a Containerd,
     pub progress_timeout: Duration,
     pub credentials: Credentials,
+    pub direct: &'a DirectWrites,
+    /// Layer downloads at once (`registry.max_concurrent_downloads`).
+    pub max_downloads: usize,
+}
+
+/// Whether layers are written straight into containerd's local content
+/// store (`containerd::LocalContentStore`) rather than streamed to it over
+/// `Content.Write`. The store is looked up once; the first blob containerd
+/// does not see there turns the direct path off for the rest of the process.
+pub struct DirectWrites {
+    enabled: bool,
+    store: tokio::sync::OnceCell<Option<LocalContentStore>>,
+    off: AtomicBool,
+    /// Bytes staged so far per layer digest, for a concurrent pull that
+    /// waits for the same layer (the ingest's offset does not move).
+    progress: Mutex<HashMap<String, Arc<AtomicI64>>>,
+}
+
+impl DirectWrites {
+    pub fn new(enabled: bool) -> Self {
+        DirectWrites {
+            enabled,
+            store: Default::default(),
+            off: AtomicBool::new(false),
+            progress: Default::default(),
+        }
+    }
+
+    pub(super) async fn store(&self, cd: &Containerd) -> Option<&LocalContentStore> {
+        if !self.enabled || self.off.load(Ordering::Relaxed) {
+            return None;
+        }
+        let found = self
+            .store
+            .get_or_try_init(|| cd.local_content_store())
+            .await;
+        match found {
+            Ok(s) => s.as_ref(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look up containerd's content store");
+                None
+            }
+        }
+    }
+
+    fn progress_of(&self, digest: &str) -> Option<i64> {
+        let p = self.progress.lock().unwrap();
+        p.get(digest).map(|n| n.load(Ordering::Relaxed))
+    }
+}
+
+/// Counts a direct download's bytes in `DirectWrites::progress` while it runs.
+struct Tracked<'a> {
+    direct: &'a DirectWrites,
+    digest: String,
+    bytes: Arc<AtomicI64>,
+}
+
+impl<'a> Tracked<'a> {
+    fn new(direct: &'a DirectWrites, digest: &str) -> Self {
+        let bytes = Arc::new(AtomicI64::new(0));
+        let mut p = direct.progress.lock().unwrap();
+        p.insert(digest.to_string(), bytes.clone());
+        Tracked {
+            direct,
+            digest: digest.to_string(),
+            bytes,
+        }
+    }
+}
+
+impl Drop for Tracked<'_> {
+    fn drop(&mut self) {
+        self.direct.progress.lock().unwrap().remove(&self.digest);
+    }
 }
 
 /// The CRI credentials in containerd's order of precedence: a registry
@@ -239,7 +316,7 @@ impl Puller<'_> {
         Ok(out)
     }
 
-    /// Download the layers, at most `MAX_DOWNLOADS` at once, and unpack each
+    /// Download the layers, at most `max_downloads` at once, and unpack each
     /// as soon as it and every layer below it are stored, while later layers
     /// still download (containerd's own pull does the same). The first
     /// failure on either side stops the other: downloads in flight abort
@@ -265,7 +342,7 @@ impl Puller<'_> {
                         .map(|()| i)
                 }));
             }
-            let mut done = futures::stream::iter(jobs).buffer_unordered(MAX_DOWNLOADS);
+            let mut done = futures::stream::iter(jobs).buffer_unordered(self.max_downloads.max(1));
             let mut failed = None;
             // Drain every download, even after a failure: the ones in flight
             // see the stop and abort their ingests.
@@ -342,7 +419,20 @@ impl Puller<'_> {
             // ingest), or an interrupted pull wrote it all. Commit only.
             if from == layer.size {
                 writer.resume_at(from);
-                return Ok(());
+                return Ok(Stored::InIngest);
+            }
+            // Straight into containerd's store, unless an interrupted
+            // streamed pull left bytes to resume.
+            if from == 0 {
+                if let Some(local) = self.direct.store(cd).await {
+                    let reference = format!("{ingest}-local");
+                    if self
+                        .store_directly(client, layer, local, &reference, labels.clone(), &mut stop)
+                        .await?
+                    {
+                        return Ok(Stored::Directly);
+                    }
+                }
             }
             let blob = self
                 .timed("layer", async {
@@ -388,11 +478,18 @@ impl Puller<'_> {
                     layer.digest, layer.size
                 )));
             }
-            Ok(())
+            Ok(Stored::InIngest)
         }
         .await;
         match result {
-            Ok(()) => {
+            Ok(Stored::Directly) => {
+                // Recorded under its own ref: the streamed ingest, opened to
+                // hold the layer's ref, is not needed.
+                writer.abort().await;
+                tracing::debug!(layer = %layer.digest, bytes = layer.size, "layer stored directly");
+                Ok(())
+            }
+            Ok(Stored::InIngest) => {
                 if let Err(e) = writer.commit(layer.size, &layer.digest, labels).await {
                     // A refused commit leaves the ingest: drop it.
                     let _ = cd.abort_ingest(&ingest).await;
@@ -406,6 +503,117 @@ impl Puller<'_> {
                 Err(e)
             }
         }
+    }
+
+    /// Download `layer` into containerd's local content store (see
+    /// `containerd::LocalContentStore`) and record it in the namespace under
+    /// `reference`. `false`: containerd did not see the stored blob, nothing
+    /// is recorded, and the caller streams the layer instead.
+    async fn store_directly(
+        &self,
+        client: &RegistryClient,
+        layer: &Desc,
+        local: &LocalContentStore,
+        reference: &str,
+        labels: HashMap<String, String>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<bool> {
+        let cd = self.containerd;
+        let mut staged = local.stage(&layer.digest, layer.size)?;
+        let blob = self
+            .timed("layer", async {
+                client
+                    .blob(&layer.digest, 0)
+                    .await
+                    .map_err(|e| e.context("fetch layer"))
+            })
+            .await?;
+        let tracked = Tracked::new(self.direct, &layer.digest);
+        // Hashing and writing on a blocking thread, fed as bytes arrive.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+        let bytes = tracked.bytes.clone();
+        let sink = tokio::task::spawn_blocking(move || {
+            while let Some(chunk) = rx.blocking_recv() {
+                staged.write(&chunk)?;
+                bytes.fetch_add(chunk.len() as i64, Ordering::Relaxed);
+            }
+            Ok::<_, Error>(staged)
+        });
+        let mut stream = blob.response.bytes_stream();
+        let mut logged = 0;
+        let mut n = 0i64;
+        // The network hands over a few KiB at a time: batch them, so the
+        // writer thread wakes once per `SINK_BATCH`.
+        let fresh = || bytes::BytesMut::with_capacity(SINK_BATCH + (64 << 10));
+        let mut batch = fresh();
+        let downloaded = loop {
+            let chunk = tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => break Err(stopped()),
+                c = self.timed("layer", async { Ok(stream.next().await) }) => c,
+            };
+            let chunk = match chunk {
+                Ok(Some(Ok(c))) => c,
+                Ok(None) => {
+                    if !batch.is_empty() {
+                        let _ = tx.send(batch.freeze()).await;
+                    }
+                    break Ok(());
+                }
+                Ok(Some(Err(e))) => {
+                    break Err(Error::Unavailable(format!(
+                        "download {}: {e}",
+                        layer.digest
+                    )))
+                }
+                Err(e) => break Err(e),
+            };
+            n += chunk.len() as i64;
+            batch.extend_from_slice(&chunk);
+            // The sink stops at the first failed write: its error says why.
+            if batch.len() >= SINK_BATCH {
+                let full = std::mem::replace(&mut batch, fresh());
+                if tx.send(full.freeze()).await.is_err() {
+                    break Ok(());
+                }
+            }
+            if n >= logged + (16 << 20) {
+                logged = n;
+                tracing::info!(layer = %layer.digest, bytes = n, total = layer.size, "pulling");
+            }
+        };
+        drop(tx);
+        let staged = sink
+            .await
+            .map_err(|e| Error::internal(format!("layer writer: {e}")))?;
+        // A failed download drops the staged file (and its bytes).
+        downloaded?;
+        let staged = staged?;
+        let path = tokio::task::spawn_blocking(move || staged.publish())
+            .await
+            .map_err(|e| Error::internal(format!("layer writer: {e}")))??;
+        drop(tracked);
+        if cd
+            .commit_present_blob(reference, &layer.digest, layer.size, labels)
+            .await?
+        {
+            return Ok(true);
+        }
+        if path.exists() {
+            // containerd looks at another directory than the one crid wrote
+            // to: this blob is crid's alone. Stream from now on.
+            tracing::warn!(
+                path = %path.display(),
+                "containerd does not see the blobs crid writes to its content store; streaming layers to it from now on"
+            );
+            self.direct.off.store(true, Ordering::Relaxed);
+            let _ = std::fs::remove_file(&path);
+        } else {
+            // containerd's garbage collector took the blob before it was
+            // recorded (it was in no namespace yet).
+            tracing::debug!(layer = %layer.digest, "stored blob collected before its commit; streaming it");
+        }
+        Ok(false)
     }
 
     /// A writer for `layer` under ingest ref `ingest`; `None` when the blob
@@ -429,12 +637,16 @@ impl Puller<'_> {
             // an unreferenced blob could go before the manifest refers to it).
             match cd.blob_writer(ingest, layer.size, &layer.digest).await {
                 Err(e) if is_locked(&e) && idle < self.progress_timeout => {
-                    let offset = cd.ingest_offset(ingest).await?;
-                    if offset != last_offset {
+                    // A direct download does not move the ingest's offset.
+                    let offset = (
+                        cd.ingest_offset(ingest).await?,
+                        self.direct.progress_of(&layer.digest),
+                    );
+                    if Some(offset) != last_offset {
                         if last_offset.is_none() {
                             tracing::debug!(layer = %layer.digest, "layer being stored by another pull; waiting");
                         }
-                        last_offset = offset;
+                        last_offset = Some(offset);
                         idle = Duration::ZERO;
                     }
                     tokio::select! {
@@ -449,6 +661,14 @@ impl Puller<'_> {
             }
         }
     }
+}
+
+/// Where a layer went.
+enum Stored {
+    /// Into the streamed ingest, or it was complete there already: commit it.
+    InIngest,
+    /// Into containerd's store directly, and recorded.
+    Directly,
 }
 
 /// What a download returns when another part of the pull failed first.

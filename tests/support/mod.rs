@@ -342,6 +342,9 @@ pub struct CridOptions {
     pub cni_conf_dir: Option<PathBuf>,
     pub extra_args: Vec<String>,
     pub config_toml: Option<String>,
+    /// A command crid runs under, with crid's path and arguments appended
+    /// (it must exec them, so the child's PID is crid's).
+    pub command_prefix: Vec<String>,
 }
 
 /// A crid of the test's own, talking to a `TestContainerd`.
@@ -389,7 +392,14 @@ impl TestCrid {
             .append(true)
             .open(&log)
             .unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_crid"));
+        let mut cmd = match self.opts.command_prefix.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_crid"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_crid")),
+        };
         if let Some(toml) = &self.opts.config_toml {
             std::fs::write(d.join("config.toml"), toml).unwrap();
             cmd.arg("--config").arg(d.join("config.toml"));
