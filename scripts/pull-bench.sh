@@ -150,6 +150,13 @@ TOML
   t=$(echo "$t1 - $t0" | bc -l)
   TIMES[$bi]+="$t "
   printf 'round %d, %s: %.2f s\n' "$r" "$BIN" "$t"
+  if [ "$VIA" = crid ]; then
+    # What the pull left resident in crid, once it is idle again.
+    sleep 2
+    printf 'round %d, %s: crid after the pull: %s, peak %s\n' "$r" "$BIN" \
+      "$(awk '/^VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$DPID/status")" \
+      "$(awk '/^VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$DPID/status")"
+  fi
   stop_pid "$DPID"; stop_pid "$CPID"
   { grep " $R/" /proc/self/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
   [ -n "${KEEP:-}" ] || rm -rf "$R"
