@@ -73,7 +73,18 @@ impl Containerd {
             );
             return Ok(None);
         }
-        let store = LocalContentStore::at(Path::new(&root), self.namespace());
+        // containerd refuses namespaces that are not path-safe; check anyway,
+        // since the staging directory is named after it.
+        let ns = self.namespace();
+        let path_safe = !ns.is_empty()
+            && !ns.starts_with('.')
+            && ns
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !path_safe || !Path::new(&root).is_absolute() {
+            return Ok(None);
+        }
+        let store = LocalContentStore::at(Path::new(&root), ns);
         match store.prepare() {
             Ok(()) => Ok(Some(store)),
             Err(e) => {
@@ -191,8 +202,10 @@ impl StagedBlob {
     }
 
     /// Check size and digest, then make the blob containerd's: synced,
-    /// read-only, renamed into `blobs/sha256`. Returns the blob's path.
-    pub fn publish(mut self) -> Result<PathBuf> {
+    /// read-only, renamed into `blobs/sha256`. A failed check is an error;
+    /// a failed rename (`blobs` on another filesystem than the staging
+    /// directory, say) is `Published::NotMoved`, and the staged file goes.
+    pub fn publish(mut self) -> Result<Published> {
         if self.written != self.size {
             return Err(Error::Unavailable(format!(
                 "download {}: ended after {} of {} bytes",
@@ -212,9 +225,23 @@ impl StagedBlob {
         file.set_permissions(std::fs::Permissions::from_mode(0o444))
             .map_err(|e| io("chmod", e))?;
         drop(file);
-        std::fs::rename(&self.path, &self.target).map_err(|e| io("rename", e))?;
-        Ok(self.target.clone())
+        match std::fs::rename(&self.path, &self.target) {
+            Ok(()) => Ok(Published::At(self.target.clone())),
+            Err(e) => {
+                let _ = std::fs::remove_file(&self.path);
+                Ok(Published::NotMoved(e))
+            }
+        }
     }
+}
+
+/// Where a verified blob went.
+#[derive(Debug)]
+pub enum Published {
+    /// Into containerd's store, at this path.
+    At(PathBuf),
+    /// Nowhere: it could not be renamed into the store.
+    NotMoved(std::io::Error),
 }
 
 impl Drop for StagedBlob {
@@ -242,7 +269,9 @@ mod tests {
         let mut b = store.stage(&sha(data), data.len() as i64).unwrap();
         b.write(&data[..4]).unwrap();
         b.write(&data[4..]).unwrap();
-        let path = b.publish().unwrap();
+        let Published::At(path) = b.publish().unwrap() else {
+            panic!("not moved")
+        };
         assert_eq!(path, store.blob_path(&sha(data)).unwrap());
         assert_eq!(std::fs::read(&path).unwrap(), data);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
@@ -272,6 +301,21 @@ mod tests {
         assert!(!store.blob_path(&digest).unwrap().exists());
         assert_eq!(std::fs::read_dir(&store.staging).unwrap().count(), 0);
         assert!(store.stage("sha512:00", 1).is_err());
+    }
+
+    #[test]
+    fn a_blob_that_cannot_be_moved_into_the_store_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalContentStore::at(dir.path(), "ns");
+        store.prepare().unwrap();
+        // `blobs/sha256` replaced by a file: the rename fails.
+        std::fs::remove_dir(dir.path().join("blobs/sha256")).unwrap();
+        std::fs::write(dir.path().join("blobs/sha256"), b"").unwrap();
+        let data = b"bytes";
+        let mut b = store.stage(&sha(data), 5).unwrap();
+        b.write(data).unwrap();
+        assert!(matches!(b.publish().unwrap(), Published::NotMoved(_)));
+        assert_eq!(std::fs::read_dir(&store.staging).unwrap().count(), 0);
     }
 
     #[test]

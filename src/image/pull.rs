@@ -13,7 +13,7 @@ use super::registry::RegistryClient;
 pub use super::token::Credentials;
 use super::unpack::Unpacker;
 use super::RegistryAuth;
-use crate::containerd::{Containerd, LocalContentStore};
+use crate::containerd::{Containerd, LocalContentStore, Published};
 use crate::error::{Error, Result};
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -519,7 +519,13 @@ impl Puller<'_> {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<bool> {
         let cd = self.containerd;
-        let mut staged = local.stage(&layer.digest, layer.size)?;
+        let mut staged = match local.stage(&layer.digest, layer.size) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(layer = %layer.digest, "cannot stage the layer ({e}); streaming it");
+                return Ok(false);
+            }
+        };
         let blob = self
             .timed("layer", async {
                 client
@@ -589,10 +595,20 @@ impl Puller<'_> {
         // A failed download drops the staged file (and its bytes).
         downloaded?;
         let staged = staged?;
-        let path = tokio::task::spawn_blocking(move || staged.publish())
+        let published = tokio::task::spawn_blocking(move || staged.publish())
             .await
             .map_err(|e| Error::internal(format!("layer writer: {e}")))??;
         drop(tracked);
+        let path = match published {
+            Published::At(path) => path,
+            Published::NotMoved(e) => {
+                tracing::warn!(
+                    "cannot move layers into containerd's content store ({e}); streaming layers to it from now on"
+                );
+                self.direct.off.store(true, Ordering::Relaxed);
+                return Ok(false);
+            }
+        };
         if cd
             .commit_present_blob(reference, &layer.digest, layer.size, labels)
             .await?
