@@ -348,6 +348,8 @@ async fn runtime_config_status_metrics_and_prometheus_endpoint() {
     }
     assert!(sample(&samples, "crid_image_pulls_total{result=\"success\"}") >= 1.0);
     assert!(sample(&samples, "crid_image_pull_bytes_total") > 0.0);
+    // The pulled image's layers went straight into containerd's store.
+    assert!(sample(&samples, "crid_image_layers_stored_total{path=\"direct\"}") >= 1.0);
     assert_eq!(sample(&samples, "crid_pods{state=\"ready\"}"), 1.0);
     assert_eq!(sample(&samples, "crid_containers{state=\"running\"}"), 1.0);
 

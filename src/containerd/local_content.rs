@@ -86,7 +86,13 @@ impl Containerd {
         }
         let store = LocalContentStore::at(Path::new(&root), ns);
         match store.prepare() {
-            Ok(()) => Ok(Some(store)),
+            Ok(()) => {
+                tracing::info!(
+                    root,
+                    "pulls write layers straight into containerd's content store"
+                );
+                Ok(Some(store))
+            }
             Err(e) => {
                 tracing::info!(
                     root,

@@ -419,7 +419,7 @@ impl Puller<'_> {
             // ingest), or an interrupted pull wrote it all. Commit only.
             if from == layer.size {
                 writer.resume_at(from);
-                return Ok(Stored::InIngest);
+                return Ok(Stored::Complete);
             }
             // Straight into containerd's store, unless an interrupted
             // streamed pull left bytes to resume.
@@ -478,7 +478,7 @@ impl Puller<'_> {
                     layer.digest, layer.size
                 )));
             }
-            Ok(Stored::InIngest)
+            Ok(Stored::Streamed)
         }
         .await;
         match result {
@@ -486,14 +486,18 @@ impl Puller<'_> {
                 // Recorded under its own ref: the streamed ingest, opened to
                 // hold the layer's ref, is not needed.
                 writer.abort().await;
+                crate::metrics::global().observe_layer_stored("direct");
                 tracing::debug!(layer = %layer.digest, bytes = layer.size, "layer stored directly");
                 Ok(())
             }
-            Ok(Stored::InIngest) => {
+            Ok(stored @ (Stored::Streamed | Stored::Complete)) => {
                 if let Err(e) = writer.commit(layer.size, &layer.digest, labels).await {
                     // A refused commit leaves the ingest: drop it.
                     let _ = cd.abort_ingest(&ingest).await;
                     return Err(corrupt_or(e, &layer.digest));
+                }
+                if matches!(stored, Stored::Streamed) {
+                    crate::metrics::global().observe_layer_stored("streamed");
                 }
                 tracing::debug!(layer = %layer.digest, bytes = layer.size, "layer stored");
                 Ok(())
@@ -681,8 +685,11 @@ impl Puller<'_> {
 
 /// Where a layer went.
 enum Stored {
-    /// Into the streamed ingest, or it was complete there already: commit it.
-    InIngest,
+    /// Streamed into the ingest: commit it.
+    Streamed,
+    /// Complete in the ingest already (another namespace has the blob, or
+    /// an interrupted pull wrote it all): commit it.
+    Complete,
     /// Into containerd's store directly, and recorded.
     Directly,
 }

@@ -61,6 +61,8 @@ struct Inner {
     /// Pull result (`success`, `failure`) → latency.
     pulls: BTreeMap<&'static str, Histogram>,
     pull_bytes: u64,
+    /// How downloaded layers reached containerd (`direct`, `streamed`) → count.
+    layers: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Default)]
@@ -125,6 +127,12 @@ impl Metrics {
         m.pull_bytes += bytes;
     }
 
+    /// A downloaded layer is in containerd's store: written there by crid
+    /// (`direct`) or streamed over `Content.Write` (`streamed`).
+    pub fn observe_layer_stored(&self, path: &'static str) {
+        *self.lock().layers.entry(path).or_default() += 1;
+    }
+
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn render(&self, gauges: &Gauges) -> String {
         let m = self.lock();
@@ -162,6 +170,10 @@ impl Metrics {
         }
         out.push_str("# HELP crid_image_pull_bytes_total Size of the images pulled successfully.\n# TYPE crid_image_pull_bytes_total counter\n");
         let _ = writeln!(out, "crid_image_pull_bytes_total {}", m.pull_bytes);
+        out.push_str("# HELP crid_image_layers_stored_total Layers downloaded into containerd's content store, by how they got there: written by crid (direct) or streamed over Content.Write.\n# TYPE crid_image_layers_stored_total counter\n");
+        for (path, n) in &m.layers {
+            let _ = writeln!(out, "crid_image_layers_stored_total{{path=\"{path}\"}} {n}");
+        }
         out.push_str("# HELP crid_pods Pod sandboxes, by state.\n# TYPE crid_pods gauge\n");
         for (state, n) in &gauges.pods {
             let _ = writeln!(out, "crid_pods{{state=\"{state}\"}} {n}");
@@ -201,7 +213,10 @@ mod tests {
         let m = Metrics::default();
         m.observe_rpc("Version", tonic::Code::Ok, Duration::from_millis(3));
         m.observe_rpc("Version", tonic::Code::Ok, Duration::from_secs(2));
+        m.observe_layer_stored("direct");
+        m.observe_layer_stored("direct");
         let text = m.render(&Gauges::default());
+        assert!(text.contains("crid_image_layers_stored_total{path=\"direct\"} 2\n"));
         assert!(text.contains("crid_grpc_requests_total{method=\"Version\",code=\"OK\"} 2\n"));
         assert!(text.contains(
             "crid_grpc_request_duration_seconds_bucket{method=\"Version\",code=\"OK\",le=\"0.005\"} 1\n"
