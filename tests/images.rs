@@ -1361,8 +1361,8 @@ async fn layers_go_straight_into_containerds_store_unless_turned_off() {
 
 /// A crid whose view of containerd's content store is not containerd's (here
 /// a tmpfs over it, in crid's own mount namespace) finds that containerd does
-/// not see the blob it wrote: it removes it, streams that layer and every
-/// later one, and the pull succeeds.
+/// not see the blob it wrote: it streams that layer and every later one, and
+/// the pull succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_containerd_does_not_see_falls_back_to_streaming() {
     if missing_tools() {

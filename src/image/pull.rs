@@ -621,13 +621,15 @@ impl Puller<'_> {
         }
         if path.exists() {
             // containerd looks at another directory than the one crid wrote
-            // to: this blob is crid's alone. Stream from now on.
+            // to, or no longer shares content between namespaces. Stream
+            // from now on. The file stays: with an `isolated` policy it may
+            // be another namespace's blob, which the rename replaced with
+            // the same bytes.
             tracing::warn!(
                 path = %path.display(),
                 "containerd does not see the blobs crid writes to its content store; streaming layers to it from now on"
             );
             self.direct.off.store(true, Ordering::Relaxed);
-            let _ = std::fs::remove_file(&path);
         } else {
             // containerd's garbage collector took the blob before it was
             // recorded (it was in no namespace yet).
