@@ -1412,3 +1412,52 @@ async fn a_store_containerd_does_not_see_falls_back_to_streaming() {
     let got = read_in_snapshot(&ctd, &chain_id(&img.diff_ids), &["etc/passwd"]).await;
     assert!(got[0].as_ref().unwrap().starts_with(b"root:"));
 }
+
+/// containerd's `isolated` content policy: a namespace gets a blob only by
+/// writing it. A crid that finds that policy never writes into the store;
+/// one that found `shared` and then meets a containerd restarted with
+/// `isolated` sees its first blob refused, streams from then on, and the
+/// pull succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_content_policy_turns_direct_writes_off() {
+    if missing_tools() {
+        return;
+    }
+    const ISOLATED: &str =
+        "[plugins.\"io.containerd.metadata.v1.bolt\"]\n  content_sharing_policy = \"isolated\"";
+    let (_reg, _tmp, img, name) = registry_with_busybox("busybox", "isolated");
+    let layers = layer_digests(&img);
+
+    let ctd = TestContainerd::start_with_config(ISOLATED);
+    let crid = TestCrid::start(&ctd);
+    let mut c = crid.images().await;
+    assert_eq!(pull(&mut c, &name, None).await.unwrap(), img.config_digest);
+    let log = crid.log();
+    assert!(log.contains("not shared between namespaces"), "{log}");
+    assert!(!log.contains("layer stored directly"), "{log}");
+    assert!(!staging_dir(&ctd).exists());
+
+    let ctd = TestContainerd::start();
+    let crid = TestCrid::start(&ctd);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !crid.log().contains("pulls write layers straight") {
+        assert!(Instant::now() < deadline, "{}", crid.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut ctd = ctd;
+    ctd.extra_config = ISOLATED.into();
+    let ctd = ctd.restart();
+    let mut c = crid.images().await;
+    assert_eq!(pull(&mut c, &name, None).await.unwrap(), img.config_digest);
+    let log = crid.log();
+    assert!(
+        log.contains("containerd does not see the blobs crid writes"),
+        "{log}"
+    );
+    let listed = ctd.ctr(&["content", "ls", "-q"]);
+    for layer in &layers {
+        assert!(listed.contains(layer.as_str()), "{listed}");
+    }
+    let got = read_in_snapshot(&ctd, &chain_id(&img.diff_ids), &["etc/passwd"]).await;
+    assert!(got[0].as_ref().unwrap().starts_with(b"root:"));
+}

@@ -125,16 +125,24 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
 pub struct TestContainerd {
     pub dir: tempfile::TempDir,
     pub address: PathBuf,
+    /// TOML appended to the config on every (re)start.
+    pub extra_config: String,
     child: Option<Child>,
 }
 
 impl TestContainerd {
     pub fn start() -> TestContainerd {
+        Self::start_with_config("")
+    }
+
+    /// Start with `extra` appended to the config (plugin sections).
+    pub fn start_with_config(extra: &str) -> TestContainerd {
         let dir = short_tempdir("ctd");
         let address = dir.path().join("c.sock");
         let t = TestContainerd {
             dir,
             address,
+            extra_config: extra.to_string(),
             child: None,
         };
         t.spawn()
@@ -165,6 +173,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             state = d.join("state").display(),
             sock = self.address.display(),
         );
+        let config = format!("{config}{}\n", self.extra_config);
         std::fs::write(d.join("config.toml"), config).unwrap();
         let log = d.join("containerd.log");
         let logf = std::fs::OpenOptions::new()
