@@ -31,8 +31,8 @@ impl Runtime {
             let Some(mut meta) = decode::<SandboxMetadata>(&c.extensions) else {
                 tracing::warn!(sandbox = %c.id, "sandbox without crid metadata; removing it");
                 let _ = self.kill_and_delete_task(&c.id).await;
-                let _ = self.containerd.delete_container(&c.id).await;
                 let _ = self.containerd.remove_snapshot(&c.id).await;
+                let _ = self.containerd.delete_container(&c.id).await;
                 continue;
             };
             // CNI ADD runs alongside the pause container's creation, so the
@@ -102,8 +102,8 @@ impl Runtime {
             let (Some(meta), Some(status)) = (meta, status) else {
                 tracing::warn!(container = %c.id, "container from an unfinished CreateContainer; removing it");
                 let _ = self.kill_and_delete_task(&c.id).await;
-                let _ = self.containerd.delete_container(&c.id).await;
                 let _ = self.containerd.remove_snapshot(&c.id).await;
+                let _ = self.containerd.delete_container(&c.id).await;
                 let _ = crate::persist::remove_dir_all_nofollow(&dir);
                 continue;
             };

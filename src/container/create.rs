@@ -202,8 +202,8 @@ impl Runtime {
             }
             Err(e) => {
                 tracing::warn!(container = %id, error = %e, "CreateContainer failed; rolling back");
-                let _ = self.containerd.delete_container(&id).await;
                 let _ = self.containerd.remove_snapshot(&id).await;
+                let _ = self.containerd.delete_container(&id).await;
                 let _ = crate::persist::remove_dir_all_nofollow(&dir);
                 self.containers.names.release(&name_key, &id);
                 Err(e)

@@ -249,8 +249,8 @@ impl Runtime {
         self.stop_locked(&c, 0).await?;
         self.exits.forget(c.id());
         self.delete_task(c.id()).await?;
-        self.containerd.delete_container(c.id()).await?;
         self.containerd.remove_snapshot(c.id()).await?;
+        self.containerd.delete_container(c.id()).await?;
         crate::persist::remove_dir_all_nofollow(&self.container_state_dir(c.id()))?;
         crate::persist::remove_dir_all_nofollow(&self.container_dir(c.id()))?;
         self.containers.remove(c.id());

@@ -81,7 +81,15 @@ impl Containerd {
         Ok(())
     }
 
-    /// Remove a snapshot; a missing one is not an error.
+    /// Remove snapshot `key`; a missing one is not an error.
+    ///
+    /// Remove a container's rootfs snapshot before the container record
+    /// that references it, as containerd's own client does
+    /// (`WithSnapshotCleanup`). Between the two, the snapshot would be
+    /// unreferenced, and when containerd 1.6's GC collects a snapshot it
+    /// leaves it in its parent's list of children: the parent (an image
+    /// layer) can then no longer be removed by `Snapshots.Remove` ("cannot
+    /// remove snapshot with child"), only by the GC.
     pub async fn remove_snapshot(&self, key: &str) -> Result<()> {
         match self
             .snapshots()

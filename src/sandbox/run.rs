@@ -408,16 +408,18 @@ impl Runtime {
         if progress.task {
             note(self.kill_and_delete_task(id).await, "delete pause task");
         }
-        if progress.container {
-            note(
-                self.containerd.delete_container(id).await,
-                "delete pause container",
-            );
-        }
+        // The snapshot before the record that keeps it from containerd's GC
+        // (see `Containerd::remove_snapshot`).
         if progress.snapshot {
             note(
                 self.containerd.remove_snapshot(id).await,
                 "remove rootfs snapshot",
+            );
+        }
+        if progress.container {
+            note(
+                self.containerd.delete_container(id).await,
+                "delete pause container",
             );
         }
         if progress.cni {
