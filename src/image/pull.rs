@@ -498,8 +498,12 @@ impl Puller<'_> {
                 }
                 if matches!(stored, Stored::Streamed) {
                     crate::metrics::global().observe_layer_stored("streamed");
+                    tracing::debug!(layer = %layer.digest, bytes = layer.size, "layer stored");
+                } else {
+                    // Written by another namespace's pull, or by a concurrent
+                    // pull's direct write in this one: nothing downloaded.
+                    tracing::debug!(layer = %layer.digest, "layer already in containerd's store; recorded");
                 }
-                tracing::debug!(layer = %layer.digest, bytes = layer.size, "layer stored");
                 Ok(())
             }
             Err(e) => {
