@@ -92,6 +92,8 @@ struct Inner {
     live_leases: Mutex<HashSet<String>>,
     /// Layers straight into containerd's content store, or streamed.
     direct_writes: pull::DirectWrites,
+    /// The layers pulls are storing now, one pull per layer.
+    layer_locks: pull::LayerLocks,
 }
 
 /// Lease lifetime: long enough for any pull, short enough that a crashed
@@ -118,6 +120,7 @@ impl ImageService {
                 sandbox_setup: tokio::sync::Mutex::new(()),
                 live_leases: Mutex::new(HashSet::new()),
                 direct_writes: pull::DirectWrites::new(config.containerd.direct_layer_writes),
+                layer_locks: Default::default(),
             }),
         }
     }
@@ -459,6 +462,7 @@ impl Inner {
                 progress_timeout: self.progress_timeout,
                 credentials,
                 direct: &self.direct_writes,
+                layers: &self.layer_locks,
                 max_downloads: self.max_downloads,
             };
             // Fetched and unpacked, everything under the lease; the record

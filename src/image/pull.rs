@@ -17,7 +17,7 @@ use crate::containerd::{Containerd, LocalContentStore, Published};
 use crate::error::{Error, Result};
 use futures::StreamExt;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -43,6 +43,7 @@ pub struct Puller<'a> {
     pub progress_timeout: Duration,
     pub credentials: Credentials,
     pub direct: &'a DirectWrites,
+    pub layers: &'a LayerLocks,
     /// Layer downloads at once (`registry.max_concurrent_downloads`).
     pub max_downloads: usize,
 }
@@ -55,9 +56,6 @@ pub struct DirectWrites {
     enabled: bool,
     store: tokio::sync::OnceCell<Option<LocalContentStore>>,
     off: AtomicBool,
-    /// Bytes staged so far per layer digest, for a concurrent pull that
-    /// waits for the same layer (the ingest's offset does not move).
-    progress: Mutex<HashMap<String, Arc<AtomicI64>>>,
 }
 
 impl DirectWrites {
@@ -66,7 +64,6 @@ impl DirectWrites {
             enabled,
             store: Default::default(),
             off: AtomicBool::new(false),
-            progress: Default::default(),
         }
     }
 
@@ -86,36 +83,66 @@ impl DirectWrites {
             }
         }
     }
-
-    fn progress_of(&self, digest: &str) -> Option<i64> {
-        let p = self.progress.lock().unwrap();
-        p.get(digest).map(|n| n.load(Ordering::Relaxed))
-    }
 }
 
-/// Counts a direct download's bytes in `DirectWrites::progress` while it runs.
-struct Tracked<'a> {
-    direct: &'a DirectWrites,
+/// One lock per layer digest, held while a pull stores that layer: a
+/// concurrent pull of another image with the same layer waits for it, then
+/// finds the blob in the store, rather than download it too. (containerd
+/// locks a streamed ingest by its ref as well, but a direct write puts the
+/// blob in the store before it is recorded in the namespace.)
+#[derive(Default)]
+pub struct LayerLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+/// Holds a layer's lock; dropped, it releases it and forgets the entry
+/// when nobody else waits.
+struct LayerGuard<'a> {
+    locks: &'a LayerLocks,
     digest: String,
-    bytes: Arc<AtomicI64>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
-impl<'a> Tracked<'a> {
-    fn new(direct: &'a DirectWrites, digest: &str) -> Self {
-        let bytes = Arc::new(AtomicI64::new(0));
-        let mut p = direct.progress.lock().unwrap();
-        p.insert(digest.to_string(), bytes.clone());
-        Tracked {
-            direct,
+impl LayerLocks {
+    /// Wait for `digest`'s lock, or for `stop`.
+    async fn lock(&self, digest: &str, stop: &mut watch::Receiver<bool>) -> Result<LayerGuard<'_>> {
+        let lock = {
+            let mut map = self.0.lock().unwrap();
+            map.entry(digest.to_string()).or_default().clone()
+        };
+        let guard = match lock.clone().try_lock_owned() {
+            Ok(g) => Some(g),
+            Err(_) => {
+                tracing::debug!(layer = %digest, "layer being stored by another pull; waiting");
+                let mut acquire = Box::pin(lock.lock_owned());
+                tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => None,
+                    g = &mut acquire => Some(g),
+                }
+            }
+        };
+        let Some(guard) = guard else {
+            self.forget_if_unused(digest);
+            return Err(stopped());
+        };
+        Ok(LayerGuard {
+            locks: self,
             digest: digest.to_string(),
-            bytes,
+            guard: Some(guard),
+        })
+    }
+
+    fn forget_if_unused(&self, digest: &str) {
+        let mut map = self.0.lock().unwrap();
+        if map.get(digest).is_some_and(|l| Arc::strong_count(l) == 1) {
+            map.remove(digest);
         }
     }
 }
 
-impl Drop for Tracked<'_> {
+impl Drop for LayerGuard<'_> {
     fn drop(&mut self) {
-        self.direct.progress.lock().unwrap().remove(&self.digest);
+        drop(self.guard.take());
+        self.locks.forget_if_unused(&self.digest);
     }
 }
 
@@ -405,6 +432,7 @@ impl Puller<'_> {
         let cd = self.containerd;
         let labels = manifest::layer_labels(diff_id);
         let ingest = format!("layer-{}", layer.digest);
+        let _layer = self.layers.lock(&layer.digest, &mut stop).await?;
         let Some(mut writer) = self.open_writer(&ingest, layer, &mut stop).await? else {
             return cd.update_content_labels(&layer.digest, labels).await;
         };
@@ -542,14 +570,11 @@ impl Puller<'_> {
                     .map_err(|e| e.context("fetch layer"))
             })
             .await?;
-        let tracked = Tracked::new(self.direct, &layer.digest);
         // Hashing and writing on a blocking thread, fed as bytes arrive.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
-        let bytes = tracked.bytes.clone();
         let sink = tokio::task::spawn_blocking(move || {
             while let Some(chunk) = rx.blocking_recv() {
                 staged.write(&chunk)?;
-                bytes.fetch_add(chunk.len() as i64, Ordering::Relaxed);
             }
             Ok::<_, Error>(staged)
         });
@@ -606,7 +631,6 @@ impl Puller<'_> {
         let published = tokio::task::spawn_blocking(move || staged.publish())
             .await
             .map_err(|e| Error::internal(format!("layer writer: {e}")))??;
-        drop(tracked);
         let path = match published {
             Published::At(path) => path,
             Published::NotMoved(e) => {
@@ -663,16 +687,12 @@ impl Puller<'_> {
             // an unreferenced blob could go before the manifest refers to it).
             match cd.blob_writer(ingest, layer.size, &layer.digest).await {
                 Err(e) if is_locked(&e) && idle < self.progress_timeout => {
-                    // A direct download does not move the ingest's offset.
-                    let offset = (
-                        cd.ingest_offset(ingest).await?,
-                        self.direct.progress_of(&layer.digest),
-                    );
-                    if Some(offset) != last_offset {
+                    let offset = cd.ingest_offset(ingest).await?;
+                    if offset != last_offset {
                         if last_offset.is_none() {
-                            tracing::debug!(layer = %layer.digest, "layer being stored by another pull; waiting");
+                            tracing::debug!(layer = %layer.digest, "layer being stored by another process; waiting");
                         }
-                        last_offset = Some(offset);
+                        last_offset = offset;
                         idle = Duration::ZERO;
                     }
                     tokio::select! {
@@ -728,6 +748,31 @@ fn is_locked(e: &Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn one_pull_per_layer_and_no_entry_left() {
+        let locks = LayerLocks::default();
+        let (_tx, mut never) = watch::channel(false);
+        let first = locks.lock("sha256:a", &mut never).await.unwrap();
+        // Another layer is not held up.
+        drop(locks.lock("sha256:b", &mut never).await.unwrap());
+        // The same layer waits; a stop ends the wait.
+        let (stop_tx, mut stop) = watch::channel(false);
+        let waiting = locks.lock("sha256:a", &mut stop);
+        tokio::pin!(waiting);
+        assert!(futures::poll!(waiting.as_mut()).is_pending());
+        stop_tx.send_replace(true);
+        assert!(waiting.await.is_err());
+        // A waiter gets it once the holder lets go.
+        let second = {
+            let mut w = Box::pin(locks.lock("sha256:a", &mut never));
+            assert!(futures::poll!(w.as_mut()).is_pending());
+            drop(first);
+            w.await.unwrap()
+        };
+        drop(second);
+        assert!(locks.0.lock().unwrap().is_empty());
+    }
 
     #[test]
     fn credentials_in_containerds_order() {
