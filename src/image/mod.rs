@@ -3,6 +3,7 @@
 //! the locally built pause image. Knows nothing of gRPC.
 
 mod hosts;
+mod layers;
 mod manifest;
 mod pause;
 mod pull;
@@ -91,9 +92,9 @@ struct Inner {
     /// leftover of a crid that died mid-pull.
     live_leases: Mutex<HashSet<String>>,
     /// Layers straight into containerd's content store, or streamed.
-    direct_writes: pull::DirectWrites,
+    direct_writes: layers::DirectWrites,
     /// The layers pulls are storing now, one pull per layer.
-    layer_locks: pull::LayerLocks,
+    layer_locks: layers::LayerLocks,
 }
 
 /// Lease lifetime: long enough for any pull, short enough that a crashed
@@ -119,7 +120,7 @@ impl ImageService {
                 sandbox_record: Mutex::new(None),
                 sandbox_setup: tokio::sync::Mutex::new(()),
                 live_leases: Mutex::new(HashSet::new()),
-                direct_writes: pull::DirectWrites::new(config.containerd.direct_layer_writes),
+                direct_writes: layers::DirectWrites::new(config.containerd.direct_layer_writes),
                 layer_locks: Default::default(),
             }),
         }

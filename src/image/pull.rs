@@ -7,6 +7,7 @@
 //! Unpacking itself and image records are elsewhere.
 
 use super::hosts::Endpoint;
+use super::layers::{DirectWrites, LayerLocks};
 use super::manifest::{self, Desc, Manifest, Parsed};
 use super::reference::Reference;
 use super::registry::RegistryClient;
@@ -17,8 +18,6 @@ use crate::containerd::{Containerd, LocalContentStore, Published};
 use crate::error::{Error, Result};
 use futures::StreamExt;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -44,106 +43,9 @@ pub struct Puller<'a> {
     pub credentials: Credentials,
     pub direct: &'a DirectWrites,
     pub layers: &'a LayerLocks,
-    /// Layer downloads at once (`registry.max_concurrent_downloads`).
+    /// Layer downloads at once (`registry.max_concurrent_downloads`; at
+    /// least 1, as `ImageService::new` makes it).
     pub max_downloads: usize,
-}
-
-/// Whether layers are written straight into containerd's local content
-/// store (`containerd::LocalContentStore`) rather than streamed to it over
-/// `Content.Write`. The store is looked up once; the first blob containerd
-/// does not see there turns the direct path off for the rest of the process.
-pub struct DirectWrites {
-    enabled: bool,
-    store: tokio::sync::OnceCell<Option<LocalContentStore>>,
-    off: AtomicBool,
-}
-
-impl DirectWrites {
-    pub fn new(enabled: bool) -> Self {
-        DirectWrites {
-            enabled,
-            store: Default::default(),
-            off: AtomicBool::new(false),
-        }
-    }
-
-    pub(super) async fn store(&self, cd: &Containerd) -> Option<&LocalContentStore> {
-        if !self.enabled || self.off.load(Ordering::Relaxed) {
-            return None;
-        }
-        let found = self
-            .store
-            .get_or_try_init(|| cd.local_content_store())
-            .await;
-        match found {
-            Ok(s) => s.as_ref(),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot look up containerd's content store");
-                None
-            }
-        }
-    }
-}
-
-/// One lock per layer digest, held while a pull stores that layer: a
-/// concurrent pull of another image with the same layer waits for it, then
-/// finds the blob in the store, rather than download it too. (containerd
-/// locks a streamed ingest by its ref as well, but a direct write puts the
-/// blob in the store before it is recorded in the namespace.)
-#[derive(Default)]
-pub struct LayerLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-/// Holds a layer's lock; dropped, it releases it and forgets the entry
-/// when nobody else waits.
-struct LayerGuard<'a> {
-    locks: &'a LayerLocks,
-    digest: String,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl LayerLocks {
-    /// Wait for `digest`'s lock, or for `stop`.
-    async fn lock(&self, digest: &str, stop: &mut watch::Receiver<bool>) -> Result<LayerGuard<'_>> {
-        let lock = {
-            let mut map = self.0.lock().unwrap();
-            map.entry(digest.to_string()).or_default().clone()
-        };
-        let guard = match lock.clone().try_lock_owned() {
-            Ok(g) => Some(g),
-            Err(_) => {
-                tracing::debug!(layer = %digest, "layer being stored by another pull; waiting");
-                let mut acquire = Box::pin(lock.lock_owned());
-                tokio::select! {
-                    biased;
-                    _ = stop.wait_for(|s| *s) => None,
-                    g = &mut acquire => Some(g),
-                }
-            }
-        };
-        let Some(guard) = guard else {
-            self.forget_if_unused(digest);
-            return Err(stopped());
-        };
-        Ok(LayerGuard {
-            locks: self,
-            digest: digest.to_string(),
-            guard: Some(guard),
-        })
-    }
-
-    fn forget_if_unused(&self, digest: &str) {
-        let mut map = self.0.lock().unwrap();
-        if map.get(digest).is_some_and(|l| Arc::strong_count(l) == 1) {
-            map.remove(digest);
-        }
-    }
-}
-
-impl Drop for LayerGuard<'_> {
-    fn drop(&mut self) {
-        drop(self.guard.take());
-        self.locks.forget_if_unused(&self.digest);
-    }
 }
 
 /// The CRI credentials in containerd's order of precedence: a registry
@@ -369,7 +271,7 @@ impl Puller<'_> {
                         .map(|()| i)
                 }));
             }
-            let mut done = futures::stream::iter(jobs).buffer_unordered(self.max_downloads.max(1));
+            let mut done = futures::stream::iter(jobs).buffer_unordered(self.max_downloads);
             let mut failed = None;
             // Drain every download, even after a failure: the ones in flight
             // see the stop and abort their ingests.
@@ -637,7 +539,7 @@ impl Puller<'_> {
                 tracing::warn!(
                     "cannot move layers into containerd's content store ({e}); streaming layers to it from now on"
                 );
-                self.direct.off.store(true, Ordering::Relaxed);
+                self.direct.turn_off();
                 return Ok(false);
             }
         };
@@ -657,7 +559,7 @@ impl Puller<'_> {
                 path = %path.display(),
                 "containerd does not see the blobs crid writes to its content store; streaming layers to it from now on"
             );
-            self.direct.off.store(true, Ordering::Relaxed);
+            self.direct.turn_off();
         } else {
             // containerd's garbage collector took the blob before it was
             // recorded (it was in no namespace yet).
@@ -721,7 +623,7 @@ enum Stored {
 }
 
 /// What a download returns when another part of the pull failed first.
-fn stopped() -> Error {
+pub(super) fn stopped() -> Error {
     Error::internal("pull stopped: another layer failed")
 }
 
@@ -748,31 +650,6 @@ fn is_locked(e: &Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn one_pull_per_layer_and_no_entry_left() {
-        let locks = LayerLocks::default();
-        let (_tx, mut never) = watch::channel(false);
-        let first = locks.lock("sha256:a", &mut never).await.unwrap();
-        // Another layer is not held up.
-        drop(locks.lock("sha256:b", &mut never).await.unwrap());
-        // The same layer waits; a stop ends the wait.
-        let (stop_tx, mut stop) = watch::channel(false);
-        let waiting = locks.lock("sha256:a", &mut stop);
-        tokio::pin!(waiting);
-        assert!(futures::poll!(waiting.as_mut()).is_pending());
-        stop_tx.send_replace(true);
-        assert!(waiting.await.is_err());
-        // A waiter gets it once the holder lets go.
-        let second = {
-            let mut w = Box::pin(locks.lock("sha256:a", &mut never));
-            assert!(futures::poll!(w.as_mut()).is_pending());
-            drop(first);
-            w.await.unwrap()
-        };
-        drop(second);
-        assert!(locks.0.lock().unwrap().is_empty());
-    }
 
     #[test]
     fn credentials_in_containerds_order() {
