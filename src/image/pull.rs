@@ -373,40 +373,13 @@ impl Puller<'_> {
                 })
                 .await?;
             // A registry that ignored the range sends it all: start over.
-            let mut n = blob.offset as i64;
-            let mut stream = blob.response.bytes_stream();
-            writer.resume_at(n);
-            if n > 0 {
-                tracing::debug!(layer = %layer.digest, bytes = n, "resuming an interrupted download");
+            let mut body = LayerBytes::new(layer, blob.response, blob.offset as i64);
+            writer.resume_at(body.received);
+            if body.received > 0 {
+                tracing::debug!(layer = %layer.digest, bytes = body.received, "resuming an interrupted download");
             }
-            let mut logged = 0;
-            loop {
-                let chunk = tokio::select! {
-                    biased;
-                    _ = stop.wait_for(|s| *s) => return Err(stopped()),
-                    c = self.timed("layer", async { Ok(stream.next().await) }) => c?,
-                };
-                let Some(chunk) = chunk else { break };
-                let chunk = chunk
-                    .map_err(|e| Error::Unavailable(format!("download {}: {e}", layer.digest)))?;
-                n += chunk.len() as i64;
-                if n > layer.size {
-                    return Err(Error::internal(format!(
-                        "layer {} corrupt: more than the {} bytes of the manifest",
-                        layer.digest, layer.size
-                    )));
-                }
+            while let Some(chunk) = body.next(self, &mut stop).await? {
                 writer.write(&chunk).await?;
-                if n >= logged + (16 << 20) {
-                    logged = n;
-                    tracing::info!(layer = %layer.digest, bytes = n, total = layer.size, "pulling");
-                }
-            }
-            if n != layer.size {
-                return Err(Error::Unavailable(format!(
-                    "download {}: ended after {n} of {} bytes",
-                    layer.digest, layer.size
-                )));
             }
             Ok(Stored::Streamed)
         }
@@ -480,49 +453,29 @@ impl Puller<'_> {
             }
             Ok::<_, Error>(staged)
         });
-        let mut stream = blob.response.bytes_stream();
-        let mut logged = 0;
-        let mut n = 0i64;
         // The network hands over a few KiB at a time: batch them, so the
         // writer thread wakes once per `SINK_BATCH`.
-        let fresh = || bytes::BytesMut::with_capacity(SINK_BATCH + (64 << 10));
-        let mut batch = fresh();
-        let downloaded = loop {
-            let chunk = tokio::select! {
-                biased;
-                _ = stop.wait_for(|s| *s) => break Err(stopped()),
-                c = self.timed("layer", async { Ok(stream.next().await) }) => c,
-            };
-            let chunk = match chunk {
-                Ok(Some(Ok(c))) => c,
-                Ok(None) => {
-                    if !batch.is_empty() {
-                        let _ = tx.send(batch.freeze()).await;
+        let downloaded = async {
+            let mut body = LayerBytes::new(layer, blob.response, 0);
+            let fresh = || bytes::BytesMut::with_capacity(SINK_BATCH + (64 << 10));
+            let mut batch = fresh();
+            while let Some(chunk) = body.next(self, stop).await? {
+                batch.extend_from_slice(&chunk);
+                if batch.len() >= SINK_BATCH {
+                    let full = std::mem::replace(&mut batch, fresh());
+                    // The sink stops at the first failed write: its error
+                    // says why.
+                    if tx.send(full.freeze()).await.is_err() {
+                        return Ok(());
                     }
-                    break Ok(());
-                }
-                Ok(Some(Err(e))) => {
-                    break Err(Error::Unavailable(format!(
-                        "download {}: {e}",
-                        layer.digest
-                    )))
-                }
-                Err(e) => break Err(e),
-            };
-            n += chunk.len() as i64;
-            batch.extend_from_slice(&chunk);
-            // The sink stops at the first failed write: its error says why.
-            if batch.len() >= SINK_BATCH {
-                let full = std::mem::replace(&mut batch, fresh());
-                if tx.send(full.freeze()).await.is_err() {
-                    break Ok(());
                 }
             }
-            if n >= logged + (16 << 20) {
-                logged = n;
-                tracing::info!(layer = %layer.digest, bytes = n, total = layer.size, "pulling");
+            if !batch.is_empty() {
+                let _ = tx.send(batch.freeze()).await;
             }
-        };
+            Ok(())
+        }
+        .await;
         drop(tx);
         let staged = sink
             .await
@@ -608,6 +561,67 @@ impl Puller<'_> {
                 r => return r,
             }
         }
+    }
+}
+
+/// A layer's bytes as the registry sends them, with what every download
+/// checks on the way: the pull's stop, the no-progress timeout, no more
+/// bytes than the manifest gives (and all of them by the end), and a
+/// progress line every 16 MiB.
+struct LayerBytes<'l> {
+    layer: &'l Desc,
+    stream: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    /// Bytes of the layer received so far, counting from `offset`.
+    received: i64,
+    logged: i64,
+}
+
+impl<'l> LayerBytes<'l> {
+    /// The response's body, which starts `offset` bytes into the layer.
+    fn new(layer: &'l Desc, response: reqwest::Response, offset: i64) -> Self {
+        LayerBytes {
+            layer,
+            stream: Box::pin(response.bytes_stream()),
+            received: offset,
+            logged: 0,
+        }
+    }
+
+    /// The next chunk; `None` once the whole layer has arrived.
+    async fn next(
+        &mut self,
+        puller: &Puller<'_>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Option<bytes::Bytes>> {
+        let layer = self.layer;
+        let chunk = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return Err(stopped()),
+            c = puller.timed("layer", async { Ok(self.stream.next().await) }) => c?,
+        };
+        let Some(chunk) = chunk else {
+            if self.received != layer.size {
+                return Err(Error::Unavailable(format!(
+                    "download {}: ended after {} of {} bytes",
+                    layer.digest, self.received, layer.size
+                )));
+            }
+            return Ok(None);
+        };
+        let chunk =
+            chunk.map_err(|e| Error::Unavailable(format!("download {}: {e}", layer.digest)))?;
+        self.received += chunk.len() as i64;
+        if self.received > layer.size {
+            return Err(Error::internal(format!(
+                "layer {} corrupt: more than the {} bytes of the manifest",
+                layer.digest, layer.size
+            )));
+        }
+        if self.received >= self.logged + (16 << 20) {
+            self.logged = self.received;
+            tracing::info!(layer = %layer.digest, bytes = self.received, total = layer.size, "pulling");
+        }
+        Ok(Some(chunk))
     }
 }
 
