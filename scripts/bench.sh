@@ -10,8 +10,9 @@
 #     exec and stop start their N pods first without measuring the starts)
 #   BENCH_N=100 (pods per system), BENCH_CONC=10,50, BENCH_PULL_ROUNDS=3,
 #   BENCH_RELIST=200, BENCH_EXEC=50, BENCH_DOCKER=1 (0: skip the docker path)
-#   BENCH_NO_PAUSE=1 (0: skip crid-nopause, a second crid with
-#     drop_pause_container = true; it takes part in every workload but pull)
+#   BENCH_CRID_PAUSE=1 (0: skip crid-pause, a second crid with
+#     drop_pause_container = false, i.e. a pause container for every pod as
+#     the CRI plugin runs them; it takes part in every workload but pull)
 #   BENCH_OUT=DIR: write DIR/BENCHMARKS.md and DIR/bench/ (default: the
 #     repository root, i.e. the committed results; use a temp dir for trials)
 #   KEEP=1: keep the work dir (logs of containerd, crid, dockerd)
@@ -34,7 +35,7 @@ PULL_ROUNDS=${BENCH_PULL_ROUNDS:-3}
 RELIST=${BENCH_RELIST:-200}
 EXEC=${BENCH_EXEC:-50}
 WITH_DOCKER=${BENCH_DOCKER:-1}
-WITH_NO_PAUSE=${BENCH_NO_PAUSE:-1}
+WITH_CRID_PAUSE=${BENCH_CRID_PAUSE:-1}
 [ "$(id -u)" = 0 ] || { echo "bench: run as root"; exit 1; }
 "$ROOT/scripts/install-bench-deps.sh"
 for b in crid crid-logger cridctl crid-bench; do
@@ -143,7 +144,7 @@ JSON
 cni_conf "$W/cni-crid" cridb0 10.202.0.0/18
 cni_conf "$W/cni-cri" cridb1 10.202.64.0/18
 cni_conf "$W/cni-docker" cridb2 10.202.128.0/18
-cni_conf "$W/cni-crid-np" cridb3 10.202.192.0/18
+cni_conf "$W/cni-crid-p" cridb3 10.202.192.0/18
 
 # ---- containerd with its CRI plugin
 CTRD_SOCK=$W/ctrd.sock
@@ -192,22 +193,22 @@ setsid "$BIN/crid" --listen "unix://$W/crid.sock" --root "$W/crid/root" --state 
 CRID_PID=$!; PIDS+=($CRID_PID)
 wait_sock "$W/crid.sock"
 
-NO_PAUSE_ARGS=()
+CRID_PAUSE_ARGS=()
 CRI_ENDPOINTS=("unix://$W/crid.sock" "unix://$CTRD_SOCK")
-if [ "$WITH_NO_PAUSE" = 1 ]; then
-  echo "== crid with drop_pause_container = true"
-  echo 'drop_pause_container = true' > "$W/crid-np.toml"
-  setsid "$BIN/crid" --config "$W/crid-np.toml" --listen "unix://$W/crid-np.sock" \
-    --root "$W/crid-np/root" --state "$W/crid-np/state" \
-    --containerd-address "$CTRD_SOCK" --containerd-namespace crid-bench-nopause \
-    --cni-conf-dir "$W/cni-crid-np" --cni-bin-dir /usr/lib/cni --sandbox-image "$REG/bench/pause:v1" \
+if [ "$WITH_CRID_PAUSE" = 1 ]; then
+  echo "== crid with drop_pause_container = false"
+  echo 'drop_pause_container = false' > "$W/crid-p.toml"
+  setsid "$BIN/crid" --config "$W/crid-p.toml" --listen "unix://$W/crid-p.sock" \
+    --root "$W/crid-p/root" --state "$W/crid-p/state" \
+    --containerd-address "$CTRD_SOCK" --containerd-namespace crid-bench-pause \
+    --cni-conf-dir "$W/cni-crid-p" --cni-bin-dir /usr/lib/cni --sandbox-image "$REG/bench/pause:v1" \
     --registry-config-path "$W/certs.d" --stream-address 127.0.0.1:0 \
-    --log-level info </dev/null >"$W/crid-np.out" 2>"$W/crid-np.log" &
-  CRID_NP_PID=$!; PIDS+=($CRID_NP_PID)
-  wait_sock "$W/crid-np.sock"
-  NO_PAUSE_ARGS=(--crid-no-pause "unix://$W/crid-np.sock" --crid-no-pause-pid "$CRID_NP_PID"
-                 --crid-no-pause-namespace crid-bench-nopause)
-  CRI_ENDPOINTS+=("unix://$W/crid-np.sock")
+    --log-level info </dev/null >"$W/crid-p.out" 2>"$W/crid-p.log" &
+  CRID_P_PID=$!; PIDS+=($CRID_P_PID)
+  wait_sock "$W/crid-p.sock"
+  CRID_PAUSE_ARGS=(--crid-pause "unix://$W/crid-p.sock" --crid-pause-pid "$CRID_P_PID"
+                   --crid-pause-namespace crid-bench-pause)
+  CRI_ENDPOINTS+=("unix://$W/crid-p.sock")
 fi
 
 DOCKER_ARGS=()
@@ -254,11 +255,12 @@ workload_text() {
   echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') × $(nproc) cores; memory: $(free -h | awk '/^Mem:/{print $2}') total, $(free -h | awk '/^Mem:/{print $7}') available at start; kernel $(uname -r)"
   echo "- Load at start (1/5/15 min): $(cut -d' ' -f1-3 /proc/loadavg) — the machine is shared with other builds, so absolute numbers are noisy; ratios come from interleaved rounds."
   echo "- containerd: $(containerd --version | awk '{print $3}'); runc: $(runc --version | head -1 | awk '{print $3}'); CNI plugins: $(dpkg-query -W -f='${Version}' containernetworking-plugins 2>/dev/null || echo unknown); dockerd: $(dockerd --version 2>/dev/null | awk '{print $3}' | tr -d ,); crid: $(grep -m1 '^version' "$ROOT/Cargo.toml" | cut -d'"' -f2) ($(git -C "$ROOT" rev-parse --short HEAD), release build)"
-  echo "- One containerd for every system (CRI plugin with \`restrict_oom_score_adj = true\`, overlayfs, runc v2 shim); crid in containerd namespace \`crid-bench\` (\`crid-bench-nopause\` for crid-nopause), the CRI plugin in \`k8s.io\`, dockerd in \`moby\`. Each system has its own CNI bridge (bridge + host-local + portmap, 10.202.0.0/16 split four ways)."
+  echo "- One containerd for every system (CRI plugin with \`restrict_oom_score_adj = true\`, overlayfs, runc v2 shim); crid in containerd namespace \`crid-bench\` (\`crid-bench-pause\` for crid-pause), the CRI plugin in \`k8s.io\`, dockerd in \`moby\`. Each system has its own CNI bridge (bridge + host-local + portmap, 10.202.0.0/16 split four ways)."
   echo "- Client: crid-bench, a tonic gRPC client on one thread (tokio \`current_thread\`), one connection per CRI endpoint (the Docker Engine API over its unix socket for the docker path)."
-  echo "- Pod: pause sandbox (crid's built-in pause image, pushed to the registry: the same image for every system) + one busybox container running \`sleep 3600\`, image present, sent as kubelet sends a BestEffort pod without a securityContext: pod cgroup parent \`/bench-kubepods/besteffort/pod<uid>\`, sandbox with RuntimeDefault seccomp (kubelet forces it for the pause process), container Unconfined with cpu shares 2, oom_score_adj 1000, its own pid namespace and kubelet's masked/read-only /proc paths; the docker path gets the same cgroup parent, shares, oom_score_adj and seccomp options. Docker path = dockershim's steps: pause container with \`NetworkMode=none\`, CNI ADD by the client on \`/proc/<pid>/ns/net\`, app container with \`NetworkMode=container:<pause>\` / \`IpcMode=container:<pause>\`; teardown in reverse with CNI DEL."
-  if [ "$WITH_NO_PAUSE" = 1 ]; then
-    echo "- \`crid-nopause\`: a second crid (same build, containerd namespace \`crid-bench-nopause\`, own bridge) with \`drop_pause_container = true\`, so the same pods run without a pause container: crid pins their network, IPC and UTS namespaces itself, as CRI-O does with \`drop_infra_ctr\`. \`crid\` (the default configuration, with pause containers) is the system the targets are about; the rows for \`crid-nopause\` show what the option buys."
+  echo "- Pod: a sandbox (its pause image, where a pause container runs, is crid's built-in one, pushed to the registry: the same image for every system) + one busybox container running \`sleep 3600\`, image present, sent as kubelet sends a BestEffort pod without a securityContext: pod cgroup parent \`/bench-kubepods/besteffort/pod<uid>\`, sandbox with RuntimeDefault seccomp (kubelet forces it for the pause process), container Unconfined with cpu shares 2, oom_score_adj 1000, its own pid namespace and kubelet's masked/read-only /proc paths; the docker path gets the same cgroup parent, shares, oom_score_adj and seccomp options. Docker path = dockershim's steps: pause container with \`NetworkMode=none\`, CNI ADD by the client on \`/proc/<pid>/ns/net\`, app container with \`NetworkMode=container:<pause>\` / \`IpcMode=container:<pause>\`; teardown in reverse with CNI DEL."
+  echo "- Pause containers: kubelet sends this pod with a PID namespace per container (no \`shareProcessNamespace\`) and no sysctls, so \`crid\` (its default configuration, \`drop_pause_container = true\`, as CRI-O's default \`drop_infra_ctr\`) runs it without a pause container: crid pins the pod's network, IPC and UTS namespaces itself and the app container starts the pod's shim. The CRI plugin and the docker path run a pause container per pod."
+  if [ "$WITH_CRID_PAUSE" = 1 ]; then
+    echo "- \`crid-pause\`: a second crid (same build, containerd namespace \`crid-bench-pause\`, own bridge) with \`drop_pause_container = false\`, so it runs a pause container per pod as the CRI plugin does: the same work in containerd, shim and runc, crid's code around it."
   fi
   echo "- Workloads ($WORKLOADS), interleaved: $(workload_text)."
   echo
@@ -281,7 +283,7 @@ EPI=()
 "$BIN/crid-bench" --crid "unix://$W/crid.sock" --crid-pid "$CRID_PID" --crid-log "$W/crid.log" \
   --crid-namespace crid-bench \
   --containerd-cri "unix://$CTRD_SOCK" --containerd-pid "$CTRD_PID" --containerd-address "$CTRD_SOCK" \
-  "${DOCKER_ARGS[@]}" "${NO_PAUSE_ARGS[@]}" \
+  "${DOCKER_ARGS[@]}" "${CRID_PAUSE_ARGS[@]}" \
   --image "$REG/bench/busybox:v1" --log-root "$W/logs" \
   --workloads "$WORKLOADS" \
   --pods "$N" --concurrency "$CONC" --relist-iterations "$RELIST" --exec-iterations "$EXEC" \

@@ -28,9 +28,11 @@ pub struct Config {
     /// `cgroupfs` or `systemd`.
     pub cgroup_driver: String,
     /// Run pods that need no pause process without one: a pod with its own
-    /// network namespace, no shared PID namespace and no sysctls gets its
-    /// network, IPC and UTS namespaces pinned by crid instead (CRI-O's
-    /// `drop_infra_ctr`). Saves a runc container per pod; off by default.
+    /// network namespace, no shared PID namespace and no sysctls, on
+    /// containerd's runc shim, gets its network, IPC and UTS namespaces
+    /// pinned by crid instead. On by default, as CRI-O's `drop_infra_ctr`;
+    /// saves a shim start and a runc container per pod. `false` gives every
+    /// pod a pause container, as containerd's CRI plugin and cri-dockerd do.
     pub drop_pause_container: bool,
     /// When a sandbox asks for the `RuntimeDefault` seccomp profile and runs
     /// crid's built-in pause image, give the pause process a profile that
@@ -108,7 +110,7 @@ impl Default for Config {
             stream_address: "127.0.0.1:0".into(),
             metrics_address: String::new(),
             cgroup_driver: "cgroupfs".into(),
-            drop_pause_container: false,
+            drop_pause_container: true,
             minimal_pause_seccomp: true,
             containerd: ContainerdConfig::default(),
             cni: CniConfig::default(),
@@ -139,10 +141,14 @@ impl Default for ContainerdConfig {
     }
 }
 
+/// containerd's runc shim: runs runc, or another OCI runtime given as
+/// `binary_name` (crun), on the host's kernel.
+pub const RUNC_SHIM: &str = "io.containerd.runc.v2";
+
 impl Default for RuntimeHandler {
     fn default() -> Self {
         RuntimeHandler {
-            runtime_type: "io.containerd.runc.v2".into(),
+            runtime_type: RUNC_SHIM.into(),
             binary_name: String::new(),
             root: String::new(),
             systemd_cgroup: false,

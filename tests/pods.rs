@@ -430,8 +430,9 @@ async fn sandbox_image_whose_snapshot_went_is_unpacked_again() {
     env.assert_no_leaks();
 }
 
-/// `drop_pause_container = true`: a pod that needs no pause process (own
-/// network namespace, no shared PID namespace, no sysctls) runs without one.
+/// By default (`drop_pause_container = true`) a pod that needs no pause
+/// process (own network namespace, no shared PID namespace, no sysctls), as
+/// kubelet sends most pods, runs without one.
 /// crid pins its network, IPC and UTS namespaces; the containers join them,
 /// the pod stays ready across a crid restart, and nothing is left after
 /// removal. A pod sharing its PID namespace still gets a pause container.
@@ -441,7 +442,7 @@ async fn pod_without_pause_container_shares_namespaces_crid_pinned() {
     if missing_tools() {
         return;
     }
-    let mut env = env_without_pause().await;
+    let mut env = PodEnv::new().await;
     let pod = pod_needing_no_pause(&env, "nopause");
     let sid = env.run_pod(&pod).await;
     let status = env.pod_status(&sid).await.status.unwrap();
@@ -527,7 +528,7 @@ async fn pods_without_pause_created_and_removed_leak_nothing() {
     if missing_tools() {
         return;
     }
-    let env = env_without_pause().await;
+    let env = PodEnv::new().await;
     for i in 0..20 {
         let pod = pod_needing_no_pause(&env, &format!("loop{i}"));
         let sid = env.run_pod(&pod).await;
@@ -547,13 +548,37 @@ async fn pods_without_pause_created_and_removed_leak_nothing() {
     assert_eq!(env.containerd.shim_pids(), Vec::<u32>::new(), "shims left");
 }
 
-/// crid configured with `drop_pause_container = true`.
-async fn env_without_pause() -> PodEnv {
-    PodEnv::with_options(CridOptions {
-        config_toml: Some("drop_pause_container = true\n".into()),
+/// `drop_pause_container = false`: every pod gets a pause container, as
+/// containerd's CRI plugin and cri-dockerd run them, the one kubelet sends
+/// without `shareProcessNamespace` too; nothing is pinned by crid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_container_for_every_pod_when_asked() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::with_options(CridOptions {
+        config_toml: Some("drop_pause_container = false\n".into()),
         ..Default::default()
     })
-    .await
+    .await;
+    let pod = pod_needing_no_pause(&env, "with-pause");
+    let sid = env.run_pod(&pod).await;
+    assert_eq!(
+        env.containerd_objects(),
+        (1, 1),
+        "the pause container and task"
+    );
+    for kind in ["ipcns", "utsns"] {
+        assert!(
+            !env.crid.state.join(kind).join(&sid).exists(),
+            "{kind} pinned"
+        );
+    }
+    let app = env.container_config("app", &["sleep", "60"]);
+    env.run(&sid, &pod, in_own_pid_namespace(app)).await;
+    assert_eq!(env.containerd.shim_pids().len(), 1, "one shim per pod");
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
 }
 
 fn own_pid_namespace() -> Option<NamespaceOption> {

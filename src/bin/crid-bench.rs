@@ -29,14 +29,15 @@ struct Cli {
     /// crid's log file (for its `crid::phases` debug events).
     #[arg(long)]
     crid_log: Option<PathBuf>,
-    /// A second crid, configured with `drop_pause_container = true`:
-    /// benchmarked as the system `crid-nopause`.
+    /// A second crid, configured with `drop_pause_container = false` (a
+    /// pause container for every pod): benchmarked as the system
+    /// `crid-pause`.
     #[arg(long)]
-    crid_no_pause: Option<String>,
+    crid_pause: Option<String>,
     #[arg(long)]
-    crid_no_pause_pid: Option<u32>,
-    #[arg(long, default_value = "crid-bench-nopause")]
-    crid_no_pause_namespace: String,
+    crid_pause_pid: Option<u32>,
+    #[arg(long, default_value = "crid-bench-pause")]
+    crid_pause_namespace: String,
     /// containerd's CRI plugin endpoint.
     #[arg(long)]
     containerd_cri: Option<String>,
@@ -170,14 +171,14 @@ async fn main() -> anyhow::Result<()> {
         }
         v
     };
-    // crid, and the second crid with `drop_pause_container` (no pulls).
+    // crid, and the second crid with pause containers (no pulls).
     let crids = [
         ("crid", &cli.crid, cli.crid_pid, &cli.crid_namespace, true),
         (
-            "crid-nopause",
-            &cli.crid_no_pause,
-            cli.crid_no_pause_pid,
-            &cli.crid_no_pause_namespace,
+            "crid-pause",
+            &cli.crid_pause,
+            cli.crid_pause_pid,
+            &cli.crid_pause_namespace,
             false,
         ),
     ];

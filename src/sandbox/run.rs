@@ -57,10 +57,16 @@ pub(crate) fn host_ipc(config: &PodSandboxConfig) -> bool {
 }
 
 /// Whether a pod needs a pause process: to be PID 1 of a shared PID
-/// namespace, to apply sysctls through runc, or to hold the UTS namespace of
-/// a host-network pod (which crid does not pin). Otherwise crid can pin the
-/// pod's namespaces itself (`drop_pause_container`).
-pub(crate) fn needs_pause(config: &PodSandboxConfig) -> bool {
+/// namespace, to apply sysctls through runc, to hold the UTS namespace of
+/// a host-network pod (which crid does not pin), or because its runtime is
+/// not containerd's runc shim (a VM runtime such as Kata builds the pod's
+/// sandbox around the pause container; CRI-O keeps its infra container for
+/// those too). Otherwise crid can pin the pod's namespaces itself
+/// (`drop_pause_container`).
+pub(crate) fn needs_pause(
+    config: &PodSandboxConfig,
+    handler: &crate::config::RuntimeHandler,
+) -> bool {
     use crate::cri::NamespaceMode;
     let linux = config.linux.as_ref();
     let pid = linux
@@ -68,7 +74,10 @@ pub(crate) fn needs_pause(config: &PodSandboxConfig) -> bool {
         .and_then(|s| s.namespace_options.as_ref())
         .map_or(NamespaceMode::Pod as i32, |n| n.pid);
     let sysctls = linux.is_some_and(|l| !l.sysctls.is_empty());
-    host_network(config) || pid == NamespaceMode::Pod as i32 || sysctls
+    host_network(config)
+        || pid == NamespaceMode::Pod as i32
+        || sysctls
+        || handler.runtime_type != crate::config::RUNC_SHIM
 }
 
 pub(crate) fn pod_network(meta: &SandboxMetadata) -> Option<PodNetwork> {
@@ -130,7 +139,7 @@ impl Runtime {
             ipc_ns_path: None,
             uts_ns_path: None,
         };
-        if self.config.drop_pause_container && !needs_pause(&meta.config) {
+        if self.config.drop_pause_container && !needs_pause(&meta.config, &handler.1) {
             meta.without_pause = true;
             meta.uts_ns_path = Some(self.config.uts_ns_dir().join(&id));
             if !host_ipc(&meta.config) {
@@ -567,4 +576,67 @@ pub(crate) fn runc_options(h: &crate::config::RuntimeHandler) -> Option<prost_ty
         ..Default::default()
     };
     Some(ctrd::any(ctrd::RUNC_OPTIONS_TYPE_URL, opts.encode_to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::needs_pause;
+    use crate::config::RuntimeHandler;
+    use crate::cri::*;
+
+    /// A pod as kubelet sends one: own network, PID namespace per
+    /// container unless `shareProcessNamespace`.
+    fn pod(network: NamespaceMode, pid: NamespaceMode) -> PodSandboxConfig {
+        PodSandboxConfig {
+            linux: Some(LinuxPodSandboxConfig {
+                security_context: Some(LinuxSandboxSecurityContext {
+                    namespace_options: Some(NamespaceOption {
+                        network: network as i32,
+                        pid: pid as i32,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_pods_that_need_a_pause_process_get_one() {
+        let runc = RuntimeHandler::default();
+        let plain = pod(NamespaceMode::Pod, NamespaceMode::Container);
+        assert!(!needs_pause(&plain, &runc));
+        let crun = RuntimeHandler {
+            binary_name: "crun".into(),
+            ..Default::default()
+        };
+        assert!(!needs_pause(&plain, &crun), "crun runs on the runc shim");
+
+        // shareProcessNamespace: the pause process is the pod's PID 1.
+        assert!(needs_pause(
+            &pod(NamespaceMode::Pod, NamespaceMode::Pod),
+            &runc
+        ));
+        // No security context: CRI's default is a shared PID namespace.
+        assert!(needs_pause(&PodSandboxConfig::default(), &runc));
+        assert!(needs_pause(
+            &pod(NamespaceMode::Node, NamespaceMode::Container),
+            &runc
+        ));
+        let mut sysctls = plain.clone();
+        sysctls
+            .linux
+            .as_mut()
+            .unwrap()
+            .sysctls
+            .insert("net.ipv4.ip_forward".into(), "1".into());
+        assert!(needs_pause(&sysctls, &runc));
+        let vm = RuntimeHandler {
+            runtime_type: "io.containerd.kata.v2".into(),
+            ..Default::default()
+        };
+        assert!(needs_pause(&plain, &vm), "a VM runtime builds its sandbox");
+    }
 }
