@@ -538,7 +538,68 @@ async fn pods_without_pause_created_and_removed_leak_nothing() {
         env.stop_and_remove_pod(&sid).await;
     }
     env.assert_no_leaks();
-    // A shim exits once its last task is deleted (bounded wait: 10 s).
+    assert_shims_exit(&env).await;
+}
+
+/// kubelet restarting the only container of a pod without a pause
+/// container: the container exits, RemoveContainer deletes its task and the
+/// pod's shim goes with it; the next attempt starts a new shim in the same
+/// pinned namespaces (same IP and hostname, reachable, exec works).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_without_pause_restarts_its_only_container() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let pod = pod_needing_no_pause(&env, "restarts");
+    let sid = env.run_pod(&pod).await;
+    let ip = env
+        .pod_status(&sid)
+        .await
+        .status
+        .unwrap()
+        .network
+        .unwrap()
+        .ip;
+    let exits = env.container_config("web", &["/bin/sh", "-c", "exit 3"]);
+    let first = env.run(&sid, &pod, in_own_pid_namespace(exits)).await;
+    assert_eq!(env.wait_exited(&first).await.exit_code, 3);
+    let mut rt = env.rt().await;
+    rt.remove_container(RemoveContainerRequest {
+        container_id: first.clone(),
+    })
+    .await
+    .expect("RemoveContainer");
+    assert_shims_exit(&env).await;
+
+    let mut again = httpd(&env, "second-attempt");
+    again.metadata.as_mut().unwrap().attempt = 1;
+    again.log_path = "web/1.log".into();
+    let second = env.run(&sid, &pod, in_own_pid_namespace(again)).await;
+    assert_eq!(env.containerd.shim_pids().len(), 1, "a new shim");
+    let answer = http_get(&format!("{ip}:8080"));
+    assert!(answer.contains("second-attempt"), "{answer}");
+    let out = rt
+        .exec_sync(ExecSyncRequest {
+            container_id: second.clone(),
+            cmd: vec!["hostname".into()],
+            timeout: 10,
+        })
+        .await
+        .expect("ExecSync")
+        .into_inner();
+    assert_eq!(out.exit_code, 0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "restarts");
+    assert_eq!(
+        env.pod_status(&sid).await.status.unwrap().state,
+        PodSandboxState::SandboxReady as i32
+    );
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+/// A shim exits once its last task is deleted (bounded wait: 10 s).
+async fn assert_shims_exit(env: &PodEnv) {
     for _ in 0..100 {
         if env.containerd.shim_pids().is_empty() {
             break;
