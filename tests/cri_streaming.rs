@@ -5,7 +5,7 @@ mod support;
 
 use crid::cri::*;
 use crid::stream::spdy::Session;
-use support::pod::PodEnv;
+use support::pod::{in_own_pid_namespace, PodEnv};
 use support::spdy::*;
 use support::*;
 
@@ -208,12 +208,20 @@ async fn port_forward_reaches_a_server_inside_the_pod() {
         return;
     }
     let env = PodEnv::new().await;
-    let (sid, _cid, _) = running(
-        &env,
-        "pf",
+    // A pod as kubelet sends most: crid runs it without a pause container,
+    // and the forward enters the network namespace crid pinned.
+    let pod = env.pod_config_without_shared_pid("pf");
+    let sid = env.run_pod(&pod).await;
+    let server = env.container_config(
+        "main",
         &["sh", "-c", "mkdir -p /tmp/w && echo forwarded > /tmp/w/index.html && exec httpd -f -p 127.0.0.1:8080 -h /tmp/w"],
-    )
-    .await;
+    );
+    env.run(&sid, &pod, in_own_pid_namespace(server)).await;
+    assert_eq!(
+        env.containerd_objects().1,
+        1,
+        "the server's task, no pause task"
+    );
     let session = port_forward_session(&env, &sid, 8080).await;
     let mut answer = String::new();
     // The server needs a moment to listen: a few bounded attempts.

@@ -4,7 +4,7 @@
 mod support;
 
 use crid::cri::*;
-use support::pod::{http_get, PodEnv};
+use support::pod::{http_get, in_own_pid_namespace, PodEnv};
 use support::*;
 
 /// A busybox httpd answering `body` on port 8080 inside the pod.
@@ -443,7 +443,7 @@ async fn pod_without_pause_container_shares_namespaces_crid_pinned() {
         return;
     }
     let mut env = PodEnv::new().await;
-    let pod = pod_needing_no_pause(&env, "nopause");
+    let pod = env.pod_config_without_shared_pid("nopause");
     let sid = env.run_pod(&pod).await;
     let status = env.pod_status(&sid).await.status.unwrap();
     assert_eq!(status.state, PodSandboxState::SandboxReady as i32);
@@ -517,7 +517,7 @@ async fn pod_without_pause_container_shares_namespaces_crid_pinned() {
     env.assert_no_leaks();
 
     // A failed CNI ADD undoes the pins as well.
-    assert_broken_cni_rolls_back(&env, pod_needing_no_pause(&env, "nopause-broken")).await;
+    assert_broken_cni_rolls_back(&env, env.pod_config_without_shared_pid("nopause-broken")).await;
 }
 
 /// Twenty pods without a pause container, each with a container (which
@@ -530,7 +530,7 @@ async fn pods_without_pause_created_and_removed_leak_nothing() {
     }
     let env = PodEnv::new().await;
     for i in 0..20 {
-        let pod = pod_needing_no_pause(&env, &format!("loop{i}"));
+        let pod = env.pod_config_without_shared_pid(&format!("loop{i}"));
         let sid = env.run_pod(&pod).await;
         let app = env.container_config("app", &["sleep", "60"]);
         env.run(&sid, &pod, in_own_pid_namespace(app)).await;
@@ -551,7 +551,7 @@ async fn a_pod_without_pause_restarts_its_only_container() {
         return;
     }
     let env = PodEnv::new().await;
-    let pod = pod_needing_no_pause(&env, "restarts");
+    let pod = env.pod_config_without_shared_pid("restarts");
     let sid = env.run_pod(&pod).await;
     let ip = env
         .pod_status(&sid)
@@ -622,7 +622,7 @@ async fn a_pause_container_for_every_pod_when_asked() {
         ..Default::default()
     })
     .await;
-    let pod = pod_needing_no_pause(&env, "with-pause");
+    let pod = env.pod_config_without_shared_pid("with-pause");
     let sid = env.run_pod(&pod).await;
     assert_eq!(
         env.containerd_objects(),
@@ -640,29 +640,4 @@ async fn a_pause_container_for_every_pod_when_asked() {
     assert_eq!(env.containerd.shim_pids().len(), 1, "one shim per pod");
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
-}
-
-fn own_pid_namespace() -> Option<NamespaceOption> {
-    Some(NamespaceOption {
-        pid: NamespaceMode::Container as i32,
-        ..Default::default()
-    })
-}
-
-/// A pod as kubelet sends one without `shareProcessNamespace`.
-fn pod_needing_no_pause(env: &PodEnv, name: &str) -> PodSandboxConfig {
-    let mut pod = env.pod_config(name);
-    pod.linux.as_mut().unwrap().security_context = Some(LinuxSandboxSecurityContext {
-        namespace_options: own_pid_namespace(),
-        ..Default::default()
-    });
-    pod
-}
-
-fn in_own_pid_namespace(mut c: ContainerConfig) -> ContainerConfig {
-    c.linux.as_mut().unwrap().security_context = Some(LinuxContainerSecurityContext {
-        namespace_options: own_pid_namespace(),
-        ..Default::default()
-    });
-    c
 }

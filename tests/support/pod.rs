@@ -144,6 +144,16 @@ impl PodEnv {
         pod
     }
 
+    /// `pod_config` as kubelet sends a pod without `shareProcessNamespace`:
+    /// a PID namespace per container, so crid runs it without a pause
+    /// container (`drop_pause_container`, on by default).
+    pub fn pod_config_without_shared_pid(&self, name: &str) -> PodSandboxConfig {
+        let mut pod = self.pod_config(name);
+        let sc = pod.linux.as_mut().unwrap().security_context.as_mut();
+        sc.unwrap().namespace_options = own_pid_namespace();
+        pod
+    }
+
     pub async fn run_pod(&self, config: &PodSandboxConfig) -> String {
         self.rt()
             .await
@@ -401,6 +411,23 @@ impl Drop for PodEnv {
             .stderr(std::process::Stdio::null())
             .status();
     }
+}
+
+fn own_pid_namespace() -> Option<NamespaceOption> {
+    Some(NamespaceOption {
+        pid: NamespaceMode::Container as i32,
+        ..Default::default()
+    })
+}
+
+/// A container in a PID namespace of its own, as kubelet sends one for a pod
+/// without `shareProcessNamespace`.
+pub fn in_own_pid_namespace(mut c: ContainerConfig) -> ContainerConfig {
+    let sc = c.linux.get_or_insert_with(Default::default);
+    sc.security_context
+        .get_or_insert_with(Default::default)
+        .namespace_options = own_pid_namespace();
+    c
 }
 
 /// GET / from addr, bounded retries (the server needs a moment to bind).
