@@ -530,14 +530,7 @@ async fn stats_follow_cpu_memory_and_network_use() {
 
     // Network: traffic from the host shows on the pod's eth0.
     let (rx0, tx0) = eth0(&p);
-    let ip = env
-        .pod_status(&sid)
-        .await
-        .status
-        .unwrap()
-        .network
-        .unwrap()
-        .ip;
+    let ip = env.pod_ip(&sid).await;
     for _ in 0..3 {
         let answer = http_get(&format!("{ip}:8080"));
         assert!(answer.contains("xxxx"), "{answer}");

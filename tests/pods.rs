@@ -55,14 +55,7 @@ async fn host_port_mapping_reaches_the_pod() {
     let sid = env.run_pod(&pod).await;
     env.run(&sid, &pod, httpd(&env, "via-hostport")).await;
     // The bridge's gateway address is on the host: DNAT'ed by portmap.
-    let ip = env
-        .pod_status(&sid)
-        .await
-        .status
-        .unwrap()
-        .network
-        .unwrap()
-        .ip;
+    let ip = env.pod_ip(&sid).await;
     let gateway = format!("{}.1", ip.rsplit_once('.').unwrap().0);
     let answer = http_get(&format!("{gateway}:{host_port}"));
     assert!(answer.contains("via-hostport"), "{answer}");
@@ -553,14 +546,7 @@ async fn a_pod_without_pause_restarts_its_only_container() {
     let env = PodEnv::new().await;
     let pod = env.pod_config_without_shared_pid("restarts");
     let sid = env.run_pod(&pod).await;
-    let ip = env
-        .pod_status(&sid)
-        .await
-        .status
-        .unwrap()
-        .network
-        .unwrap()
-        .ip;
+    let ip = env.pod_ip(&sid).await;
     let exits = env.container_config("web", &["/bin/sh", "-c", "exit 3"]);
     let first = env.run(&sid, &pod, in_own_pid_namespace(exits)).await;
     assert_eq!(env.wait_exited(&first).await.exit_code, 3);

@@ -292,14 +292,7 @@ async fn kill9_during_pod_churn_recovers_consistently_and_leaks_nothing() {
                 p.id
             );
             assert!(netns.contains(&p.id), "READY pod {} without netns", p.id);
-            let ip = env
-                .pod_status(&p.id)
-                .await
-                .status
-                .unwrap()
-                .network
-                .unwrap()
-                .ip;
+            let ip = env.pod_ip(&p.id).await;
             assert!(!ip.is_empty(), "READY pod {} without IP", p.id);
         }
     }

@@ -257,6 +257,12 @@ impl PodEnv {
             .into_inner()
     }
 
+    /// The pod's IP, as PodSandboxStatus reports it.
+    pub async fn pod_ip(&self, id: &str) -> String {
+        let status = self.pod_status(id).await.status.expect("status");
+        status.network.expect("network status").ip
+    }
+
     pub async fn pod_stats(&self, id: &str) -> LinuxPodSandboxStats {
         self.rt()
             .await
