@@ -3,6 +3,7 @@
 //! crash left half-done (a netns, a CNI allocation, a sandbox dir or a
 //! snapshot that no sandbox or container owns). Each fix is logged once.
 
+use crate::container::store::STATUS_FILE;
 use crate::container::{Container, ContainerMetadata, ContainerState, ContainerStatus};
 use crate::containerd::{ProcessStatus, OWNER_LABEL, OWNER_VALUE};
 use crate::error::Result;
@@ -11,6 +12,7 @@ use crate::runtime::Runtime;
 use crate::sandbox::run::{KIND_LABEL, METADATA_EXTENSION};
 use crate::sandbox::{Sandbox, SandboxMetadata, SandboxState, SandboxStatus};
 use std::collections::HashSet;
+use std::path::Path;
 
 impl Runtime {
     /// Rebuild the index from containerd. Safe to call again: objects
@@ -96,9 +98,17 @@ impl Runtime {
             if self.containers.get(&c.id).is_ok_and(|x| x.id() == c.id) {
                 continue;
             }
+            // A CreateContainer still running (recovery can rerun while
+            // RPCs are served) holds the container's name.
+            if self.containers.names.holds_id(&c.id) {
+                continue;
+            }
             let dir = self.container_dir(&c.id);
             let meta = decode::<ContainerMetadata>(&c.extensions);
-            let status = crate::persist::read_json::<ContainerStatus>(&dir.join("status.json"))?;
+            let status = match meta {
+                Some(_) => self.recorded_status(&c.id, &dir).await?,
+                None => None,
+            };
             let (Some(meta), Some(status)) = (meta, status) else {
                 tracing::warn!(container = %c.id, "container from an unfinished CreateContainer; removing it");
                 let _ = self.kill_and_delete_task(&c.id).await;
@@ -136,6 +146,40 @@ impl Runtime {
             "state recovered from containerd"
         );
         Ok(())
+    }
+
+    /// The status of a recovered container. CreateContainer writes no
+    /// status file: a record whose rootfs snapshot exists is a created
+    /// container, one without is an unfinished create (`None`). A status
+    /// file that cannot be decoded (a machine crash can leave it empty) is
+    /// an exit of unknown cause, as containerd's CRI plugin reports it; the
+    /// container's task, if any, is ended by the caller's `Created` check.
+    async fn recorded_status(&self, id: &str, dir: &Path) -> Result<Option<ContainerStatus>> {
+        match crate::persist::read_json::<ContainerStatus>(&dir.join(STATUS_FILE)) {
+            Ok(Some(status)) => return Ok(Some(status)),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(container = %id, error = %e, "unreadable status file; reporting the container as exited with an unknown cause");
+                if self.containerd.get_task(id).await?.is_some() {
+                    let _ = self.kill_and_delete_task(id).await;
+                }
+                let status = ContainerStatus {
+                    state: ContainerState::Exited,
+                    finished_at: crate::sandbox::run::now_nanos(),
+                    exit_code: 255,
+                    reason: "Unknown".into(),
+                    message: "crid could not read the container's status file".into(),
+                    ..ContainerStatus::created()
+                };
+                let _ = crate::persist::replace_json(&dir.join(STATUS_FILE), &status);
+                return Ok(Some(status));
+            }
+        }
+        match self.containerd.snapshot_mounts(id).await {
+            Ok(_) => Ok(Some(ContainerStatus::created())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Remove what a crash left with no owner: netns files (after CNI DEL from

@@ -133,6 +133,14 @@ async fn graceful_restart_keeps_state_and_sees_exits_that_happened_while_down() 
         )
         .await;
     assert_eq!(env.wait_exited(&a_done).await.exit_code, 3);
+    // Created and never started: crid has written no status file for it.
+    let a_created = env
+        .create(
+            &a,
+            &pod_a,
+            env.container_config("created", &["sleep", "3600"]),
+        )
+        .await;
     let pod_b = env.pod_config("rec-b");
     let b = env.run_pod(&pod_b).await;
     let b_later = env
@@ -175,6 +183,44 @@ async fn graceful_restart_keeps_state_and_sees_exits_that_happened_while_down() 
     assert_eq!(st.exit_code, 42, "{st:?}");
     let st = env.status(&a_long).await;
     assert_eq!(st.state, ContainerState::ContainerRunning as i32);
+    let st = env.status(&a_created).await;
+    assert_eq!(st.state, ContainerState::ContainerCreated as i32);
+    assert!(
+        !env.crid.root.join("containers").join(&a_created).exists(),
+        "CreateContainer wrote a container dir"
+    );
+
+    // A status file a machine crash left empty: that container is reported
+    // as exited for an unknown cause, every other one is recovered as it was.
+    env.crid.stop();
+    let status_file = env
+        .crid
+        .root
+        .join("containers")
+        .join(&a_long)
+        .join("status.json");
+    std::fs::write(&status_file, "").unwrap();
+    env.crid.restart();
+    let st = env.status(&a_long).await;
+    assert_eq!(st.state, ContainerState::ContainerExited as i32, "{st:?}");
+    assert_eq!(
+        (st.exit_code, st.reason.as_str()),
+        (255, "Unknown"),
+        "{st:?}"
+    );
+    assert!(
+        !env.containerd
+            .ctr(&["tasks", "ls"])
+            .lines()
+            .any(|l| l.starts_with(&a_long)),
+        "the task of a container with an unreadable status is left"
+    );
+    assert_eq!(env.status(&a_done).await.exit_code, 3);
+    assert_eq!(env.status(&b_later).await.exit_code, 42);
+    // The created container starts after all that.
+    env.start(&a_created).await;
+    let st = env.status(&a_created).await;
+    assert_eq!(st.state, ContainerState::ContainerRunning as i32, "{st:?}");
 
     env.remove_all_pods().await;
     assert_no_leaks_at_all(&env);

@@ -108,9 +108,6 @@ impl Runtime {
         // Whether the rootfs was prepared under a creation lease.
         let mut leased = false;
         let result = async {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
-            clock.mark("prepare", Spent::Crid);
             // The spec needs the image's /etc/passwd and /etc/group. Known
             // from an earlier container of the image, they let the record be
             // written first, which keeps the snapshot from the GC; else the
@@ -181,10 +178,11 @@ impl Runtime {
                     rootfs
                 }
             };
+            // No status file yet: the record and its rootfs snapshot say
+            // the container was created (see `recovery`); StartContainer
+            // writes the first one, so a pod start writes one file, not two.
             let container = Container::new(meta.clone(), ContainerStatus::created(), &dir);
             *container.rootfs_mounts.lock().unwrap() = Some(rootfs);
-            container.update_status(|_| {})?;
-            clock.mark("status_file", Spent::Crid);
             Ok::<_, Error>(container)
         }
         .await;

@@ -72,8 +72,6 @@ impl Runtime {
         let dir = self.config.sandbox_dir(sandbox.id());
         let files = crate::sandbox::files::sandbox_files(&dir);
         let host_ipc = crate::sandbox::run::host_ipc(&sandbox.meta.config);
-        std::fs::create_dir_all(self.container_dir(&meta.id))
-            .map_err(|e| Error::io("create container dir", e))?;
         let spec = container_spec(&ContainerSpecInput {
             id: &meta.id,
             sandbox_id: sandbox.id(),

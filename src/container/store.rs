@@ -1,7 +1,8 @@
 //! The in-memory index of containers, rebuilt from containerd and crid's
 //! status files at start-up. Metadata lives in the container's extension in
 //! containerd; the changing status (started, exited, exit code) in an
-//! atomically written `status.json` under crid's root.
+//! atomically written `status.json` under crid's root, first written by
+//! StartContainer (a created container has none; see `recovery`).
 
 use crate::cri::{ContainerConfig, LinuxContainerResources};
 use crate::error::Result;
@@ -10,6 +11,9 @@ use crate::names::NameRegistry;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+
+/// The file in a container's directory that holds its `ContainerStatus`.
+pub const STATUS_FILE: &str = "status.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerMetadata {
@@ -144,7 +148,7 @@ impl Container {
         Arc::new(Container {
             meta,
             status: RwLock::new(status),
-            status_file: dir.join("status.json"),
+            status_file: dir.join(STATUS_FILE),
             op: tokio::sync::Mutex::new(()),
             exited: tokio::sync::Notify::new(),
             exit_claimed: std::sync::atomic::AtomicBool::new(false),
