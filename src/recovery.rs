@@ -153,7 +153,7 @@ impl Runtime {
     /// container, one without is an unfinished create (`None`). A status
     /// file that cannot be decoded (a machine crash can leave it empty) is
     /// an exit of unknown cause, as containerd's CRI plugin reports it; the
-    /// container's task, if any, is ended by the caller's `Created` check.
+    /// container's task, if it still has one, is killed and deleted.
     async fn recorded_status(&self, id: &str, dir: &Path) -> Result<Option<ContainerStatus>> {
         match crate::persist::read_json::<ContainerStatus>(&dir.join(STATUS_FILE)) {
             Ok(Some(status)) => return Ok(Some(status)),
