@@ -52,10 +52,14 @@ cleanup() {
     for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$p" 2>/dev/null
   done
-  # shims (and their containers) of the containerd started here
+  # shims of the containerd started here and crid's log processes (their
+  # command lines name the work dir), then what still runs in the pods'
+  # cgroups: after an interrupted run the pods are still up
   for d in /proc/[0-9]*; do
-    if { tr '\0' ' ' < "$d/cmdline"; } 2>/dev/null | grep -q -- "-address $W/"; then kill -9 "${d#/proc/}" 2>/dev/null; fi
+    if { tr '\0' ' ' < "$d/cmdline"; } 2>/dev/null | grep -q -e "-address $W/" -e "crid-logger .*$W/"; then kill -9 "${d#/proc/}" 2>/dev/null; fi
   done
+  find /sys/fs/cgroup -path '*/bench-kubepods*' -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u |
+    while read -r p; do kill -9 "$p" 2>/dev/null; done
   sleep 0.5
   grep " $W/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
   for b in "${BRIDGES[@]}"; do ip link del "$b" 2>/dev/null; done

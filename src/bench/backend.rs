@@ -205,6 +205,23 @@ impl Backend {
         Ok(out)
     }
 
+    /// Three `Version` calls in a row, milliseconds: the round trips of a
+    /// relist with no work behind them, the floor under any CRI server's
+    /// relist on this machine (`None` for the docker path).
+    pub async fn three_empty_calls(&self) -> Result<Option<f64>> {
+        match self {
+            Backend::Cri(b) => {
+                let mut rt = b.rt.clone();
+                let t = Instant::now();
+                for _ in 0..3 {
+                    rt.version(VersionRequest::default()).await?;
+                }
+                Ok(Some(ms(t)))
+            }
+            Backend::Docker(_) => Ok(None),
+        }
+    }
+
     /// ExecSync `true`; milliseconds.
     pub async fn exec_true(&self, container: &str) -> Result<f64> {
         let t = Instant::now();

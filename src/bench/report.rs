@@ -243,6 +243,20 @@ pub fn write(input: &ReportInput, md_path: &Path) -> anyhow::Result<()> {
         );
     }
     md.push('\n');
+    let floor = |s: &str| summarize(r.get(s, super::workload::RELIST_FLOOR));
+    if !r.get(CRID, super::workload::RELIST_FLOOR).is_empty() {
+        let cri = if has(CRI) {
+            format!(", {} ms against the CRI plugin", fmt(floor(CRI).p99))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            md,
+            "The relist's three round trips alone, three `Version` calls in a row that no server does work for, took {} ms at p99 against crid{cri} (p50 {} ms): the floor under any relist of three RPCs on this machine.\n",
+            fmt(floor(CRID).p99),
+            fmt(floor(CRID).p50),
+        );
+    }
 
     // Latency tables.
     let mut metrics: Vec<String> = vec![];

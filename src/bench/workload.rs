@@ -299,6 +299,9 @@ async fn start_sequential(systems: &mut [System], o: &Options, r: &mut Results) 
     Ok(())
 }
 
+/// Three `Version` calls in a row after each relist: its round trips alone.
+pub const RELIST_FLOOR: &str = "relist/3 × Version (no work)";
+
 /// (4) relist at N pods.
 async fn relist(systems: &[System], o: &Options, r: &mut Results) -> Result<()> {
     for it in 0..o.relist_iterations {
@@ -320,6 +323,9 @@ async fn relist(systems: &[System], o: &Options, r: &mut Results) -> Result<()> 
                 total += v;
             }
             r.add(&s.name, "relist/total", total);
+            if let Some(v) = s.backend.three_empty_calls().await? {
+                r.add(&s.name, RELIST_FLOOR, v);
+            }
         }
     }
     eprintln!("crid-bench: relist done");
