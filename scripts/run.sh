@@ -15,6 +15,9 @@ cd "$(dirname "$0")/.."
 
 BIN=${BIN:-target/release}
 STATE=/run/crid/demo
+# The demo pod's log directory (cridctl's, as kubelet names it); removed
+# with the pod, as kubelet removes a deleted pod's logs.
+POD_LOGS=/var/log/pods/default_demo_demo-uid
 CONTAINERD_ADDRESS=${CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}
 SOCK=/run/crid/crid.sock
 CNI_DIR=/etc/crid/net.d
@@ -33,6 +36,7 @@ stop_pidfile() {
 
 if [ "${1:-}" = stop ]; then
   if [ -f "$STATE/pod" ]; then "$BIN/cridctl" -r "unix://$SOCK" rmp "$(cat "$STATE/pod")" || true; rm -f "$STATE/pod"; fi
+  rm -rf "$POD_LOGS"
   stop_pidfile "$STATE/crid.pid"
   stop_pidfile "$STATE/registry.pid"
   stop_pidfile "$STATE/containerd.pid"
@@ -134,6 +138,7 @@ if [ -f "$STATE/pod" ]; then "${CTL[@]}" rmp "$(cat "$STATE/pod")" || true; fi
 for old in $("${CTL[@]}" pods | python3 -c 'import json,sys; print(" ".join(p["id"] for p in json.load(sys.stdin).get("items", []) if p["metadata"]["name"] == "demo" and p["metadata"]["uid"] == "demo-uid"))'); do
   "${CTL[@]}" rmp "$old"
 done
+rm -rf "$POD_LOGS"
 echo "== RunPodSandbox + CreateContainer + StartContainer"
 OUT=$("${CTL[@]}" run demo "$IMAGE" -- /bin/sh -c 'while true; do echo "hello from a crid pod ($(hostname))"; sleep 2; done')
 echo "$OUT"
