@@ -246,7 +246,7 @@ workload_text() {
   if has stop; then parts+=("stop + remove in rotating batches")
   elif has start || has relist || has exec; then parts+=("pods removed afterwards (not measured)"); fi
   has conc && parts+=("concurrent starts ($CONC pods, 2 rounds each)")
-  has pull && parts+=("pulls of a ~100 MB image (6 layers, 5 × 20 MiB random) from a registry on 127.0.0.1, $PULL_ROUNDS rounds, each cold: after each RemoveImage / \`docker rmi\` a synchronous containerd GC, and no layer of the image may be left in any containerd namespace before a pull (dockerd: none reported as already present)")
+  has pull && parts+=("pulls of a ~100 MB image (6 layers, 5 × 20 MiB random) from a registry on 127.0.0.1, one untimed warm-up round, then $PULL_ROUNDS rounds, each cold: after each RemoveImage / \`docker rmi\` a synchronous containerd GC, and no layer of the image may be left in any containerd namespace before a pull (dockerd: none reported as already present)")
   local IFS=';'; local t="${parts[*]}"; echo "${t//;/; }"
 }
 {

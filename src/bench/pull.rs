@@ -1,10 +1,10 @@
-//! (5) image pull: every pulling system pulls the large image once per
-//! round (rotating order) and removes it again through its own API (CRI
-//! RemoveImage, `docker rmi`). Every timed pull is meant to be cold: before
-//! a containerd-based system pulls, containerd's GC is run synchronously and
-//! the image's layers must be gone from every namespace; dockerd keeps its
-//! own layer store, and its pull reports layers it already had. Whatever a
-//! pull found is recorded as its `PullState`.
+//! (5) image pull: after one untimed round, every pulling system pulls the
+//! large image once per round (rotating order) and removes it again through
+//! its own API (CRI RemoveImage, `docker rmi`). Every timed pull is meant to
+//! be cold: before a containerd-based system pulls, containerd's GC is run
+//! synchronously and the image's layers must be gone from every namespace;
+//! dockerd keeps its own layer store, and its pull reports layers it already
+//! had. Whatever a pull found is recorded as its `PullState`.
 
 use super::cold::{Collector, ImageLayers};
 use super::workload::{charge, cpu_of, order, Options, Results, System};
@@ -43,6 +43,22 @@ impl std::fmt::Debug for ColdCheck {
 
 pub async fn run(systems: &[System], o: &Options, image: &str, r: &mut Results) -> Result<()> {
     let pullers: Vec<&System> = systems.iter().filter(|s| s.pulls).collect();
+    // One untimed round first. The pulls follow the concurrent starts, and
+    // the first timed pull (crid's, the first system) otherwise took the
+    // tail of that workload and the registry's first reads: crid's first
+    // round was its slowest by 190–290 ms in three of runs 6–9.
+    for s in &pullers {
+        let _ = s.backend.remove_image(image).await;
+        s.backend
+            .pull(image)
+            .await
+            .map_err(|e| anyhow!("{}: warm-up pull: {e:#}", s.name))?;
+        s.backend
+            .remove_image(image)
+            .await
+            .map_err(|e| anyhow!("{}: remove image: {e:#}", s.name))?;
+    }
+    eprintln!("crid-bench: pull warm-up round done (untimed)");
     let cold = &o.pull_cold;
     for round in 0..o.pull_rounds {
         for i in order(pullers.len(), round) {
