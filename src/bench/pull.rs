@@ -46,7 +46,7 @@ pub async fn run(systems: &[System], o: &Options, image: &str, r: &mut Results) 
     // One untimed round first. The pulls follow the concurrent starts, and
     // the first timed pull (crid's, the first system) otherwise took the
     // tail of that workload and the registry's first reads: crid's first
-    // round was its slowest by 190–290 ms in three of runs 6–9.
+    // round was its slowest by 190–330 ms in three of runs 6–9.
     for s in &pullers {
         let _ = s.backend.remove_image(image).await;
         s.backend
