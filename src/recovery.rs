@@ -160,8 +160,9 @@ impl Runtime {
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(container = %id, error = %e, "unreadable status file; reporting the container as exited with an unknown cause");
-                if self.containerd.get_task(id).await?.is_some() {
-                    let _ = self.kill_and_delete_task(id).await;
+                // One stuck task must not stop the recovery of the others.
+                if let Err(e) = self.kill_and_delete_task(id).await {
+                    tracing::warn!(container = %id, error = %e, "cannot end the task of a container with an unreadable status");
                 }
                 let status = ContainerStatus {
                     state: ContainerState::Exited,
