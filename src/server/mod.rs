@@ -1,7 +1,9 @@
 //! The gRPC edge: serves CRI `RuntimeService` and `ImageService` on a unix
 //! socket. Handlers only translate; errors become `tonic::Status` here, once.
 
+mod authority;
 mod convert;
+mod deadline;
 mod events;
 mod image;
 mod list_stream;
@@ -39,30 +41,80 @@ pub fn bind_socket(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
     Ok(listener)
 }
 
-/// Serve until `shutdown` resolves, then drain in-flight RPCs (bounded).
+/// Serve until `shutdown` resolves, then drain in-flight RPCs (the caller
+/// bounds the wait).
+///
+/// Each connection goes through [`authority::AuthorityFront`] (any
+/// `:authority` is served) into hyper's HTTP/2 server, and each request
+/// through [`deadline::run`] (an expired `grpc-timeout` answers
+/// DEADLINE_EXCEEDED) into tonic's routes.
 pub async fn serve(
     runtime: Arc<Runtime>,
     listener: tokio::net::UnixListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), tonic::transport::Error> {
+) -> std::io::Result<()> {
     use crate::cri::image_service_server::ImageServiceServer;
     use crate::cri::runtime_service_server::RuntimeServiceServer;
-    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::ServiceExt;
     const MAX_MESSAGE: usize = 16 * 1024 * 1024;
-    tonic::transport::Server::builder()
-        .trace_fn(|req| tracing::debug_span!("rpc", method = %req.uri().path()))
-        .add_service(
-            RuntimeServiceServer::new(RuntimeServer::new(runtime.clone()))
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE),
-        )
-        .add_service(
-            ImageServiceServer::new(ImageServer::new(runtime))
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE),
-        )
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
+    let routes = tonic::service::Routes::new(
+        RuntimeServiceServer::new(RuntimeServer::new(runtime.clone()))
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE),
+    )
+    .add_service(
+        ImageServiceServer::new(ImageServer::new(runtime))
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE),
+    );
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    // As tonic's server: no limit on concurrent streams.
+    http2.timer(TokioTimer::new()).max_concurrent_streams(None);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("CRI socket accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let routes = routes.clone();
+        let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let routes = routes.clone();
+            let method = req.uri().path().to_owned();
+            let span = tracing::debug_span!("rpc", method = %method);
+            let deadline = deadline::of_request(&req);
+            tracing::Instrument::instrument(
+                async move {
+                    let call = async {
+                        match routes.oneshot(req).await {
+                            Ok(resp) => resp,
+                            Err(never) => match never {},
+                        }
+                    };
+                    Ok::<_, std::convert::Infallible>(deadline::run(deadline, &method, call).await)
+                },
+                span,
+            )
+        });
+        let io = TokioIo::new(authority::AuthorityFront::new(stream));
+        let conn = graceful.watch(http2.serve_connection(io, service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("CRI connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Run one RPC body: log it at debug with its duration, errors at warn, and
