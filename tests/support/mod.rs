@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod gated;
+pub mod h2raw;
 pub mod http;
 pub mod image;
 pub mod pod;
