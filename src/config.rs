@@ -27,6 +27,14 @@ pub struct Config {
     pub metrics_address: String,
     /// `cgroupfs` or `systemd`.
     pub cgroup_driver: String,
+    /// What to do with a limit the node's cgroups cannot apply (hugepage
+    /// limits without the hugetlb controller, swap without swap accounting,
+    /// cpu quota without CFS bandwidth, cpuset, `unified` entries...):
+    /// `drop` leaves it out of the container's spec (logged once per kind
+    /// at debug), as containerd's CRI does with hugepage limits; `refuse`
+    /// fails CreateContainer, UpdateContainerResources or RunPodSandbox
+    /// with FailedPrecondition naming the controller.
+    pub missing_cgroup_controllers: MissingCgroupControllers,
     /// Run pods that need no pause process without one: a pod with its own
     /// network namespace, no shared PID namespace and no sysctls, on
     /// containerd's runc shim, gets its network, IPC and UTS namespaces
@@ -44,6 +52,15 @@ pub struct Config {
     pub containerd: ContainerdConfig,
     pub cni: CniConfig,
     pub registry: RegistryConfig,
+}
+
+/// `missing_cgroup_controllers`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingCgroupControllers {
+    #[default]
+    Drop,
+    Refuse,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -110,6 +127,7 @@ impl Default for Config {
             stream_address: "127.0.0.1:0".into(),
             metrics_address: String::new(),
             cgroup_driver: "cgroupfs".into(),
+            missing_cgroup_controllers: MissingCgroupControllers::Drop,
             drop_pause_container: true,
             minimal_pause_seccomp: true,
             containerd: ContainerdConfig::default(),
@@ -353,6 +371,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("max_concurrent_downloads"));
+    }
+
+    #[test]
+    fn missing_cgroup_controllers_is_drop_or_refuse() {
+        assert!(Config::default()
+            .to_toml()
+            .contains("missing_cgroup_controllers = \"drop\""));
+        let c = Config::parse("missing_cgroup_controllers = \"refuse\"\n").unwrap();
+        assert_eq!(
+            c.missing_cgroup_controllers,
+            MissingCgroupControllers::Refuse
+        );
+        let err = Config::parse("missing_cgroup_controllers = \"ignore\"\n").unwrap_err();
+        assert!(err.contains("line 1") && err.contains("drop"), "{err}");
     }
 
     #[test]

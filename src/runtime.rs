@@ -59,6 +59,8 @@ impl Runtime {
         let cni = Cni::new(&config.cni, config.root.join("cni-cache"));
         let exits = ExitMonitor::new(containerd.clone());
         let handlers = crate::runtime_handlers::RuntimeHandlers::detect(&config.containerd).await;
+        // Which cgroup controllers specs may use: detected (and logged) now.
+        crate::platform::cgroups::Cgroups::host();
         Ok(Runtime {
             config,
             containerd,

@@ -49,6 +49,11 @@ impl Runtime {
     ) -> Result<String> {
         let mut clock = PhaseClock::start("CreateContainer");
         validate_container_config(&config)?;
+        super::spec::check_node_applies(
+            self.config.missing_cgroup_controllers,
+            "config.linux.resources",
+            config.linux.as_ref().and_then(|l| l.resources.as_ref()),
+        )?;
         let sandbox = self.sandboxes.get(sandbox_id)?;
         if sandbox.status().state != SandboxState::Ready {
             return Err(Error::precondition(format!(

@@ -96,6 +96,7 @@ impl Runtime {
             devices: &devices,
             cgroup_driver: &self.config.cgroup_driver,
             oom_score_adj_min: crate::platform::oom_score_adj_min(),
+            cgroups: crate::platform::cgroups::Cgroups::host(),
             seccomp_localhost_profile: localhost_profile.as_deref(),
             // No crid AppArmor profile is loaded yet: leave AppArmor to the defaults.
             apparmor_enabled: false,
@@ -104,10 +105,6 @@ impl Runtime {
                 .features(&sandbox.meta.runtime_handler)
                 .recursive_read_only_mounts,
         })?;
-        let mut spec = spec;
-        if !crate::platform::swap_accounting() {
-            clear_swap_limit(&mut spec);
-        }
         // Missing host paths of bind mounts are created as directories, as kubelet expects.
         for m in &config.mounts {
             let p = Path::new(&m.host_path);
@@ -137,16 +134,4 @@ fn seccomp_localhost_path(
             _ => None,
         },
     )
-}
-
-/// Without swap accounting (cgroup v1 lacking memory.memsw), runc fails
-/// to write a swap limit: leave it out.
-pub(crate) fn clear_swap_limit(spec: &mut oci_spec::runtime::Spec) {
-    if let Some(linux) = spec.linux_mut() {
-        if let Some(res) = linux.resources_mut() {
-            if let Some(mem) = res.memory_mut() {
-                mem.set_swap(None);
-            }
-        }
-    }
 }

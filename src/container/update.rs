@@ -16,13 +16,14 @@ impl Runtime {
         let c = self.containers.get(id)?;
         let _op = c.op.lock().await;
         crate::validate::resources("linux", &resources)?;
+        super::spec::check_node_applies(
+            self.config.missing_cgroup_controllers,
+            "linux",
+            Some(&resources),
+        )?;
         if c.status().state == ContainerState::Running {
             let mut oci = super::spec::resources_to_oci(&resources);
-            if !crate::platform::swap_accounting() {
-                if let Some(mem) = oci.memory_mut() {
-                    mem.set_swap(None);
-                }
-            }
+            super::spec::fit_to_node(&mut oci, crate::platform::cgroups::Cgroups::host());
             let json = serde_json::to_vec(&oci).map_err(|e| Error::internal(e.to_string()))?;
             self.containerd.update_task(c.id(), json).await?;
         }

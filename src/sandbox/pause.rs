@@ -25,6 +25,7 @@ pub(crate) fn pause_spec(
         shm_path: (!super::run::host_ipc(&meta.config)).then_some(files.shm.as_path()),
         cgroup_driver: &rt.config.cgroup_driver,
         oom_score_adj_min: crate::platform::oom_score_adj_min(),
+        cgroups: crate::platform::cgroups::Cgroups::host(),
         pause_program: rt.config.minimal_pause_seccomp && crate::image::is_builtin_pause(image),
     })
 }

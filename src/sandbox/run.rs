@@ -123,6 +123,11 @@ impl Runtime {
         runtime_handler: &str,
     ) -> Result<String> {
         validate_sandbox_config(&config)?;
+        crate::container::spec::check_node_applies(
+            self.config.missing_cgroup_controllers,
+            "config.linux.resources",
+            config.linux.as_ref().and_then(|l| l.resources.as_ref()),
+        )?;
         let handler = self.runtime_handler(runtime_handler)?;
         let id = crate::names::new_id();
         let name_key = sandbox_name_key(&config);

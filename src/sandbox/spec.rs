@@ -29,6 +29,8 @@ pub struct SandboxSpecInput<'a> {
     /// `cgroupfs` or `systemd`.
     pub cgroup_driver: &'a str,
     pub oom_score_adj_min: i32,
+    /// What the node's cgroups can apply; limits they cannot are left out.
+    pub cgroups: &'a crate::platform::cgroups::Cgroups,
     /// The image is crid's built-in pause image and `minimal_pause_seccomp`
     /// is on: `RuntimeDefault` means `pause_program_profile`.
     pub pause_program: bool,
@@ -129,7 +131,9 @@ pub fn sandbox_spec(input: &SandboxSpecInput) -> Result<Spec> {
     };
     linux.set_seccomp(profile);
     if let Some(r) = linux_cfg.resources.as_ref() {
-        linux.set_resources(Some(crate::container::spec::resources_to_oci(r)));
+        let mut resources = crate::container::spec::resources_to_oci(r);
+        crate::container::spec::fit_to_node(&mut resources, input.cgroups);
+        linux.set_resources(Some(resources));
     } else {
         linux.set_resources(None);
     }

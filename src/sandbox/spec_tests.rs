@@ -3,6 +3,7 @@ use crate::cri::{
     Int64Value, LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceOption,
     PodSandboxMetadata,
 };
+use crate::platform::cgroups::{Cgroups, Controller, Mode};
 use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
 
 fn image() -> ImageConfiguration {
@@ -44,7 +45,7 @@ fn config(network: NamespaceMode) -> PodSandboxConfig {
 }
 
 fn spec(cfg: &PodSandboxConfig, netns: Option<&Path>, driver: &str) -> Result<Spec> {
-    spec_of(cfg, netns, driver, false)
+    spec_of(cfg, netns, driver, false, &Cgroups::everything())
 }
 
 fn spec_of(
@@ -52,6 +53,7 @@ fn spec_of(
     netns: Option<&Path>,
     driver: &str,
     pause_program: bool,
+    cgroups: &Cgroups,
 ) -> Result<Spec> {
     let img = image();
     sandbox_spec(&SandboxSpecInput {
@@ -65,6 +67,7 @@ fn spec_of(
         shm_path: Some(Path::new("/sb/shm")),
         cgroup_driver: driver,
         oom_score_adj_min: 0,
+        cgroups,
         pause_program,
     })
 }
@@ -115,6 +118,42 @@ fn pod_network_sandbox_spec() {
         .map(|m| m.destination().clone())
         .collect();
     assert!(dests.contains(&"/etc/resolv.conf".into()) && dests.contains(&"/dev/shm".into()));
+}
+
+/// kubelet's hugepage limits of 0 on the pod: kept where the node has the
+/// hugetlb controller, left out (with swap) on a hybrid node whose v1
+/// hierarchies lack it, on either cgroup driver; the memory limit stays.
+#[test]
+fn pod_limits_the_node_cannot_apply_are_left_out_on_both_drivers() {
+    let mut cfg = config(NamespaceMode::Node);
+    let linux = cfg.linux.as_mut().unwrap();
+    linux.cgroup_parent = "kubepods-pod1.slice".into();
+    linux.resources = Some(crate::cri::LinuxContainerResources {
+        memory_limit_in_bytes: 64 << 20,
+        hugepage_limits: vec![crate::cri::HugepageLimit {
+            page_size: "2MB".into(),
+            limit: 0,
+        }],
+        ..Default::default()
+    });
+    let hybrid = Cgroups::only(Mode::Hybrid, &[Controller::CpuQuota], &[]);
+    for driver in ["cgroupfs", "systemd"] {
+        let resources = |node: &Cgroups| {
+            let s = spec_of(&cfg, None, driver, false, node).unwrap();
+            s.linux().as_ref().unwrap().resources().clone().unwrap()
+        };
+        let kept = resources(&Cgroups::everything());
+        let hp = kept.hugepage_limits().as_ref().unwrap();
+        assert_eq!((hp[0].page_size().as_str(), hp[0].limit()), ("2MB", 0));
+        let fitted = resources(&hybrid);
+        assert!(fitted.hugepage_limits().is_none(), "{driver}");
+        let mem = fitted.memory().as_ref().unwrap();
+        assert_eq!(
+            (mem.limit(), mem.swap()),
+            (Some(64 << 20), None),
+            "{driver}"
+        );
+    }
 }
 
 #[test]
@@ -176,7 +215,14 @@ fn crids_pause_program_gets_its_own_profile_for_runtime_default() {
         let sc = sc.unwrap();
         sc.seccomp = seccomp;
         sc.privileged = privileged;
-        let s = spec_of(&cfg, netns, "cgroupfs", pause_program).unwrap();
+        let s = spec_of(
+            &cfg,
+            netns,
+            "cgroupfs",
+            pause_program,
+            &Cgroups::everything(),
+        )
+        .unwrap();
         s.linux().as_ref().unwrap().seccomp().clone()
     };
     let profile = |t: SecurityProfileType| {

@@ -180,11 +180,16 @@ impl PodEnv {
             command: command.iter().map(|s| s.to_string()).collect(),
             log_path: format!("{name}/0.log"),
             linux: Some(LinuxContainerConfig {
+                // As kubelet sends every container, whether the node's
+                // cgroups have the hugetlb controller or not.
+                resources: Some(LinuxContainerResources {
+                    hugepage_limits: kubelet_hugepage_limits(),
+                    ..Default::default()
+                }),
                 security_context: Some(LinuxContainerSecurityContext {
                     namespace_options: Some(NamespaceOption::default()),
                     ..Default::default()
                 }),
-                ..Default::default()
             }),
             ..Default::default()
         }
@@ -417,6 +422,42 @@ impl Drop for PodEnv {
             .stderr(std::process::Stdio::null())
             .status();
     }
+}
+
+/// The hugepage limits kubelet puts on every container: each page size of
+/// the node (`/sys/kernel/mm/hugepages/hugepages-2048kB` → `2MB`), limit 0
+/// unless the pod asks for hugepages of that size.
+pub fn kubelet_hugepage_limits() -> Vec<HugepageLimit> {
+    let mut sizes: Vec<u64> = std::fs::read_dir("/sys/kernel/mm/hugepages")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let kb = name.strip_prefix("hugepages-")?.strip_suffix("kB")?;
+                    kb.parse::<u64>().ok().map(|kb| kb * 1024)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    sizes.sort_unstable();
+    sizes
+        .into_iter()
+        .map(|bytes| HugepageLimit {
+            page_size: hugepage_size_name(bytes),
+            limit: 0,
+        })
+        .collect()
+}
+
+/// kubelet's name of a page size (`HugePageUnitSizeFromByteSize`): 2097152 → `2MB`.
+pub fn hugepage_size_name(mut bytes: u64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB", "PB"];
+    let mut i = 0;
+    while bytes.is_multiple_of(1024) && i < units.len() - 1 {
+        bytes /= 1024;
+        i += 1;
+    }
+    format!("{bytes}{}", units[i])
 }
 
 fn own_pid_namespace() -> Option<NamespaceOption> {

@@ -3,12 +3,14 @@
 //! Pure: no filesystem access, no syscalls (except `security::stat_device`,
 //! a separate helper for the caller).
 
+pub mod cgroup_fit;
 pub mod mounts;
 pub mod process;
 pub mod resources;
 pub mod security;
 pub mod user;
 
+pub use cgroup_fit::{check_node_applies, fit_to_node};
 pub use resources::resources_to_oci;
 pub use security::{stat_device, DeviceInfo, SeccompChoice};
 
@@ -61,6 +63,8 @@ pub struct ContainerSpecInput<'a> {
     pub cgroup_driver: &'a str,
     /// Lowest oom_score_adj crid may set.
     pub oom_score_adj_min: i32,
+    /// What the node's cgroups can apply; limits they cannot are left out.
+    pub cgroups: &'a crate::platform::cgroups::Cgroups,
     /// Text of the Localhost seccomp profile the config names, loaded by the caller.
     pub seccomp_localhost_profile: Option<&'a str>,
     pub apparmor_enabled: bool,
@@ -257,6 +261,7 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec> {
         .unwrap_or("");
     linux.set_cgroups_path(Some(cgroups_path(input.cgroup_driver, parent, input.id)?));
     let mut resources: LinuxResources = resources_to_oci(&res);
+    fit_to_node(&mut resources, input.cgroups);
     let (nodes, mut rules) = security::devices(input.devices)?;
     let mut deny_all = oci_spec::runtime::LinuxDeviceCgroup::default();
     deny_all.set_allow(privileged);

@@ -1,5 +1,6 @@
 //! CRI `LinuxContainerResources` → OCI `LinuxResources` (also used by
-//! UpdateContainerResources). Zero/empty CRI fields mean "not set".
+//! UpdateContainerResources and the pause container). Zero/empty CRI fields
+//! mean "not set".
 
 use crate::cri::LinuxContainerResources;
 use oci_spec::runtime::{LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxResources};

@@ -91,6 +91,7 @@ fn build_in(
         devices: &[],
         cgroup_driver: "cgroupfs",
         oom_score_adj_min: 0,
+        cgroups: &crate::platform::cgroups::Cgroups::everything(),
         seccomp_localhost_profile: None,
         apparmor_enabled: false,
         recursive_read_only_mounts: true,

@@ -1,6 +1,10 @@
 //! Facts about the node that shape specs: the lowest `oom_score_adj` crid may
-//! set (no CAP_SYS_RESOURCE → it may not go below its own), cgroup version.
+//! set (no CAP_SYS_RESOURCE → it may not go below its own), the cgroup
+//! controllers there are (`cgroups`).
 
+pub mod cgroups;
+
+use cgroups::{Cgroups, Controller, Mode};
 use std::sync::OnceLock;
 
 const CAP_SYS_RESOURCE: u32 = 24;
@@ -53,7 +57,7 @@ pub fn clamp_oom_score_adj(requested: i64) -> i32 {
 
 /// True on a unified (cgroup v2 only) hierarchy.
 pub fn cgroup_v2_unified() -> bool {
-    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+    Cgroups::host().mode == Mode::V2
 }
 
 /// True when the kernel has AppArmor enabled.
@@ -62,10 +66,10 @@ pub fn apparmor_enabled() -> bool {
         .is_ok_and(|s| s.trim() == "Y")
 }
 
-/// True when a swap limit can be set (cgroup v2, or v1 with memsw accounting).
+/// True when a swap limit can be set (v1 with memsw accounting, v2 with
+/// `memory.swap.max`).
 pub fn swap_accounting() -> bool {
-    cgroup_v2_unified()
-        || std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+    Cgroups::host().has(Controller::MemorySwap)
 }
 
 /// Return the allocator's free pages to the system. A pull frees megabytes
