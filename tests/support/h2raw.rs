@@ -147,10 +147,16 @@ impl RawH2 {
             self.io.read_exact(&mut payload).await.unwrap();
             match kind {
                 SETTINGS if flags & 0x1 == 0 => {
-                    self.io.write_all(&frame(SETTINGS, 0x1, 0, &[])).await.unwrap();
+                    self.io
+                        .write_all(&frame(SETTINGS, 0x1, 0, &[]))
+                        .await
+                        .unwrap();
                 }
                 PING if flags & 0x1 == 0 => {
-                    self.io.write_all(&frame(PING, 0x1, 0, &payload)).await.unwrap();
+                    self.io
+                        .write_all(&frame(PING, 0x1, 0, &payload))
+                        .await
+                        .unwrap();
                 }
                 GOAWAY => {
                     answer.goaway = Some(u32::from_be_bytes(payload[4..8].try_into().unwrap()));
