@@ -25,9 +25,18 @@ fn authorities(socket: &str) -> Vec<(String, Authority<'static>)> {
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     let encoded = socket.replace('/', "%2F");
     vec![
-        ("socket path".into(), Authority::Value(leak(socket.to_string()))),
-        ("percent-encoded path".into(), Authority::Value(leak(encoded))),
-        ("unix URI".into(), Authority::Value(leak(format!("unix://{socket}")))),
+        (
+            "socket path".into(),
+            Authority::Value(leak(socket.to_string())),
+        ),
+        (
+            "percent-encoded path".into(),
+            Authority::Value(leak(encoded)),
+        ),
+        (
+            "unix URI".into(),
+            Authority::Value(leak(format!("unix://{socket}"))),
+        ),
         ("empty".into(), Authority::Value("")),
         ("missing".into(), Authority::Missing),
         ("localhost".into(), Authority::Value("localhost")),
@@ -47,13 +56,17 @@ async fn every_authority_is_answered_as_localhost_is() {
     // the client's HPACK table entries the first round made.
     for round in 0..2 {
         for (what, authority) in authorities(&socket) {
-            let a = h2.unary(authority, VERSION, &VersionRequest::default(), &[]).await;
+            let a = h2
+                .unary(authority, VERSION, &VersionRequest::default(), &[])
+                .await;
             assert_eq!(a.reset, None, "{what}: stream reset ({a:?})");
             assert_eq!(a.grpc_status(), Some(0), "{what} (round {round}): {a:?}");
             let v: VersionResponse = a.message();
             assert_eq!(v.runtime_name, "crid", "{what}");
 
-            let a = h2.unary(authority, LIST_IMAGES, &ListImagesRequest::default(), &[]).await;
+            let a = h2
+                .unary(authority, LIST_IMAGES, &ListImagesRequest::default(), &[])
+                .await;
             assert_eq!(a.grpc_status(), Some(0), "{what}: {a:?}");
 
             // An error answer reaches the client the same way.
@@ -62,13 +75,22 @@ async fn every_authority_is_answered_as_localhost_is() {
                 verbose: false,
             };
             let a = h2.unary(authority, CONTAINER_STATUS, &req, &[]).await;
-            assert_eq!(a.grpc_status(), Some(tonic::Code::NotFound as i32), "{what}: {a:?}");
+            assert_eq!(
+                a.grpc_status(),
+                Some(tonic::Code::NotFound as i32),
+                "{what}: {a:?}"
+            );
         }
     }
     // A fresh connection whose first request names the socket path.
     let mut h2 = RawH2::connect(&crid.socket).await;
     let a = h2
-        .unary(Authority::Value(&socket), VERSION, &VersionRequest::default(), &[])
+        .unary(
+            Authority::Value(&socket),
+            VERSION,
+            &VersionRequest::default(),
+            &[],
+        )
         .await;
     assert_eq!(a.grpc_status(), Some(0), "{a:?}");
 }
@@ -103,13 +125,27 @@ async fn an_expired_deadline_answers_deadline_exceeded() {
     let mut h2 = RawH2::connect(&crid.socket).await;
     for timeout in ["1m", "1m", "1m", "1000u", "200m"] {
         let a = h2
-            .unary(Authority::Value(&socket), PULL_IMAGE, &pull, &[("grpc-timeout", timeout)])
+            .unary(
+                Authority::Value(&socket),
+                PULL_IMAGE,
+                &pull,
+                &[("grpc-timeout", timeout)],
+            )
             .await;
-        assert_eq!(a.grpc_status(), Some(tonic::Code::DeadlineExceeded as i32), "{timeout}: {a:?}");
+        assert_eq!(
+            a.grpc_status(),
+            Some(tonic::Code::DeadlineExceeded as i32),
+            "{timeout}: {a:?}"
+        );
     }
     // A deadline that does not pass changes nothing.
     let a = h2
-        .unary(Authority::Value(&socket), VERSION, &VersionRequest::default(), &[("grpc-timeout", "10S")])
+        .unary(
+            Authority::Value(&socket),
+            VERSION,
+            &VersionRequest::default(),
+            &[("grpc-timeout", "10S")],
+        )
         .await;
     assert_eq!(a.grpc_status(), Some(0), "{a:?}");
     // crid still serves, and the pull left no image behind.
@@ -120,7 +156,10 @@ async fn an_expired_deadline_answers_deadline_exceeded() {
         .await
         .unwrap()
         .into_inner();
-    assert!(listed.images.iter().all(|i| !i.repo_tags.iter().any(|t| t.contains("stuck"))));
+    assert!(listed
+        .images
+        .iter()
+        .all(|i| !i.repo_tags.iter().any(|t| t.contains("stuck"))));
 }
 
 /// Send an HTTP/1.1 upgrade to `url` with `host` as its Host header (`None`:

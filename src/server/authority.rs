@@ -10,7 +10,8 @@
 //! through unchanged, except the header blocks (HEADERS + CONTINUATION
 //! frames): each is decoded with the client's HPACK state, an authority that
 //! is not a valid URI authority (a path, `%2F…`, empty) becomes `localhost`,
-//! and the block is encoded again without the dynamic table (literals only),
+//! and the block is encoded again without the dynamic table (plain literals,
+//! a never-indexed field stays never-indexed),
 //! so the server's decoder state never depends on the client's. Bytes from
 //! the server pass through unchanged; the front only reads the server's
 //! SETTINGS_HEADER_TABLE_SIZE from them, which bounds the table the client's
@@ -40,9 +41,13 @@ const DEFAULT_TABLE_SIZE: usize = 4096;
 /// Frames the front writes are at most this long: the smallest
 /// SETTINGS_MAX_FRAME_SIZE a server may announce, so always allowed.
 const MAX_OUT_FRAME: usize = 16 * 1024;
-/// A header block (compressed, all its frames) larger than this ends the
-/// connection. hyper refuses decoded header lists over 16 KiB anyway.
-const MAX_BLOCK: usize = 256 * 1024;
+/// A header block larger than this, compressed (all its frames) or decoded
+/// (as HPACK counts a field: name + value + 32), ends the connection.
+/// hyper refuses decoded header lists over 16 KiB anyway.
+const MAX_BLOCK: usize = 64 * 1024;
+/// httlib-hpack's flag for a never-indexed field (RFC 7541 §6.2.3), in what
+/// its decoder returns and its encoder takes.
+const NEVER_INDEXED: u8 = 0x8;
 /// What replaces an authority h2 would refuse.
 const REPLACEMENT_AUTHORITY: &[u8] = b"localhost";
 
@@ -250,7 +255,7 @@ impl SettingsScanner {
             .chunks_exact(6)
             .filter(|e| u16::from_be_bytes([e[0], e[1]]) == SETTINGS_HEADER_TABLE_SIZE)
             .map(|e| u32::from_be_bytes([e[2], e[3], e[4], e[5]]) as usize)
-            .last();
+            .next_back();
         self.table_sizes.lock().unwrap().pending.push_back(size);
     }
 }
@@ -307,7 +312,9 @@ struct Inbound {
     /// Payload bytes of a passing frame still to copy.
     forward: usize,
     block: Option<PendingBlock>,
-    decoder: loona_hpack::Decoder<'static>,
+    decoder: httlib_hpack::Decoder<'static>,
+    /// Writes plain literals only: it never touches its table.
+    encoder: httlib_hpack::Encoder<'static>,
     table_sizes: Arc<Mutex<TableSizes>>,
 }
 
@@ -317,8 +324,7 @@ fn invalid(msg: impl Into<String>) -> io::Error {
 
 impl Inbound {
     fn new(table_sizes: Arc<Mutex<TableSizes>>) -> Self {
-        let mut decoder = loona_hpack::Decoder::new();
-        decoder.set_max_allowed_table_size(DEFAULT_TABLE_SIZE);
+        let decoder = httlib_hpack::Decoder::with_dynamic_size(DEFAULT_TABLE_SIZE as u32);
         Inbound {
             raw: BytesMut::new(),
             out: BytesMut::new(),
@@ -327,6 +333,7 @@ impl Inbound {
             forward: 0,
             block: None,
             decoder,
+            encoder: httlib_hpack::Encoder::default(),
             table_sizes,
         }
     }
@@ -441,25 +448,31 @@ impl Inbound {
         Ok(())
     }
 
-    fn reencode(&mut self, block: PendingBlock) -> io::Result<()> {
+    fn reencode(&mut self, mut block: PendingBlock) -> io::Result<()> {
         let allowed = self.table_sizes.lock().unwrap().allowed();
-        self.decoder.set_max_allowed_table_size(allowed);
-        let mut encoded = Vec::with_capacity(block.fragment.len() * 2 + 32);
-        let mut failed = None;
-        self.decoder
-            .decode_with_cb(&block.fragment, |name, value| {
-                let value: &[u8] = if &*name == b":authority" && !valid_authority(&value) {
-                    REPLACEMENT_AUTHORITY
-                } else {
-                    &value
-                };
-                if let Err(e) = encode_literal(&name, value, &mut encoded) {
-                    failed = Some(e);
+        self.decoder.set_max_dynamic_size(allowed as u32);
+        let mut rest = std::mem::take(&mut block.fragment);
+        let mut encoded = Vec::with_capacity(rest.len() * 2 + 32);
+        let mut decoded_size = 0;
+        while !rest.is_empty() {
+            // One field at a time (a size update yields none), so a block
+            // that decodes to too much is stopped early.
+            let mut fields = Vec::with_capacity(1);
+            self.decoder
+                .decode_exact(&mut rest, &mut fields)
+                .map_err(|e| invalid(format!("HPACK: {e:?}")))?;
+            for (name, mut value, flags) in fields {
+                decoded_size += name.len() + value.len() + 32;
+                if decoded_size > MAX_BLOCK {
+                    return Err(invalid("header block too large"));
                 }
-            })
-            .map_err(|e| invalid(format!("HPACK: {e}")))?;
-        if let Some(e) = failed {
-            return Err(e);
+                if name == b":authority" && !valid_authority(&value) {
+                    value = REPLACEMENT_AUTHORITY.to_vec();
+                }
+                self.encoder
+                    .encode_literal(name, value, flags & NEVER_INDEXED, &mut encoded)
+                    .map_err(|e| invalid(format!("HPACK: {e:?}")))?;
+            }
         }
         self.write_block(&block, &encoded);
         Ok(())
@@ -480,7 +493,13 @@ impl Inbound {
         if rest.is_empty() {
             flags |= END_HEADERS;
         }
-        FrameHeader::write(&mut self.out, prio_len + head.len(), HEADERS, flags, block.stream);
+        FrameHeader::write(
+            &mut self.out,
+            prio_len + head.len(),
+            HEADERS,
+            flags,
+            block.stream,
+        );
         if let Some(p) = block.priority {
             self.out.extend_from_slice(&p);
         }
@@ -499,17 +518,6 @@ impl Inbound {
 /// True when h2 accepts `value` as a request's `:authority`.
 fn valid_authority(value: &[u8]) -> bool {
     http::uri::Authority::try_from(value).is_ok()
-}
-
-/// A literal header field without indexing, with a literal name (RFC 7541
-/// §6.2.2): it leaves the server's dynamic table untouched.
-fn encode_literal(name: &[u8], value: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-    out.push(0x00);
-    for s in [name, value] {
-        loona_hpack::encoder::encode_integer_into(s.len(), 7, 0, out)?;
-        out.extend_from_slice(s);
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -541,7 +549,7 @@ mod tests {
     /// Decode the header blocks of `bytes` (after the preface) as the server
     /// would: its own decoder, starting empty.
     fn server_headers(bytes: &[u8]) -> Vec<Vec<(String, String)>> {
-        let mut d = loona_hpack::Decoder::new();
+        let mut d = httlib_hpack::Decoder::default();
         let mut p = &bytes[PREFACE.len()..];
         let mut blocks = Vec::new();
         let mut cur: Vec<u8> = Vec::new();
@@ -549,14 +557,19 @@ mod tests {
             let h = FrameHeader::parse(p);
             let payload = &p[FRAME_HEADER..FRAME_HEADER + h.len];
             if h.kind == HEADERS || h.kind == CONTINUATION {
-                let skip = if h.kind == HEADERS && h.flags & PRIORITY != 0 { 5 } else { 0 };
+                let skip = if h.kind == HEADERS && h.flags & PRIORITY != 0 {
+                    5
+                } else {
+                    0
+                };
                 assert_eq!(h.flags & PADDED, 0);
                 cur.extend_from_slice(&payload[skip..]);
                 if h.flags & END_HEADERS != 0 {
-                    let hs = d.decode(&cur).unwrap();
+                    let mut hs = Vec::new();
+                    d.decode(&mut cur, &mut hs).unwrap();
                     blocks.push(
                         hs.into_iter()
-                            .map(|(n, v)| {
+                            .map(|(n, v, _)| {
                                 (String::from_utf8(n).unwrap(), String::from_utf8(v).unwrap())
                             })
                             .collect(),
@@ -569,16 +582,31 @@ mod tests {
         blocks
     }
 
-    fn request_block(enc: &mut loona_hpack::Encoder, authority: &str, path: &str) -> Vec<u8> {
-        let hs: Vec<(&[u8], &[u8])> = vec![
-            (b":method", b"POST"),
-            (b":scheme", b"http"),
-            (b":path", path.as_bytes()),
-            (b":authority", authority.as_bytes()),
-            (b"content-type", b"application/grpc"),
-            (b"te", b"trailers"),
-        ];
-        enc.encode(hs)
+    /// Huffman-coded strings, indexed in the dynamic table, the shortest
+    /// representation: as grpc-go's encoder writes them.
+    const AS_GRPC_GO: u8 = 0x1 | 0x2 | 0x4 | 0x10;
+
+    fn encode(enc: &mut httlib_hpack::Encoder, hs: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (n, v) in hs {
+            let field = (n.as_bytes().to_vec(), v.as_bytes().to_vec(), AS_GRPC_GO);
+            enc.encode(field, &mut out).unwrap();
+        }
+        out
+    }
+
+    fn request_block(enc: &mut httlib_hpack::Encoder, authority: &str, path: &str) -> Vec<u8> {
+        encode(
+            enc,
+            &[
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", path),
+                (":authority", authority),
+                ("content-type", "application/grpc"),
+                ("te", "trailers"),
+            ],
+        )
     }
 
     fn authority_of(block: &[(String, String)]) -> &str {
@@ -589,7 +617,7 @@ mod tests {
     async fn invalid_authorities_become_localhost_and_valid_ones_stay() {
         // The client's encoder indexes headers in its dynamic table, so the
         // second block refers to entries of the first.
-        let mut enc = loona_hpack::Encoder::new();
+        let mut enc = httlib_hpack::Encoder::default();
         let mut input = PREFACE.to_vec();
         input.extend(frame(SETTINGS, 0, 0, &[]));
         let cases = [
@@ -614,13 +642,15 @@ mod tests {
                 assert_eq!(b[2].1, "/runtime.v1.RuntimeService/Version");
             }
             // Everything else passes unchanged: settings and data frames.
-            assert!(out.windows(14).any(|w| w == frame(0x0, END_STREAM, 1, b"\0\0\0\0\0")));
+            assert!(out
+                .windows(14)
+                .any(|w| w == frame(0x0, END_STREAM, 1, b"\0\0\0\0\0")));
         }
     }
 
     #[tokio::test]
     async fn continuation_padding_and_priority_are_rebuilt() {
-        let mut enc = loona_hpack::Encoder::new();
+        let mut enc = httlib_hpack::Encoder::default();
         let block = request_block(&mut enc, "/x.sock", "/p");
         let (a, b) = block.split_at(block.len() / 2);
         let mut headers = vec![3u8]; // pad length
@@ -640,9 +670,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_large_block_is_split_into_continuations() {
-        let mut enc = loona_hpack::Encoder::new();
+        let mut enc = httlib_hpack::Encoder::default();
         let big = "v".repeat(40_000);
-        let block = enc.encode(vec![(&b"x-big"[..], big.as_bytes())]);
+        let block = encode(&mut enc, &[("x-big", &big)]);
         let mut input = PREFACE.to_vec();
         input.extend(frame(HEADERS, END_HEADERS, 1, &block));
         let out = through_front(&input, 1000).await.unwrap();
@@ -650,6 +680,41 @@ mod tests {
         assert_eq!(blocks[0][0].1.len(), 40_000);
         let first = FrameHeader::parse(&out[PREFACE.len()..]);
         assert!(first.len <= MAX_OUT_FRAME && first.flags & END_HEADERS == 0);
+    }
+
+    #[tokio::test]
+    async fn a_never_indexed_field_stays_never_indexed() {
+        let mut enc = httlib_hpack::Encoder::default();
+        let mut block = Vec::new();
+        let field = (b"authorization".to_vec(), b"secret".to_vec(), 0x8);
+        enc.encode(field, &mut block).unwrap();
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(HEADERS, END_HEADERS, 1, &block));
+        let out = through_front(&input, 100).await.unwrap();
+        let payload = &out[PREFACE.len() + FRAME_HEADER..];
+        assert_eq!(payload[0], 0x10, "never-indexed literal, new name");
+        let mut d = httlib_hpack::Decoder::default();
+        let mut fields = Vec::new();
+        d.decode(&mut payload.to_vec(), &mut fields).unwrap();
+        assert_eq!(
+            fields,
+            vec![(b"authorization".to_vec(), b"secret".to_vec(), 0x8)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_block_that_decodes_to_too_much_ends_the_connection() {
+        // One 4000-byte field in the table, then referred to 20 times.
+        let mut enc = httlib_hpack::Encoder::default();
+        let big = "v".repeat(4000);
+        let mut block = encode(&mut enc, &[("x-big", &big)]);
+        for _ in 0..20 {
+            block.extend(encode(&mut enc, &[("x-big", &big)]));
+        }
+        assert!(block.len() < 5000);
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(HEADERS, END_HEADERS, 1, &block));
+        assert!(through_front(&input, 1000).await.is_err());
     }
 
     #[tokio::test]
@@ -697,8 +762,8 @@ mod tests {
     async fn a_size_update_over_the_servers_setting_is_refused() {
         let mut input = PREFACE.to_vec();
         // Dynamic table size update to 8192 (> 4096), then :method GET.
-        let mut block = Vec::new();
-        loona_hpack::encoder::encode_integer_into(8192, 5, 0x20, &mut block).unwrap();
+        // 0x3f + 8192 - 31 as an HPACK integer with a 5-bit prefix.
+        let mut block = vec![0x3f, 0xe1, 0x3f];
         block.push(0x82);
         input.extend(frame(HEADERS, END_HEADERS, 1, &block));
         assert!(through_front(&input, 100).await.is_err());

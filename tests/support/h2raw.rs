@@ -1,5 +1,6 @@
 //! A raw HTTP/2 gRPC client for tests: frames written by hand and headers
-//! encoded with an HPACK encoder (with its dynamic table, as grpc-go's), so a
+//! encoded with an HPACK encoder (Huffman-coded strings and its dynamic
+//! table, as grpc-go's encoder writes them), so a
 //! request may carry any `:authority`, or none — which the `h2` client crate
 //! refuses to send.
 
@@ -68,8 +69,8 @@ impl Answer {
 /// One HTTP/2 connection to a unix socket.
 pub struct RawH2 {
     io: UnixStream,
-    encoder: loona_hpack::Encoder<'static>,
-    decoder: loona_hpack::Decoder<'static>,
+    encoder: httlib_hpack::Encoder<'static>,
+    decoder: httlib_hpack::Decoder<'static>,
     next_stream: u32,
 }
 
@@ -88,8 +89,8 @@ impl RawH2 {
         io.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
         RawH2 {
             io,
-            encoder: loona_hpack::Encoder::new(),
-            decoder: loona_hpack::Decoder::new(),
+            encoder: httlib_hpack::Encoder::default(),
+            decoder: httlib_hpack::Decoder::default(),
             next_stream: 1,
         }
     }
@@ -118,7 +119,12 @@ impl RawH2 {
         for (n, v) in extra {
             headers.push((n.as_bytes(), v.as_bytes()));
         }
-        let block = self.encoder.encode(headers);
+        let mut block = Vec::new();
+        for (n, v) in headers {
+            // Huffman name and value, indexed, shortest representation.
+            let field = (n.to_vec(), v.to_vec(), 0x1 | 0x2 | 0x4 | 0x10);
+            self.encoder.encode(field, &mut block).unwrap();
+        }
         let body = request.encode_to_vec();
         let mut data = vec![0];
         data.extend_from_slice(&(body.len() as u32).to_be_bytes());
@@ -167,12 +173,11 @@ impl RawH2 {
                 HEADERS | 0x9 => {
                     block.extend_from_slice(&payload);
                     if flags & END_HEADERS != 0 {
-                        let hs: Vec<(String, String)> = self
-                            .decoder
-                            .decode(&block)
-                            .unwrap()
+                        let mut fields = Vec::new();
+                        self.decoder.decode(&mut block, &mut fields).unwrap();
+                        let hs: Vec<(String, String)> = fields
                             .into_iter()
-                            .map(|(n, v)| {
+                            .map(|(n, v, _)| {
                                 (
                                     String::from_utf8_lossy(&n).into_owned(),
                                     String::from_utf8_lossy(&v).into_owned(),
