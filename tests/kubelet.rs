@@ -6,8 +6,7 @@
 //! losing a line, `/stats/summary` has the pod's usage, a kubelet restart
 //! leaves the pod alone, and removing the manifest leaves nothing behind.
 //!
-//! A second test (ignored while a crid bug stands) has kubelet take pod
-//! stats from ListPodSandboxStats alone.
+//! A second test has kubelet take pod stats from ListPodSandboxStats alone.
 //!
 //! Runs only when `CRID_KUBELET` names a kubelet binary (v1.26 was used);
 //! `make test` does not build one. `CRID_KUBELET_LOGS=<dir>` keeps copies of
@@ -1220,14 +1219,13 @@ async fn kubelet_runs_a_static_pod_on_crid() {
 /// one on the host's network, and the kubelet keeps serving it once their
 /// sandboxes are stopped.
 ///
-/// Ignored until crid stops sending `network` without `default_interface`
-/// (a host-network pod, a stopped sandbox): kubelet 1.26 dereferences it
-/// and panics (cri_stats_provider.go:936, criInterfaceToSummary); its
-/// eviction manager asks every 10 s, so the kubelet exits. containerd sets
+/// A `network` without `default_interface` (crid once sent one for a
+/// host-network pod or a stopped sandbox) makes kubelet 1.26 panic
+/// (cri_stats_provider.go:936, criInterfaceToSummary); its eviction manager
+/// asks every 10 s, so the kubelet exits. Like containerd, crid sets
 /// `network` only with a default interface, and lists no stats for
 /// sandboxes that are not ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "crid bug: PodSandboxStats.linux.network without default_interface crashes kubelet"]
 async fn kubelet_takes_pod_stats_from_cri() {
     let Some(bin) = kubelet_binary() else {
         return;

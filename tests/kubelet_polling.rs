@@ -557,6 +557,80 @@ async fn stats_follow_cpu_memory_and_network_use() {
     env.assert_no_leaks();
 }
 
+/// kubelet (PodAndContainerStatsFromCRI) reads `network.default_interface`
+/// whenever `network` is there: as containerd, crid sends `network` only
+/// with eth0 as default interface, so not for a host-network pod or a
+/// stopped one; ListPodSandboxStats lists only ready sandboxes, while
+/// PodSandboxStats still answers for a stopped one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_stats_have_network_only_with_a_default_interface() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let mut rt = env.rt().await;
+    let bridged = env.run_pod(&env.pod_config("bridged")).await;
+    let no_pause = env
+        .run_pod(&env.pod_config_without_shared_pid("no-pause"))
+        .await;
+    let hostnet = env.run_pod(&env.host_network_pod_config("hostnet")).await;
+    let list = |rt: &mut RuntimeClient, id: &str| {
+        let filter = Some(PodSandboxStatsFilter {
+            id: id.to_string(),
+            ..Default::default()
+        });
+        let mut rt = rt.clone();
+        async move {
+            let mut ids: Vec<(String, Option<NetworkUsage>)> = rt
+                .list_pod_sandbox_stats(ListPodSandboxStatsRequest { filter })
+                .await
+                .expect("ListPodSandboxStats")
+                .into_inner()
+                .stats
+                .into_iter()
+                .map(|s| (s.attributes.unwrap().id, s.linux.and_then(|l| l.network)))
+                .collect();
+            ids.sort_by(|a, b| a.0.cmp(&b.0));
+            ids
+        }
+    };
+    let check = |what: &str, network: &Option<NetworkUsage>, want_eth0: bool| match network {
+        Some(n) => {
+            let d = n.default_interface.as_ref();
+            assert_eq!(d.map(|d| d.name.as_str()), Some("eth0"), "{what}: {n:?}");
+            assert!(want_eth0, "{what}: network {n:?}");
+        }
+        None => assert!(!want_eth0, "{what}: no network"),
+    };
+    for (sid, want) in [(&bridged, true), (&no_pause, true), (&hostnet, false)] {
+        check(sid, &env.pod_stats(sid).await.network, want);
+    }
+    let all = list(&mut rt, "").await;
+    assert_eq!(all.len(), 3, "{all:?}");
+    for (sid, network) in &all {
+        check(sid, network, sid != &hostnet);
+    }
+
+    // Stopped: still answered by id, without network; no longer listed.
+    for sid in [&bridged, &no_pause, &hostnet] {
+        env.stop_pod(sid).await;
+        let p = env.pod_stats(sid).await;
+        assert!(p.network.is_none(), "stopped {sid}: {:?}", p.network);
+        assert!(list(&mut rt, sid).await.is_empty(), "stopped {sid} listed");
+    }
+    assert!(list(&mut rt, "").await.is_empty());
+    let streamed = collect(
+        rt.stream_pod_sandbox_stats(StreamPodSandboxStatsRequest::default())
+            .await,
+        |m| m.pod_sandbox_stats,
+    )
+    .await;
+    assert!(streamed.is_empty(), "{streamed:?}");
+
+    env.remove_all_pods().await;
+    env.assert_no_leaks();
+}
+
 /// Every item of a list stream, in order.
 async fn collect<T, R>(
     stream: Result<tonic::Response<tonic::Streaming<R>>, tonic::Status>,

@@ -143,6 +143,19 @@ async fn pod_stats_message(rt: &Runtime, id: &str, u: PodUsage) -> Result<PodSan
             tx_errors: u64v(*txe),
         })
         .collect();
+    // As containerd: network usage only together with a default interface
+    // (kubelet dereferences it), so none for a host-network or stopped pod.
+    let ready = s.status().state == crate::sandbox::SandboxState::Ready;
+    let network = interfaces
+        .iter()
+        .find(|i| i.name == "eth0")
+        .filter(|_| ready)
+        .cloned()
+        .map(|default_interface| NetworkUsage {
+            timestamp: u.timestamp,
+            default_interface: Some(default_interface),
+            interfaces,
+        });
     let containers = u
         .containers
         .iter()
@@ -176,11 +189,7 @@ async fn pod_stats_message(rt: &Runtime, id: &str, u: PodUsage) -> Result<PodSan
                 major_page_faults: u64v(m.major_page_faults),
                 psi: psi_stats(&u.psi.memory),
             }),
-            network: Some(NetworkUsage {
-                timestamp: u.timestamp,
-                default_interface: interfaces.iter().find(|i| i.name == "eth0").cloned(),
-                interfaces,
-            }),
+            network,
             process: Some(ProcessUsage {
                 timestamp: u.timestamp,
                 process_count: u64v(u.process_count),
@@ -204,7 +213,9 @@ pub(super) async fn list_pod_sandbox_stats(
 ) -> Result<Vec<PodSandboxStats>> {
     let mut out = vec![];
     for s in rt.sandboxes.list() {
-        if (!f.id.is_empty() && !s.id().starts_with(&f.id))
+        // As containerd: only ready sandboxes have stats to list.
+        if s.status().state != crate::sandbox::SandboxState::Ready
+            || (!f.id.is_empty() && !s.id().starts_with(&f.id))
             || !super::convert::labels_match(&s.meta.config.labels, &f.label_selector)
         {
             continue;
