@@ -53,7 +53,11 @@ where
     match tokio::time::timeout(d, fut).await {
         Ok(resp) => resp,
         Err(_) => {
-            tracing::debug!(method, deadline_us = d.as_micros() as u64, "deadline exceeded");
+            tracing::debug!(
+                method,
+                deadline_us = d.as_micros() as u64,
+                "deadline exceeded"
+            );
             let name = method.rsplit('/').next().unwrap_or(method);
             crate::metrics::global().observe_rpc(name, tonic::Code::DeadlineExceeded, d);
             tonic::Status::deadline_exceeded(format!("deadline of {d:?} exceeded")).into_http()
@@ -72,7 +76,10 @@ mod tests {
         assert_eq!(parse_grpc_timeout("3M"), Some(Duration::from_secs(180)));
         assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_grpc_timeout("500u"), Some(Duration::from_micros(500)));
-        assert_eq!(parse_grpc_timeout("99999999n"), Some(Duration::from_nanos(99_999_999)));
+        assert_eq!(
+            parse_grpc_timeout("99999999n"),
+            Some(Duration::from_nanos(99_999_999))
+        );
         for bad in ["", "m", "1", "1x", "-1m", "123456789m", "1.5S", " 1m"] {
             assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
         }

@@ -86,24 +86,27 @@ pub async fn serve(
             },
         };
         let routes = routes.clone();
-        let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-            let routes = routes.clone();
-            let method = req.uri().path().to_owned();
-            let span = tracing::debug_span!("rpc", method = %method);
-            let deadline = deadline::of_request(&req);
-            tracing::Instrument::instrument(
-                async move {
-                    let call = async {
-                        match routes.oneshot(req).await {
-                            Ok(resp) => resp,
-                            Err(never) => match never {},
-                        }
-                    };
-                    Ok::<_, std::convert::Infallible>(deadline::run(deadline, &method, call).await)
-                },
-                span,
-            )
-        });
+        let service =
+            hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let routes = routes.clone();
+                let method = req.uri().path().to_owned();
+                let span = tracing::debug_span!("rpc", method = %method);
+                let deadline = deadline::of_request(&req);
+                tracing::Instrument::instrument(
+                    async move {
+                        let call = async {
+                            match routes.oneshot(req).await {
+                                Ok(resp) => resp,
+                                Err(never) => match never {},
+                            }
+                        };
+                        Ok::<_, std::convert::Infallible>(
+                            deadline::run(deadline, &method, call).await,
+                        )
+                    },
+                    span,
+                )
+            });
         let io = TokioIo::new(authority::AuthorityFront::new(stream));
         let conn = graceful.watch(http2.serve_connection(io, service));
         tokio::spawn(async move {
