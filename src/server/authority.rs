@@ -48,6 +48,8 @@ const MAX_BLOCK: usize = 64 * 1024;
 /// httlib-hpack's flag for a never-indexed field (RFC 7541 §6.2.3), in what
 /// its decoder returns and its encoder takes.
 const NEVER_INDEXED: u8 = 0x8;
+/// Room made in the input buffer before each read from the socket.
+const READ_CHUNK: usize = 16 * 1024;
 /// What replaces an authority h2 would refuse.
 const REPLACEMENT_AUTHORITY: &[u8] = b"localhost";
 
@@ -88,19 +90,12 @@ impl<IO: AsyncRead + Unpin> AsyncRead for AuthorityFront<IO> {
             if this.inbound.eof {
                 return Poll::Ready(Ok(()));
             }
-            let mut chunk = [0u8; 16 * 1024];
-            let mut rb = ReadBuf::new(&mut chunk);
-            match Pin::new(&mut this.io).poll_read(cx, &mut rb) {
+            this.inbound.raw.reserve(READ_CHUNK);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, &mut this.inbound.raw) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) => {
-                    if rb.filled().is_empty() {
-                        this.inbound.finish();
-                    } else {
-                        this.inbound.raw.extend_from_slice(rb.filled());
-                        this.inbound.process()?;
-                    }
-                }
+                Poll::Ready(Ok(0)) => this.inbound.finish(),
+                Poll::Ready(Ok(_)) => this.inbound.process()?,
             }
         }
     }
