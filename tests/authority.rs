@@ -11,8 +11,8 @@ use crid::cri::*;
 use std::time::Duration;
 use support::h2raw::{Authority, RawH2};
 use support::pod::PodEnv;
+use support::spdy::upgrade_with_host;
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const VERSION: &str = "/runtime.v1.RuntimeService/Version";
 const CONTAINER_STATUS: &str = "/runtime.v1.RuntimeService/ContainerStatus";
@@ -160,32 +160,6 @@ async fn an_expired_deadline_answers_deadline_exceeded() {
         .images
         .iter()
         .all(|i| !i.repo_tags.iter().any(|t| t.contains("stuck"))));
-}
-
-/// Send an HTTP/1.1 upgrade to `url` with `host` as its Host header (`None`:
-/// no Host header at all); returns the status code and the connection.
-async fn upgrade_with_host(
-    url: &str,
-    host: Option<&str>,
-    extra: &str,
-) -> (u16, String, tokio::net::TcpStream) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (addr, path) = rest.split_once('/').unwrap();
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let host = host.map(|h| format!("Host: {h}\r\n")).unwrap_or_default();
-    let req = format!("GET /{path} HTTP/1.1\r\n{host}Connection: Upgrade\r\n{extra}\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        if s.read(&mut b).await.unwrap() == 0 {
-            break;
-        }
-        head.push(b[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    let code = head.split(' ').nth(1).unwrap_or("0").parse().unwrap_or(0);
-    (code, head, s)
 }
 
 /// An Exec through a grpc-go-like client naming the socket path; its URL.

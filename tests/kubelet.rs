@@ -715,6 +715,33 @@ impl Drop for Node {
     }
 }
 
+/// Wait until kubelet has restarted container `name` (attempt 1 running);
+/// that container and the exit code of attempt 0, when it is still listed.
+async fn wait_restarted(node: &Node, name: &str) -> (Container, Option<i32>) {
+    let env = &node.env;
+    let restarted = wait_for(
+        &node.kubelet,
+        &format!("{name} restarted (attempt 1 running)"),
+        Duration::from_secs(60),
+        Duration::from_millis(250),
+        || async {
+            let cs = containers(env).await;
+            running_named(&cs, name)
+                .filter(|c| attempt(c) >= 1)
+                .cloned()
+                .ok_or(format!("{:?}", running_set(&cs)))
+        },
+    )
+    .await;
+    let cs = containers(env).await;
+    let first = cs.iter().find(|c| cname(c) == name && attempt(c) == 0);
+    let exit_code = match first {
+        Some(c) => Some(env.status(&c.id).await.exit_code),
+        None => None,
+    };
+    (restarted, exit_code)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubelet_runs_a_static_pod_on_crid() {
     let Some(bin) = kubelet_binary() else {
@@ -838,24 +865,9 @@ async fn kubelet_runs_a_static_pod_on_crid() {
 
     // Step 4: a container that exits is restarted.
     let t = Instant::now();
-    let crasher = wait_for(
-        &node.kubelet,
-        "crasher restarted (attempt 1 running)",
-        Duration::from_secs(60),
-        Duration::from_millis(250),
-        || async {
-            let cs = containers(env).await;
-            running_named(&cs, "crasher")
-                .filter(|c| attempt(c) >= 1)
-                .cloned()
-                .ok_or(format!("{:?}", running_set(&cs)))
-        },
-    )
-    .await;
-    let cs = containers(env).await;
-    if let Some(first) = cs.iter().find(|c| cname(c) == "crasher" && attempt(c) == 0) {
-        let s = env.status(&first.id).await;
-        assert_eq!(s.exit_code, 1, "crasher attempt 0: {s:?}");
+    let (crasher, exit_code) = wait_restarted(&node, "crasher").await;
+    if let Some(code) = exit_code {
+        assert_eq!(code, 1, "crasher attempt 0");
     }
     let log1 = std::fs::read_to_string(log_dir.join("crasher/1.log")).unwrap_or_default();
     step(4, "exited container restarted", t);
@@ -868,29 +880,11 @@ async fn kubelet_runs_a_static_pod_on_crid() {
 
     // Step 5: a failing liveness probe restarts its container.
     let t = Instant::now();
-    let live = wait_for(
-        &node.kubelet,
-        "liveness restarted (attempt 1 running)",
-        Duration::from_secs(60),
-        Duration::from_millis(250),
-        || async {
-            let cs = containers(env).await;
-            running_named(&cs, "liveness")
-                .filter(|c| attempt(c) >= 1)
-                .cloned()
-                .ok_or(format!("{:?}", running_set(&cs)))
-        },
-    )
-    .await;
-    let cs = containers(env).await;
-    if let Some(first) = cs
-        .iter()
-        .find(|c| cname(c) == "liveness" && attempt(c) == 0)
-    {
-        let s = env.status(&first.id).await;
+    let (live, exit_code) = wait_restarted(&node, "liveness").await;
+    if let Some(code) = exit_code {
         assert_eq!(
-            s.exit_code, 137,
-            "liveness attempt 0 (sleep as PID 1 ignores SIGTERM, so SIGKILL): {s:?}"
+            code, 137,
+            "liveness attempt 0 (sleep as PID 1 ignores SIGTERM: SIGKILL)"
         );
     }
     assert!(

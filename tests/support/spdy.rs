@@ -5,10 +5,26 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Send an HTTP upgrade request; returns the status code, response head and the socket.
 pub async fn upgrade(url: &str, extra: &str) -> (u16, String, tokio::net::TcpStream) {
+    let addr = url
+        .strip_prefix("http://")
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    upgrade_with_host(url, Some(addr), extra).await
+}
+
+/// `upgrade` with `host` as the Host header (`None`: no Host header at all).
+pub async fn upgrade_with_host(
+    url: &str,
+    host: Option<&str>,
+    extra: &str,
+) -> (u16, String, tokio::net::TcpStream) {
     let rest = url.strip_prefix("http://").unwrap();
     let (addr, path) = rest.split_once('/').unwrap();
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET /{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n{extra}\r\n");
+    let host = host.map(|h| format!("Host: {h}\r\n")).unwrap_or_default();
+    let req = format!("GET /{path} HTTP/1.1\r\n{host}Connection: Upgrade\r\n{extra}\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
@@ -19,7 +35,7 @@ pub async fn upgrade(url: &str, extra: &str) -> (u16, String, tokio::net::TcpStr
         head.push(b[0]);
     }
     let head = String::from_utf8(head).unwrap();
-    let code = head.split(' ').nth(1).unwrap_or("0").parse().unwrap();
+    let code = head.split(' ').nth(1).unwrap_or("0").parse().unwrap_or(0);
     (code, head, s)
 }
 
