@@ -21,7 +21,6 @@ use bytes::{Buf, BytesMut};
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -58,17 +57,17 @@ pub struct AuthorityFront<IO> {
     io: IO,
     inbound: Inbound,
     outbound: SettingsScanner,
-    table_sizes: Arc<Mutex<TableSizes>>,
+    /// Shared by both directions: the server announces, the client acks.
+    table_sizes: TableSizes,
 }
 
 impl<IO> AuthorityFront<IO> {
     pub fn new(io: IO) -> Self {
-        let table_sizes = Arc::new(Mutex::new(TableSizes::default()));
         AuthorityFront {
             io,
-            inbound: Inbound::new(table_sizes.clone()),
-            outbound: SettingsScanner::new(table_sizes.clone()),
-            table_sizes,
+            inbound: Inbound::new(),
+            outbound: SettingsScanner::default(),
+            table_sizes: TableSizes::default(),
         }
     }
 }
@@ -95,7 +94,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for AuthorityFront<IO> {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Ready(Ok(0)) => this.inbound.finish(),
-                Poll::Ready(Ok(_)) => this.inbound.process()?,
+                Poll::Ready(Ok(_)) => this.inbound.process(&mut this.table_sizes)?,
             }
         }
     }
@@ -109,7 +108,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for AuthorityFront<IO> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let n = std::task::ready!(Pin::new(&mut this.io).poll_write(cx, buf))?;
-        this.outbound.scan(&buf[..n]);
+        this.outbound.scan(&buf[..n], &mut this.table_sizes);
         Poll::Ready(Ok(n))
     }
 
@@ -126,7 +125,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for AuthorityFront<IO> {
                 break;
             }
             let take = left.min(b.len());
-            this.outbound.scan(&b[..take]);
+            this.outbound.scan(&b[..take], &mut this.table_sizes);
             left -= take;
         }
         Poll::Ready(Ok(n))
@@ -190,6 +189,7 @@ impl TableSizes {
 }
 
 /// Finds SETTINGS frames in what the server writes, without copying it.
+#[derive(Default)]
 struct SettingsScanner {
     header: [u8; FRAME_HEADER],
     header_len: usize,
@@ -197,21 +197,10 @@ struct SettingsScanner {
     remaining: usize,
     /// The current frame's payload, kept only for a SETTINGS frame.
     settings: Option<Vec<u8>>,
-    table_sizes: Arc<Mutex<TableSizes>>,
 }
 
 impl SettingsScanner {
-    fn new(table_sizes: Arc<Mutex<TableSizes>>) -> Self {
-        SettingsScanner {
-            header: [0; FRAME_HEADER],
-            header_len: 0,
-            remaining: 0,
-            settings: None,
-            table_sizes,
-        }
-    }
-
-    fn scan(&mut self, mut bytes: &[u8]) {
+    fn scan(&mut self, mut bytes: &[u8], sizes: &mut TableSizes) {
         while !bytes.is_empty() {
             if self.remaining > 0 {
                 let n = self.remaining.min(bytes.len());
@@ -221,7 +210,7 @@ impl SettingsScanner {
                 self.remaining -= n;
                 bytes = &bytes[n..];
                 if self.remaining == 0 {
-                    self.settings_done();
+                    self.settings_done(sizes);
                 }
                 continue;
             }
@@ -237,12 +226,12 @@ impl SettingsScanner {
             self.remaining = h.len;
             self.settings = (h.kind == SETTINGS && h.flags & ACK == 0).then(Vec::new);
             if self.remaining == 0 {
-                self.settings_done();
+                self.settings_done(sizes);
             }
         }
     }
 
-    fn settings_done(&mut self) {
+    fn settings_done(&mut self, sizes: &mut TableSizes) {
         let Some(payload) = self.settings.take() else {
             return;
         };
@@ -251,7 +240,7 @@ impl SettingsScanner {
             .filter(|e| u16::from_be_bytes([e[0], e[1]]) == SETTINGS_HEADER_TABLE_SIZE)
             .map(|e| u32::from_be_bytes([e[2], e[3], e[4], e[5]]) as usize)
             .next_back();
-        self.table_sizes.lock().unwrap().pending.push_back(size);
+        sizes.pending.push_back(size);
     }
 }
 
@@ -310,7 +299,6 @@ struct Inbound {
     decoder: httlib_hpack::Decoder<'static>,
     /// Writes plain literals only: it never touches its table.
     encoder: httlib_hpack::Encoder<'static>,
-    table_sizes: Arc<Mutex<TableSizes>>,
 }
 
 fn invalid(msg: impl Into<String>) -> io::Error {
@@ -318,7 +306,7 @@ fn invalid(msg: impl Into<String>) -> io::Error {
 }
 
 impl Inbound {
-    fn new(table_sizes: Arc<Mutex<TableSizes>>) -> Self {
+    fn new() -> Self {
         let decoder = httlib_hpack::Decoder::with_dynamic_size(DEFAULT_TABLE_SIZE as u32);
         Inbound {
             raw: BytesMut::new(),
@@ -329,7 +317,6 @@ impl Inbound {
             block: None,
             decoder,
             encoder: httlib_hpack::Encoder::default(),
-            table_sizes,
         }
     }
 
@@ -342,7 +329,7 @@ impl Inbound {
     }
 
     /// Move as much of `raw` to `out` as complete input allows.
-    fn process(&mut self) -> io::Result<()> {
+    fn process(&mut self, sizes: &mut TableSizes) -> io::Result<()> {
         loop {
             match self.phase {
                 Phase::Passthrough => {
@@ -383,7 +370,7 @@ impl Inbound {
                     }
                     if !is_header_frame {
                         if h.kind == SETTINGS && h.flags & ACK != 0 {
-                            self.table_sizes.lock().unwrap().acknowledge();
+                            sizes.acknowledge();
                         }
                         let header = self.raw.split_to(FRAME_HEADER);
                         self.out.extend_from_slice(&header);
@@ -398,13 +385,19 @@ impl Inbound {
                         return Ok(());
                     }
                     let frame = self.raw.split_to(FRAME_HEADER + h.len);
-                    self.header_frame(h, &frame[FRAME_HEADER..])?;
+                    self.header_frame(h, &frame[FRAME_HEADER..], sizes.allowed())?;
                 }
             }
         }
     }
 
-    fn header_frame(&mut self, h: FrameHeader, payload: &[u8]) -> io::Result<()> {
+    /// `table_size`: the largest HPACK table the client may be using.
+    fn header_frame(
+        &mut self,
+        h: FrameHeader,
+        payload: &[u8],
+        table_size: usize,
+    ) -> io::Result<()> {
         if h.kind == HEADERS {
             let mut p = payload;
             let mut pad = 0;
@@ -438,14 +431,13 @@ impl Inbound {
         }
         if h.flags & END_HEADERS != 0 {
             let block = self.block.take().unwrap();
-            self.reencode(block)?;
+            self.reencode(block, table_size)?;
         }
         Ok(())
     }
 
-    fn reencode(&mut self, mut block: PendingBlock) -> io::Result<()> {
-        let allowed = self.table_sizes.lock().unwrap().allowed();
-        self.decoder.set_max_dynamic_size(allowed as u32);
+    fn reencode(&mut self, mut block: PendingBlock, table_size: usize) -> io::Result<()> {
+        self.decoder.set_max_dynamic_size(table_size as u32);
         let mut rest = std::mem::take(&mut block.fragment);
         let mut encoded = Vec::with_capacity(rest.len() * 2 + 32);
         let mut decoded_size = 0;
@@ -734,23 +726,23 @@ mod tests {
 
     #[test]
     fn table_size_follows_the_servers_settings_once_acknowledged() {
-        let sizes = Arc::new(Mutex::new(TableSizes::default()));
-        let mut scan = SettingsScanner::new(sizes.clone());
+        let mut sizes = TableSizes::default();
+        let mut scan = SettingsScanner::default();
         let mut settings = Vec::new();
         settings.extend_from_slice(&SETTINGS_HEADER_TABLE_SIZE.to_be_bytes());
         settings.extend_from_slice(&100u32.to_be_bytes());
         let bytes = [frame(SETTINGS, 0, 0, &settings), frame(0x0, 0, 1, b"abc")].concat();
         for b in bytes.chunks(2) {
-            scan.scan(b);
+            scan.scan(b, &mut sizes);
         }
         // Before the ACK the client may still use the old, larger table.
-        assert_eq!(sizes.lock().unwrap().allowed(), DEFAULT_TABLE_SIZE);
-        sizes.lock().unwrap().acknowledge();
-        assert_eq!(sizes.lock().unwrap().allowed(), 100);
+        assert_eq!(sizes.allowed(), DEFAULT_TABLE_SIZE);
+        sizes.acknowledge();
+        assert_eq!(sizes.allowed(), 100);
         // A settings frame without the size keeps it.
-        scan.scan(&frame(SETTINGS, 0, 0, &[]));
-        sizes.lock().unwrap().acknowledge();
-        assert_eq!(sizes.lock().unwrap().allowed(), 100);
+        scan.scan(&frame(SETTINGS, 0, 0, &[]), &mut sizes);
+        sizes.acknowledge();
+        assert_eq!(sizes.allowed(), 100);
     }
 
     #[tokio::test]
