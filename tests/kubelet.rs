@@ -22,7 +22,7 @@ use crid::cri::*;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use support::image::free_port;
 use support::pod::PodEnv;
@@ -94,18 +94,8 @@ impl Kubelet {
             .unwrap();
         writeln!(logf, "==== test: kubelet start ====").unwrap();
         let mut cmd = Command::new(&self.bin);
-        cmd.args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone().unwrap())
-            .stderr(logf);
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                nix::unistd::setsid().ok();
-                Ok(())
-            });
-        }
-        self.child = Some(cmd.spawn().expect("start kubelet"));
+        cmd.args(&self.args);
+        self.child = Some(spawn_in_own_session(&mut cmd, &self.log));
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok((200, body)) = get(&self.healthz, "/healthz") {

@@ -78,6 +78,28 @@ fn wait_for_socket(path: &Path, child: &mut Child, what: &str, log: &Path) {
     }
 }
 
+/// Start `cmd` in a session of its own (so a signal to the test's process
+/// group does not reach it), stdin empty, stdout and stderr appended to `log`.
+pub fn spawn_in_own_session(cmd: &mut Command, log: &Path) -> Child {
+    let logf = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    cmd.stdin(Stdio::null())
+        .stdout(logf.try_clone().unwrap())
+        .stderr(logf);
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().ok();
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("start {:?}: {e}", cmd.get_program()))
+}
+
 /// Stop a process we started: SIGTERM, then SIGKILL after `grace`.
 pub fn stop_child(child: &mut Child, grace: Duration) {
     use nix::sys::signal::{kill, Signal};
@@ -177,25 +199,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         let config = format!("{config}{}\n", self.extra_config);
         std::fs::write(d.join("config.toml"), config).unwrap();
         let log = d.join("containerd.log");
-        let logf = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
         let mut cmd = Command::new(which("containerd").expect("containerd installed"));
-        cmd.arg("--config")
-            .arg(d.join("config.toml"))
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone().unwrap())
-            .stderr(logf);
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                nix::unistd::setsid().ok();
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("start containerd");
+        cmd.arg("--config").arg(d.join("config.toml"));
+        let mut child = spawn_in_own_session(&mut cmd, &log);
         wait_for_socket(&self.address, &mut child, "containerd", &log);
         self.child = Some(child);
     }
