@@ -49,6 +49,12 @@ pub struct Config {
     /// runc ~15 ms of filter compilation per pod. Other sandbox images always
     /// get the whole profile.
     pub minimal_pause_seccomp: bool,
+    /// Give a container or pause process whose config asks for no seccomp
+    /// profile the `RuntimeDefault` one, as CRI-O's
+    /// `seccomp_use_default_when_empty`. Off by default: the CRI and
+    /// containerd read no profile as unconfined (kubelet sends
+    /// `RuntimeDefault` itself when its `seccompDefault` is on).
+    pub seccomp_default_when_empty: bool,
     pub containerd: ContainerdConfig,
     pub cni: CniConfig,
     pub registry: RegistryConfig,
@@ -130,6 +136,7 @@ impl Default for Config {
             missing_cgroup_controllers: MissingCgroupControllers::Drop,
             drop_pause_container: true,
             minimal_pause_seccomp: true,
+            seccomp_default_when_empty: false,
             containerd: ContainerdConfig::default(),
             cni: CniConfig::default(),
             registry: RegistryConfig::default(),

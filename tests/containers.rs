@@ -974,3 +974,67 @@ async fn image_volumes_are_read_only_shared_by_the_pod_and_go_with_it() {
     );
     env.assert_no_leaks();
 }
+
+/// `Seccomp:` of the container's own process and of the pod's pid 1 (the
+/// pause process: `pod_config` shares the PID namespace), in a pod and a
+/// container that ask for no seccomp profile.
+async fn seccomp_modes_when_none_asked(env: &PodEnv) -> (String, String) {
+    let pod = env.pod_config("noseccomp");
+    let sid = env.run_pod(&pod).await;
+    let cid = env
+        .run(&sid, &pod, env.container_config("c", &["sleep", "3600"]))
+        .await;
+    let rt = env.rt().await;
+    let mode = |pid: &'static str| {
+        let mut rt = rt.clone();
+        let cid = cid.clone();
+        async move {
+            let out = rt
+                .exec_sync(ExecSyncRequest {
+                    container_id: cid,
+                    cmd: vec![
+                        "grep".into(),
+                        "Seccomp:".into(),
+                        format!("/proc/{pid}/status"),
+                    ],
+                    timeout: 10,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(out.exit_code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        }
+    };
+    let own = mode("self").await;
+    let pause = mode("1").await;
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+    (own, pause)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_seccomp_profile_runs_unconfined() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let (own, pause) = seccomp_modes_when_none_asked(&env).await;
+    assert_eq!(own, "Seccomp:\t0", "container");
+    assert_eq!(pause, "Seccomp:\t0", "pause process");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_seccomp_profile_gets_runtime_default_with_seccomp_default_when_empty() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::with_options(CridOptions {
+        config_toml: Some("seccomp_default_when_empty = true\n".into()),
+        ..Default::default()
+    })
+    .await;
+    let (own, pause) = seccomp_modes_when_none_asked(&env).await;
+    assert_eq!(own, "Seccomp:\t2", "container");
+    assert_eq!(pause, "Seccomp:\t2", "pause process");
+}

@@ -400,7 +400,16 @@ async fn secure_defaults_socket_mode_loopback_streaming_runtime_default_seccomp(
     let pod = env.pod_config("secure");
     let sid = env.run_pod(&pod).await;
     let cid = env
-        .run(&sid, &pod, env.container_config("c", &["sleep", "3600"]))
+        .run(&sid, &pod, {
+            let mut c = env.container_config("c", &["sleep", "3600"]);
+            let linux = c.linux.get_or_insert_with(Default::default);
+            let sc = linux.security_context.get_or_insert_with(Default::default);
+            sc.seccomp = Some(crid::cri::SecurityProfile {
+                profile_type: crid::cri::security_profile::ProfileType::RuntimeDefault as i32,
+                localhost_ref: String::new(),
+            });
+            c
+        })
         .await;
     let mut rt = env.rt().await;
     let url = rt
@@ -416,7 +425,8 @@ async fn secure_defaults_socket_mode_loopback_streaming_runtime_default_seccomp(
         .url;
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
-    // No seccomp field in the request: RuntimeDefault (filter mode 2).
+    // Asked for RuntimeDefault: filter mode 2. (No profile at all means
+    // unconfined, as in the CRI; see containers.rs.)
     let out = rt
         .exec_sync(ExecSyncRequest {
             container_id: cid.clone(),

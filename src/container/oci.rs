@@ -98,6 +98,7 @@ impl Runtime {
             oom_score_adj_min: crate::platform::oom_score_adj_min(),
             cgroups: crate::platform::cgroups::Cgroups::host(),
             seccomp_localhost_profile: localhost_profile.as_deref(),
+            seccomp_default_when_empty: self.config.seccomp_default_when_empty,
             // No crid AppArmor profile is loaded yet: leave AppArmor to the defaults.
             apparmor_enabled: false,
             recursive_read_only_mounts: self

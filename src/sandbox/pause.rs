@@ -27,5 +27,6 @@ pub(crate) fn pause_spec(
         oom_score_adj_min: crate::platform::oom_score_adj_min(),
         cgroups: crate::platform::cgroups::Cgroups::host(),
         pause_program: rt.config.minimal_pause_seccomp && crate::image::is_builtin_pause(image),
+        seccomp_default_when_empty: rt.config.seccomp_default_when_empty,
     })
 }

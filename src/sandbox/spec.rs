@@ -34,6 +34,9 @@ pub struct SandboxSpecInput<'a> {
     /// The image is crid's built-in pause image and `minimal_pause_seccomp`
     /// is on: `RuntimeDefault` means `pause_program_profile`.
     pub pause_program: bool,
+    /// `seccomp_default_when_empty`: no profile asked for means
+    /// `RuntimeDefault` instead of unconfined.
+    pub seccomp_default_when_empty: bool,
 }
 
 #[allow(deprecated)] // seccomp_profile_path: still sent by older kubelets
@@ -114,7 +117,7 @@ pub fn sandbox_spec(input: &SandboxSpecInput) -> Result<Spec> {
     let choice = security::seccomp_choice(
         sc.seccomp.as_ref(),
         &sc.seccomp_profile_path,
-        SeccompChoice::RuntimeDefault,
+        security::seccomp_when_empty(input.seccomp_default_when_empty),
     )?;
     // A Localhost profile for the pause process is not loaded: use the default.
     let choice = match choice {

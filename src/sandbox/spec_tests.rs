@@ -45,7 +45,7 @@ fn config(network: NamespaceMode) -> PodSandboxConfig {
 }
 
 fn spec(cfg: &PodSandboxConfig, netns: Option<&Path>, driver: &str) -> Result<Spec> {
-    spec_of(cfg, netns, driver, false, &Cgroups::everything())
+    spec_of(cfg, netns, driver, false, false, &Cgroups::everything())
 }
 
 fn spec_of(
@@ -53,6 +53,7 @@ fn spec_of(
     netns: Option<&Path>,
     driver: &str,
     pause_program: bool,
+    seccomp_default_when_empty: bool,
     cgroups: &Cgroups,
 ) -> Result<Spec> {
     let img = image();
@@ -69,6 +70,7 @@ fn spec_of(
         oom_score_adj_min: 0,
         cgroups,
         pause_program,
+        seccomp_default_when_empty,
     })
 }
 
@@ -103,7 +105,7 @@ fn pod_network_sandbox_spec() {
         .unwrap();
     assert_eq!(net.path().as_deref(), Some(Path::new("/run/netns/x")));
     assert_eq!(l.sysctl().as_ref().unwrap()["net.ipv4.ip_forward"], "1");
-    assert!(l.seccomp().is_some());
+    assert!(l.seccomp().is_none(), "no profile asked for: unconfined");
     assert_eq!(s.root().as_ref().unwrap().readonly(), Some(true));
     let a = s.annotations().as_ref().unwrap();
     assert_eq!(a[ANN_CONTAINER_TYPE], "sandbox");
@@ -139,7 +141,7 @@ fn pod_limits_the_node_cannot_apply_are_left_out_on_both_drivers() {
     let hybrid = Cgroups::only(Mode::Hybrid, &[Controller::CpuQuota], &[]);
     for driver in ["cgroupfs", "systemd"] {
         let resources = |node: &Cgroups| {
-            let s = spec_of(&cfg, None, driver, false, node).unwrap();
+            let s = spec_of(&cfg, None, driver, false, false, node).unwrap();
             s.linux().as_ref().unwrap().resources().clone().unwrap()
         };
         let kept = resources(&Cgroups::everything());
@@ -209,7 +211,10 @@ fn hosts_file_names_the_pod() {
 fn crids_pause_program_gets_its_own_profile_for_runtime_default() {
     use crate::cri::{security_profile::ProfileType as SecurityProfileType, SecurityProfile};
     let netns = Some(Path::new("/run/netns/x"));
-    let with = |seccomp: Option<SecurityProfile>, privileged: bool, pause_program: bool| {
+    let with_when_empty = |seccomp: Option<SecurityProfile>,
+                           privileged: bool,
+                           pause_program: bool,
+                           when_empty: bool| {
         let mut cfg = config(NamespaceMode::Pod);
         let sc = cfg.linux.as_mut().and_then(|l| l.security_context.as_mut());
         let sc = sc.unwrap();
@@ -220,10 +225,14 @@ fn crids_pause_program_gets_its_own_profile_for_runtime_default() {
             netns,
             "cgroupfs",
             pause_program,
+            when_empty,
             &Cgroups::everything(),
         )
         .unwrap();
         s.linux().as_ref().unwrap().seccomp().clone()
+    };
+    let with = |seccomp: Option<SecurityProfile>, privileged: bool, pause_program: bool| {
+        with_when_empty(seccomp, privileged, pause_program, false)
     };
     let profile = |t: SecurityProfileType| {
         Some(SecurityProfile {
@@ -239,10 +248,10 @@ fn crids_pause_program_gets_its_own_profile_for_runtime_default() {
             .collect()
     };
 
-    // RuntimeDefault (asked for, or by default): the pause program's own list,
-    // native architecture only.
+    // RuntimeDefault (asked for, or with `seccomp_default_when_empty` when
+    // nothing is): the pause program's own list, native architecture only.
     for asked in [profile(SecurityProfileType::RuntimeDefault), None] {
-        let p = with(asked, false, true).expect("a profile");
+        let p = with_when_empty(asked, false, true, true).expect("a profile");
         assert_eq!(p.architectures(), &None);
         let n = names(&p);
         for needed in ["pause", "wait4", "rt_sigaction", "execve", "exit_group"] {
@@ -256,6 +265,16 @@ fn crids_pause_program_gets_its_own_profile_for_runtime_default() {
     let full = with(profile(SecurityProfileType::RuntimeDefault), false, false).unwrap();
     assert_eq!(full.architectures().as_ref().map(Vec::len), Some(3));
     assert!(names(&full).contains(&"socket".to_string()));
+    // Nothing asked for: unconfined, as containerd's CRI runs the pause
+    // container; the whole default profile with `seccomp_default_when_empty`
+    // for another sandbox image.
+    assert_eq!(with(None, false, true), None);
+    assert_eq!(with(None, false, false), None);
+    let full_when_empty = with_when_empty(None, false, false, true).unwrap();
+    assert_eq!(
+        full_when_empty.architectures().as_ref().map(Vec::len),
+        Some(3)
+    );
     // Unconfined and privileged sandboxes stay unconfined.
     assert_eq!(
         with(profile(SecurityProfileType::Unconfined), false, true),

@@ -67,6 +67,9 @@ pub struct ContainerSpecInput<'a> {
     pub cgroups: &'a crate::platform::cgroups::Cgroups,
     /// Text of the Localhost seccomp profile the config names, loaded by the caller.
     pub seccomp_localhost_profile: Option<&'a str>,
+    /// `seccomp_default_when_empty`: no profile asked for means
+    /// `RuntimeDefault` instead of unconfined.
+    pub seccomp_default_when_empty: bool,
     pub apparmor_enabled: bool,
     /// The pod's runtime handler makes read-only mounts read-only
     /// recursively (`rro`) when asked.
@@ -278,7 +281,7 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec> {
     let choice = security::seccomp_choice(
         sc.seccomp.as_ref(),
         &sc.seccomp_profile_path,
-        SeccompChoice::RuntimeDefault,
+        security::seccomp_when_empty(input.seccomp_default_when_empty),
     )?;
     linux.set_seccomp(security::seccomp(
         &choice,

@@ -185,6 +185,18 @@ pub enum SeccompChoice {
     Localhost(String),
 }
 
+/// What a process gets when the CRI names no seccomp profile: unconfined,
+/// as the CRI and containerd read it; `RuntimeDefault` when the node asks
+/// for it (`seccomp_default_when_empty`, CRI-O's
+/// `seccomp_use_default_when_empty`).
+pub fn seccomp_when_empty(default_when_empty: bool) -> SeccompChoice {
+    if default_when_empty {
+        SeccompChoice::RuntimeDefault
+    } else {
+        SeccompChoice::Unconfined
+    }
+}
+
 /// From the structured field, else the deprecated `seccomp_profile_path`
 /// string (`runtime/default`, `docker/default`, `unconfined`,
 /// `localhost/<path>`); nothing set → `default`.

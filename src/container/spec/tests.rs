@@ -57,6 +57,11 @@ fn build(cfg: &ContainerConfig) -> Result<Spec> {
     build_in(cfg, 42, None, None)
 }
 
+/// With `seccomp_default_when_empty` set to `default_when_empty`.
+fn build_seccomp(cfg: &ContainerConfig, default_when_empty: bool) -> Result<Spec> {
+    build_with(cfg, 42, None, None, default_when_empty)
+}
+
 /// In a pod whose pause process is `sandbox_pid` (0: none), with the
 /// `ipc`/`uts` namespaces a pod without a pause container pinned.
 fn build_in(
@@ -64,6 +69,16 @@ fn build_in(
     sandbox_pid: u32,
     ipc: Option<&Path>,
     uts: Option<&Path>,
+) -> Result<Spec> {
+    build_with(cfg, sandbox_pid, ipc, uts, false)
+}
+
+fn build_with(
+    cfg: &ContainerConfig,
+    sandbox_pid: u32,
+    ipc: Option<&Path>,
+    uts: Option<&Path>,
+    seccomp_default_when_empty: bool,
 ) -> Result<Spec> {
     let img = image();
     let sb = sandbox();
@@ -93,6 +108,7 @@ fn build_in(
         oom_score_adj_min: 0,
         cgroups: &crate::platform::cgroups::Cgroups::everything(),
         seccomp_localhost_profile: None,
+        seccomp_default_when_empty,
         apparmor_enabled: false,
         recursive_read_only_mounts: true,
     })
@@ -148,7 +164,7 @@ fn default_container_spec_fields() {
         path(LinuxNamespaceType::Pid),
         Some("/proc/42/ns/pid".into())
     );
-    assert!(l.seccomp().is_some(), "RuntimeDefault when unset");
+    assert!(l.seccomp().is_none(), "unconfined when unset");
     assert!(l
         .masked_paths()
         .as_ref()
@@ -271,4 +287,43 @@ fn pid_namespace_modes_and_privileged_needs_privileged_sandbox() {
         build(&config(priv_sc)),
         Err(Error::InvalidArgument(_))
     ));
+}
+
+#[test]
+#[allow(deprecated)] // seccomp_profile_path: still sent by older kubelets
+fn no_seccomp_profile_is_unconfined_unless_default_when_empty() {
+    use crate::cri::{security_profile::ProfileType, SecurityProfile};
+    let seccomp_of = |seccomp: Option<SecurityProfile>, legacy: &str, when_empty: bool| {
+        let cfg = config(LinuxContainerSecurityContext {
+            seccomp,
+            seccomp_profile_path: legacy.into(),
+            ..Default::default()
+        });
+        let s = build_seccomp(&cfg, when_empty).unwrap();
+        s.linux().as_ref().unwrap().seccomp().clone()
+    };
+    let asked = |t: ProfileType| {
+        Some(SecurityProfile {
+            profile_type: t as i32,
+            localhost_ref: String::new(),
+        })
+    };
+    // Nothing asked for: unconfined, as the CRI and containerd read it.
+    assert_eq!(seccomp_of(None, "", false), None);
+    // `seccomp_default_when_empty = true`: the default profile.
+    let p = seccomp_of(None, "", true).expect("RuntimeDefault");
+    assert_eq!(
+        p.default_action(),
+        oci_spec::runtime::LinuxSeccompAction::ScmpActErrno
+    );
+    // What is asked for wins either way.
+    for when_empty in [false, true] {
+        assert!(seccomp_of(asked(ProfileType::RuntimeDefault), "", when_empty).is_some());
+        assert!(seccomp_of(None, "runtime/default", when_empty).is_some());
+        assert_eq!(
+            seccomp_of(asked(ProfileType::Unconfined), "", when_empty),
+            None
+        );
+        assert_eq!(seccomp_of(None, "unconfined", when_empty), None);
+    }
 }
