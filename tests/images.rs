@@ -662,7 +662,7 @@ async fn remove_then_pull_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sandbox_image_is_built_locally_pinned_and_not_removable() {
+async fn sandbox_image_is_built_locally_pinned_and_removable() {
     if missing_tools() {
         return;
     }
@@ -691,11 +691,15 @@ async fn sandbox_image_is_built_locally_pinned_and_not_removable() {
     };
     assert!(st.pinned);
     assert!(st.repo_tags.contains(&sandbox.to_string()));
-    let err = remove(&mut c, sandbox).await.unwrap_err();
-    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
-    let err = remove(&mut c, &st.id).await.unwrap_err();
-    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
-    assert!(status(&mut c, sandbox).await.is_some());
+    // ListImages says pinned too (kubelet's image GC reads it there).
+    let listed = c
+        .list_images(ListImagesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .images;
+    let mine = listed.iter().find(|i| i.id == st.id).expect("listed");
+    assert!(mine.pinned, "{mine:?}");
 
     // The unpacked image holds a static /pause.
     let cd = adapter(&ctd);
@@ -715,6 +719,22 @@ async fn sandbox_image_is_built_locally_pinned_and_not_removable() {
         vec![true]
     );
     assert_eq!(v["imageSpec"]["config"]["Entrypoint"][0], "/pause");
+
+    // Pinned is no bar to RemoveImage, as in containerd's CRI.
+    remove(&mut c, sandbox)
+        .await
+        .expect("remove the sandbox image");
+    assert!(status(&mut c, sandbox).await.is_none());
+    assert!(status(&mut c, &st.id).await.is_none());
+    let listed = c
+        .list_images(ListImagesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .images;
+    assert!(listed.iter().all(|i| i.id != st.id), "{listed:?}");
+    // Gone already: not an error.
+    remove(&mut c, &st.id).await.expect("remove again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -423,6 +423,87 @@ async fn sandbox_image_whose_snapshot_went_is_unpacked_again() {
     env.assert_no_leaks();
 }
 
+/// The sandbox image is pinned (kubelet's image GC skips it) but RemoveImage
+/// removes it, as in containerd's CRI; the next pod gets it back (built
+/// locally here: the default `registry.k8s.io/pause:3.9` cannot be pulled),
+/// runs, and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_sandbox_image_comes_back_for_the_next_pod() {
+    if missing_tools() {
+        return;
+    }
+    const SANDBOX: &str = "registry.k8s.io/pause:3.9";
+    let env = PodEnv::new().await;
+    // A pod before: the sandbox image is in use and cached by crid.
+    let sid = env.run_pod(&env.pod_config("before")).await;
+    env.stop_and_remove_pod(&sid).await;
+
+    let mut images = env.crid.images().await;
+    let sandbox_images = |list: Vec<Image>| -> Vec<Image> {
+        list.into_iter()
+            .filter(|i| i.repo_tags.iter().any(|t| t == SANDBOX))
+            .collect()
+    };
+    let list = |mut c: ImageClient| async move {
+        c.list_images(ListImagesRequest::default())
+            .await
+            .expect("ListImages")
+            .into_inner()
+            .images
+    };
+    let listed = sandbox_images(list(images.clone()).await);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0].pinned, "pinned in ListImages: {listed:?}");
+    let status = images
+        .image_status(ImageStatusRequest {
+            image: Some(ImageSpec {
+                image: SANDBOX.into(),
+                ..Default::default()
+            }),
+            verbose: false,
+        })
+        .await
+        .expect("ImageStatus")
+        .into_inner()
+        .image
+        .expect("present");
+    assert!(status.pinned, "pinned in ImageStatus");
+
+    images
+        .remove_image(RemoveImageRequest {
+            image: Some(ImageSpec {
+                image: SANDBOX.into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("RemoveImage of the sandbox image");
+    assert!(sandbox_images(list(images.clone()).await).is_empty());
+
+    // A pod with a pause container (shared PID namespace) and one without.
+    for pod in [
+        env.pod_config("after"),
+        env.pod_config_without_shared_pid("after-nopause"),
+    ] {
+        let sid = env.run_pod(&pod).await;
+        let cfg = if pod.metadata.as_ref().unwrap().name == "after" {
+            env.container_config("c", &["sleep", "3600"])
+        } else {
+            in_own_pid_namespace(env.container_config("c", &["sleep", "3600"]))
+        };
+        let cid = env.run(&sid, &pod, cfg).await;
+        assert_eq!(
+            env.status(&cid).await.state,
+            ContainerState::ContainerRunning as i32
+        );
+        env.stop_and_remove_pod(&sid).await;
+        env.assert_no_leaks();
+    }
+    let back = sandbox_images(list(images.clone()).await);
+    assert_eq!(back.len(), 1, "the sandbox image is back: {back:?}");
+    assert!(back[0].pinned);
+}
+
 /// By default (`drop_pause_container = true`) a pod that needs no pause
 /// process (own network namespace, no shared PID namespace, no sysctls), as
 /// kubelet sends most pods, runs without one.

@@ -197,6 +197,9 @@ impl ImageService {
 
     /// Remove by id, tag or digest; a missing image is not an error. Every
     /// name crid recorded for the image goes; containerd's GC does the rest.
+    /// The sandbox image too, as containerd's CRI removes it: `pinned` only
+    /// keeps kubelet's image GC off it. The next pod gets it back
+    /// (`ensure_sandbox_image` pulls or builds it again).
     pub async fn remove(&self, reference: &str) -> Result<()> {
         let inner = &self.inner;
         let Some(l) = inner.find(reference).await? else {
@@ -204,11 +207,15 @@ impl ImageService {
         };
         let records = store::all_records(&inner.containerd, &inner.cache).await?;
         let mine: Vec<_> = records.iter().filter(|(_, x)| x.id == l.id).collect();
-        if inner.is_pinned(&mine) {
-            return Err(Error::precondition(format!(
-                "image {reference} is the sandbox image and cannot be removed"
-            )));
-        }
+        // Removing the sandbox image waits for a setup under way, and drops
+        // the cached record so that no pod starts from what is going.
+        let _setup = if inner.is_pinned(&mine) {
+            let guard = inner.sandbox_setup.lock().await;
+            self.forget_sandbox_image();
+            Some(guard)
+        } else {
+            None
+        };
         for (img, _) in mine {
             if store::owned(img) {
                 inner.containerd.delete_image(&img.name).await?;
@@ -279,8 +286,9 @@ impl ImageService {
     /// Make sure the sandbox image is present and unpacked: pull it, or build
     /// crid's own pause image locally when it cannot be pulled. Once found,
     /// it is kept in memory and not checked again: the image is pinned, so
-    /// its snapshots stay. If they went anyway (a `NotFound` from preparing
-    /// a rootfs on them), `forget_sandbox_image` and call this again.
+    /// kubelet's GC leaves it, and RemoveImage of it drops this cache. If its
+    /// snapshots went anyway (a `NotFound` from preparing a rootfs on them),
+    /// `forget_sandbox_image` and call this again.
     pub async fn ensure_sandbox_image(&self) -> Result<Arc<Loaded>> {
         let cached = || self.inner.sandbox_record.lock().unwrap().clone();
         if let Some(rec) = cached() {
