@@ -60,6 +60,15 @@ async fn status(client: &mut ImageClient, image: &str) -> Option<Image> {
         .image
 }
 
+async fn list(client: &mut ImageClient) -> Vec<Image> {
+    client
+        .list_images(ListImagesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .images
+}
+
 async fn remove(client: &mut ImageClient, image: &str) -> Result<(), tonic::Status> {
     client
         .remove_image(RemoveImageRequest { image: spec(image) })
@@ -141,13 +150,8 @@ async fn pull_by_tag_and_by_digest_records_every_name() {
     assert_eq!(pull(&mut c, &by_digest, None).await.unwrap(), id);
     assert_eq!(status(&mut c, &by_digest).await.unwrap().id, id);
 
-    let list = c
-        .list_images(ListImagesRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .images;
-    assert_eq!(list.iter().filter(|i| i.id == id).count(), 1);
+    let listed = list(&mut c).await;
+    assert_eq!(listed.iter().filter(|i| i.id == id).count(), 1);
     let filtered = c
         .list_images(ListImagesRequest {
             filter: Some(ImageFilter { image: spec(&name) }),
@@ -692,12 +696,7 @@ async fn sandbox_image_is_built_locally_pinned_and_removable() {
     assert!(st.pinned);
     assert!(st.repo_tags.contains(&sandbox.to_string()));
     // ListImages says pinned too (kubelet's image GC reads it there).
-    let listed = c
-        .list_images(ListImagesRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .images;
+    let listed = list(&mut c).await;
     let mine = listed.iter().find(|i| i.id == st.id).expect("listed");
     assert!(mine.pinned, "{mine:?}");
 
@@ -726,12 +725,7 @@ async fn sandbox_image_is_built_locally_pinned_and_removable() {
         .expect("remove the sandbox image");
     assert!(status(&mut c, sandbox).await.is_none());
     assert!(status(&mut c, &st.id).await.is_none());
-    let listed = c
-        .list_images(ListImagesRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .images;
+    let listed = list(&mut c).await;
     assert!(listed.iter().all(|i| i.id != st.id), "{listed:?}");
     // Gone already: not an error.
     remove(&mut c, &st.id).await.expect("remove again");
@@ -992,13 +986,8 @@ async fn wait_at_gate(ctd: &TestContainerd, crid: &TestCrid, img: &BuiltImage, t
 async fn assert_not_visible(c: &mut ImageClient, ctd: &TestContainerd, name: &str, id: &str) {
     assert!(status(c, name).await.is_none(), "{name} visible");
     assert!(status(c, id).await.is_none(), "{id} visible");
-    let list = c
-        .list_images(ListImagesRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .images;
-    assert!(list.iter().all(|i| i.id != id), "{list:?}");
+    let listed = list(c).await;
+    assert!(listed.iter().all(|i| i.id != id), "{listed:?}");
     let ls = ctd.ctr(&["images", "ls", "-q"]);
     assert!(!ls.contains(name) && !ls.contains(id), "{ls}");
 }

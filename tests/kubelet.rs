@@ -705,6 +705,25 @@ impl Drop for Node {
     }
 }
 
+/// Wait (30 s at most) until kubelet has stopped every pod sandbox.
+async fn wait_sandboxes_stopped(node: &Node) {
+    let env = &node.env;
+    wait_for(
+        &node.kubelet,
+        "every sandbox stopped",
+        Duration::from_secs(30),
+        Duration::from_millis(250),
+        || async {
+            let sbs = sandboxes(env).await;
+            sbs.iter()
+                .all(|s| s.state != PodSandboxState::SandboxReady as i32)
+                .then_some(())
+                .ok_or(format!("{sbs:?}"))
+        },
+    )
+    .await;
+}
+
 /// Wait until kubelet has restarted container `name` (attempt 1 running);
 /// that container and the exit code of attempt 0, when it is still listed.
 async fn wait_restarted(node: &Node, name: &str) -> (Container, Option<i32>) {
@@ -1111,20 +1130,7 @@ async fn kubelet_runs_a_static_pod_on_crid() {
         "  containers stopped after {:.1}s",
         t.elapsed().as_secs_f64()
     );
-    wait_for(
-        &node.kubelet,
-        "sandbox not ready",
-        Duration::from_secs(30),
-        Duration::from_millis(250),
-        || async {
-            let sbs = sandboxes(env).await;
-            sbs.iter()
-                .all(|s| s.state != PodSandboxState::SandboxReady as i32)
-                .then_some(())
-                .ok_or(format!("{sbs:?}"))
-        },
-    )
-    .await;
+    wait_sandboxes_stopped(&node).await;
     eprintln!("  sandbox stopped after {:.1}s", t.elapsed().as_secs_f64());
     // kubelet removes dead containers and sandboxes in its garbage
     // collection, once a minute.
@@ -1307,20 +1313,7 @@ async fn kubelet_takes_pod_stats_from_cri() {
     for (name, _) in pods {
         node.remove_pod(name);
     }
-    wait_for(
-        &node.kubelet,
-        "sandboxes stopped",
-        Duration::from_secs(30),
-        Duration::from_millis(250),
-        || async {
-            let sbs = sandboxes(env).await;
-            sbs.iter()
-                .all(|s| s.state != PodSandboxState::SandboxReady as i32)
-                .then_some(())
-                .ok_or(format!("{sbs:?}"))
-        },
-    )
-    .await;
+    wait_sandboxes_stopped(&node).await;
     for _ in 0..12 {
         assert!(
             !node.kubelet.exited(),
