@@ -58,6 +58,7 @@ pub struct Config {
     pub containerd: ContainerdConfig,
     pub cni: CniConfig,
     pub registry: RegistryConfig,
+    pub cdi: CdiConfig,
 }
 
 /// `missing_cgroup_controllers`.
@@ -122,6 +123,28 @@ pub struct RegistryConfig {
     pub max_concurrent_downloads: usize,
 }
 
+/// Container Device Interface: devices a container asks for by qualified
+/// name (`ContainerConfig.cdi_devices`, `cdi.k8s.io/*` annotations) are
+/// resolved against the CDI spec files in `spec_dirs`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CdiConfig {
+    /// Off: CDI requests are ignored, as containerd does with `enable_cdi = false`.
+    pub enabled: bool,
+    /// Spec directories, lowest priority first: a device defined in a later
+    /// directory replaces one of the same name in an earlier one.
+    pub spec_dirs: Vec<PathBuf>,
+}
+
+impl Default for CdiConfig {
+    fn default() -> Self {
+        CdiConfig {
+            enabled: true,
+            spec_dirs: vec!["/etc/cdi".into(), "/var/run/cdi".into()],
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -140,6 +163,7 @@ impl Default for Config {
             containerd: ContainerdConfig::default(),
             cni: CniConfig::default(),
             registry: RegistryConfig::default(),
+            cdi: CdiConfig::default(),
         }
     }
 }
@@ -302,6 +326,11 @@ impl Config {
                 "registry.max_concurrent_downloads: must be at least 1".into(),
             ));
         }
+        if let Some(dir) = self.cdi.spec_dirs.iter().find(|d| !d.is_absolute()) {
+            return Err(ConfigError::Invalid(format!(
+                "cdi.spec_dirs: {dir:?} is not absolute"
+            )));
+        }
         for (key, dir) in [("root", &self.root), ("state", &self.state)] {
             if !dir.is_absolute() {
                 return Err(ConfigError::Invalid(format!(
@@ -392,6 +421,19 @@ mod tests {
         );
         let err = Config::parse("missing_cgroup_controllers = \"ignore\"\n").unwrap_err();
         assert!(err.contains("line 1") && err.contains("drop"), "{err}");
+    }
+
+    #[test]
+    fn cdi_defaults_to_on_with_the_two_standard_dirs() {
+        let c = Config::default();
+        assert!(c.cdi.enabled);
+        assert_eq!(
+            c.cdi.spec_dirs,
+            vec![PathBuf::from("/etc/cdi"), PathBuf::from("/var/run/cdi")]
+        );
+        let c = Config::parse("[cdi]\nspec_dirs = [\"/x\"]\n").unwrap();
+        assert!(c.cdi.enabled);
+        assert_eq!(c.cdi.spec_dirs, vec![PathBuf::from("/x")]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Containers: OCI spec from CRI config, lifecycle, logs, exits.
 
+pub mod cdi;
 pub mod create;
 pub(crate) mod fifo_stdio;
 pub(crate) mod image_volume;
