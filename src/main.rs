@@ -60,6 +60,9 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Check the node as crid sees it: lists the CDI devices of the spec
+    /// dirs, and spec files that conflict or cannot be read.
+    Check,
 }
 
 #[derive(Subcommand, Debug)]
@@ -149,6 +152,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Check) = &cli.command {
+        return check(&config);
+    }
     init_logging(&config.log_level);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -167,6 +173,18 @@ fn main() -> ExitCode {
             eprintln!("crid: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `crid check`: what crid would find on this node, without serving.
+/// Exits 1 when something would fail a request that uses it.
+fn check(config: &Config) -> ExitCode {
+    let listing = crid::container::cdi::CdiRegistry::new(&config.cdi).list();
+    print!("{}", crid::container::cdi::render_listing(&listing));
+    if listing.enabled && (!listing.broken.is_empty() || !listing.conflicts.is_empty()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Runtime {
     pub image_users: crate::container::user_files::UserFilesCache,
     /// What each runtime handler supports (detected at start).
     pub handlers: crate::runtime_handlers::RuntimeHandlers,
+    /// CDI spec dirs and the devices they define.
+    pub cdi: Arc<crate::container::cdi::CdiRegistry>,
     snapshotter_root: tokio::sync::OnceCell<String>,
     recovered: std::sync::atomic::AtomicBool,
 }
@@ -61,6 +63,19 @@ impl Runtime {
         let handlers = crate::runtime_handlers::RuntimeHandlers::detect(&config.containerd).await;
         // Which cgroup controllers specs may use: detected (and logged) now.
         crate::platform::cgroups::Cgroups::host();
+        // Read the CDI specs once now, so broken ones are logged at start.
+        let cdi = Arc::new(crate::container::cdi::CdiRegistry::new(&config.cdi));
+        if cdi.enabled() {
+            let registry = cdi.clone();
+            let listing = tokio::task::spawn_blocking(move || registry.list())
+                .await
+                .unwrap_or_default();
+            tracing::info!(
+                devices = listing.devices.len(),
+                dirs = ?listing.spec_dirs,
+                "CDI devices found"
+            );
+        }
         Ok(Runtime {
             config,
             containerd,
@@ -74,6 +89,7 @@ impl Runtime {
             events: Default::default(),
             image_users: Default::default(),
             handlers,
+            cdi,
             snapshotter_root: Default::default(),
             recovered: std::sync::atomic::AtomicBool::new(false),
         })

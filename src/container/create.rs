@@ -32,6 +32,24 @@ pub(crate) fn container_name_key(config: &ContainerConfig, sandbox: &PodSandboxC
 }
 
 impl Runtime {
+    /// The CDI devices `config` asks for, resolved against the spec dirs
+    /// (read on a blocking thread: they may have to be re-read).
+    async fn resolve_cdi_devices(
+        &self,
+        config: &ContainerConfig,
+    ) -> Result<super::cdi::ResolvedDevices> {
+        use super::cdi::{requested_devices, CdiError};
+        let names = requested_devices(config).map_err(CdiError::into_error)?;
+        if names.is_empty() {
+            return Ok(Default::default());
+        }
+        let registry = self.cdi.clone();
+        tokio::task::spawn_blocking(move || registry.resolve(&names))
+            .await
+            .map_err(|e| Error::internal(format!("CDI resolution: {e}")))?
+            .map_err(CdiError::into_error)
+    }
+
     pub fn container_dir(&self, id: &str) -> PathBuf {
         self.config.root.join("containers").join(id)
     }
@@ -62,6 +80,10 @@ impl Runtime {
             )));
         }
         let sandbox_config = sandbox_config.unwrap_or_else(|| sandbox.meta.config.clone());
+        // CDI devices are resolved (and their host device nodes checked)
+        // before anything is created: a name that does not resolve leaves
+        // nothing behind. Their edits go on the spec once crid made it.
+        let cdi_devices = self.resolve_cdi_devices(&config).await?;
         let image_name = config
             .image
             .as_ref()
@@ -108,6 +130,7 @@ impl Runtime {
             name_key: name_key.clone(),
             stop_signal,
             user: None,
+            cdi_devices: cdi_devices.devices.clone(),
         };
         let dir = self.container_dir(&id);
         // Whether the rootfs was prepared under a creation lease.
@@ -131,9 +154,12 @@ impl Runtime {
                     (users, Some(rootfs))
                 }
             };
-            let spec = self
+            let mut spec = self
                 .container_spec(&meta, &sandbox, &sandbox_config, &image, &users)
                 .await?;
+            cdi_devices
+                .apply(&mut spec)
+                .map_err(super::cdi::CdiError::into_error)?;
             let spec_json = serde_json::to_vec(&spec)
                 .map_err(|e| Error::internal(format!("encode spec: {e}")))?;
             let meta = ContainerMetadata {

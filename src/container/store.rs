@@ -36,6 +36,9 @@ pub struct ContainerMetadata {
     /// (`ContainerStatus.user`); `None` in records of older crids.
     #[serde(default)]
     pub user: Option<ProcessUser>,
+    /// CDI devices injected into the spec (ContainerStatus verbose info).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cdi_devices: Vec<super::cdi::InjectedDevice>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -167,6 +167,7 @@ pub(super) fn container_info(c: &Container) -> HashMap<String, String> {
         "pid": st.pid,
         "oomKilled": st.oom_killed,
         "config": c.meta.config,
+        "cdiDevices": c.meta.cdi_devices,
     });
     HashMap::from([("info".to_string(), info.to_string())])
 }

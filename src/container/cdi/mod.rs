@@ -31,7 +31,7 @@ use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
 /// Annotations whose values list CDI devices (older device plugins).
@@ -210,6 +210,34 @@ pub struct Listing {
     pub conflicts: BTreeMap<String, Vec<String>>,
     /// Spec file → why it was not read.
     pub broken: BTreeMap<String, String>,
+}
+
+/// `crid check`'s text: one line per device, conflict and broken file.
+pub fn render_listing(l: &Listing) -> String {
+    use std::fmt::Write;
+    let dirs: Vec<String> = l
+        .spec_dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    let mut out = format!(
+        "CDI: {} (spec dirs: {})\n",
+        if l.enabled { "enabled" } else { "disabled" },
+        dirs.join(", ")
+    );
+    if l.devices.is_empty() {
+        out.push_str("  no CDI devices\n");
+    }
+    for (name, spec) in &l.devices {
+        let _ = writeln!(out, "  device {name}  ({spec})");
+    }
+    for (name, specs) in &l.conflicts {
+        let _ = writeln!(out, "  CONFLICT {name}: defined by {}", specs.join(", "));
+    }
+    for (spec, error) in &l.broken {
+        let _ = writeln!(out, "  BROKEN {spec}: {error}");
+    }
+    out
 }
 
 /// The CDI spec directories and what they defined when last read.

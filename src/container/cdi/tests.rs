@@ -3,6 +3,7 @@ use crate::config::CdiConfig;
 use crate::cri::CdiDevice;
 use oci_spec::runtime::{LinuxDeviceType, ProcessBuilder, SpecBuilder};
 use std::fs;
+use std::path::Path;
 
 /// A spec of kind `vendor.com/gpu` with one device `name` that maps the
 /// host's /dev/null as `node` and sets `env`.
