@@ -273,3 +273,41 @@ fn with_cdi_disabled_requests_are_ignored() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn hooks_net_devices_and_intel_rdt_edits_are_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("nic.yaml"),
+        r#"cdiVersion: "1.1.0"
+kind: "vendor.com/nic"
+devices:
+  - name: "nic0"
+    containerEdits:
+      hooks:
+        - hookName: "createContainer"
+          path: "/usr/bin/vendor-hook"
+          args: ["vendor-hook", "nic0"]
+      netDevices:
+        - hostInterfaceName: "eth7"
+          name: "net0"
+      intelRdt:
+        closID: "vendor-class"
+"#,
+    )
+    .unwrap();
+    let reg = registry(&[dir.path()]);
+    let resolved = reg.resolve(&names(&["vendor.com/nic=nic0"])).unwrap();
+    let mut spec = base_spec();
+    resolved.apply(&mut spec).unwrap();
+    let hooks = spec.hooks().as_ref().unwrap();
+    let hook = &hooks.create_container().as_ref().unwrap()[0];
+    assert_eq!(hook.path(), Path::new("/usr/bin/vendor-hook"));
+    let linux = spec.linux().as_ref().unwrap();
+    let net = linux.net_devices().as_ref().unwrap();
+    assert_eq!(net["eth7"].name().as_deref(), Some("net0"));
+    assert_eq!(
+        linux.intel_rdt().as_ref().unwrap().clos_id().as_deref(),
+        Some("vendor-class")
+    );
+}
