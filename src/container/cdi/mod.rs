@@ -13,7 +13,8 @@
 //! - a device defined by two specs of the same priority stays resolvable
 //!   (the first one read wins), where the CDI spec calls it a conflict;
 //! - its errors name neither the device nor the spec file;
-//! - it walks sub-directories, which containerd and CRI-O do not.
+//! - it walks sub-directories, which the Go CDI library (containerd,
+//!   CRI-O) skips.
 //!
 //! So this module scans the directories itself, one file at a time. It
 //! re-reads them when a CreateContainer needs CDI (or `crid check` lists
@@ -21,21 +22,21 @@
 //! or inode changed since the last read; otherwise a request costs a
 //! `readdir` and a `stat` per spec file.
 
+mod request;
+mod scan;
 #[cfg(test)]
 mod tests;
 
-use crate::cri::ContainerConfig;
+pub use request::{is_qualified_name, requested_devices, ANNOTATION_PREFIX};
+use scan::{load, stamp_dirs, State};
+
 use crate::error::Error;
 use container_device_interface as cdi;
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
-
-/// Annotations whose values list CDI devices (older device plugins).
-pub const ANNOTATION_PREFIX: &str = "cdi.k8s.io/";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CdiError {
@@ -88,60 +89,6 @@ pub struct InjectedDevice {
     pub name: String,
     /// The spec file that defined it.
     pub spec: String,
-}
-
-/// The CDI devices a container asks for, in order and each once:
-/// `cdi_devices` first, then the `cdi.k8s.io/*` annotations by key, as
-/// containerd does.
-pub fn requested_devices(config: &ContainerConfig) -> Result<Vec<String>, CdiError> {
-    let mut names: Vec<String> = Vec::new();
-    let mut push = |name: &str, origin: &str| {
-        if !is_qualified_name(name) {
-            return Err(CdiError::InvalidName {
-                name: name.to_string(),
-                origin: origin.to_string(),
-            });
-        }
-        if !names.iter().any(|n| n == name) {
-            names.push(name.to_string());
-        }
-        Ok(())
-    };
-    for d in &config.cdi_devices {
-        push(&d.name, "cdi_devices")?;
-    }
-    let mut keys: Vec<&String> = config
-        .annotations
-        .keys()
-        .filter(|k| k.starts_with(ANNOTATION_PREFIX))
-        .collect();
-    keys.sort();
-    for key in keys {
-        for name in config.annotations[key].split(',') {
-            push(name.trim(), &format!("annotation {key}"))?;
-        }
-    }
-    Ok(names)
-}
-
-/// `vendor/class=name`: vendor a domain-like name, class and name
-/// non-empty, no white space. The lookup decides whether it exists.
-pub fn is_qualified_name(name: &str) -> bool {
-    let Some((kind, device)) = name.split_once('=') else {
-        return false;
-    };
-    let Some((vendor, class)) = kind.split_once('/') else {
-        return false;
-    };
-    let ok = |s: &str, extra: &[char]| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || extra.contains(&c))
-    };
-    ok(vendor, &['.'])
-        && ok(class, &[])
-        && ok(device, &['.', ':'])
-        && vendor.starts_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 /// Devices resolved for one container, and their combined edits.
@@ -245,27 +192,6 @@ pub struct CdiRegistry {
     enabled: bool,
     dirs: Vec<PathBuf>,
     state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    /// Stamps of the spec files at the last read; None before the first.
-    stamps: Option<Vec<FileStamp>>,
-    devices: BTreeMap<String, (String, cdi::device::Device)>,
-    conflicts: BTreeMap<String, Vec<String>>,
-    broken: BTreeMap<String, String>,
-    /// (file, error) pairs already logged: a broken file is logged once.
-    logged: HashSet<(String, String)>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FileStamp {
-    path: PathBuf,
-    priority: usize,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-    ino: u64,
 }
 
 impl CdiRegistry {
@@ -413,93 +339,4 @@ fn node_host_path(node: &cdi::specs::config::DeviceNode) -> String {
         .and_then(|p| p.as_str())
         .unwrap_or("?")
         .to_string()
-}
-
-/// Spec files (`*.json`, `*.yaml`, not in sub-directories) of each dir in
-/// name order, with what tells a change.
-fn stamp_dirs(dirs: &[PathBuf]) -> Vec<FileStamp> {
-    let mut stamps = Vec::new();
-    for (priority, dir) in dirs.iter().enumerate() {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        let mut files: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| cdi::utils::is_cdi_spec(p))
-            .collect();
-        files.sort();
-        for path in files {
-            let Ok(m) = std::fs::metadata(&path) else {
-                continue;
-            };
-            if !m.is_file() {
-                continue;
-            }
-            stamps.push(FileStamp {
-                path,
-                priority,
-                size: m.size(),
-                mtime: (m.mtime(), m.mtime_nsec()),
-                ctime: (m.ctime(), m.ctime_nsec()),
-                ino: m.ino(),
-            });
-        }
-    }
-    stamps
-}
-
-/// Read every spec file anew. A later dir's definition of a device
-/// replaces an earlier dir's; two of the same dir are a conflict, and the
-/// device is not resolvable. A file that does not parse or validate is
-/// skipped (logged once) and breaks only the devices it would define.
-fn load(state: &mut State, stamps: &[FileStamp]) {
-    type Defs = BTreeMap<String, (usize, Vec<(String, cdi::device::Device)>)>;
-    let mut defs: Defs = BTreeMap::new();
-    let mut broken = BTreeMap::new();
-    for stamp in stamps {
-        let path = stamp.path.display().to_string();
-        let spec = match cdi::spec::read_spec(&stamp.path, stamp.priority as i32) {
-            Ok(spec) => spec,
-            Err(e) => {
-                let message = format!("{e:#}");
-                if state.logged.insert((path.clone(), message.clone())) {
-                    tracing::warn!(spec = %path, error = %message, "CDI spec file not read; its devices are unavailable");
-                }
-                broken.insert(path, message);
-                continue;
-            }
-        };
-        for device in spec.devices.values() {
-            let name = device.get_qualified_name();
-            let def = (path.clone(), device.clone());
-            match defs.get_mut(&name) {
-                Some((priority, found)) if *priority == stamp.priority => found.push(def),
-                _ => {
-                    defs.insert(name, (stamp.priority, vec![def]));
-                }
-            }
-        }
-    }
-    state.devices.clear();
-    state.conflicts.clear();
-    for (name, (_, mut found)) in defs {
-        if found.len() == 1 {
-            state.devices.insert(name, found.remove(0));
-        } else {
-            let specs: Vec<String> = found.into_iter().map(|(p, _)| p).collect();
-            let key = (name.clone(), specs.join(", "));
-            if state.logged.insert(key) {
-                tracing::warn!(device = %name, specs = ?specs, "CDI device defined by more than one spec file of the same priority; it cannot be injected");
-            }
-            state.conflicts.insert(name, specs);
-        }
-    }
-    state.broken = broken;
-    tracing::debug!(
-        devices = state.devices.len(),
-        conflicts = state.conflicts.len(),
-        broken = state.broken.len(),
-        "CDI spec dirs read"
-    );
 }

@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::CdiConfig;
-use crate::cri::CdiDevice;
+use crate::cri::{CdiDevice, ContainerConfig};
 use oci_spec::runtime::{LinuxDeviceType, ProcessBuilder, SpecBuilder};
 use std::fs;
 use std::path::Path;
