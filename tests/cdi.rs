@@ -420,3 +420,55 @@ fn crid_check_lists_the_cdi_devices_it_sees() {
         "{stdout}"
     );
 }
+
+/// CDI edits go on after crid's spec: a privileged container keeps the
+/// host's devices and a device the container asked for itself, and gets
+/// the CDI device as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privileged_container_keeps_host_and_requested_devices_beside_cdi() {
+    if missing_tools() {
+        return;
+    }
+    let vendor = Vendor::new();
+    vendor.write("fake.json", &vendor.spec("dev3", "CRID_FAKE_DEVICE=dev3"));
+    let env = PodEnv::with_options(vendor.crid_options()).await;
+    let mut pod = env.pod_config("cdi-privileged");
+    let pod_sc = pod
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap();
+    pod_sc.privileged = true;
+    let sid = env.run_pod(&pod).await;
+
+    let probe = format!(
+        "{PROBE}; test -c /dev/zero && echo host=ok; stat -c 'asked=%t:%T' /dev/asked-zero"
+    );
+    let mut cfg = env.container_config("probe", &["/bin/sh", "-c", &probe]);
+    cfg.cdi_devices = vec![CdiDevice {
+        name: format!("{KIND}=dev3"),
+    }];
+    cfg.devices = vec![Device {
+        container_path: "/dev/asked-zero".into(),
+        host_path: "/dev/zero".into(),
+        permissions: "rwm".into(),
+    }];
+    let linux = cfg.linux.get_or_insert_with(Default::default);
+    linux
+        .security_context
+        .get_or_insert_with(Default::default)
+        .privileged = true;
+    let lines = run_to_end(&env, &sid, &pod, cfg).await;
+    assert_sees_all_four(&lines, "dev3");
+    for want in ["host=ok", "asked=1:5"] {
+        assert!(
+            lines.iter().any(|l| l == want),
+            "want {want:?} in {lines:?}"
+        );
+    }
+
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}

@@ -128,11 +128,39 @@ impl ResolvedDevices {
         {
             env.retain(|e| !keys.contains(e.split_once('=').map_or(e.as_str(), |(k, _)| k)));
         }
-        self.edits.clone().apply(spec).map_err(|e| CdiError::Apply {
-            names: join(self.devices.iter().map(|d| d.name.as_str())),
-            specs: join(self.devices.iter().map(|d| d.spec.as_str())),
-            message: format!("{e:#}"),
-        })
+        self.edits
+            .clone()
+            .apply(spec)
+            .map_err(|e| CdiError::Apply {
+                names: join(self.devices.iter().map(|d| d.name.as_str())),
+                specs: join(self.devices.iter().map(|d| d.spec.as_str())),
+                message: format!("{e:#}"),
+            })?;
+        if self
+            .edits
+            .container_edits
+            .mounts
+            .as_ref()
+            .is_some_and(|m| !m.is_empty())
+        {
+            sort_mounts_by_depth(spec);
+        }
+        Ok(())
+    }
+}
+
+/// Orders the spec's mounts so that a parent directory is mounted before
+/// what lies under it, keeping the order of mounts of equal depth: CDI
+/// mounts are appended after crid's, and one of them may be the parent of
+/// a mount crid made (the Go CDI library sorts the same way).
+pub(crate) fn sort_mounts_by_depth(spec: &mut Spec) {
+    if let Some(mounts) = spec.mounts_mut().as_mut() {
+        mounts.sort_by_key(|m| {
+            m.destination()
+                .components()
+                .filter(|c| matches!(c, std::path::Component::Normal(_)))
+                .count()
+        });
     }
 }
 

@@ -311,3 +311,37 @@ devices:
         Some("vendor-class")
     );
 }
+
+#[test]
+fn mounts_are_ordered_parents_first_keeping_the_order_of_equals() {
+    use oci_spec::runtime::MountBuilder;
+    let mount = |dest: &str| MountBuilder::default().destination(dest).build().unwrap();
+    let mut spec = base_spec();
+    spec.set_mounts(Some(vec![
+        mount("/proc"),
+        mount("/var/lib/data/cache"),
+        mount("/dev"),
+        mount("/var/lib/data"),
+        mount("/etc/hosts"),
+        mount("/"),
+    ]));
+    sort_mounts_by_depth(&mut spec);
+    let order: Vec<String> = spec
+        .mounts()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|m| m.destination().display().to_string())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "/",
+            "/proc",
+            "/dev",
+            "/etc/hosts",
+            "/var/lib/data",
+            "/var/lib/data/cache"
+        ]
+    );
+}
