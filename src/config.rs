@@ -329,6 +329,10 @@ impl Config {
     pub fn uts_ns_dir(&self) -> PathBuf {
         self.state.join("utsns")
     }
+    /// Pinned user namespaces of pods that have their own.
+    pub fn user_ns_dir(&self) -> PathBuf {
+        self.state.join("userns")
+    }
 }
 
 #[cfg(test)]

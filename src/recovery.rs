@@ -206,6 +206,7 @@ impl Runtime {
             self.config.netns_dir(),
             self.config.ipc_ns_dir(),
             self.config.uts_ns_dir(),
+            self.config.user_ns_dir(),
         ];
         let on_disk = pin_dirs
             .iter()

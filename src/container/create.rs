@@ -31,6 +31,29 @@ pub(crate) fn container_name_key(config: &ContainerConfig, sandbox: &PodSandboxC
     )
 }
 
+/// A container that names a user namespace must name its pod's: its
+/// containers share the pod's (or the node's).
+fn same_user_namespace(
+    config: &ContainerConfig,
+    pod: Option<crate::userns::PodUserns>,
+) -> Result<()> {
+    let ns = config
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.as_ref());
+    if ns.and_then(|n| n.userns_options.as_ref()).is_none() {
+        return Ok(());
+    }
+    let mine = crate::userns::of_namespace_option(ns);
+    if mine != pod {
+        return Err(Error::invalid(format!(
+            "config.linux.security_context.namespace_options.userns_options: {mine:?} is not the pod's user namespace ({pod:?})"
+        )));
+    }
+    Ok(())
+}
+
 impl Runtime {
     pub fn container_dir(&self, id: &str) -> PathBuf {
         self.config.root.join("containers").join(id)
@@ -61,6 +84,7 @@ impl Runtime {
                 sandbox.id()
             )));
         }
+        same_user_namespace(&config, sandbox.meta.userns)?;
         let sandbox_config = sandbox_config.unwrap_or_else(|| sandbox.meta.config.clone());
         let image_name = config
             .image

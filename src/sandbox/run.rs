@@ -129,9 +129,18 @@ impl Runtime {
             config.linux.as_ref().and_then(|l| l.resources.as_ref()),
         )?;
         let handler = self.runtime_handler(runtime_handler)?;
+        if crate::userns::of_pod(&config).is_some()
+            && !self.handlers.features(&handler.0).user_namespaces
+        {
+            return Err(Error::precondition(format!(
+                "runtime handler {:?} does not support user namespaces (hostUsers: false)",
+                handler.0
+            )));
+        }
         let id = crate::names::new_id();
         let name_key = sandbox_name_key(&config);
         self.sandboxes.names.reserve(&name_key, &id)?;
+        let userns = crate::userns::of_pod(&config);
         let mut meta = SandboxMetadata {
             id: id.clone(),
             config,
@@ -143,6 +152,8 @@ impl Runtime {
             without_pause: false,
             ipc_ns_path: None,
             uts_ns_path: None,
+            userns,
+            user_ns_path: None,
         };
         if self.config.drop_pause_container && !needs_pause(&meta.config, &handler.1) {
             meta.without_pause = true;
@@ -507,11 +518,13 @@ struct HostSide {
     netns_took: Option<std::time::Duration>,
 }
 
-/// The IPC/UTS namespace pins of a pod without a pause container.
+/// The IPC/UTS namespace pins of a pod without a pause container, and the
+/// pod's user namespace pin.
 pub(crate) fn pin_paths(meta: &SandboxMetadata) -> Vec<PathBuf> {
     meta.ipc_ns_path
         .iter()
         .chain(&meta.uts_ns_path)
+        .chain(&meta.user_ns_path)
         .cloned()
         .collect()
 }
