@@ -290,6 +290,17 @@ impl Runtime {
                 }
             }
         }
+        // Chowned image copies (`rootfs.rs`) a crash interrupted: their
+        // mount, then (above) their active snapshot went.
+        for name in std::fs::read_dir(self.config.root.join("remap"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = name.path();
+            let _ = crate::rootfs::unmount(&path);
+            let _ = std::fs::remove_dir(&path);
+        }
         // Creation leases (`rootfs.rs`) of creates that never finished.
         if let Ok(leases) = self
             .containerd

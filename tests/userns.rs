@@ -107,3 +107,168 @@ async fn bad_user_namespace_options_are_refused_and_leave_nothing() {
     assert_no_sandboxes(&env).await;
     env.assert_no_leaks();
 }
+
+/// The host range test pods map container id 0 to.
+const HOST_ID: u32 = 231_072;
+const SIZE: u32 = 65_536;
+
+fn pod_userns() -> UserNamespace {
+    let m = vec![mapping(0, HOST_ID, SIZE)];
+    pod_mode(m.clone(), m)
+}
+
+/// A container config that names the pod's user namespace, as kubelet's
+/// do (`namespace_options` is the pod's).
+fn in_pod_userns(mut c: ContainerConfig, pod: &PodSandboxConfig) -> ContainerConfig {
+    let pod_ns = pod
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.clone());
+    let sc = c
+        .linux
+        .get_or_insert_with(Default::default)
+        .security_context
+        .get_or_insert_with(Default::default);
+    sc.namespace_options = pod_ns;
+    c
+}
+
+/// What a container in the pod's user namespace sees, line by line.
+const PROBE: &str = "\
+echo uid_map $(cat /proc/self/uid_map); \
+echo gid_map $(cat /proc/self/gid_map); \
+for f in / /bin/busybox /etc/hosts /etc/resolv.conf /etc/hostname /dev/shm; do \
+  echo owner $f $(stat -c %u:%g $f); done; \
+touch /dev/shm/x && echo shm=rw; \
+echo hello > /vol/written && echo vol=rw; \
+echo host $(hostname); \
+echo port_start $(cat /proc/sys/net/ipv4/ip_unprivileged_port_start); \
+echo done";
+
+/// A pod in a user namespace of its own, with (`with_pause`) or without a
+/// pause container: its containers see the mapping; the image's root-owned
+/// files, /etc/hosts, resolv.conf, hostname and /dev/shm are root's inside;
+/// an emptyDir-like host directory (0777, as kubelet makes them) is
+/// writable and what is written there belongs to the mapped root on the
+/// host; the hostname (and, with a pause container, a net sysctl) is set
+/// in namespaces the pod's user namespace owns. Two containers share one
+/// user namespace and one chowned copy of the image. Stop and remove leave
+/// nothing.
+async fn pod_in_its_own_user_namespace(with_pause: bool) {
+    let env = PodEnv::new().await;
+    let name = if with_pause {
+        "userns-pause"
+    } else {
+        "userns-nopause"
+    };
+    let mut pod = if with_pause {
+        env.pod_config(name)
+    } else {
+        env.pod_config_without_shared_pid(name)
+    };
+    with_userns(&mut pod, pod_userns());
+    if with_pause {
+        pod.linux
+            .as_mut()
+            .unwrap()
+            .sysctls
+            .insert("net.ipv4.ip_unprivileged_port_start".into(), "80".into());
+    }
+    let sid = env.run_pod(&pod).await;
+    let user_pins = std::fs::read_dir(env.crid.state.join("userns"))
+        .unwrap()
+        .count();
+    assert_eq!(user_pins, 1, "the pod's user namespace is pinned");
+
+    let vol = short_tempdir("vol");
+    std::fs::set_permissions(
+        vol.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let probe = |cname: &str| {
+        let mut c = env.container_config(cname, &["/bin/sh", "-c", PROBE]);
+        c.mounts = vec![Mount {
+            container_path: "/vol".into(),
+            host_path: vol.path().to_string_lossy().into_owned(),
+            ..Default::default()
+        }];
+        let c = in_pod_userns(c, &pod);
+        if with_pause {
+            c
+        } else {
+            support::pod::in_own_pid_namespace(c)
+        }
+    };
+    let mut texts = vec![];
+    let mut ids = vec![];
+    for cname in ["a", "b"] {
+        let cfg = probe(cname);
+        let log = std::path::Path::new(&pod.log_directory).join(&cfg.log_path);
+        let cid = env.run(&sid, &pod, cfg).await;
+        let st = env.wait_exited(&cid).await;
+        let text = env.wait_for_file(&log, "done").await;
+        assert_eq!(st.exit_code, 0, "{text}");
+        texts.push(text);
+        ids.push(cid);
+    }
+    for text in &texts {
+        let want_map = format!("0 {HOST_ID} {SIZE}");
+        for want in [
+            format!("uid_map {want_map}"),
+            format!("gid_map {want_map}"),
+            "owner / 0:0".into(),
+            "owner /bin/busybox 0:0".into(),
+            "owner /etc/hosts 0:0".into(),
+            "owner /etc/resolv.conf 0:0".into(),
+            "owner /etc/hostname 0:0".into(),
+            "owner /dev/shm 0:0".into(),
+            "shm=rw".into(),
+            "vol=rw".into(),
+            format!("host {name}"),
+        ] {
+            assert!(text.contains(&want), "{want:?} in:\n{text}");
+        }
+    }
+    if with_pause {
+        assert!(texts[0].contains("port_start 80"), "{}", texts[0]);
+    }
+    let written = std::fs::metadata(vol.path().join("written")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((written.uid(), written.gid()), (HOST_ID, HOST_ID));
+
+    // One user namespace for the pod (and its pause process).
+    let userns_of = |cid: &str| {
+        let info = env.containerd.ctr(&["containers", "info", cid]);
+        info.contains("\"type\": \"user\"")
+    };
+    assert!(ids.iter().all(|c| userns_of(c)), "containers join a userns");
+    let snaps = env.containerd.ctr(&["snapshots", "ls"]);
+    let copies = snaps
+        .lines()
+        .filter(|l| l.split_whitespace().next().unwrap().contains("-userns-"))
+        .count();
+    // One per image (busybox, and the pause image when there is a pause
+    // container), shared by the pod's containers.
+    let images = if with_pause { 2 } else { 1 };
+    assert_eq!(copies, images, "one chowned copy per image:\n{snaps}");
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_user_namespace_with_a_pause_container() {
+    if missing_tools() {
+        return;
+    }
+    pod_in_its_own_user_namespace(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_user_namespace_without_a_pause_container() {
+    if missing_tools() {
+        return;
+    }
+    pod_in_its_own_user_namespace(false).await;
+}

@@ -137,6 +137,11 @@ impl Runtime {
         // Whether the rootfs was prepared under a creation lease.
         let mut leased = false;
         let result = async {
+            // A pod in a user namespace of its own: on the image's copy
+            // owned by the mapped ids.
+            let parent = self
+                .rootfs_parent(&image.chain_id, &image.id, sandbox.meta.userns)
+                .await?;
             // The spec needs the image's /etc/passwd and /etc/group. Known
             // from an earlier container of the image, they let the record be
             // written first, which keeps the snapshot from the GC; else the
@@ -146,7 +151,7 @@ impl Runtime {
                 None => {
                     leased = true;
                     let rootfs = self
-                        .prepare_rootfs(&id, &image.chain_id)
+                        .prepare_rootfs(&id, &parent)
                         .await
                         .map_err(|e| e.context("rootfs snapshot"))?;
                     let users = std::sync::Arc::new(ImageUserFiles::read(&rootfs));
@@ -200,7 +205,7 @@ impl Runtime {
                 Some(rootfs) => rootfs,
                 None => {
                     let rootfs = self
-                        .prepare_rootfs_of_record(&id, &image.chain_id)
+                        .prepare_rootfs_of_record(&id, &parent)
                         .await
                         .map_err(|e| e.context("rootfs snapshot"))?;
                     clock.mark("rootfs", Spent::Containerd);

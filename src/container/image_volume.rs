@@ -58,7 +58,12 @@ impl Runtime {
             let hex = image.id.trim_start_matches("sha256:");
             let target = self.image_volumes_dir(sandbox.id()).join(hex);
             if !is_mount_point(&target)? {
-                self.mount_image_volume(sandbox.id(), &image.chain_id, hex, &target)
+                // In a pod's own user namespace: the image's copy owned by
+                // the mapped ids.
+                let parent = self
+                    .rootfs_parent(&image.chain_id, &image.id, sandbox.meta.userns)
+                    .await?;
+                self.mount_image_volume(sandbox.id(), &parent, hex, &target)
                     .await?;
             }
             let source = if m.image_sub_path.is_empty() {

@@ -162,6 +162,9 @@ impl Runtime {
                 meta.ipc_ns_path = Some(self.config.ipc_ns_dir().join(&id));
             }
         }
+        if meta.userns.is_some() {
+            meta.user_ns_path = Some(self.config.user_ns_dir().join(&id));
+        }
         let mut progress = Progress::default();
         let mut clock = PhaseClock::start("RunPodSandbox");
         let setup = self
@@ -372,19 +375,33 @@ impl Runtime {
             return Ok(vec![]);
         }
         progress.snapshot = true;
-        let mounts = match self.prepare_rootfs_of_record(&id, &image.chain_id).await {
+        let mounts = match self.prepare_pause_rootfs(meta, &image).await {
             // The cached sandbox image lost its snapshots: unpack it again.
             Err(e) if e.is_not_found() => {
                 tracing::warn!(sandbox = %id, "sandbox image snapshots are gone; unpacking it again: {e}");
                 self.images.forget_sandbox_image();
                 let image = self.images.ensure_sandbox_image().await?;
-                self.prepare_rootfs_of_record(&id, &image.chain_id).await
+                self.prepare_pause_rootfs(meta, &image).await
             }
             prepared => prepared,
         }
         .map_err(|e| e.context("rootfs snapshot"))?;
         clock.mark("pause_rootfs", Spent::Containerd);
         Ok(mounts)
+    }
+
+    /// The pause container's rootfs; in a pod's own user namespace, on the
+    /// image's copy owned by the mapped ids (runc cannot make its mount
+    /// points in the image's directories otherwise).
+    async fn prepare_pause_rootfs(
+        &self,
+        meta: &SandboxMetadata,
+        image: &crate::image::Loaded,
+    ) -> Result<Vec<ctrd::Mount>> {
+        let parent = self
+            .rootfs_parent(&image.chain_id, &image.id, meta.userns)
+            .await?;
+        self.prepare_rootfs_of_record(&meta.id, &parent).await
     }
 
     /// Create and start the pause task once its record, rootfs, sandbox
@@ -542,9 +559,13 @@ fn set_up_host_side(
     let t = std::time::Instant::now();
     let files =
         super::files::write_sandbox_files(dir, config).map_err(|e| e.context("sandbox files"))?;
+    let owner = meta.userns.map(|u| u.root());
+    if let Some(owner) = owner {
+        super::files::chown_sandbox_files(&files, owner).map_err(|e| e.context("sandbox files"))?;
+    }
     if !host_ipc(config) {
         made.shm = true;
-        super::files::mount_shm(&files.shm, config).map_err(|e| e.context("/dev/shm"))?;
+        super::files::mount_shm(&files.shm, owner).map_err(|e| e.context("/dev/shm"))?;
     }
     made.files_took = t.elapsed();
     if let Some(path) = meta.netns_path.as_deref() {
@@ -559,6 +580,7 @@ fn set_up_host_side(
                 .uts_ns_path
                 .as_deref()
                 .map(|p| (p, config.hostname.as_str())),
+            user: meta.user_ns_path.as_deref().zip(meta.userns),
         };
         let ns =
             NetNs::create_with(parent, name, extra).map_err(|e| e.context("pod namespaces"))?;

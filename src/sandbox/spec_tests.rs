@@ -66,6 +66,7 @@ fn spec_of(
         hosts_path: Path::new("/sb/hosts"),
         resolv_path: Path::new("/sb/resolv.conf"),
         shm_path: Some(Path::new("/sb/shm")),
+        userns: None,
         cgroup_driver: driver,
         oom_score_adj_min: 0,
         cgroups,

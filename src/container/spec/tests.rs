@@ -96,6 +96,7 @@ fn build_with(
         uts_ns_path: uts,
         netns_path: Some(Path::new("/run/netns/p1")),
         target_pid: None,
+        userns: None,
         sandbox_files: SandboxFiles {
             hostname: Some(Path::new("/sb/hostname")),
             hosts: Some(Path::new("/sb/hosts")),
