@@ -141,6 +141,8 @@ echo gid_map $(cat /proc/self/gid_map); \
 for f in / /bin/busybox /etc/hosts /etc/resolv.conf /etc/hostname /dev/shm; do \
   echo owner $f $(stat -c %u:%g $f); done; \
 touch /dev/shm/x && echo shm=rw; \
+echo again > /dev/stdout && echo stdout=reopened; \
+echo again > /dev/stderr && echo stderr=reopened; \
 echo hello > /vol/written && echo vol=rw; \
 echo host $(hostname); \
 echo port_start $(cat /proc/sys/net/ipv4/ip_unprivileged_port_start); \
@@ -194,12 +196,9 @@ async fn pod_in_its_own_user_namespace(with_pause: bool) {
             host_path: vol.path().to_string_lossy().into_owned(),
             ..Default::default()
         }];
-        let c = in_pod_userns(c, &pod);
-        if with_pause {
-            c
-        } else {
-            support::pod::in_own_pid_namespace(c)
-        }
+        // The pod's namespace options: its PID mode too (a PID namespace
+        // per container without a pause container).
+        in_pod_userns(c, &pod)
     };
     let mut texts = vec![];
     let mut ids = vec![];
@@ -225,6 +224,8 @@ async fn pod_in_its_own_user_namespace(with_pause: bool) {
             "owner /etc/hostname 0:0".into(),
             "owner /dev/shm 0:0".into(),
             "shm=rw".into(),
+            "stdout=reopened".into(),
+            "stderr=reopened".into(),
             "vol=rw".into(),
             format!("host {name}"),
         ] {
@@ -271,4 +272,99 @@ async fn pod_user_namespace_without_a_pause_container() {
         return;
     }
     pod_in_its_own_user_namespace(false).await;
+}
+
+/// NODE mode (and no `userns_options` at all) is the node's user namespace:
+/// the container's uid_map is the host's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_mode_is_the_hosts_user_namespace() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let mut pod = env.pod_config("userns-node");
+    with_userns(
+        &mut pod,
+        UserNamespace {
+            mode: NamespaceMode::Node as i32,
+            ..Default::default()
+        },
+    );
+    let sid = env.run_pod(&pod).await;
+    let cfg = in_pod_userns(
+        env.container_config("n", &["/bin/sh", "-c", "cat /proc/self/uid_map; echo done"]),
+        &pod,
+    );
+    let log = std::path::Path::new(&pod.log_directory).join(&cfg.log_path);
+    let cid = env.run(&sid, &pod, cfg).await;
+    env.wait_exited(&cid).await;
+    let text = env.wait_for_file(&log, "done").await;
+    let host = std::fs::read_to_string("/proc/self/uid_map").unwrap();
+    for line in host.lines() {
+        let want = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        let seen = text
+            .lines()
+            .any(|l| l.split_whitespace().skip(3).collect::<Vec<_>>().join(" ") == want);
+        assert!(seen, "{want:?} in:\n{text}");
+    }
+    assert_eq!(
+        std::fs::read_dir(env.crid.state.join("userns"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "no user namespace pinned"
+    );
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+/// A container that names another mapping than its pod's, or the node's
+/// user namespace in a pod of its own, is refused (InvalidArgument) and
+/// leaves nothing; the pod is unharmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_must_share_its_pods_user_namespace() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let mut pod = env.pod_config_without_shared_pid("userns-other");
+    with_userns(&mut pod, pod_userns());
+    let sid = env.run_pod(&pod).await;
+    let other = vec![mapping(0, HOST_ID + SIZE, SIZE)];
+    for (what, userns) in [
+        ("other mapping", pod_mode(other.clone(), other)),
+        (
+            "node",
+            UserNamespace {
+                mode: NamespaceMode::Node as i32,
+                ..Default::default()
+            },
+        ),
+    ] {
+        let mut own = pod.clone();
+        with_userns(&mut own, userns);
+        let cfg = in_pod_userns(env.container_config("x", &["/bin/true"]), &own);
+        let err = env
+            .rt()
+            .await
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: sid.clone(),
+                config: Some(cfg),
+                sandbox_config: Some(pod.clone()),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{what}: {err:?}");
+    }
+    let listed = env
+        .rt()
+        .await
+        .list_containers(ListContainersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .containers;
+    assert!(listed.is_empty(), "{listed:?}");
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
 }

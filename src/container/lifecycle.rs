@@ -100,11 +100,20 @@ impl Runtime {
             None => self.containerd.snapshot_mounts(c.id()).await?,
         };
         clock.mark("mounts", Spent::Containerd);
-        self.containerd
+        let init_pid = self
+            .containerd
             .create_task(c.id(), mounts, io, runc_options(&handler))
             .await
             .map_err(|e| e.context("create task"))?;
         clock.mark("task_create", Spent::Containerd);
+        let userns = self
+            .sandboxes
+            .get(&c.meta.sandbox_id)
+            .ok()
+            .and_then(|s| s.meta.userns);
+        if let Some(userns) = userns {
+            give_stdio_pipes(init_pid, userns.root())?;
+        }
         self.exits.watch(c.id());
         // Taken before the start, so a fast exit is never earlier.
         let started_at = now_nanos();
@@ -322,4 +331,26 @@ impl Runtime {
 /// True for a container whose stdio are plain FIFOs (stdin, no terminal).
 fn uses_fifo_stdio(c: &Container) -> bool {
     c.meta.config.stdin && !c.meta.config.tty
+}
+
+/// Give the pipes of a created (not yet started) task's stdio to the root
+/// of its pod's user namespace (host ids `uid`, `gid`), so that the
+/// container can open its own stdout and stderr again (`/dev/stdout`,
+/// `/proc/self/fd/1`). containerd 1.6's shim chowns the pipes it makes for
+/// FIFO stdio to the mapped root, not those of a `binary://` log driver.
+/// Only pipes: never /dev/null or a terminal (runc gives the console to
+/// the container itself).
+fn give_stdio_pipes(pid: u32, (uid, gid): (u32, u32)) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    for fd in 0..3 {
+        let path = format!("/proc/{pid}/fd/{fd}");
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.file_type().is_fifo() {
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                .map_err(|e| Error::io(format!("chown {path}"), e))?;
+        }
+    }
+    Ok(())
 }
