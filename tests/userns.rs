@@ -368,3 +368,120 @@ async fn a_container_must_share_its_pods_user_namespace() {
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
 }
+
+/// `Status`: runc-shim handlers support user namespaces, and the verbose
+/// config names crid's state dir as `stateDir`, where critest probes
+/// idmapped mounts (at its parent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_advertises_user_namespaces_and_the_state_dir() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let status = env
+        .rt()
+        .await
+        .status(StatusRequest { verbose: true })
+        .await
+        .unwrap()
+        .into_inner();
+    for h in &status.runtime_handlers {
+        assert!(
+            h.features.is_some_and(|f| f.user_namespaces),
+            "{:?} supports user namespaces",
+            h.name
+        );
+    }
+    let config: serde_json::Value = serde_json::from_str(&status.info["config"]).unwrap();
+    assert_eq!(
+        config["stateDir"].as_str(),
+        Some(env.crid.state.to_str().unwrap()),
+        "{config}"
+    );
+}
+
+/// A pod in its own user namespace survives a crid restart: a container
+/// created afterwards joins the same namespace; teardown after the restart
+/// leaves nothing. The image's chowned copy is referenced from the image's
+/// config blob, and goes (containerd's GC) when the image is removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_the_pods_user_namespace_and_the_copy_goes_with_its_image() {
+    if missing_tools() {
+        return;
+    }
+    let mut env = PodEnv::new().await;
+    let mut pod = env.pod_config_without_shared_pid("userns-restart");
+    with_userns(&mut pod, pod_userns());
+    let sid = env.run_pod(&pod).await;
+    let pin = std::fs::read_dir(env.crid.state.join("userns"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let ino =
+        |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let before = ino(&pin);
+    env.crid.stop();
+    env.crid.restart();
+    assert_eq!(ino(&pin), before, "still pinned");
+
+    let script = "echo uid_map $(cat /proc/self/uid_map); readlink /proc/self/ns/user; echo done";
+    let cfg = in_pod_userns(
+        env.container_config("after", &["/bin/sh", "-c", script]),
+        &pod,
+    );
+    let log = std::path::Path::new(&pod.log_directory).join(&cfg.log_path);
+    let cid = env.run(&sid, &pod, cfg).await;
+    env.wait_exited(&cid).await;
+    let text = env.wait_for_file(&log, "done").await;
+    assert!(
+        text.contains(&format!("uid_map 0 {HOST_ID} {SIZE}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("user:[{before}]")),
+        "the pinned one: {text}"
+    );
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+
+    let copies = || {
+        env.containerd
+            .ctr(&["snapshots", "ls"])
+            .lines()
+            .filter(|l| l.split_whitespace().next().unwrap().contains("-userns-"))
+            .count()
+    };
+    // A synchronous GC (deleting a lease with --sync) keeps it: the
+    // image's config blob references it.
+    let lease = env.containerd.ctr(&["leases", "create"]);
+    let lease = lease.split_whitespace().next().unwrap().to_string();
+    env.containerd.ctr(&["leases", "delete", "--sync", &lease]);
+    assert_eq!(copies(), 1, "kept for the next pod with this mapping");
+    let content = env.containerd.ctr(&["content", "ls"]);
+    assert!(
+        content.contains("containerd.io/gc.ref.snapshot.overlayfs/userns-"),
+        "{content}"
+    );
+    env.crid
+        .images()
+        .await
+        .remove_image(RemoveImageRequest {
+            image: Some(ImageSpec {
+                image: env.image.clone(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while copies() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "copy not collected:\n{}",
+            env.containerd.ctr(&["snapshots", "ls"])
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
