@@ -258,14 +258,10 @@ fn pin_in_new_user_namespace(
     // sethostname, read, write, _exit) on memory prepared before the fork.
     let child = match unsafe { fork() }.map_err(|e| Error::io("fork", e.into()))? {
         ForkResult::Child => unsafe {
-            let mut err: i32 = 0;
-            if libc::unshare(flags) != 0 {
-                err = *libc::__errno_location();
-            } else if !hostname.is_empty()
-                && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) != 0
-            {
-                err = *libc::__errno_location();
-            }
+            let failed = libc::unshare(flags) != 0
+                || (!hostname.is_empty()
+                    && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) != 0);
+            let err: i32 = if failed { *libc::__errno_location() } else { 0 };
             let bytes = err.to_ne_bytes();
             libc::write(ready_w.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
             let mut b = 0u8;
