@@ -264,6 +264,13 @@ impl Runtime {
                 let _ = crate::persist::remove_dir_all_nofollow(&self.container_state_dir(&id));
             }
         }
+        for id in dir_names(&self.config.state.join("idmap")) {
+            if !container_ids.contains(&id) {
+                tracing::warn!(container = %id, "orphaned idmapped volumes; unmounting");
+                let dir = crate::container::idmap_mounts::dir_of(&self.config.state, &id);
+                let _ = crate::container::idmap_mounts::remove(&dir);
+            }
+        }
         if let Ok(snaps) = self
             .containerd
             .list_snapshots(vec![format!("labels.\"{OWNER_LABEL}\"=={OWNER_VALUE}")])

@@ -138,7 +138,7 @@ fn in_pod_userns(mut c: ContainerConfig, pod: &PodSandboxConfig) -> ContainerCon
 const PROBE: &str = "\
 echo uid_map $(cat /proc/self/uid_map); \
 echo gid_map $(cat /proc/self/gid_map); \
-for f in / /bin/busybox /etc/hosts /etc/resolv.conf /etc/hostname /dev/shm; do \
+for f in / /bin/busybox /etc/hosts /etc/resolv.conf /etc/hostname /dev/shm /vol /vol/owned; do \
   echo owner $f $(stat -c %u:%g $f); done; \
 touch /dev/shm/x && echo shm=rw; \
 echo again > /dev/stdout && echo stdout=reopened; \
@@ -151,9 +151,9 @@ echo done";
 /// A pod in a user namespace of its own, with (`with_pause`) or without a
 /// pause container: its containers see the mapping; the image's root-owned
 /// files, /etc/hosts, resolv.conf, hostname and /dev/shm are root's inside;
-/// an emptyDir-like host directory (0777, as kubelet makes them) is
-/// writable and what is written there belongs to the mapped root on the
-/// host; the hostname (and, with a pause container, a net sysctl) is set
+/// a host directory of the host's root (0755) is an idmapped mount: root's
+/// inside, writable, and what the pod's root writes there is the host
+/// root's; stdout and stderr can be opened again; the hostname (and, with a pause container, a net sysctl) is set
 /// in namespaces the pod's user namespace owns. Two containers share one
 /// user namespace and one chowned copy of the image. Stop and remove leave
 /// nothing.
@@ -183,12 +183,14 @@ async fn pod_in_its_own_user_namespace(with_pause: bool) {
         .count();
     assert_eq!(user_pins, 1, "the pod's user namespace is pinned");
 
+    // A host directory of the host's root, not writable by others.
     let vol = short_tempdir("vol");
     std::fs::set_permissions(
         vol.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
+    std::fs::write(vol.path().join("owned"), "root's").unwrap();
     let probe = |cname: &str| {
         let mut c = env.container_config(cname, &["/bin/sh", "-c", PROBE]);
         c.mounts = vec![Mount {
@@ -223,6 +225,8 @@ async fn pod_in_its_own_user_namespace(with_pause: bool) {
             "owner /etc/resolv.conf 0:0".into(),
             "owner /etc/hostname 0:0".into(),
             "owner /dev/shm 0:0".into(),
+            "owner /vol 0:0".into(),
+            "owner /vol/owned 0:0".into(),
             "shm=rw".into(),
             "stdout=reopened".into(),
             "stderr=reopened".into(),
@@ -237,7 +241,15 @@ async fn pod_in_its_own_user_namespace(with_pause: bool) {
     }
     let written = std::fs::metadata(vol.path().join("written")).unwrap();
     use std::os::unix::fs::MetadataExt;
-    assert_eq!((written.uid(), written.gid()), (HOST_ID, HOST_ID));
+    // Idmapped: the pod's root writes as the host's root.
+    assert_eq!((written.uid(), written.gid()), (0, 0));
+    assert_eq!(
+        std::fs::read_dir(env.crid.state.join("idmap"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        2,
+        "one dir of idmapped mounts per container"
+    );
 
     // One user namespace for the pod (and its pause process).
     let userns_of = |cid: &str| {

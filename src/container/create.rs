@@ -236,6 +236,10 @@ impl Runtime {
                 tracing::warn!(container = %id, error = %e, "CreateContainer failed; rolling back");
                 let _ = self.containerd.remove_snapshot(&id).await;
                 let _ = self.containerd.delete_container(&id).await;
+                let _ = super::idmap_mounts::remove(&super::idmap_mounts::dir_of(
+                    &self.config.state,
+                    &id,
+                ));
                 let _ = crate::persist::remove_dir_all_nofollow(&dir);
                 self.containers.names.release(&name_key, &id);
                 Err(e)

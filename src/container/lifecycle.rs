@@ -260,6 +260,7 @@ impl Runtime {
         self.delete_task(c.id()).await?;
         self.containerd.remove_snapshot(c.id()).await?;
         self.containerd.delete_container(c.id()).await?;
+        super::idmap_mounts::remove(&super::idmap_mounts::dir_of(&self.config.state, c.id()))?;
         crate::persist::remove_dir_all_nofollow(&self.container_state_dir(c.id()))?;
         crate::persist::remove_dir_all_nofollow(&self.container_dir(c.id()))?;
         self.containers.remove(c.id());

@@ -2,6 +2,7 @@
 
 pub mod create;
 pub(crate) mod fifo_stdio;
+pub mod idmap_mounts;
 pub(crate) mod image_volume;
 pub mod lifecycle;
 pub mod oci;

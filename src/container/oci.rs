@@ -58,6 +58,26 @@ impl Runtime {
             None => None,
         };
 
+        // In a pod's own user namespace, host-path volumes become binds of
+        // idmapped clones of them.
+        let idmapped;
+        let config = match (&sandbox.meta.user_ns_path, &sandbox.meta.userns) {
+            (Some(userns), Some(_)) if config.mounts.iter().any(|m| !m.host_path.is_empty()) => {
+                let dir = super::idmap_mounts::dir_of(&self.config.state, &meta.id);
+                let (userns, mounts) = (userns.clone(), config.mounts.clone());
+                let staged = tokio::task::spawn_blocking(move || {
+                    super::idmap_mounts::stage(&dir, &userns, &mounts)
+                })
+                .await
+                .map_err(|e| Error::internal(format!("idmapped volumes: {e}")))??;
+                idmapped = crate::cri::ContainerConfig {
+                    mounts: staged,
+                    ..config.clone()
+                };
+                &idmapped
+            }
+            _ => config,
+        };
         // Image volumes become binds of the pod's view of their image.
         let with_volumes;
         let config = if config.mounts.iter().any(|m| m.image.is_some()) {
