@@ -265,8 +265,8 @@ impl Runtime {
             }
         }
         for id in dir_names(&self.config.state.join("idmap")) {
-            if !container_ids.contains(&id) {
-                tracing::warn!(container = %id, "orphaned idmapped volumes; unmounting");
+            if !container_ids.contains(&id) && !sandbox_ids.contains(&id) {
+                tracing::warn!(id = %id, "orphaned idmapped mounts; unmounting");
                 let dir = crate::container::idmap_mounts::dir_of(&self.config.state, &id);
                 let _ = crate::container::idmap_mounts::remove(&dir);
             }

@@ -74,6 +74,9 @@ impl Runtime {
         let Some(userns) = userns else {
             return Ok(chain_id.to_string());
         };
+        if self.idmaps_rootfs().await {
+            return Ok(chain_id.to_string());
+        }
         let name = remapped_name(chain_id, &userns);
         if self.containerd.stat_snapshot(&name).await?.is_some() {
             return Ok(name);
@@ -125,6 +128,40 @@ impl Runtime {
         }
         made.map_err(|e| e.context("chowned copy of the image for the pod's user namespace"))?;
         Ok(name)
+    }
+
+    /// Whether rootfs snapshots are mounted on idmapped layers here
+    /// (`idmapped_rootfs`, and probed once).
+    pub(crate) async fn idmaps_rootfs(&self) -> bool {
+        if !self.config.idmapped_rootfs {
+            return false;
+        }
+        let root = self.config.root.clone();
+        tokio::task::spawn_blocking(move || crate::container::idmap_mounts::rootfs_supported(&root))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// The rootfs mounts to create the task of `id` (a container or a
+    /// pause container) with, in a pod's own user namespace pinned at
+    /// `userns`: its snapshot on idmapped layers, where that works; else
+    /// unchanged (the snapshot is then on a chowned copy of the image).
+    pub(crate) async fn idmapped_rootfs_of(
+        &self,
+        id: &str,
+        (userns, map): (&Path, PodUserns),
+        mounts: Vec<Mount>,
+    ) -> Result<Vec<Mount>> {
+        if !self.idmaps_rootfs().await {
+            return Ok(mounts);
+        }
+        let dir = crate::container::idmap_mounts::dir_of(&self.config.state, id);
+        let userns = userns.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            crate::container::idmap_mounts::stage_rootfs(&dir, &userns, &mounts, map.root())
+        })
+        .await
+        .map_err(|e| Error::internal(format!("idmapped rootfs: {e}")))?
     }
 
     /// Drop the creation lease: the container record holds the snapshot now
@@ -211,7 +248,7 @@ pub fn mount_read_only(mounts: &[Mount], target: &Path) -> Result<()> {
 }
 
 /// Mount a snapshot's mounts (one bind, or one overlay) at `target`.
-fn mount_snapshot(mounts: &[Mount], target: &Path, read_only: bool) -> Result<()> {
+pub(crate) fn mount_snapshot(mounts: &[Mount], target: &Path, read_only: bool) -> Result<()> {
     use nix::mount::{mount, MsFlags};
     let [m] = mounts else {
         return Err(Error::internal(format!(

@@ -138,7 +138,7 @@ fn in_pod_userns(mut c: ContainerConfig, pod: &PodSandboxConfig) -> ContainerCon
 const PROBE: &str = "\
 echo uid_map $(cat /proc/self/uid_map); \
 echo gid_map $(cat /proc/self/gid_map); \
-for f in / /bin/busybox /etc/hosts /etc/resolv.conf /etc/hostname /dev/shm /vol /vol/owned; do \
+for f in / /bin/busybox /etc/hosts /etc/resolv.conf /etc/hostname /dev/shm /vol /vol/owned /iv/bin/busybox; do \
   echo owner $f $(stat -c %u:%g $f); done; \
 touch /dev/shm/x && echo shm=rw; \
 echo again > /dev/stdout && echo stdout=reopened; \
@@ -151,14 +151,15 @@ echo done";
 /// A pod in a user namespace of its own, with (`with_pause`) or without a
 /// pause container: its containers see the mapping; the image's root-owned
 /// files, /etc/hosts, resolv.conf, hostname and /dev/shm are root's inside;
+/// so are those of an image volume;
 /// a host directory of the host's root (0755) is an idmapped mount: root's
 /// inside, writable, and what the pod's root writes there is the host
 /// root's; stdout and stderr can be opened again; the hostname (and, with a pause container, a net sysctl) is set
 /// in namespaces the pod's user namespace owns. Two containers share one
 /// user namespace and one chowned copy of the image. Stop and remove leave
 /// nothing.
-async fn pod_in_its_own_user_namespace(with_pause: bool) {
-    let env = PodEnv::new().await;
+async fn pod_in_its_own_user_namespace(with_pause: bool, rootfs: Rootfs) {
+    let env = PodEnv::with_options(rootfs.options()).await;
     let name = if with_pause {
         "userns-pause"
     } else {
@@ -193,11 +194,23 @@ async fn pod_in_its_own_user_namespace(with_pause: bool) {
     std::fs::write(vol.path().join("owned"), "root's").unwrap();
     let probe = |cname: &str| {
         let mut c = env.container_config(cname, &["/bin/sh", "-c", PROBE]);
-        c.mounts = vec![Mount {
-            container_path: "/vol".into(),
-            host_path: vol.path().to_string_lossy().into_owned(),
-            ..Default::default()
-        }];
+        c.mounts = vec![
+            Mount {
+                container_path: "/vol".into(),
+                host_path: vol.path().to_string_lossy().into_owned(),
+                ..Default::default()
+            },
+            // An image volume: the test image itself.
+            Mount {
+                container_path: "/iv".into(),
+                readonly: true,
+                image: Some(ImageSpec {
+                    image: env.image.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ];
         // The pod's namespace options: its PID mode too (a PID namespace
         // per container without a pause container).
         in_pod_userns(c, &pod)
@@ -227,6 +240,7 @@ async fn pod_in_its_own_user_namespace(with_pause: bool) {
             "owner /dev/shm 0:0".into(),
             "owner /vol 0:0".into(),
             "owner /vol/owned 0:0".into(),
+            "owner /iv/bin/busybox 0:0".into(),
             "shm=rw".into(),
             "stdout=reopened".into(),
             "stderr=reopened".into(),
@@ -243,12 +257,14 @@ async fn pod_in_its_own_user_namespace(with_pause: bool) {
     use std::os::unix::fs::MetadataExt;
     // Idmapped: the pod's root writes as the host's root.
     assert_eq!((written.uid(), written.gid()), (0, 0));
+    // One dir of idmapped mounts per container, and the pause container's
+    // when its rootfs is idmapped.
+    let pause_rootfs = with_pause && matches!(rootfs, Rootfs::Idmapped);
     assert_eq!(
         std::fs::read_dir(env.crid.state.join("idmap"))
             .map(|d| d.count())
             .unwrap_or(0),
-        2,
-        "one dir of idmapped mounts per container"
+        2 + usize::from(pause_rootfs),
     );
 
     // One user namespace for the pod (and its pause process).
@@ -262,28 +278,82 @@ async fn pod_in_its_own_user_namespace(with_pause: bool) {
         .lines()
         .filter(|l| l.split_whitespace().next().unwrap().contains("-userns-"))
         .count();
-    // One per image (busybox, and the pause image when there is a pause
-    // container), shared by the pod's containers.
-    let images = if with_pause { 2 } else { 1 };
-    assert_eq!(copies, images, "one chowned copy per image:\n{snaps}");
+    let idmapped = |id: &str| {
+        let rootfs = env.crid.state.join("idmap").join(id).join("rootfs");
+        mounts_under(&env.crid.state)
+            .iter()
+            .any(|m| m == rootfs.to_str().unwrap())
+    };
+    match rootfs {
+        Rootfs::Idmapped => {
+            assert_eq!(copies, 0, "no chowned copy:\n{snaps}");
+            assert!(ids.iter().all(|c| idmapped(c)), "idmapped rootfs");
+            assert_eq!(idmapped(&sid), with_pause, "the pause container's too");
+        }
+        Rootfs::Chowned => {
+            // One per image (busybox, and the pause image when there is a
+            // pause container), shared by the pod's containers.
+            let images = if with_pause { 2 } else { 1 };
+            assert_eq!(copies, images, "one chowned copy per image:\n{snaps}");
+            assert!(!ids.iter().any(|c| idmapped(c)));
+        }
+    }
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pod_user_namespace_with_a_pause_container() {
-    if missing_tools() {
-        return;
+/// How the rootfs of a pod in its own user namespace is made.
+#[derive(Clone, Copy)]
+enum Rootfs {
+    /// An idmapped mount of the snapshot (the default where the kernel
+    /// can idmap an overlay, as 6.18 here).
+    Idmapped,
+    /// A chowned copy of the image (`idmapped_rootfs = false`).
+    Chowned,
+}
+
+impl Rootfs {
+    fn options(self) -> CridOptions {
+        match self {
+            Rootfs::Idmapped => CridOptions::default(),
+            Rootfs::Chowned => CridOptions {
+                config_toml: Some("idmapped_rootfs = false\n".into()),
+                ..Default::default()
+            },
+        }
     }
-    pod_in_its_own_user_namespace(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pod_user_namespace_without_a_pause_container() {
+async fn pod_user_namespace_with_a_pause_container_idmapped() {
     if missing_tools() {
         return;
     }
-    pod_in_its_own_user_namespace(false).await;
+    pod_in_its_own_user_namespace(true, Rootfs::Idmapped).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_user_namespace_without_a_pause_container_idmapped() {
+    if missing_tools() {
+        return;
+    }
+    pod_in_its_own_user_namespace(false, Rootfs::Idmapped).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_user_namespace_with_a_pause_container_chowned() {
+    if missing_tools() {
+        return;
+    }
+    pod_in_its_own_user_namespace(true, Rootfs::Chowned).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_user_namespace_without_a_pause_container_chowned() {
+    if missing_tools() {
+        return;
+    }
+    pod_in_its_own_user_namespace(false, Rootfs::Chowned).await;
 }
 
 /// NODE mode (and no `userns_options` at all) is the node's user namespace:
@@ -421,7 +491,7 @@ async fn a_restart_keeps_the_pods_user_namespace_and_the_copy_goes_with_its_imag
     if missing_tools() {
         return;
     }
-    let mut env = PodEnv::new().await;
+    let mut env = PodEnv::with_options(Rootfs::Chowned.options()).await;
     let mut pod = env.pod_config_without_shared_pid("userns-restart");
     with_userns(&mut pod, pod_userns());
     let sid = env.run_pod(&pod).await;

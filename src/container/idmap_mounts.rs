@@ -9,6 +9,12 @@
 //! and containerd 2. Where the file system cannot be idmapped the volume is
 //! bound as it is (its host owners show through).
 //!
+//! The rootfs too, where overlayfs can be mounted on idmapped layers
+//! (kernel 5.19+; `rootfs_supported` probes once): crid mounts the
+//! container's snapshot on idmapped clones of its layers at
+//! `<state>/idmap/<id>/rootfs`, and the shim binds that. Where it cannot,
+//! `rootfs` gives containers a chowned copy of the image instead.
+//!
 //! Owns only `<state>/idmap/`. It removes only what it made there, one
 //! entry at a time, after unmounting it; never recursively (the entries
 //! are host directories).
@@ -23,8 +29,7 @@ pub fn dir_of(state: &Path, id: &str) -> PathBuf {
     state.join("idmap").join(id)
 }
 
-/// `mounts` with each host-path volume (propagation private; not an image
-/// volume) replaced by an idmapped clone of it under `dir`, mapped by the
+/// `mounts` with each host-path volume (propagation private) replaced by an idmapped clone of it under `dir`, mapped by the
 /// user namespace pinned at `userns`. On error, what was made is undone.
 pub fn stage(dir: &Path, userns: &Path, mounts: &[Mount]) -> Result<Vec<Mount>> {
     let result = stage_all(dir, userns, mounts);
@@ -40,7 +45,7 @@ fn stage_all(dir: &Path, userns: &Path, mounts: &[Mount]) -> Result<Vec<Mount>> 
     let mut out = Vec::with_capacity(mounts.len());
     for (n, m) in mounts.iter().enumerate() {
         let private = m.propagation == MountPropagation::PropagationPrivate as i32;
-        if m.host_path.is_empty() || m.image.is_some() || !private {
+        if m.host_path.is_empty() || !private {
             out.push(m.clone());
             continue;
         }
@@ -107,6 +112,147 @@ pub fn remove(dir: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(format!("remove {}", dir.display()), e)),
     }
+}
+
+/// Whether an overlay can be mounted on idmapped layers here: probed
+/// once, with a small overlay under `probe_dir` and a user namespace of
+/// the probe's own. Blocking.
+pub fn rootfs_supported(probe_dir: &Path) -> bool {
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        let dir = probe_dir.join(format!("idmap-probe-{}", std::process::id()));
+        let supported = probe_overlay(&dir)
+            .map_err(|e| tracing::warn!(error = %e, "no overlay on idmapped layers"))
+            .is_ok();
+        for d in ["rootfs", "lower-0"] {
+            let _ = crate::rootfs::unmount(&dir.join(d));
+        }
+        for d in [
+            "rootfs",
+            "lower-0",
+            "lower",
+            "upper",
+            "work/work",
+            "work",
+            "",
+        ] {
+            let _ = std::fs::remove_dir(dir.join(d));
+        }
+        tracing::info!(supported, "overlay rootfs on idmapped layers");
+        supported
+    })
+}
+
+fn probe_overlay(dir: &Path) -> Result<()> {
+    let any = crate::userns::IdMap {
+        container_id: 0,
+        host_id: 65536,
+        size: 65536,
+    };
+    let ns = crate::network::netns::new_user_namespace(crate::userns::PodUserns {
+        uids: any,
+        gids: any,
+    })?;
+    for d in ["lower", "upper", "work"] {
+        std::fs::create_dir_all(dir.join(d))
+            .map_err(|e| Error::io(format!("create {}", dir.join(d).display()), e))?;
+    }
+    let mounts = [crate::containerd::Mount {
+        r#type: "overlay".into(),
+        source: "overlay".into(),
+        options: vec![
+            format!("lowerdir={}", dir.join("lower").display()),
+            format!("upperdir={}", dir.join("upper").display()),
+            format!("workdir={}", dir.join("work").display()),
+        ],
+        ..Default::default()
+    }];
+    mount_idmapped_overlay(dir, &ns, &mounts, (0, 0))
+}
+
+/// Mount the snapshot `mounts` of a container (or pause container) for the
+/// user namespace pinned at `userns` (root `owner` on the host), under
+/// `dir`, and return the bind mount for the shim. As containerd 2's
+/// overlay snapshotter does: each lower layer is an idmapped clone of the
+/// layer (`lower-<i>`), the overlay (`rootfs`) is mounted on them, and the
+/// upper layer's root belongs to the mapped root (what the container
+/// writes is stored with its host ids, as on a chowned copy). overlayfs
+/// itself cannot be idmapped. Already there: the same answer.
+pub fn stage_rootfs(
+    dir: &Path,
+    userns: &Path,
+    mounts: &[crate::containerd::Mount],
+    owner: (u32, u32),
+) -> Result<Vec<crate::containerd::Mount>> {
+    let target = dir.join("rootfs");
+    let bind = vec![crate::containerd::Mount {
+        r#type: "bind".into(),
+        source: target.to_string_lossy().into_owned(),
+        options: vec!["rbind".into(), "rw".into()],
+        ..Default::default()
+    }];
+    if crate::container::image_volume::is_mount_point(&target)? {
+        return Ok(bind);
+    }
+    let ns = std::fs::File::open(userns)
+        .map_err(|e| Error::io(format!("open user namespace {}", userns.display()), e))?;
+    let result = mount_idmapped_overlay(dir, &ns, mounts, owner);
+    if let Err(e) = result {
+        let _ = remove(dir);
+        return Err(e);
+    }
+    Ok(bind)
+}
+
+fn mount_idmapped_overlay(
+    dir: &Path,
+    ns: &std::fs::File,
+    mounts: &[crate::containerd::Mount],
+    (uid, gid): (u32, u32),
+) -> Result<()> {
+    let [m] = mounts else {
+        return Err(Error::internal(format!(
+            "expected one snapshot mount, got {}",
+            mounts.len()
+        )));
+    };
+    if m.r#type != "overlay" {
+        return Err(Error::internal(format!(
+            "cannot idmap a rootfs snapshot of type {:?}",
+            m.r#type
+        )));
+    }
+    let mut options = Vec::with_capacity(m.options.len());
+    for o in &m.options {
+        if let Some(lowers) = o.strip_prefix("lowerdir=") {
+            let mut mapped = Vec::new();
+            for (i, lower) in lowers.split(':').enumerate() {
+                let target = dir.join(format!("lower-{i}"));
+                std::fs::create_dir_all(&target)
+                    .map_err(|e| Error::io(format!("create {}", target.display()), e))?;
+                let tree = idmapped_clone(Path::new(lower), ns)
+                    .map_err(|e| Error::io(format!("idmap layer {lower}"), e))?;
+                attach(&tree, &target)
+                    .map_err(|e| Error::io(format!("attach {}", target.display()), e))?;
+                mapped.push(target.to_string_lossy().into_owned());
+            }
+            options.push(format!("lowerdir={}", mapped.join(":")));
+        } else {
+            if let Some(upper) = o.strip_prefix("upperdir=") {
+                std::os::unix::fs::lchown(upper, Some(uid), Some(gid))
+                    .map_err(|e| Error::io(format!("chown {upper}"), e))?;
+            }
+            options.push(o.clone());
+        }
+    }
+    let target = dir.join("rootfs");
+    std::fs::create_dir_all(&target)
+        .map_err(|e| Error::io(format!("create {}", target.display()), e))?;
+    let overlay = [crate::containerd::Mount {
+        options,
+        ..m.clone()
+    }];
+    crate::rootfs::mount_snapshot(&overlay, &target, false)
 }
 
 const OPEN_TREE_CLONE: libc::c_uint = 1;

@@ -175,7 +175,7 @@ fn sub_path(root: &Path, sub: &str) -> Result<PathBuf> {
 }
 
 /// `path` is where something is mounted (per /proc/self/mountinfo).
-fn is_mount_point(path: &Path) -> Result<bool> {
+pub(crate) fn is_mount_point(path: &Path) -> Result<bool> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
     let mounted = mount_points(&info).any(|p| p == path);
@@ -230,4 +230,11 @@ mod tests {
             [PathBuf::from("/"), PathBuf::from("/var/lib/crid/a b")]
         );
     }
+}
+
+/// The pod's own user namespace: where it is pinned, and its mapping.
+pub(crate) fn pod_userns(
+    meta: &crate::sandbox::SandboxMetadata,
+) -> Option<(&Path, crate::userns::PodUserns)> {
+    meta.user_ns_path.as_deref().zip(meta.userns)
 }

@@ -95,10 +95,19 @@ impl Runtime {
         let io = self.task_io(c, &state_dir).await?;
         clock.mark("prepare", Spent::Crid);
         let prepared = c.rootfs_mounts.lock().unwrap().take();
-        let mounts = match prepared {
+        let mut mounts = match prepared {
             Some(m) => m,
             None => self.containerd.snapshot_mounts(c.id()).await?,
         };
+        let sandbox = self.sandboxes.get(&c.meta.sandbox_id).ok();
+        let userns = sandbox
+            .as_ref()
+            .and_then(|s| s.meta.user_ns_path.clone().zip(s.meta.userns));
+        if let Some((path, map)) = &userns {
+            mounts = self
+                .idmapped_rootfs_of(c.id(), (path, *map), mounts)
+                .await?;
+        }
         clock.mark("mounts", Spent::Containerd);
         let init_pid = self
             .containerd
@@ -106,12 +115,7 @@ impl Runtime {
             .await
             .map_err(|e| e.context("create task"))?;
         clock.mark("task_create", Spent::Containerd);
-        let userns = self
-            .sandboxes
-            .get(&c.meta.sandbox_id)
-            .ok()
-            .and_then(|s| s.meta.userns);
-        if let Some(userns) = userns {
+        if let Some((_, userns)) = userns {
             give_stdio_pipes(init_pid, userns.root())?;
         }
         self.exits.watch(c.id());

@@ -58,8 +58,19 @@ impl Runtime {
             None => None,
         };
 
-        // In a pod's own user namespace, host-path volumes become binds of
-        // idmapped clones of them.
+        // Image volumes become binds of the pod's view of their image.
+        let with_volumes;
+        let config = if config.mounts.iter().any(|m| m.image.is_some()) {
+            with_volumes = crate::cri::ContainerConfig {
+                mounts: self.with_image_volumes(sandbox, &config.mounts).await?,
+                ..config.clone()
+            };
+            &with_volumes
+        } else {
+            config
+        };
+        // In a pod's own user namespace, host-path volumes (image volumes
+        // too) become binds of idmapped clones of them.
         let idmapped;
         let config = match (&sandbox.meta.user_ns_path, &sandbox.meta.userns) {
             (Some(userns), Some(_)) if config.mounts.iter().any(|m| !m.host_path.is_empty()) => {
@@ -77,17 +88,6 @@ impl Runtime {
                 &idmapped
             }
             _ => config,
-        };
-        // Image volumes become binds of the pod's view of their image.
-        let with_volumes;
-        let config = if config.mounts.iter().any(|m| m.image.is_some()) {
-            with_volumes = crate::cri::ContainerConfig {
-                mounts: self.with_image_volumes(sandbox, &config.mounts).await?,
-                ..config.clone()
-            };
-            &with_volumes
-        } else {
-            config
         };
         let dir = self.config.sandbox_dir(sandbox.id());
         let files = crate::sandbox::files::sandbox_files(&dir);

@@ -318,6 +318,62 @@ fn pin_in_new_user_namespace(
     result
 }
 
+/// A new user namespace with mapping `map`, held by the returned file
+/// only (nothing is pinned): for probes. Forks as
+/// `pin_in_new_user_namespace` does.
+pub fn new_user_namespace(map: PodUserns) -> Result<File> {
+    use nix::sys::wait::waitpid;
+    use nix::unistd::{fork, pipe2, ForkResult};
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    let pipe = || pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::io("pipe", e.into()));
+    let (ready_r, ready_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
+    // SAFETY: the child only calls async-signal-safe functions.
+    let child = match unsafe { fork() }.map_err(|e| Error::io("fork", e.into()))? {
+        ForkResult::Child => unsafe {
+            let err: i32 = if libc::unshare(libc::CLONE_NEWUSER) != 0 {
+                *libc::__errno_location()
+            } else {
+                0
+            };
+            let bytes = err.to_ne_bytes();
+            libc::write(ready_w.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
+            let mut b = 0u8;
+            libc::read(go_r.as_raw_fd(), (&mut b as *mut u8).cast(), 1);
+            libc::_exit(0)
+        },
+        ForkResult::Parent { child } => child,
+    };
+    drop((ready_w, go_r));
+    let result = (|| {
+        let mut bytes = [0u8; 4];
+        File::from(ready_r)
+            .read_exact(&mut bytes)
+            .map_err(|e| Error::io("user namespace helper", e))?;
+        let errno = i32::from_ne_bytes(bytes);
+        if errno != 0 {
+            return Err(Error::io(
+                "unshare user namespace",
+                std::io::Error::from_raw_os_error(errno),
+            ));
+        }
+        for (file, m) in [("uid_map", map.uids), ("gid_map", map.gids)] {
+            let path = format!("/proc/{child}/{file}");
+            OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(m.proc_map_line().as_bytes()))
+                .map_err(|e| Error::io(format!("write {path}"), e))?;
+        }
+        let path = format!("/proc/{child}/ns/user");
+        File::open(&path).map_err(|e| Error::io(format!("open {path}"), e))
+    })();
+    let _ = File::from(go_w).write_all(&[1]);
+    let _ = waitpid(child, None);
+    result
+}
+
 /// Bring `lo` up in the calling thread's network namespace.
 fn loopback_up() -> Result<()> {
     const SIOCGIFFLAGS: libc::c_ulong = 0x8913;

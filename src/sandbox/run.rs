@@ -271,8 +271,15 @@ impl Runtime {
             }
         };
         clock.mark("host_side_wait", Spent::Crid);
-        let mounts = record?;
+        let mut mounts = record?;
         host_result?;
+        // (No pause container: no rootfs.)
+        let userns =
+            crate::container::image_volume::pod_userns(meta).filter(|_| !mounts.is_empty());
+        if let Some(userns) = userns {
+            mounts = self.idmapped_rootfs_of(&id, userns, mounts).await?;
+            clock.mark("idmapped_rootfs", Spent::Crid);
+        }
 
         if host_net {
             return self
@@ -452,6 +459,13 @@ impl Runtime {
         }
         // The snapshot before the record that keeps it from containerd's GC
         // (see `Containerd::remove_snapshot`).
+        note(
+            crate::container::idmap_mounts::remove(&crate::container::idmap_mounts::dir_of(
+                &self.config.state,
+                id,
+            )),
+            "unmount idmapped rootfs",
+        );
         if progress.snapshot {
             note(
                 self.containerd.remove_snapshot(id).await,
