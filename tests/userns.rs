@@ -492,41 +492,7 @@ async fn a_restart_keeps_the_pods_user_namespace_and_the_copy_goes_with_its_imag
         return;
     }
     let mut env = PodEnv::with_options(Rootfs::Chowned.options()).await;
-    let mut pod = env.pod_config_without_shared_pid("userns-restart");
-    with_userns(&mut pod, pod_userns());
-    let sid = env.run_pod(&pod).await;
-    let pin = std::fs::read_dir(env.crid.state.join("userns"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let ino =
-        |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
-    let before = ino(&pin);
-    env.crid.stop();
-    env.crid.restart();
-    assert_eq!(ino(&pin), before, "still pinned");
-
-    let script = "echo uid_map $(cat /proc/self/uid_map); readlink /proc/self/ns/user; echo done";
-    let cfg = in_pod_userns(
-        env.container_config("after", &["/bin/sh", "-c", script]),
-        &pod,
-    );
-    let log = std::path::Path::new(&pod.log_directory).join(&cfg.log_path);
-    let cid = env.run(&sid, &pod, cfg).await;
-    env.wait_exited(&cid).await;
-    let text = env.wait_for_file(&log, "done").await;
-    assert!(
-        text.contains(&format!("uid_map 0 {HOST_ID} {SIZE}")),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("user:[{before}]")),
-        "the pinned one: {text}"
-    );
-    env.stop_and_remove_pod(&sid).await;
-    env.assert_no_leaks();
+    restart_keeps_the_pods_user_namespace(&mut env, false).await;
 
     let copies = || {
         env.containerd
@@ -566,4 +532,66 @@ async fn a_restart_keeps_the_pods_user_namespace_and_the_copy_goes_with_its_imag
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+/// The same across a restart with idmapped rootfs mounts and a pause
+/// container: they stay mounted for the running containers, and go with
+/// the pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_an_idmapped_pod() {
+    if missing_tools() {
+        return;
+    }
+    let mut env = PodEnv::new().await;
+    restart_keeps_the_pods_user_namespace(&mut env, true).await;
+}
+
+/// A pod in its own user namespace, a container running in it, a crid
+/// restart: the namespace is still pinned, a container created afterwards
+/// joins the same one, with root's files root's; teardown after the
+/// restart leaves nothing.
+async fn restart_keeps_the_pods_user_namespace(env: &mut PodEnv, with_pause: bool) {
+    let mut pod = if with_pause {
+        env.pod_config("userns-restart")
+    } else {
+        env.pod_config_without_shared_pid("userns-restart")
+    };
+    with_userns(&mut pod, pod_userns());
+    let sid = env.run_pod(&pod).await;
+    let pin = std::fs::read_dir(env.crid.state.join("userns"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let ino =
+        |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let before = ino(&pin);
+    let running = in_pod_userns(env.container_config("before", &["sleep", "1000"]), &pod);
+    let running = env.run(&sid, &pod, running).await;
+    env.crid.stop();
+    env.crid.restart();
+    assert_eq!(ino(&pin), before, "still pinned");
+    let st = env.status(&running).await;
+    assert_eq!(st.state, ContainerState::ContainerRunning as i32);
+
+    let script = "echo uid_map $(cat /proc/self/uid_map); readlink /proc/self/ns/user; \
+                  echo owner $(stat -c %u:%g /bin/busybox); echo done";
+    let cfg = in_pod_userns(
+        env.container_config("after", &["/bin/sh", "-c", script]),
+        &pod,
+    );
+    let log = std::path::Path::new(&pod.log_directory).join(&cfg.log_path);
+    let cid = env.run(&sid, &pod, cfg).await;
+    env.wait_exited(&cid).await;
+    let text = env.wait_for_file(&log, "done").await;
+    for want in [
+        format!("uid_map 0 {HOST_ID} {SIZE}"),
+        format!("user:[{before}]"),
+        "owner 0:0".into(),
+    ] {
+        assert!(text.contains(&want), "{want:?} in {text}");
+    }
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
 }
