@@ -231,10 +231,3 @@ mod tests {
         );
     }
 }
-
-/// The pod's own user namespace: where it is pinned, and its mapping.
-pub(crate) fn pod_userns(
-    meta: &crate::sandbox::SandboxMetadata,
-) -> Option<(&Path, crate::userns::PodUserns)> {
-    meta.user_ns_path.as_deref().zip(meta.userns)
-}

@@ -102,7 +102,7 @@ impl Runtime {
         let sandbox = self.sandboxes.get(&c.meta.sandbox_id).ok();
         let userns = sandbox
             .as_ref()
-            .and_then(|s| s.meta.user_ns_path.clone().zip(s.meta.userns));
+            .and_then(|s| s.meta.pod_userns().map(|(p, u)| (p.to_path_buf(), u)));
         if let Some((path, map)) = &userns {
             mounts = self
                 .idmapped_rootfs_of(c.id(), (path, *map), mounts)

@@ -106,11 +106,7 @@ impl Runtime {
             ipc_ns_path: sandbox.meta.ipc_ns_path.as_deref(),
             uts_ns_path: sandbox.meta.uts_ns_path.as_deref(),
             target_pid,
-            userns: sandbox
-                .meta
-                .user_ns_path
-                .as_deref()
-                .zip(sandbox.meta.userns),
+            userns: sandbox.meta.pod_userns(),
             sandbox_files: SandboxFiles {
                 hostname: Some(&files.hostname),
                 hosts: Some(&files.hosts),

@@ -274,8 +274,7 @@ impl Runtime {
         let mut mounts = record?;
         host_result?;
         // (No pause container: no rootfs.)
-        let userns =
-            crate::container::image_volume::pod_userns(meta).filter(|_| !mounts.is_empty());
+        let userns = meta.pod_userns().filter(|_| !mounts.is_empty());
         if let Some(userns) = userns {
             mounts = self.idmapped_rootfs_of(&id, userns, mounts).await?;
             clock.mark("idmapped_rootfs", Spent::Crid);
@@ -594,7 +593,7 @@ fn set_up_host_side(
                 .uts_ns_path
                 .as_deref()
                 .map(|p| (p, config.hostname.as_str())),
-            user: meta.user_ns_path.as_deref().zip(meta.userns),
+            user: meta.pod_userns(),
         };
         let ns =
             NetNs::create_with(parent, name, extra).map_err(|e| e.context("pod namespaces"))?;

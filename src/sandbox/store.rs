@@ -39,6 +39,10 @@ pub struct SandboxMetadata {
 }
 
 impl SandboxMetadata {
+    /// The pod's own user namespace: where it is pinned, and its mapping.
+    pub fn pod_userns(&self) -> Option<(&std::path::Path, crate::userns::PodUserns)> {
+        self.user_ns_path.as_deref().zip(self.userns)
+    }
     /// kubelet's unique sandbox name: `<name>_<namespace>_<uid>_<attempt>`.
     pub fn name_key(&self) -> String {
         sandbox_name_key(&self.config)
