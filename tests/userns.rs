@@ -574,6 +574,37 @@ async fn restart_keeps_the_pods_user_namespace(env: &mut PodEnv, with_pause: boo
     assert_eq!(ino(&pin), before, "still pinned");
     let st = env.status(&running).await;
     assert_eq!(st.state, ContainerState::ContainerRunning as i32);
+    // An exec joins the container's namespaces, its user namespace too,
+    // and can reopen its own stdout.
+    let exec = env
+        .rt()
+        .await
+        .exec_sync(ExecSyncRequest {
+            container_id: running.clone(),
+            cmd: [
+                "/bin/sh",
+                "-c",
+                "id -u; cat /proc/self/uid_map; echo x > /dev/stdout",
+            ]
+            .map(String::from)
+            .to_vec(),
+            timeout: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let out = String::from_utf8_lossy(&exec.stdout).to_string();
+    assert_eq!(
+        exec.exit_code,
+        0,
+        "{out} {}",
+        String::from_utf8_lossy(&exec.stderr)
+    );
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(
+        words,
+        ["0", "0", &HOST_ID.to_string(), &SIZE.to_string(), "x"]
+    );
 
     let script = "echo uid_map $(cat /proc/self/uid_map); readlink /proc/self/ns/user; \
                   echo owner $(stat -c %u:%g /bin/busybox); echo done";

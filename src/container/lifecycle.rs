@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::events::ContainerEventKind::{Deleted, Started, Stopped};
 use crate::metrics::phases::{PhaseClock, Spent};
 use crate::runtime::Runtime;
-use crate::sandbox::run::{now_nanos, runc_options};
+use crate::sandbox::run::{now_nanos, task_options};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -111,7 +111,12 @@ impl Runtime {
         clock.mark("mounts", Spent::Containerd);
         let init_pid = self
             .containerd
-            .create_task(c.id(), mounts, io, runc_options(&handler))
+            .create_task(
+                c.id(),
+                mounts,
+                io,
+                task_options(&handler, userns.as_ref().map(|u| u.1)),
+            )
             .await
             .map_err(|e| e.context("create task"))?;
         clock.mark("task_create", Spent::Containerd);

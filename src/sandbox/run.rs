@@ -618,14 +618,27 @@ pub(crate) fn runtime_of(h: &crate::config::RuntimeHandler) -> ctrd::api::contai
 }
 
 pub(crate) fn runc_options(h: &crate::config::RuntimeHandler) -> Option<prost_types::Any> {
+    task_options(h, None)
+}
+
+/// The runc shim's options for a task; in a pod's own user namespace, the
+/// shim's stdio pipes (FIFO stdio, execs) belong to the pod's mapped root
+/// (`io_uid`/`io_gid`, as containerd's `WithUIDOwner`/`WithGIDOwner`).
+pub(crate) fn task_options(
+    h: &crate::config::RuntimeHandler,
+    userns: Option<crate::userns::PodUserns>,
+) -> Option<prost_types::Any> {
     use prost::Message;
-    if h.binary_name.is_empty() && h.root.is_empty() && !h.systemd_cgroup {
+    if h.binary_name.is_empty() && h.root.is_empty() && !h.systemd_cgroup && userns.is_none() {
         return None;
     }
+    let (io_uid, io_gid) = userns.map_or((0, 0), |u| u.root());
     let opts = ctrd::RuncOptions {
         binary_name: h.binary_name.clone(),
         root: h.root.clone(),
         systemd_cgroup: h.systemd_cgroup,
+        io_uid,
+        io_gid,
         ..Default::default()
     };
     Some(ctrd::any(ctrd::RUNC_OPTIONS_TYPE_URL, opts.encode_to_vec()))
