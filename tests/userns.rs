@@ -138,7 +138,7 @@ fn in_pod_userns(mut c: ContainerConfig, pod: &PodSandboxConfig) -> ContainerCon
 const PROBE: &str = "\
 echo uid_map $(cat /proc/self/uid_map); \
 echo gid_map $(cat /proc/self/gid_map); \
-for f in / /bin/busybox /etc/hosts /etc/resolv.conf /etc/hostname /dev/shm /vol /vol/owned /iv/bin/busybox; do \
+for f in / /bin/busybox /etc/hosts /etc/resolv.conf /etc/hostname /dev/shm /vol /vol/owned /iv/bin/busybox /iv2/data/a.txt /iv2/data/b.txt; do \
   echo owner $f $(stat -c %u:%g $f); done; \
 touch /dev/shm/x && echo shm=rw; \
 echo again > /dev/stdout && echo stdout=reopened; \
@@ -160,6 +160,7 @@ echo done";
 /// nothing.
 async fn pod_in_its_own_user_namespace(with_pause: bool, rootfs: Rootfs) {
     let env = PodEnv::with_options(rootfs.options()).await;
+    let layered = two_layer_image(&env).await;
     let name = if with_pause {
         "userns-pause"
     } else {
@@ -200,12 +201,22 @@ async fn pod_in_its_own_user_namespace(with_pause: bool, rootfs: Rootfs) {
                 host_path: vol.path().to_string_lossy().into_owned(),
                 ..Default::default()
             },
-            // An image volume: the test image itself.
+            // Image volumes: the test image itself (one layer), and one of
+            // two layers.
             Mount {
                 container_path: "/iv".into(),
                 readonly: true,
                 image: Some(ImageSpec {
                     image: env.image.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            Mount {
+                container_path: "/iv2".into(),
+                readonly: true,
+                image: Some(ImageSpec {
+                    image: layered.clone(),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -241,6 +252,8 @@ async fn pod_in_its_own_user_namespace(with_pause: bool, rootfs: Rootfs) {
             "owner /vol 0:0".into(),
             "owner /vol/owned 0:0".into(),
             "owner /iv/bin/busybox 0:0".into(),
+            "owner /iv2/data/a.txt 0:0".into(),
+            "owner /iv2/data/b.txt 0:0".into(),
             "shm=rw".into(),
             "stdout=reopened".into(),
             "stderr=reopened".into(),
@@ -257,14 +270,14 @@ async fn pod_in_its_own_user_namespace(with_pause: bool, rootfs: Rootfs) {
     use std::os::unix::fs::MetadataExt;
     // Idmapped: the pod's root writes as the host's root.
     assert_eq!((written.uid(), written.gid()), (0, 0));
-    // One dir of idmapped mounts per container, and the pause container's
-    // when its rootfs is idmapped.
-    let pause_rootfs = with_pause && matches!(rootfs, Rootfs::Idmapped);
+    // One dir of idmapped mounts per container, and the pod's when its
+    // rootfs and image volume layers are idmapped.
+    let idmapped_layers = matches!(rootfs, Rootfs::Idmapped);
     assert_eq!(
         std::fs::read_dir(env.crid.state.join("idmap"))
             .map(|d| d.count())
             .unwrap_or(0),
-        2 + usize::from(pause_rootfs),
+        2 + usize::from(idmapped_layers),
     );
 
     // One user namespace for the pod (and its pause process).
@@ -287,13 +300,19 @@ async fn pod_in_its_own_user_namespace(with_pause: bool, rootfs: Rootfs) {
     match rootfs {
         Rootfs::Idmapped => {
             assert_eq!(copies, 0, "no chowned copy:\n{snaps}");
+            let layers = mounts_under(&env.crid.state.join("idmap").join(&sid));
+            assert!(
+                layers.iter().any(|m| m.contains("iv-")),
+                "the two-layer image volume on idmapped layers: {layers:?}"
+            );
             assert!(ids.iter().all(|c| idmapped(c)), "idmapped rootfs");
             assert_eq!(idmapped(&sid), with_pause, "the pause container's too");
         }
         Rootfs::Chowned => {
-            // One per image (busybox, and the pause image when there is a
-            // pause container), shared by the pod's containers.
-            let images = if with_pause { 2 } else { 1 };
+            // One per image (busybox, the image volume's, and the pause
+            // image when there is a pause container), shared by the pod's
+            // containers.
+            let images = if with_pause { 3 } else { 2 };
             assert_eq!(copies, images, "one chowned copy per image:\n{snaps}");
             assert!(!ids.iter().any(|c| idmapped(c)));
         }
@@ -625,4 +644,27 @@ async fn restart_keeps_the_pods_user_namespace(env: &mut PodEnv, with_pause: boo
     }
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
+}
+
+/// An image of two layers (`data/a.txt`, `data/b.txt`, root's), pushed and
+/// pulled: an image volume's view of it is an overlay.
+async fn two_layer_image(env: &PodEnv) -> String {
+    use support::image::{build_layout, layer_tar, Entry, ImageConfig, Layer};
+    let dir = short_tempdir("layers");
+    let layers = [("a.txt", "first"), ("b.txt", "second")].map(|(name, text)| Layer {
+        tar: layer_tar(&[
+            Entry::Dir("data/"),
+            Entry::File(format!("data/{name}"), text.into(), 0o644),
+        ]),
+        gzip: false,
+    });
+    let built = build_layout(
+        &dir.path().join("img"),
+        "v1",
+        &layers,
+        &ImageConfig::default(),
+        "amd64",
+    );
+    let name = env.registry.push(&built, "layered", "v1", None);
+    env.pull(&name).await
 }

@@ -167,7 +167,8 @@ fn probe_overlay(dir: &Path) -> Result<()> {
         ],
         ..Default::default()
     }];
-    mount_idmapped_overlay(dir, &ns, &mounts, (0, 0))
+    let target = dir.join("rootfs");
+    mount_idmapped_overlay(dir, "", &ns, &mounts, (0, 0), &target, false)
 }
 
 /// Mount the snapshot `mounts` of a container (or pause container) for the
@@ -196,7 +197,7 @@ pub fn stage_rootfs(
     }
     let ns = std::fs::File::open(userns)
         .map_err(|e| Error::io(format!("open user namespace {}", userns.display()), e))?;
-    let result = mount_idmapped_overlay(dir, &ns, mounts, owner);
+    let result = mount_idmapped_overlay(dir, "", &ns, mounts, owner, &target, false);
     if let Err(e) = result {
         let _ = remove(dir);
         return Err(e);
@@ -204,11 +205,17 @@ pub fn stage_rootfs(
     Ok(bind)
 }
 
+/// Mount the overlay snapshot `mounts` at `target` on idmapped clones of
+/// its lower layers, attached as `<dir>/<prefix>lower-<i>`; its upper
+/// layer's root (if any) goes to `uid`, `gid`.
 fn mount_idmapped_overlay(
     dir: &Path,
+    prefix: &str,
     ns: &std::fs::File,
     mounts: &[crate::containerd::Mount],
     (uid, gid): (u32, u32),
+    target: &Path,
+    read_only: bool,
 ) -> Result<()> {
     let [m] = mounts else {
         return Err(Error::internal(format!(
@@ -227,7 +234,7 @@ fn mount_idmapped_overlay(
         if let Some(lowers) = o.strip_prefix("lowerdir=") {
             let mut mapped = Vec::new();
             for (i, lower) in lowers.split(':').enumerate() {
-                let target = dir.join(format!("lower-{i}"));
+                let target = dir.join(format!("{prefix}lower-{i}"));
                 std::fs::create_dir_all(&target)
                     .map_err(|e| Error::io(format!("create {}", target.display()), e))?;
                 let tree = idmapped_clone(Path::new(lower), ns)
@@ -245,14 +252,33 @@ fn mount_idmapped_overlay(
             options.push(o.clone());
         }
     }
-    let target = dir.join("rootfs");
-    std::fs::create_dir_all(&target)
+    std::fs::create_dir_all(target)
         .map_err(|e| Error::io(format!("create {}", target.display()), e))?;
     let overlay = [crate::containerd::Mount {
         options,
         ..m.clone()
     }];
-    crate::rootfs::mount_snapshot(&overlay, &target, false)
+    crate::rootfs::mount_snapshot(&overlay, target, read_only)
+}
+
+/// Mount the read-only view `mounts` of an image volume at `target` for a
+/// pod whose user namespace is pinned at `userns`: an overlay view (a
+/// multi-layer image) on idmapped clones of its layers, attached under
+/// `dir` as `<prefix>lower-<i>`; a bind view (one layer) as it is, idmapped
+/// later with the container's other host paths (`stage`).
+pub fn mount_image_view(
+    dir: &Path,
+    prefix: &str,
+    userns: &Path,
+    mounts: &[crate::containerd::Mount],
+    target: &Path,
+) -> Result<()> {
+    if !matches!(mounts, [m] if m.r#type == "overlay") {
+        return crate::rootfs::mount_read_only(mounts, target);
+    }
+    let ns = std::fs::File::open(userns)
+        .map_err(|e| Error::io(format!("open user namespace {}", userns.display()), e))?;
+    mount_idmapped_overlay(dir, prefix, &ns, mounts, (0, 0), target, true)
 }
 
 const OPEN_TREE_CLONE: libc::c_uint = 1;
