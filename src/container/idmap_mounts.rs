@@ -24,13 +24,14 @@ use crate::error::{Error, Result};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-/// The idmapped mounts of container `id`.
+/// The idmapped mounts of container (or pod sandbox) `id`.
 pub fn dir_of(state: &Path, id: &str) -> PathBuf {
     state.join("idmap").join(id)
 }
 
-/// `mounts` with each host-path volume (propagation private) replaced by an idmapped clone of it under `dir`, mapped by the
-/// user namespace pinned at `userns`. On error, what was made is undone.
+/// `mounts` with each host-path volume (propagation private) replaced by
+/// an idmapped clone of it under `dir`, mapped by the user namespace
+/// pinned at `userns`. On error, what was made is undone.
 pub fn stage(dir: &Path, userns: &Path, mounts: &[Mount]) -> Result<Vec<Mount>> {
     let result = stage_all(dir, userns, mounts);
     if result.is_err() {
