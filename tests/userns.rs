@@ -668,3 +668,40 @@ async fn two_layer_image(env: &PodEnv) -> String {
     let name = env.registry.push(&built, "layered", "v1", None);
     env.pull(&name).await
 }
+
+/// A container with a terminal, and one with stdin open and no terminal
+/// (FIFO stdio), in a pod of its own user namespace: both run, their
+/// stdio is the pod root's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_and_stdin_containers_in_a_pods_user_namespace() {
+    if missing_tools() {
+        return;
+    }
+    let env = PodEnv::new().await;
+    let mut pod = env.pod_config_without_shared_pid("userns-tty");
+    with_userns(&mut pod, pod_userns());
+    let sid = env.run_pod(&pod).await;
+    let script = "echo fd0 $(stat -L -c %u:%g /proc/self/fd/0); \
+                  echo fd1 $(stat -L -c %u:%g /proc/self/fd/1); echo done";
+    for (name, tty, stdin) in [("tty", true, true), ("stdin", false, true)] {
+        let mut cfg = in_pod_userns(env.container_config(name, &["/bin/sh", "-c", script]), &pod);
+        cfg.tty = tty;
+        cfg.stdin = stdin;
+        let log = std::path::Path::new(&pod.log_directory).join(&cfg.log_path);
+        let cid = env.run(&sid, &pod, cfg).await;
+        let text = env.wait_for_file(&log, "done").await;
+        for want in ["fd0 0:", "fd1 0:"] {
+            assert!(text.contains(want), "{name}: {want:?} in {text}");
+        }
+        let _ = env
+            .rt()
+            .await
+            .stop_container(StopContainerRequest {
+                container_id: cid,
+                timeout: 0,
+            })
+            .await;
+    }
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
