@@ -55,6 +55,11 @@ pub struct Config {
     /// containerd read no profile as unconfined (kubelet sends
     /// `RuntimeDefault` itself when its `seccompDefault` is on).
     pub seccomp_default_when_empty: bool,
+    /// Pods in a user namespace of their own get their rootfs as an
+    /// idmapped mount of the snapshot where the kernel can idmap an
+    /// overlay; `false` gives them a chowned copy of the image instead
+    /// (as containerd 1.7), which is also the fallback.
+    pub idmapped_rootfs: bool,
     pub containerd: ContainerdConfig,
     pub cni: CniConfig,
     pub registry: RegistryConfig,
@@ -160,6 +165,7 @@ impl Default for Config {
             drop_pause_container: true,
             minimal_pause_seccomp: true,
             seccomp_default_when_empty: false,
+            idmapped_rootfs: true,
             containerd: ContainerdConfig::default(),
             cni: CniConfig::default(),
             registry: RegistryConfig::default(),
@@ -357,6 +363,10 @@ impl Config {
     }
     pub fn uts_ns_dir(&self) -> PathBuf {
         self.state.join("utsns")
+    }
+    /// Pinned user namespaces of pods that have their own.
+    pub fn user_ns_dir(&self) -> PathBuf {
+        self.state.join("userns")
     }
 }
 

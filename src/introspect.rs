@@ -37,7 +37,14 @@ impl Runtime {
 
     /// `Status` verbose info: each value is a JSON document.
     pub async fn status_info(&self) -> HashMap<String, String> {
-        let config = serde_json::to_string(&self.config).unwrap_or_default();
+        // The effective config, plus `stateDir` as containerd's CRI names
+        // its state dir: critest probes idmapped mount support at its
+        // parent (crid's pins, FIFOs and sandbox mounts live there).
+        let mut config = serde_json::to_value(&self.config).unwrap_or_default();
+        if let Some(map) = config.as_object_mut() {
+            map.insert("stateDir".into(), json!(self.config.state));
+        }
+        let config = config.to_string();
         let conf_dir = &self.config.cni.conf_dir;
         let cni = match (
             crate::network::cni::network_ready(conf_dir),

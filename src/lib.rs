@@ -34,6 +34,7 @@ pub mod stats;
 pub mod stream;
 pub mod unix_grpc;
 pub mod uri;
+pub mod userns;
 pub mod validate;
 
 pub use error::{Error, Result};

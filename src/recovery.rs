@@ -206,6 +206,7 @@ impl Runtime {
             self.config.netns_dir(),
             self.config.ipc_ns_dir(),
             self.config.uts_ns_dir(),
+            self.config.user_ns_dir(),
         ];
         let on_disk = pin_dirs
             .iter()
@@ -263,6 +264,13 @@ impl Runtime {
                 let _ = crate::persist::remove_dir_all_nofollow(&self.container_state_dir(&id));
             }
         }
+        for id in dir_names(&self.config.state.join("idmap")) {
+            if !container_ids.contains(&id) && !sandbox_ids.contains(&id) {
+                tracing::warn!(id = %id, "orphaned idmapped mounts; unmounting");
+                let dir = crate::container::idmap_mounts::dir_of(&self.config.state, &id);
+                let _ = crate::container::idmap_mounts::remove(&dir);
+            }
+        }
         if let Ok(snaps) = self
             .containerd
             .list_snapshots(vec![format!("labels.\"{OWNER_LABEL}\"=={OWNER_VALUE}")])
@@ -288,6 +296,17 @@ impl Runtime {
                     let _ = self.containerd.remove_snapshot(&s.name).await;
                 }
             }
+        }
+        // Chowned image copies (`rootfs.rs`) a crash interrupted: their
+        // mount, then (above) their active snapshot went.
+        for name in std::fs::read_dir(self.config.root.join("remap"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = name.path();
+            let _ = crate::rootfs::unmount(&path);
+            let _ = std::fs::remove_dir(&path);
         }
         // Creation leases (`rootfs.rs`) of creates that never finished.
         if let Ok(leases) = self

@@ -3,8 +3,12 @@
 //! containerd does:
 //! - recursive read-only mounts: the kernel has `mount_setattr` (5.12+) and
 //!   the OCI runtime lists the `rro` mount option in `<binary> features`;
-//! - user namespaces (`hostUsers: false` pods): never, crid does not
-//!   implement them, so kubelet refuses such pods before asking crid.
+//! - user namespaces (`hostUsers: false` pods): handlers on containerd's
+//!   runc shim (crid pins the pod's user namespace itself and gives the
+//!   rootfs to the mapped ids with a chowned copy of the image, which needs
+//!   nothing of the OCI runtime but joining a user namespace by path),
+//!   when the kernel lets root create user namespaces. Not VM runtimes
+//!   (Kata builds its own sandbox).
 //!
 //! A runtime without a `features` command (crun before 1.9, say) is
 //! assumed to support neither.
@@ -30,6 +34,7 @@ impl RuntimeHandlers {
     /// Ask each handler's OCI runtime for its features.
     pub async fn detect(config: &ContainerdConfig) -> RuntimeHandlers {
         let kernel_rro = kernel_at_least(&kernel_release(), (5, 12));
+        let kernel_userns = kernel_user_namespaces();
         let mut by_name = BTreeMap::new();
         for (name, handler) in &config.runtimes {
             let binary = if handler.binary_name.is_empty() {
@@ -40,7 +45,7 @@ impl RuntimeHandlers {
             let options = mount_options(binary).await;
             let features = HandlerFeatures {
                 recursive_read_only_mounts: kernel_rro && options.iter().any(|o| o == "rro"),
-                user_namespaces: false,
+                user_namespaces: kernel_userns && handler.runtime_type == crate::config::RUNC_SHIM,
             };
             tracing::info!(handler = %name, binary, ?features, "runtime handler features");
             by_name.insert(name.clone(), features);
@@ -98,6 +103,15 @@ fn parse_mount_options(features_json: &[u8]) -> Vec<String> {
             })
         })
         .unwrap_or_default()
+}
+
+/// The kernel has user namespaces and allows more than none.
+fn kernel_user_namespaces() -> bool {
+    std::path::Path::new("/proc/self/ns/user").exists()
+        && std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
 }
 
 fn kernel_release() -> String {

@@ -324,20 +324,63 @@ fn security_profile(field: &str, p: &Option<SecurityProfile>) -> Result<()> {
     Ok(())
 }
 
-/// `userns_options`: crid runs every pod in the node's user namespace.
-/// A pod of its own (`hostUsers: false`) is refused: no runtime handler
-/// reports `user_namespaces`, so kubelet does not ask for one.
-fn user_namespace(field: &str, ns: Option<&NamespaceOption>) -> Result<()> {
+/// `userns_options`: absent or NODE is the node's user namespace; POD is
+/// a new one for the pod, with exactly one uid and one gid range, each
+/// mapping container id 0 to a host range that does not wrap. CONTAINER,
+/// TARGET and anything else are refused: a pod's containers share its
+/// user namespace (CRI's `UserNamespace` allows only POD and NODE). A pod
+/// of its own cannot share the node's network, IPC or PID namespace
+/// (Kubernetes refuses `hostUsers: false` with those too).
+pub fn user_namespace(field: &str, ns: Option<&NamespaceOption>) -> Result<()> {
     let Some(u) = ns.and_then(|n| n.userns_options.as_ref()) else {
         return Ok(());
     };
     match NamespaceMode::try_from(u.mode) {
-        Ok(NamespaceMode::Node) => Ok(()),
-        Ok(NamespaceMode::Pod) => Err(Error::precondition(format!(
-            "{field}: user namespaces (hostUsers: false) are not supported by crid's runtime handlers"
-        ))),
-        _ => Err(invalid(field, format!("mode {} (only NODE or POD)", u.mode))),
+        Ok(NamespaceMode::Node) => return Ok(()),
+        Ok(NamespaceMode::Pod) => {}
+        _ => {
+            return Err(invalid(
+                field,
+                format!("mode {} (only NODE or POD)", u.mode),
+            ))
+        }
     }
+    for (what, maps) in [("uids", &u.uids), ("gids", &u.gids)] {
+        let f = format!("{field}.{what}");
+        let [m] = maps.as_slice() else {
+            return Err(invalid(
+                &f,
+                format!("{} mappings (POD needs exactly one)", maps.len()),
+            ));
+        };
+        if m.container_id != 0 {
+            return Err(invalid(
+                &f,
+                format!(
+                    "container id {} is mapped, not 0 (the container's root must be mapped)",
+                    m.container_id
+                ),
+            ));
+        }
+        if m.length == 0 || m.host_id.checked_add(m.length - 1).is_none() {
+            return Err(invalid(
+                &f,
+                format!("host range {}+{} is empty or wraps", m.host_id, m.length),
+            ));
+        }
+    }
+    let n = ns.expect("userns_options set");
+    for (what, mode) in [("network", n.network), ("ipc", n.ipc), ("pid", n.pid)] {
+        if mode == NamespaceMode::Node as i32 {
+            return Err(invalid(
+                field,
+                format!(
+                    "a pod's own user namespace cannot be used with the host's {what} namespace"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn ids(field: &str, user: Option<i64>, group: Option<i64>, groups: &[i64]) -> Result<()> {

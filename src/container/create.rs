@@ -31,6 +31,29 @@ pub(crate) fn container_name_key(config: &ContainerConfig, sandbox: &PodSandboxC
     )
 }
 
+/// A container that names a user namespace must name its pod's: its
+/// containers share the pod's (or the node's).
+fn same_user_namespace(
+    config: &ContainerConfig,
+    pod: Option<crate::userns::PodUserns>,
+) -> Result<()> {
+    let ns = config
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.as_ref());
+    if ns.and_then(|n| n.userns_options.as_ref()).is_none() {
+        return Ok(());
+    }
+    let mine = crate::userns::of_namespace_option(ns);
+    if mine != pod {
+        return Err(Error::invalid(format!(
+            "config.linux.security_context.namespace_options.userns_options: {mine:?} is not the pod's user namespace ({pod:?})"
+        )));
+    }
+    Ok(())
+}
+
 impl Runtime {
     /// The CDI devices `config` asks for, resolved against the spec dirs
     /// (read on a blocking thread: they may have to be re-read).
@@ -79,6 +102,7 @@ impl Runtime {
                 sandbox.id()
             )));
         }
+        same_user_namespace(&config, sandbox.meta.userns)?;
         let sandbox_config = sandbox_config.unwrap_or_else(|| sandbox.meta.config.clone());
         // CDI devices are resolved (and their host device nodes checked)
         // before anything is created: a name that does not resolve leaves
@@ -136,6 +160,11 @@ impl Runtime {
         // Whether the rootfs was prepared under a creation lease.
         let mut leased = false;
         let result = async {
+            // A pod in a user namespace of its own: on the image's copy
+            // owned by the mapped ids.
+            let parent = self
+                .rootfs_parent(&image.chain_id, &image.id, sandbox.meta.userns)
+                .await?;
             // The spec needs the image's /etc/passwd and /etc/group. Known
             // from an earlier container of the image, they let the record be
             // written first, which keeps the snapshot from the GC; else the
@@ -145,7 +174,7 @@ impl Runtime {
                 None => {
                     leased = true;
                     let rootfs = self
-                        .prepare_rootfs(&id, &image.chain_id)
+                        .prepare_rootfs(&id, &parent)
                         .await
                         .map_err(|e| e.context("rootfs snapshot"))?;
                     let users = std::sync::Arc::new(ImageUserFiles::read(&rootfs));
@@ -202,7 +231,7 @@ impl Runtime {
                 Some(rootfs) => rootfs,
                 None => {
                     let rootfs = self
-                        .prepare_rootfs_of_record(&id, &image.chain_id)
+                        .prepare_rootfs_of_record(&id, &parent)
                         .await
                         .map_err(|e| e.context("rootfs snapshot"))?;
                     clock.mark("rootfs", Spent::Containerd);
@@ -233,6 +262,10 @@ impl Runtime {
                 tracing::warn!(container = %id, error = %e, "CreateContainer failed; rolling back");
                 let _ = self.containerd.remove_snapshot(&id).await;
                 let _ = self.containerd.delete_container(&id).await;
+                let _ = super::idmap_mounts::remove(&super::idmap_mounts::dir_of(
+                    &self.config.state,
+                    &id,
+                ));
                 let _ = crate::persist::remove_dir_all_nofollow(&dir);
                 self.containers.names.release(&name_key, &id);
                 Err(e)

@@ -58,7 +58,18 @@ impl Runtime {
             let hex = image.id.trim_start_matches("sha256:");
             let target = self.image_volumes_dir(sandbox.id()).join(hex);
             if !is_mount_point(&target)? {
-                self.mount_image_volume(sandbox.id(), &image.chain_id, hex, &target)
+                // In a pod's own user namespace: the image's copy owned by
+                // the mapped ids.
+                let parent = self
+                    .rootfs_parent(&image.chain_id, &image.id, sandbox.meta.userns)
+                    .await?;
+                // On idmapped layers when the rootfs is too (else it is
+                // idmapped later as a host path, or on a chowned copy).
+                let idmap = match sandbox.meta.pod_userns() {
+                    Some((ns, _)) if self.idmaps_rootfs().await => Some(ns),
+                    _ => None,
+                };
+                self.mount_image_volume(sandbox.id(), &parent, hex, &target, idmap)
                     .await?;
             }
             let source = if m.image_sub_path.is_empty() {
@@ -87,6 +98,7 @@ impl Runtime {
         chain_id: &str,
         image_hex: &str,
         target: &Path,
+        idmap: Option<&Path>,
     ) -> Result<()> {
         let key = snapshot_key(sandbox_id, image_hex);
         // A view an interrupted attempt left goes first.
@@ -102,7 +114,16 @@ impl Runtime {
             .await?;
         let mounted = std::fs::create_dir_all(target)
             .map_err(|e| Error::io(format!("create {}", target.display()), e))
-            .and_then(|()| crate::rootfs::mount_read_only(&mounts, target));
+            .and_then(|()| match idmap {
+                Some(userns) => super::idmap_mounts::mount_image_view(
+                    &super::idmap_mounts::dir_of(&self.config.state, sandbox_id),
+                    &format!("iv-{image_hex}-"),
+                    userns,
+                    &mounts,
+                    target,
+                ),
+                None => crate::rootfs::mount_read_only(&mounts, target),
+            });
         if let Err(e) = mounted {
             let _ = std::fs::remove_dir(target);
             let _ = self.containerd.remove_snapshot(&key).await;
@@ -170,7 +191,7 @@ fn sub_path(root: &Path, sub: &str) -> Result<PathBuf> {
 }
 
 /// `path` is where something is mounted (per /proc/self/mountinfo).
-fn is_mount_point(path: &Path) -> Result<bool> {
+pub(crate) fn is_mount_point(path: &Path) -> Result<bool> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
     let mounted = mount_points(&info).any(|p| p == path);

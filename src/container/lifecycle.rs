@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::events::ContainerEventKind::{Deleted, Started, Stopped};
 use crate::metrics::phases::{PhaseClock, Spent};
 use crate::runtime::Runtime;
-use crate::sandbox::run::{now_nanos, runc_options};
+use crate::sandbox::run::{now_nanos, task_options};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,16 +95,34 @@ impl Runtime {
         let io = self.task_io(c, &state_dir).await?;
         clock.mark("prepare", Spent::Crid);
         let prepared = c.rootfs_mounts.lock().unwrap().take();
-        let mounts = match prepared {
+        let mut mounts = match prepared {
             Some(m) => m,
             None => self.containerd.snapshot_mounts(c.id()).await?,
         };
+        let sandbox = self.sandboxes.get(&c.meta.sandbox_id).ok();
+        let userns = sandbox
+            .as_ref()
+            .and_then(|s| s.meta.pod_userns().map(|(p, u)| (p.to_path_buf(), u)));
+        if let Some((path, map)) = &userns {
+            mounts = self
+                .idmapped_rootfs_of(c.id(), (path, *map), mounts)
+                .await?;
+        }
         clock.mark("mounts", Spent::Containerd);
-        self.containerd
-            .create_task(c.id(), mounts, io, runc_options(&handler))
+        let init_pid = self
+            .containerd
+            .create_task(
+                c.id(),
+                mounts,
+                io,
+                task_options(&handler, userns.as_ref().map(|u| u.1)),
+            )
             .await
             .map_err(|e| e.context("create task"))?;
         clock.mark("task_create", Spent::Containerd);
+        if let Some((_, userns)) = userns {
+            give_stdio_pipes(init_pid, userns.root())?;
+        }
         self.exits.watch(c.id());
         // Taken before the start, so a fast exit is never earlier.
         let started_at = now_nanos();
@@ -251,6 +269,7 @@ impl Runtime {
         self.delete_task(c.id()).await?;
         self.containerd.remove_snapshot(c.id()).await?;
         self.containerd.delete_container(c.id()).await?;
+        super::idmap_mounts::remove(&super::idmap_mounts::dir_of(&self.config.state, c.id()))?;
         crate::persist::remove_dir_all_nofollow(&self.container_state_dir(c.id()))?;
         crate::persist::remove_dir_all_nofollow(&self.container_dir(c.id()))?;
         self.containers.remove(c.id());
@@ -322,4 +341,26 @@ impl Runtime {
 /// True for a container whose stdio are plain FIFOs (stdin, no terminal).
 fn uses_fifo_stdio(c: &Container) -> bool {
     c.meta.config.stdin && !c.meta.config.tty
+}
+
+/// Give the pipes of a created (not yet started) task's stdio to the root
+/// of its pod's user namespace (host ids `uid`, `gid`), so that the
+/// container can open its own stdout and stderr again (`/dev/stdout`,
+/// `/proc/self/fd/1`). containerd 1.6's shim chowns the pipes it makes for
+/// FIFO stdio to the mapped root, not those of a `binary://` log driver.
+/// Only pipes: never /dev/null or a terminal (runc gives the console to
+/// the container itself).
+fn give_stdio_pipes(pid: u32, (uid, gid): (u32, u32)) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    for fd in 0..3 {
+        let path = format!("/proc/{pid}/fd/{fd}");
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.file_type().is_fifo() {
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                .map_err(|e| Error::io(format!("chown {path}"), e))?;
+        }
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod cdi;
 pub mod create;
 pub(crate) mod fifo_stdio;
+pub mod idmap_mounts;
 pub(crate) mod image_volume;
 pub mod lifecycle;
 pub mod oci;

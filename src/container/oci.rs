@@ -69,6 +69,26 @@ impl Runtime {
         } else {
             config
         };
+        // In a pod's own user namespace, host-path volumes (image volumes
+        // too) become binds of idmapped clones of them.
+        let idmapped;
+        let config = match (&sandbox.meta.user_ns_path, &sandbox.meta.userns) {
+            (Some(userns), Some(_)) if config.mounts.iter().any(|m| !m.host_path.is_empty()) => {
+                let dir = super::idmap_mounts::dir_of(&self.config.state, &meta.id);
+                let (userns, mounts) = (userns.clone(), config.mounts.clone());
+                let staged = tokio::task::spawn_blocking(move || {
+                    super::idmap_mounts::stage(&dir, &userns, &mounts)
+                })
+                .await
+                .map_err(|e| Error::internal(format!("idmapped volumes: {e}")))??;
+                idmapped = crate::cri::ContainerConfig {
+                    mounts: staged,
+                    ..config.clone()
+                };
+                &idmapped
+            }
+            _ => config,
+        };
         let dir = self.config.sandbox_dir(sandbox.id());
         let files = crate::sandbox::files::sandbox_files(&dir);
         let host_ipc = crate::sandbox::run::host_ipc(&sandbox.meta.config);
@@ -86,6 +106,7 @@ impl Runtime {
             ipc_ns_path: sandbox.meta.ipc_ns_path.as_deref(),
             uts_ns_path: sandbox.meta.uts_ns_path.as_deref(),
             target_pid,
+            userns: sandbox.meta.pod_userns(),
             sandbox_files: SandboxFiles {
                 hostname: Some(&files.hostname),
                 hosts: Some(&files.hosts),

@@ -5,6 +5,7 @@
 //! Owns only the pin files it is given; never follows symlinks when removing.
 
 use crate::error::{Error, Result};
+use crate::userns::PodUserns;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 use std::fs::{DirBuilder, File, OpenOptions};
@@ -32,11 +33,19 @@ pub struct ExtraPins<'a> {
     pub ipc: Option<&'a Path>,
     /// Pin path, and the hostname to set (empty: keep the node's).
     pub uts: Option<(&'a Path, &'a str)>,
+    /// A new user namespace with this mapping, pinned at this path: it
+    /// owns the other namespaces made with it (so the pod's root may set
+    /// its sysctls and hostname).
+    pub user: Option<(&'a Path, PodUserns)>,
 }
 
 impl ExtraPins<'_> {
     fn paths(&self) -> Vec<&Path> {
-        self.ipc.into_iter().chain(self.uts.map(|u| u.0)).collect()
+        self.ipc
+            .into_iter()
+            .chain(self.uts.map(|u| u.0))
+            .chain(self.user.map(|u| u.0))
+            .collect()
     }
 }
 
@@ -60,6 +69,10 @@ impl NetNs {
                 made.push(p.to_path_buf());
             }
             let (net, extra_owned) = (path.clone(), OwnedPins::from(extra));
+            if let Some((user, map)) = extra.user {
+                pin_in_new_user_namespace(user, map, &net, &extra_owned)?;
+                return run_in(&net, loopback_up)?;
+            }
             std::thread::Builder::new()
                 .name("crid-netns-new".into())
                 .spawn(move || pin_new_namespaces(&net, &extra_owned))
@@ -207,6 +220,158 @@ fn pin_new_namespaces(net: &Path, extra: &OwnedPins) -> Result<()> {
         .map_err(|e| Error::io(format!("bind-mount {source}"), e.into()))?;
     }
     loopback_up()
+}
+
+/// A process cannot enter a new user namespace while it has other threads,
+/// so a forked child makes all the namespaces with one `unshare` (the user
+/// namespace first, which then owns the others) and sets the hostname;
+/// crid writes its id maps and bind-mounts its namespaces, then lets it
+/// exit. Between fork and exit the child makes only plain system calls:
+/// no allocation, no lock.
+fn pin_in_new_user_namespace(
+    user: &Path,
+    map: PodUserns,
+    net: &Path,
+    extra: &OwnedPins,
+) -> Result<()> {
+    use nix::sys::wait::waitpid;
+    use nix::unistd::{fork, pipe2, ForkResult};
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+
+    let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNET;
+    if extra.ipc.is_some() {
+        flags |= libc::CLONE_NEWIPC;
+    }
+    if extra.uts.is_some() {
+        flags |= libc::CLONE_NEWUTS;
+    }
+    let hostname: Vec<u8> = extra
+        .uts
+        .as_ref()
+        .map(|(_, h)| h.as_bytes().to_vec())
+        .unwrap_or_default();
+    let pipe = || pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::io("pipe", e.into()));
+    let (ready_r, ready_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
+    // SAFETY: the child only calls async-signal-safe functions (unshare,
+    // sethostname, read, write, _exit) on memory prepared before the fork.
+    let child = match unsafe { fork() }.map_err(|e| Error::io("fork", e.into()))? {
+        ForkResult::Child => unsafe {
+            let failed = libc::unshare(flags) != 0
+                || (!hostname.is_empty()
+                    && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) != 0);
+            let err: i32 = if failed { *libc::__errno_location() } else { 0 };
+            let bytes = err.to_ne_bytes();
+            libc::write(ready_w.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
+            let mut b = 0u8;
+            libc::read(go_r.as_raw_fd(), (&mut b as *mut u8).cast(), 1);
+            libc::_exit(0)
+        },
+        ForkResult::Parent { child } => child,
+    };
+    drop((ready_w, go_r));
+    let mut go = Some(std::fs::File::from(go_w));
+    let result = (|| {
+        let mut bytes = [0u8; 4];
+        std::fs::File::from(ready_r)
+            .read_exact(&mut bytes)
+            .map_err(|e| Error::io("namespace helper", e))?;
+        let errno = i32::from_ne_bytes(bytes);
+        if errno != 0 {
+            return Err(Error::io(
+                "unshare user namespace and sethostname",
+                std::io::Error::from_raw_os_error(errno),
+            ));
+        }
+        for (file, m) in [("uid_map", map.uids), ("gid_map", map.gids)] {
+            let path = format!("/proc/{child}/{file}");
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(m.proc_map_line().as_bytes()))
+                .map_err(|e| Error::io(format!("write {path}"), e))?;
+        }
+        let pins = [
+            Some(("user", user)),
+            Some(("net", net)),
+            extra.ipc.as_deref().map(|p| ("ipc", p)),
+            extra.uts.as_ref().map(|(p, _)| ("uts", p.as_path())),
+        ];
+        for (kind, target) in pins.into_iter().flatten() {
+            let source = format!("/proc/{child}/ns/{kind}");
+            mount(
+                Some(source.as_str()),
+                target,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| Error::io(format!("bind-mount {source}"), e.into()))?;
+        }
+        Ok(())
+    })();
+    if let Some(mut g) = go.take() {
+        let _ = g.write_all(&[1]);
+    }
+    let _ = waitpid(child, None);
+    result
+}
+
+/// A new user namespace with mapping `map`, held by the returned file
+/// only (nothing is pinned): for probes. Forks as
+/// `pin_in_new_user_namespace` does.
+pub fn new_user_namespace(map: PodUserns) -> Result<File> {
+    use nix::sys::wait::waitpid;
+    use nix::unistd::{fork, pipe2, ForkResult};
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    let pipe = || pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::io("pipe", e.into()));
+    let (ready_r, ready_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
+    // SAFETY: the child only calls async-signal-safe functions.
+    let child = match unsafe { fork() }.map_err(|e| Error::io("fork", e.into()))? {
+        ForkResult::Child => unsafe {
+            let err: i32 = if libc::unshare(libc::CLONE_NEWUSER) != 0 {
+                *libc::__errno_location()
+            } else {
+                0
+            };
+            let bytes = err.to_ne_bytes();
+            libc::write(ready_w.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
+            let mut b = 0u8;
+            libc::read(go_r.as_raw_fd(), (&mut b as *mut u8).cast(), 1);
+            libc::_exit(0)
+        },
+        ForkResult::Parent { child } => child,
+    };
+    drop((ready_w, go_r));
+    let result = (|| {
+        let mut bytes = [0u8; 4];
+        File::from(ready_r)
+            .read_exact(&mut bytes)
+            .map_err(|e| Error::io("user namespace helper", e))?;
+        let errno = i32::from_ne_bytes(bytes);
+        if errno != 0 {
+            return Err(Error::io(
+                "unshare user namespace",
+                std::io::Error::from_raw_os_error(errno),
+            ));
+        }
+        for (file, m) in [("uid_map", map.uids), ("gid_map", map.gids)] {
+            let path = format!("/proc/{child}/{file}");
+            OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(m.proc_map_line().as_bytes()))
+                .map_err(|e| Error::io(format!("write {path}"), e))?;
+        }
+        let path = format!("/proc/{child}/ns/user");
+        File::open(&path).map_err(|e| Error::io(format!("open {path}"), e))
+    })();
+    let _ = File::from(go_w).write_all(&[1]);
+    let _ = waitpid(child, None);
+    result
 }
 
 /// Bring `lo` up in the calling thread's network namespace.

@@ -47,9 +47,14 @@ pub fn write_sandbox_files(dir: &Path, config: &PodSandboxConfig) -> Result<Sand
     Ok(files)
 }
 
-pub fn mount_shm(shm: &Path, _config: &PodSandboxConfig) -> Result<()> {
+/// Mount the pod's /dev/shm; `owner`: the host uid and gid of the root of
+/// the pod's own user namespace, which then owns it.
+pub fn mount_shm(shm: &Path, owner: Option<(u32, u32)>) -> Result<()> {
     use nix::mount::{mount, MsFlags};
-    let opts = format!("mode=1777,size={SHM_SIZE}");
+    let mut opts = format!("mode=1777,size={SHM_SIZE}");
+    if let Some((uid, gid)) = owner {
+        opts.push_str(&format!(",uid={uid},gid={gid}"));
+    }
     mount(
         Some("shm"),
         shm,
@@ -58,6 +63,17 @@ pub fn mount_shm(shm: &Path, _config: &PodSandboxConfig) -> Result<()> {
         Some(opts.as_str()),
     )
     .map_err(|e| Error::internal(format!("mount tmpfs on {}: {e}", shm.display())))
+}
+
+/// Give the sandbox files (hostname, hosts, resolv.conf) to the root of
+/// the pod's own user namespace (host ids `uid`, `gid`): they look owned by
+/// root inside, as they do in a pod of the node's user namespace.
+pub fn chown_sandbox_files(files: &SandboxFiles, (uid, gid): (u32, u32)) -> Result<()> {
+    for p in [&files.hostname, &files.hosts, &files.resolv] {
+        std::os::unix::fs::lchown(p, Some(uid), Some(gid))
+            .map_err(|e| Error::io(format!("chown {}", p.display()), e))?;
+    }
+    Ok(())
 }
 
 /// Unmount the pod's /dev/shm; not mounted or missing is fine.

@@ -23,6 +23,7 @@ pub(crate) fn pause_spec(
         hosts_path: &files.hosts,
         resolv_path: &files.resolv,
         shm_path: (!super::run::host_ipc(&meta.config)).then_some(files.shm.as_path()),
+        userns: meta.pod_userns(),
         cgroup_driver: &rt.config.cgroup_driver,
         oom_score_adj_min: crate::platform::oom_score_adj_min(),
         cgroups: crate::platform::cgroups::Cgroups::host(),

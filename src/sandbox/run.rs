@@ -129,9 +129,18 @@ impl Runtime {
             config.linux.as_ref().and_then(|l| l.resources.as_ref()),
         )?;
         let handler = self.runtime_handler(runtime_handler)?;
+        if crate::userns::of_pod(&config).is_some()
+            && !self.handlers.features(&handler.0).user_namespaces
+        {
+            return Err(Error::precondition(format!(
+                "runtime handler {:?} does not support user namespaces (hostUsers: false)",
+                handler.0
+            )));
+        }
         let id = crate::names::new_id();
         let name_key = sandbox_name_key(&config);
         self.sandboxes.names.reserve(&name_key, &id)?;
+        let userns = crate::userns::of_pod(&config);
         let mut meta = SandboxMetadata {
             id: id.clone(),
             config,
@@ -143,6 +152,8 @@ impl Runtime {
             without_pause: false,
             ipc_ns_path: None,
             uts_ns_path: None,
+            userns,
+            user_ns_path: None,
         };
         if self.config.drop_pause_container && !needs_pause(&meta.config, &handler.1) {
             meta.without_pause = true;
@@ -150,6 +161,9 @@ impl Runtime {
             if !host_ipc(&meta.config) {
                 meta.ipc_ns_path = Some(self.config.ipc_ns_dir().join(&id));
             }
+        }
+        if meta.userns.is_some() {
+            meta.user_ns_path = Some(self.config.user_ns_dir().join(&id));
         }
         let mut progress = Progress::default();
         let mut clock = PhaseClock::start("RunPodSandbox");
@@ -257,8 +271,14 @@ impl Runtime {
             }
         };
         clock.mark("host_side_wait", Spent::Crid);
-        let mounts = record?;
+        let mut mounts = record?;
         host_result?;
+        // (No pause container: no rootfs.)
+        let userns = meta.pod_userns().filter(|_| !mounts.is_empty());
+        if let Some(userns) = userns {
+            mounts = self.idmapped_rootfs_of(&id, userns, mounts).await?;
+            clock.mark("idmapped_rootfs", Spent::Crid);
+        }
 
         if host_net {
             return self
@@ -361,19 +381,33 @@ impl Runtime {
             return Ok(vec![]);
         }
         progress.snapshot = true;
-        let mounts = match self.prepare_rootfs_of_record(&id, &image.chain_id).await {
+        let mounts = match self.prepare_pause_rootfs(meta, &image).await {
             // The cached sandbox image lost its snapshots: unpack it again.
             Err(e) if e.is_not_found() => {
                 tracing::warn!(sandbox = %id, "sandbox image snapshots are gone; unpacking it again: {e}");
                 self.images.forget_sandbox_image();
                 let image = self.images.ensure_sandbox_image().await?;
-                self.prepare_rootfs_of_record(&id, &image.chain_id).await
+                self.prepare_pause_rootfs(meta, &image).await
             }
             prepared => prepared,
         }
         .map_err(|e| e.context("rootfs snapshot"))?;
         clock.mark("pause_rootfs", Spent::Containerd);
         Ok(mounts)
+    }
+
+    /// The pause container's rootfs; in a pod's own user namespace, on the
+    /// image's copy owned by the mapped ids (runc cannot make its mount
+    /// points in the image's directories otherwise).
+    async fn prepare_pause_rootfs(
+        &self,
+        meta: &SandboxMetadata,
+        image: &crate::image::Loaded,
+    ) -> Result<Vec<ctrd::Mount>> {
+        let parent = self
+            .rootfs_parent(&image.chain_id, &image.id, meta.userns)
+            .await?;
+        self.prepare_rootfs_of_record(&meta.id, &parent).await
     }
 
     /// Create and start the pause task once its record, rootfs, sandbox
@@ -424,6 +458,13 @@ impl Runtime {
         }
         // The snapshot before the record that keeps it from containerd's GC
         // (see `Containerd::remove_snapshot`).
+        note(
+            crate::container::idmap_mounts::remove(&crate::container::idmap_mounts::dir_of(
+                &self.config.state,
+                id,
+            )),
+            "unmount idmapped rootfs",
+        );
         if progress.snapshot {
             note(
                 self.containerd.remove_snapshot(id).await,
@@ -507,11 +548,13 @@ struct HostSide {
     netns_took: Option<std::time::Duration>,
 }
 
-/// The IPC/UTS namespace pins of a pod without a pause container.
+/// The IPC/UTS namespace pins of a pod without a pause container, and the
+/// pod's user namespace pin.
 pub(crate) fn pin_paths(meta: &SandboxMetadata) -> Vec<PathBuf> {
     meta.ipc_ns_path
         .iter()
         .chain(&meta.uts_ns_path)
+        .chain(&meta.user_ns_path)
         .cloned()
         .collect()
 }
@@ -529,9 +572,13 @@ fn set_up_host_side(
     let t = std::time::Instant::now();
     let files =
         super::files::write_sandbox_files(dir, config).map_err(|e| e.context("sandbox files"))?;
+    let owner = meta.userns.map(|u| u.root());
+    if let Some(owner) = owner {
+        super::files::chown_sandbox_files(&files, owner).map_err(|e| e.context("sandbox files"))?;
+    }
     if !host_ipc(config) {
         made.shm = true;
-        super::files::mount_shm(&files.shm, config).map_err(|e| e.context("/dev/shm"))?;
+        super::files::mount_shm(&files.shm, owner).map_err(|e| e.context("/dev/shm"))?;
     }
     made.files_took = t.elapsed();
     if let Some(path) = meta.netns_path.as_deref() {
@@ -546,6 +593,7 @@ fn set_up_host_side(
                 .uts_ns_path
                 .as_deref()
                 .map(|p| (p, config.hostname.as_str())),
+            user: meta.pod_userns(),
         };
         let ns =
             NetNs::create_with(parent, name, extra).map_err(|e| e.context("pod namespaces"))?;
@@ -570,14 +618,27 @@ pub(crate) fn runtime_of(h: &crate::config::RuntimeHandler) -> ctrd::api::contai
 }
 
 pub(crate) fn runc_options(h: &crate::config::RuntimeHandler) -> Option<prost_types::Any> {
+    task_options(h, None)
+}
+
+/// The runc shim's options for a task; in a pod's own user namespace, the
+/// shim's stdio pipes (FIFO stdio, execs) belong to the pod's mapped root
+/// (`io_uid`/`io_gid`, as containerd's `WithUIDOwner`/`WithGIDOwner`).
+pub(crate) fn task_options(
+    h: &crate::config::RuntimeHandler,
+    userns: Option<crate::userns::PodUserns>,
+) -> Option<prost_types::Any> {
     use prost::Message;
-    if h.binary_name.is_empty() && h.root.is_empty() && !h.systemd_cgroup {
+    if h.binary_name.is_empty() && h.root.is_empty() && !h.systemd_cgroup && userns.is_none() {
         return None;
     }
+    let (io_uid, io_gid) = userns.map_or((0, 0), |u| u.root());
     let opts = ctrd::RuncOptions {
         binary_name: h.binary_name.clone(),
         root: h.root.clone(),
         systemd_cgroup: h.systemd_cgroup,
+        io_uid,
+        io_gid,
         ..Default::default()
     };
     Some(ctrd::any(ctrd::RUNC_OPTIONS_TYPE_URL, opts.encode_to_vec()))
@@ -585,7 +646,26 @@ pub(crate) fn runc_options(h: &crate::config::RuntimeHandler) -> Option<prost_ty
 
 #[cfg(test)]
 mod tests {
-    use super::needs_pause;
+    use super::{needs_pause, task_options};
+
+    #[test]
+    fn tasks_of_a_pod_with_its_own_user_namespace_give_their_stdio_to_its_root() {
+        use prost::Message;
+        let map = |host_id| crate::userns::IdMap {
+            container_id: 0,
+            host_id,
+            size: 65536,
+        };
+        let userns = crate::userns::PodUserns {
+            uids: map(100_000),
+            gids: map(200_000),
+        };
+        let runc = RuntimeHandler::default();
+        assert!(task_options(&runc, None).is_none());
+        let any = task_options(&runc, Some(userns)).unwrap();
+        let opts = crate::containerd::RuncOptions::decode(any.value.as_slice()).unwrap();
+        assert_eq!((opts.io_uid, opts.io_gid), (100_000, 200_000));
+    }
     use crate::config::RuntimeHandler;
     use crate::cri::*;
 

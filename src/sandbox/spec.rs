@@ -26,6 +26,8 @@ pub struct SandboxSpecInput<'a> {
     pub resolv_path: &'a Path,
     /// None when the pod uses the host IPC namespace.
     pub shm_path: Option<&'a Path>,
+    /// The pod's own user namespace (pinned path, mapping); None: the node's.
+    pub userns: Option<(&'a Path, crate::userns::PodUserns)>,
     /// `cgroupfs` or `systemd`.
     pub cgroup_driver: &'a str,
     pub oom_score_adj_min: i32,
@@ -84,10 +86,15 @@ pub fn sandbox_spec(input: &SandboxSpecInput) -> Result<Spec> {
     mounts.push(bind("/etc/resolv.conf", input.resolv_path, true));
 
     let mut linux = Linux::default();
-    let mut nss = vec![
+    let mut nss: Vec<_> = input
+        .userns
+        .map(|(p, _)| ns(LinuxNamespaceType::User, Some(p.to_path_buf())))
+        .into_iter()
+        .collect();
+    nss.extend([
         ns(LinuxNamespaceType::Mount, None),
         ns(LinuxNamespaceType::Uts, None),
-    ];
+    ]);
     if !host_net {
         nss.push(ns(
             LinuxNamespaceType::Network,
@@ -140,8 +147,7 @@ pub fn sandbox_spec(input: &SandboxSpecInput) -> Result<Spec> {
     } else {
         linux.set_resources(None);
     }
-    linux.set_uid_mappings(None);
-    linux.set_gid_mappings(None);
+    crate::container::spec::set_id_mappings(&mut linux, input.userns.map(|u| u.1));
     linux.set_devices(None);
 
     let mut root = Root::default();

@@ -66,6 +66,7 @@ fn spec_of(
         hosts_path: Path::new("/sb/hosts"),
         resolv_path: Path::new("/sb/resolv.conf"),
         shm_path: Some(Path::new("/sb/shm")),
+        userns: None,
         cgroup_driver: driver,
         oom_score_adj_min: 0,
         cgroups,
@@ -284,4 +285,57 @@ fn crids_pause_program_gets_its_own_profile_for_runtime_default() {
         with(profile(SecurityProfileType::RuntimeDefault), true, true),
         None
     );
+}
+
+/// A pod of its own user namespace: the pause container joins the pinned
+/// one before it makes its other namespaces (which it then owns), with the
+/// pod's mappings.
+#[test]
+fn the_pause_container_joins_the_pods_user_namespace() {
+    use crate::userns::{IdMap, PodUserns};
+    let map = IdMap {
+        container_id: 0,
+        host_id: 100_000,
+        size: 65536,
+    };
+    let img = image();
+    let cfg = config(NamespaceMode::Pod);
+    let pin = Path::new("/state/userns/sb1");
+    let s = sandbox_spec(&SandboxSpecInput {
+        id: "sb1",
+        config: &cfg,
+        image: &img,
+        netns_path: Some(Path::new("/run/netns/x")),
+        hostname_path: Path::new("/sb/hostname"),
+        hosts_path: Path::new("/sb/hosts"),
+        resolv_path: Path::new("/sb/resolv.conf"),
+        shm_path: Some(Path::new("/sb/shm")),
+        userns: Some((
+            pin,
+            PodUserns {
+                uids: map,
+                gids: map,
+            },
+        )),
+        cgroup_driver: "cgroupfs",
+        oom_score_adj_min: 0,
+        cgroups: &Cgroups::everything(),
+        pause_program: false,
+        seccomp_default_when_empty: false,
+    })
+    .unwrap();
+    let linux = s.linux().as_ref().unwrap();
+    let nss = linux.namespaces().as_ref().unwrap();
+    assert_eq!(nss[0].typ(), LinuxNamespaceType::User);
+    assert_eq!(nss[0].path().as_deref(), Some(pin));
+    for t in [LinuxNamespaceType::Ipc, LinuxNamespaceType::Uts] {
+        let n = nss.iter().find(|n| n.typ() == t).unwrap();
+        assert_eq!(n.path(), &None, "{t:?} is new, made in the user namespace");
+    }
+    let uids = linux.uid_mappings().as_ref().unwrap();
+    assert_eq!(
+        (uids[0].container_id(), uids[0].host_id(), uids[0].size()),
+        (0, 100_000, 65536)
+    );
+    assert_eq!(linux.gid_mappings().as_ref().unwrap().len(), 1);
 }

@@ -29,9 +29,20 @@ pub struct SandboxMetadata {
     pub ipc_ns_path: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uts_ns_path: Option<PathBuf>,
+    /// The pod's own user namespace (`hostUsers: false`): its mapping, and
+    /// where crid pinned it. The pinned network (and, without a pause
+    /// container, IPC and UTS) namespaces are owned by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<crate::userns::PodUserns>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_ns_path: Option<PathBuf>,
 }
 
 impl SandboxMetadata {
+    /// The pod's own user namespace: where it is pinned, and its mapping.
+    pub fn pod_userns(&self) -> Option<(&std::path::Path, crate::userns::PodUserns)> {
+        self.user_ns_path.as_deref().zip(self.userns)
+    }
     /// kubelet's unique sandbox name: `<name>_<namespace>_<uid>_<attempt>`.
     pub fn name_key(&self) -> String {
         sandbox_name_key(&self.config)

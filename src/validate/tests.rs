@@ -102,20 +102,46 @@ fn run_as_group_needs_a_user() {
 }
 
 #[test]
-fn a_user_namespace_of_the_pods_own_is_refused_the_nodes_is_fine() {
-    use crate::cri::UserNamespace;
-    let with = |mode: NamespaceMode| NamespaceOption {
+fn user_namespaces_of_the_node_or_of_the_pod_with_one_mapping_of_root_only() {
+    use crate::cri::{IdMapping, UserNamespace};
+    let map = |container_id, host_id, length| IdMapping {
+        container_id,
+        host_id,
+        length,
+    };
+    let with = |mode: NamespaceMode, uids: Vec<IdMapping>, gids: Vec<IdMapping>| NamespaceOption {
         userns_options: Some(UserNamespace {
             mode: mode as i32,
-            ..Default::default()
+            uids,
+            gids,
         }),
         ..Default::default()
     };
+    let ok = |m: Vec<IdMapping>| with(NamespaceMode::Pod, m.clone(), m);
     user_namespace("f", None).unwrap();
     user_namespace("f", Some(&NamespaceOption::default())).unwrap();
-    user_namespace("f", Some(&with(NamespaceMode::Node))).unwrap();
-    let code = |m| user_namespace("f", Some(&with(m))).unwrap_err().code();
-    assert_eq!(code(NamespaceMode::Pod), tonic::Code::FailedPrecondition);
-    assert_eq!(code(NamespaceMode::Container), tonic::Code::InvalidArgument);
-    assert_eq!(code(NamespaceMode::Target), tonic::Code::InvalidArgument);
+    user_namespace("f", Some(&with(NamespaceMode::Node, vec![], vec![]))).unwrap();
+    user_namespace("f", Some(&ok(vec![map(0, 1000, 100_000)]))).unwrap();
+    let code = |n: NamespaceOption| user_namespace("f", Some(&n)).unwrap_err().code();
+    let invalid = tonic::Code::InvalidArgument;
+    assert_eq!(
+        code(with(NamespaceMode::Container, vec![], vec![])),
+        invalid
+    );
+    assert_eq!(code(with(NamespaceMode::Target, vec![], vec![])), invalid);
+    let two = vec![map(0, 1000, 100_000), map(0, 2000, 100_000)];
+    assert_eq!(code(ok(two)), invalid, "more than one mapping");
+    assert_eq!(code(ok(vec![map(1, 1000, 100_000)])), invalid, "0 unmapped");
+    assert_eq!(code(ok(vec![])), invalid, "no mapping");
+    assert_eq!(code(ok(vec![map(0, 1000, 0)])), invalid, "empty range");
+    assert_eq!(code(ok(vec![map(0, u32::MAX, 2)])), invalid, "wraps");
+    let gid_only = with(
+        NamespaceMode::Pod,
+        vec![map(0, 1000, 10)],
+        vec![map(1, 1000, 10)],
+    );
+    assert_eq!(code(gid_only), invalid, "gids checked too");
+    let mut host_net = ok(vec![map(0, 1000, 100_000)]);
+    host_net.network = NamespaceMode::Node as i32;
+    assert_eq!(code(host_net), invalid, "with the host network");
 }

@@ -390,7 +390,7 @@ impl PodEnv {
             Vec::<String>::new(),
             "netns files leaked"
         );
-        for dir in ["ipcns", "utsns"] {
+        for dir in ["ipcns", "utsns", "userns", "idmap"] {
             assert_eq!(
                 self.pin_files(dir),
                 Vec::<String>::new(),

@@ -52,6 +52,8 @@ pub struct ContainerSpecInput<'a> {
     /// otherwise the pause process's (`sandbox_pid`) are joined.
     pub ipc_ns_path: Option<&'a Path>,
     pub uts_ns_path: Option<&'a Path>,
+    /// The pod's own user namespace (pinned path, mapping); None: the node's.
+    pub userns: Option<(&'a Path, crate::userns::PodUserns)>,
     /// PID of the target container for NamespaceMode::TARGET.
     pub target_pid: Option<u32>,
     pub sandbox_files: SandboxFiles<'a>,
@@ -107,6 +109,24 @@ pub fn cgroups_path(driver: &str, parent: &str, id: &str) -> Result<PathBuf> {
     }
 }
 
+/// The OCI id mappings of a pod's own user namespace (none for the
+/// node's). runc needs them even when it joins the namespace by path: it
+/// finds the host ids of the container's root in them (for its files and
+/// the shim's stdio pipes).
+pub(crate) fn set_id_mappings(linux: &mut Linux, userns: Option<crate::userns::PodUserns>) {
+    let oci = |m: crate::userns::IdMap| {
+        oci_spec::runtime::LinuxIdMappingBuilder::default()
+            .container_id(m.container_id)
+            .host_id(m.host_id)
+            .size(m.size)
+            .build()
+            .map(|m| vec![m])
+            .ok()
+    };
+    linux.set_uid_mappings(userns.and_then(|u| oci(u.uids)));
+    linux.set_gid_mappings(userns.and_then(|u| oci(u.gids)));
+}
+
 pub(crate) fn ns(typ: LinuxNamespaceType, path: Option<PathBuf>) -> LinuxNamespace {
     let mut n = LinuxNamespace::default();
     n.set_typ(typ);
@@ -126,6 +146,9 @@ fn container_namespaces(
     let proc_ns = |pid: u32, n: &str| Some(PathBuf::from(format!("/proc/{pid}/ns/{n}")));
     let sp = input.sandbox_pid;
     let mut v = vec![ns(LinuxNamespaceType::Mount, None)];
+    if let Some((path, _)) = input.userns {
+        v.insert(0, ns(LinuxNamespaceType::User, Some(path.to_path_buf())));
+    }
     if mode(opts.network) != NamespaceMode::Node {
         let path = input
             .netns_path
@@ -290,8 +313,7 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<Spec> {
         input.seccomp_localhost_profile,
     )?);
     linux.set_sysctl(None);
-    linux.set_uid_mappings(None);
-    linux.set_gid_mappings(None);
+    set_id_mappings(&mut linux, input.userns.map(|u| u.1));
 
     let mut root = Root::default();
     root.set_path("rootfs".into());

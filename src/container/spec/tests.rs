@@ -59,7 +59,7 @@ fn build(cfg: &ContainerConfig) -> Result<Spec> {
 
 /// With `seccomp_default_when_empty` set to `default_when_empty`.
 fn build_seccomp(cfg: &ContainerConfig, default_when_empty: bool) -> Result<Spec> {
-    build_with(cfg, 42, None, None, default_when_empty)
+    build_with(cfg, 42, None, None, default_when_empty, None)
 }
 
 /// In a pod whose pause process is `sandbox_pid` (0: none), with the
@@ -70,7 +70,7 @@ fn build_in(
     ipc: Option<&Path>,
     uts: Option<&Path>,
 ) -> Result<Spec> {
-    build_with(cfg, sandbox_pid, ipc, uts, false)
+    build_with(cfg, sandbox_pid, ipc, uts, false, None)
 }
 
 fn build_with(
@@ -79,6 +79,7 @@ fn build_with(
     ipc: Option<&Path>,
     uts: Option<&Path>,
     seccomp_default_when_empty: bool,
+    userns: Option<(&Path, crate::userns::PodUserns)>,
 ) -> Result<Spec> {
     let img = image();
     let sb = sandbox();
@@ -96,6 +97,7 @@ fn build_with(
         uts_ns_path: uts,
         netns_path: Some(Path::new("/run/netns/p1")),
         target_pid: None,
+        userns,
         sandbox_files: SandboxFiles {
             hostname: Some(Path::new("/sb/hostname")),
             hosts: Some(Path::new("/sb/hosts")),
@@ -326,4 +328,47 @@ fn no_seccomp_profile_is_unconfined_unless_default_when_empty() {
         );
         assert_eq!(seccomp_of(None, "unconfined", when_empty), None);
     }
+}
+
+/// A pod of its own user namespace: its containers join the pinned one
+/// (first, so the namespaces made after belong to it) and carry the
+/// pod's mappings; others get neither.
+#[test]
+fn containers_join_the_pods_user_namespace_with_its_mappings() {
+    use crate::userns::{IdMap, PodUserns};
+    let map = |host_id| IdMap {
+        container_id: 0,
+        host_id,
+        size: 65536,
+    };
+    let userns = PodUserns {
+        uids: map(100_000),
+        gids: map(200_000),
+    };
+    let cfg = config(LinuxContainerSecurityContext::default());
+    let pin = Path::new("/state/userns/sb1");
+    let s = build_with(&cfg, 42, None, None, false, Some((pin, userns))).unwrap();
+    let linux = s.linux().as_ref().unwrap();
+    let first = &linux.namespaces().as_ref().unwrap()[0];
+    assert_eq!(first.typ(), LinuxNamespaceType::User);
+    assert_eq!(first.path().as_deref(), Some(pin));
+    let m = |v: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        let [m] = v.as_deref().unwrap() else {
+            panic!("one mapping: {v:?}")
+        };
+        (m.container_id(), m.host_id(), m.size())
+    };
+    assert_eq!(m(linux.uid_mappings()), (0, 100_000, 65536));
+    assert_eq!(m(linux.gid_mappings()), (0, 200_000, 65536));
+
+    let s = build(&cfg).unwrap();
+    let linux = s.linux().as_ref().unwrap();
+    assert_eq!(namespace_path(&s, LinuxNamespaceType::User), None);
+    assert!(!linux
+        .namespaces()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User));
+    assert!(linux.uid_mappings().is_none() && linux.gid_mappings().is_none());
 }
