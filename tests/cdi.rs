@@ -92,13 +92,13 @@ const PROBE: &str = "stat -c 'node=%t:%T' /dev/crid-fake0; \
     echo mount=$(cat /vendor/hello); \
     echo groups=$(id -G)";
 
-/// Run `cfg` to completion and return its output lines (CRI log contents).
+/// Run `cfg` to completion; its id and output lines (CRI log contents).
 async fn run_to_end(
     env: &PodEnv,
     sid: &str,
     pod: &PodSandboxConfig,
     cfg: ContainerConfig,
-) -> Vec<String> {
+) -> (String, Vec<String>) {
     let log = Path::new(&pod.log_directory).join(&cfg.log_path);
     let cid = env.run(sid, pod, cfg).await;
     let st = env.wait_exited(&cid).await;
@@ -108,7 +108,7 @@ async fn run_to_end(
         .map(|l| l.splitn(4, ' ').nth(3).unwrap_or("").to_string())
         .collect();
     assert_eq!(st.exit_code, 0, "{lines:?}\n{}", env.crid.log());
-    lines
+    (cid, lines)
 }
 
 fn assert_sees_all_four(lines: &[String], env_value: &str) {
@@ -185,14 +185,7 @@ async fn device_from_cdi_devices_field_gives_node_env_mount_and_gid() {
     cfg.cdi_devices = vec![CdiDevice {
         name: format!("{KIND}=dev0"),
     }];
-    let log = Path::new(&pod.log_directory).join(&cfg.log_path);
-    let cid = env.run(&sid, &pod, cfg).await;
-    env.wait_exited(&cid).await;
-    let lines: Vec<String> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| l.splitn(4, ' ').nth(3).unwrap_or("").to_string())
-        .collect();
+    let (cid, lines) = run_to_end(&env, &sid, &pod, cfg).await;
     assert_sees_all_four(&lines, "dev0");
 
     // Verbose status names the injected device and its spec file.
@@ -231,7 +224,7 @@ async fn device_from_annotation_gives_the_same() {
     let mut cfg = probe(&env, "probe");
     cfg.annotations
         .insert("cdi.k8s.io/fake-plugin_dev1".into(), format!("{KIND}=dev1"));
-    let lines = run_to_end(&env, &sid, &pod, cfg).await;
+    let (_, lines) = run_to_end(&env, &sid, &pod, cfg).await;
     assert_sees_all_four(&lines, "dev1");
 
     env.stop_and_remove_pod(&sid).await;
@@ -294,7 +287,7 @@ async fn unknown_or_malformed_device_fails_naming_it_and_leaves_nothing() {
     cfg.cdi_devices = vec![CdiDevice {
         name: format!("{KIND}=dev0"),
     }];
-    let lines = run_to_end(&env, &sid, &pod, cfg).await;
+    let (_, lines) = run_to_end(&env, &sid, &pod, cfg).await;
     assert_sees_all_four(&lines, "dev0");
 
     env.stop_and_remove_pod(&sid).await;
@@ -321,7 +314,7 @@ async fn spec_written_after_start_is_picked_up_and_a_conflict_is_refused() {
 
     // A driver writes its spec while crid runs.
     vendor.write("late.yaml", &vendor.spec("late", "CRID_FAKE_DEVICE=late"));
-    let lines = run_to_end(&env, &sid, &pod, cfg).await;
+    let (_, lines) = run_to_end(&env, &sid, &pod, cfg).await;
     assert_sees_all_four(&lines, "late");
 
     // A second file of the same dir defines the same device: a conflict.
@@ -367,14 +360,17 @@ async fn broken_spec_file_breaks_neither_plain_nor_other_cdi_containers() {
     let sid = env.run_pod(&pod).await;
 
     let plain = env.container_config("plain", &["/bin/sh", "-c", "echo plain-ok"]);
-    assert_eq!(run_to_end(&env, &sid, &pod, plain).await, vec!["plain-ok"]);
+    assert_eq!(
+        run_to_end(&env, &sid, &pod, plain).await.1,
+        vec!["plain-ok"]
+    );
 
     for name in ["probe", "probe2"] {
         let mut cfg = probe(&env, name);
         cfg.cdi_devices = vec![CdiDevice {
             name: format!("{KIND}=dev0"),
         }];
-        let lines = run_to_end(&env, &sid, &pod, cfg).await;
+        let (_, lines) = run_to_end(&env, &sid, &pod, cfg).await;
         assert_sees_all_four(&lines, "dev0");
     }
     // Logged once, however often the dir is looked at.
@@ -460,7 +456,7 @@ async fn privileged_container_keeps_host_and_requested_devices_beside_cdi() {
         .security_context
         .get_or_insert_with(Default::default)
         .privileged = true;
-    let lines = run_to_end(&env, &sid, &pod, cfg).await;
+    let (_, lines) = run_to_end(&env, &sid, &pod, cfg).await;
     assert_sees_all_four(&lines, "dev3");
     for want in ["host=ok", "asked=1:5"] {
         assert!(

@@ -226,19 +226,13 @@ fn pin_new_namespaces(net: &Path, extra: &OwnedPins) -> Result<()> {
 /// so a forked child makes all the namespaces with one `unshare` (the user
 /// namespace first, which then owns the others) and sets the hostname;
 /// crid writes its id maps and bind-mounts its namespaces, then lets it
-/// exit. Between fork and exit the child makes only plain system calls:
-/// no allocation, no lock.
+/// exit.
 fn pin_in_new_user_namespace(
     user: &Path,
     map: PodUserns,
     net: &Path,
     extra: &OwnedPins,
 ) -> Result<()> {
-    use nix::sys::wait::waitpid;
-    use nix::unistd::{fork, pipe2, ForkResult};
-    use std::io::{Read, Write};
-    use std::os::fd::AsRawFd;
-
     let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNET;
     if extra.ipc.is_some() {
         flags |= libc::CLONE_NEWIPC;
@@ -246,11 +240,56 @@ fn pin_in_new_user_namespace(
     if extra.uts.is_some() {
         flags |= libc::CLONE_NEWUTS;
     }
-    let hostname: Vec<u8> = extra
-        .uts
-        .as_ref()
-        .map(|(_, h)| h.as_bytes().to_vec())
-        .unwrap_or_default();
+    let hostname = extra.uts.as_ref().map_or("", |(_, h)| h.as_str());
+    in_unshared_child(flags, hostname, |child| {
+        write_id_maps(child, map)?;
+        let pins = [
+            Some(("user", user)),
+            Some(("net", net)),
+            extra.ipc.as_deref().map(|p| ("ipc", p)),
+            extra.uts.as_ref().map(|(p, _)| ("uts", p.as_path())),
+        ];
+        for (kind, target) in pins.into_iter().flatten() {
+            let source = format!("/proc/{child}/ns/{kind}");
+            mount(
+                Some(source.as_str()),
+                target,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| Error::io(format!("bind-mount {source}"), e.into()))?;
+        }
+        Ok(())
+    })
+}
+
+/// A new user namespace with mapping `map`, held by the returned file
+/// only (nothing is pinned): for probes.
+pub fn new_user_namespace(map: PodUserns) -> Result<File> {
+    in_unshared_child(libc::CLONE_NEWUSER, "", |child| {
+        write_id_maps(child, map)?;
+        let path = format!("/proc/{child}/ns/user");
+        File::open(&path).map_err(|e| Error::io(format!("open {path}"), e))
+    })
+}
+
+/// Forks a child that unshares `flags` (and sets `hostname` if not empty),
+/// runs `work` with the child's pid while the child waits, then lets the
+/// child exit and reaps it. Between fork and exit the child makes only
+/// plain system calls on memory prepared before the fork: no allocation,
+/// no lock.
+fn in_unshared_child<T>(
+    flags: libc::c_int,
+    hostname: &str,
+    work: impl FnOnce(nix::unistd::Pid) -> Result<T>,
+) -> Result<T> {
+    use nix::sys::wait::waitpid;
+    use nix::unistd::{fork, pipe2, ForkResult};
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+
+    let hostname = hostname.as_bytes();
     let pipe = || pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::io("pipe", e.into()));
     let (ready_r, ready_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
@@ -271,107 +310,37 @@ fn pin_in_new_user_namespace(
         ForkResult::Parent { child } => child,
     };
     drop((ready_w, go_r));
-    let mut go = Some(std::fs::File::from(go_w));
     let result = (|| {
         let mut bytes = [0u8; 4];
-        std::fs::File::from(ready_r)
+        File::from(ready_r)
             .read_exact(&mut bytes)
             .map_err(|e| Error::io("namespace helper", e))?;
         let errno = i32::from_ne_bytes(bytes);
         if errno != 0 {
             return Err(Error::io(
-                "unshare user namespace and sethostname",
+                "unshare namespaces (and sethostname) in the helper",
                 std::io::Error::from_raw_os_error(errno),
             ));
         }
-        for (file, m) in [("uid_map", map.uids), ("gid_map", map.gids)] {
-            let path = format!("/proc/{child}/{file}");
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .and_then(|mut f| f.write_all(m.proc_map_line().as_bytes()))
-                .map_err(|e| Error::io(format!("write {path}"), e))?;
-        }
-        let pins = [
-            Some(("user", user)),
-            Some(("net", net)),
-            extra.ipc.as_deref().map(|p| ("ipc", p)),
-            extra.uts.as_ref().map(|(p, _)| ("uts", p.as_path())),
-        ];
-        for (kind, target) in pins.into_iter().flatten() {
-            let source = format!("/proc/{child}/ns/{kind}");
-            mount(
-                Some(source.as_str()),
-                target,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(|e| Error::io(format!("bind-mount {source}"), e.into()))?;
-        }
-        Ok(())
-    })();
-    if let Some(mut g) = go.take() {
-        let _ = g.write_all(&[1]);
-    }
-    let _ = waitpid(child, None);
-    result
-}
-
-/// A new user namespace with mapping `map`, held by the returned file
-/// only (nothing is pinned): for probes. Forks as
-/// `pin_in_new_user_namespace` does.
-pub fn new_user_namespace(map: PodUserns) -> Result<File> {
-    use nix::sys::wait::waitpid;
-    use nix::unistd::{fork, pipe2, ForkResult};
-    use std::io::{Read, Write};
-    use std::os::fd::AsRawFd;
-    let pipe = || pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::io("pipe", e.into()));
-    let (ready_r, ready_w) = pipe()?;
-    let (go_r, go_w) = pipe()?;
-    // SAFETY: the child only calls async-signal-safe functions.
-    let child = match unsafe { fork() }.map_err(|e| Error::io("fork", e.into()))? {
-        ForkResult::Child => unsafe {
-            let err: i32 = if libc::unshare(libc::CLONE_NEWUSER) != 0 {
-                *libc::__errno_location()
-            } else {
-                0
-            };
-            let bytes = err.to_ne_bytes();
-            libc::write(ready_w.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
-            let mut b = 0u8;
-            libc::read(go_r.as_raw_fd(), (&mut b as *mut u8).cast(), 1);
-            libc::_exit(0)
-        },
-        ForkResult::Parent { child } => child,
-    };
-    drop((ready_w, go_r));
-    let result = (|| {
-        let mut bytes = [0u8; 4];
-        File::from(ready_r)
-            .read_exact(&mut bytes)
-            .map_err(|e| Error::io("user namespace helper", e))?;
-        let errno = i32::from_ne_bytes(bytes);
-        if errno != 0 {
-            return Err(Error::io(
-                "unshare user namespace",
-                std::io::Error::from_raw_os_error(errno),
-            ));
-        }
-        for (file, m) in [("uid_map", map.uids), ("gid_map", map.gids)] {
-            let path = format!("/proc/{child}/{file}");
-            OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .and_then(|mut f| f.write_all(m.proc_map_line().as_bytes()))
-                .map_err(|e| Error::io(format!("write {path}"), e))?;
-        }
-        let path = format!("/proc/{child}/ns/user");
-        File::open(&path).map_err(|e| Error::io(format!("open {path}"), e))
+        work(child)
     })();
     let _ = File::from(go_w).write_all(&[1]);
     let _ = waitpid(child, None);
     result
+}
+
+/// Writes the uid and gid maps of `child`'s new user namespace.
+fn write_id_maps(child: nix::unistd::Pid, map: PodUserns) -> Result<()> {
+    use std::io::Write;
+    for (file, m) in [("uid_map", map.uids), ("gid_map", map.gids)] {
+        let path = format!("/proc/{child}/{file}");
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(m.proc_map_line().as_bytes()))
+            .map_err(|e| Error::io(format!("write {path}"), e))?;
+    }
+    Ok(())
 }
 
 /// Bring `lo` up in the calling thread's network namespace.
