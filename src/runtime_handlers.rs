@@ -5,10 +5,10 @@
 //!   the OCI runtime lists the `rro` mount option in `<binary> features`;
 //! - user namespaces (`hostUsers: false` pods): handlers on containerd's
 //!   runc shim (crid pins the pod's user namespace itself and gives the
-//!   rootfs to the mapped ids with a chowned copy of the image, which needs
-//!   nothing of the OCI runtime but joining a user namespace by path),
-//!   when the kernel lets root create user namespaces. Not VM runtimes
-//!   (Kata builds its own sandbox).
+//!   rootfs to the mapped ids with idmapped mounts it makes itself, or a
+//!   chowned copy of the image, which need nothing of the OCI runtime but
+//!   joining a user namespace by path), when the kernel lets root create
+//!   user namespaces. Not VM runtimes (Kata builds its own sandbox).
 //!
 //! A runtime without a `features` command (crun before 1.9, say) is
 //! assumed to support neither.
