@@ -348,15 +348,7 @@ mod tests {
         std::fs::set_permissions(root.join("suid"), std::fs::Permissions::from_mode(0o4755))
             .unwrap();
         std::os::unix::fs::symlink("etc/passwd", root.join("link")).unwrap();
-        let map = |host_id| IdMap {
-            container_id: 0,
-            host_id,
-            size: 65536,
-        };
-        let userns = PodUserns {
-            uids: map(100_000),
-            gids: map(200_000),
-        };
+        let userns = PodUserns::for_tests();
         shift_owners(&root, userns).unwrap();
         let m = |p: &str| std::fs::symlink_metadata(root.join(p)).unwrap();
         for p in ["", "etc", "etc/passwd", "etc/passwd-", "link"] {

@@ -49,6 +49,23 @@ impl PodUserns {
     }
 }
 
+#[cfg(test)]
+impl PodUserns {
+    /// The mapping the unit tests use: 65536 ids from container id 0, uids
+    /// at host 100000 and gids at host 200000.
+    pub(crate) fn for_tests() -> PodUserns {
+        let map = |host_id| IdMap {
+            container_id: 0,
+            host_id,
+            size: 65536,
+        };
+        PodUserns {
+            uids: map(100_000),
+            gids: map(200_000),
+        }
+    }
+}
+
 /// The mapping of a namespace option in POD mode; `None` for the node's
 /// user namespace. Assumes the option passed `validate::user_namespace`.
 pub fn of_namespace_option(ns: Option<&NamespaceOption>) -> Option<PodUserns> {

@@ -187,38 +187,54 @@ impl From<ExtraPins<'_>> for OwnedPins {
     }
 }
 
+impl OwnedPins {
+    /// The namespaces to unshare: the network one, and those pinned here.
+    fn clone_flags(&self) -> CloneFlags {
+        let mut flags = CloneFlags::CLONE_NEWNET;
+        if self.ipc.is_some() {
+            flags |= CloneFlags::CLONE_NEWIPC;
+        }
+        if self.uts.is_some() {
+            flags |= CloneFlags::CLONE_NEWUTS;
+        }
+        flags
+    }
+
+    /// Bind-mounts the namespaces under `ns_dir` (a `/proc/…/ns`) onto
+    /// their pins: `user` (if given) first, then `net`, IPC and UTS.
+    fn bind_from(&self, ns_dir: &str, user: Option<&Path>, net: &Path) -> Result<()> {
+        let pins = [
+            user.map(|p| ("user", p)),
+            Some(("net", net)),
+            self.ipc.as_deref().map(|p| ("ipc", p)),
+            self.uts.as_ref().map(|(p, _)| ("uts", p.as_path())),
+        ];
+        for (kind, target) in pins.into_iter().flatten() {
+            let source = format!("{ns_dir}/{kind}");
+            mount(
+                Some(source.as_str()),
+                target,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| Error::io(format!("bind-mount {source}"), e.into()))?;
+        }
+        Ok(())
+    }
+}
+
 /// Runs on a thread of its own that exits right after: the thread's
 /// namespaces are replaced, which must never leak into other work.
 fn pin_new_namespaces(net: &Path, extra: &OwnedPins) -> Result<()> {
-    let mut flags = CloneFlags::CLONE_NEWNET;
-    if extra.ipc.is_some() {
-        flags |= CloneFlags::CLONE_NEWIPC;
-    }
-    if extra.uts.is_some() {
-        flags |= CloneFlags::CLONE_NEWUTS;
-    }
+    let flags = extra.clone_flags();
     unshare(flags).map_err(|e| Error::io(format!("unshare({flags:?})"), e.into()))?;
     if let Some((_, hostname)) = extra.uts.as_ref().filter(|(_, h)| !h.is_empty()) {
         nix::unistd::sethostname(hostname)
             .map_err(|e| Error::io(format!("sethostname({hostname:?})"), e.into()))?;
     }
     let tid = nix::unistd::gettid();
-    let pins = [
-        Some(("net", net)),
-        extra.ipc.as_deref().map(|p| ("ipc", p)),
-        extra.uts.as_ref().map(|(p, _)| ("uts", p.as_path())),
-    ];
-    for (kind, target) in pins.into_iter().flatten() {
-        let source = format!("/proc/self/task/{tid}/ns/{kind}");
-        mount(
-            Some(source.as_str()),
-            target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| Error::io(format!("bind-mount {source}"), e.into()))?;
-    }
+    extra.bind_from(&format!("/proc/self/task/{tid}/ns"), None, net)?;
     loopback_up()
 }
 
@@ -233,34 +249,11 @@ fn pin_in_new_user_namespace(
     net: &Path,
     extra: &OwnedPins,
 ) -> Result<()> {
-    let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNET;
-    if extra.ipc.is_some() {
-        flags |= libc::CLONE_NEWIPC;
-    }
-    if extra.uts.is_some() {
-        flags |= libc::CLONE_NEWUTS;
-    }
+    let flags = (CloneFlags::CLONE_NEWUSER | extra.clone_flags()).bits();
     let hostname = extra.uts.as_ref().map_or("", |(_, h)| h.as_str());
     in_unshared_child(flags, hostname, |child| {
         write_id_maps(child, map)?;
-        let pins = [
-            Some(("user", user)),
-            Some(("net", net)),
-            extra.ipc.as_deref().map(|p| ("ipc", p)),
-            extra.uts.as_ref().map(|(p, _)| ("uts", p.as_path())),
-        ];
-        for (kind, target) in pins.into_iter().flatten() {
-            let source = format!("/proc/{child}/ns/{kind}");
-            mount(
-                Some(source.as_str()),
-                target,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(|e| Error::io(format!("bind-mount {source}"), e.into()))?;
-        }
-        Ok(())
+        extra.bind_from(&format!("/proc/{child}/ns"), Some(user), net)
     })
 }
 

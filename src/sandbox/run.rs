@@ -651,15 +651,7 @@ mod tests {
     #[test]
     fn tasks_of_a_pod_with_its_own_user_namespace_give_their_stdio_to_its_root() {
         use prost::Message;
-        let map = |host_id| crate::userns::IdMap {
-            container_id: 0,
-            host_id,
-            size: 65536,
-        };
-        let userns = crate::userns::PodUserns {
-            uids: map(100_000),
-            gids: map(200_000),
-        };
+        let userns = crate::userns::PodUserns::for_tests();
         let runc = RuntimeHandler::default();
         assert!(task_options(&runc, None).is_none());
         let any = task_options(&runc, Some(userns)).unwrap();

@@ -335,16 +335,7 @@ fn no_seccomp_profile_is_unconfined_unless_default_when_empty() {
 /// pod's mappings; others get neither.
 #[test]
 fn containers_join_the_pods_user_namespace_with_its_mappings() {
-    use crate::userns::{IdMap, PodUserns};
-    let map = |host_id| IdMap {
-        container_id: 0,
-        host_id,
-        size: 65536,
-    };
-    let userns = PodUserns {
-        uids: map(100_000),
-        gids: map(200_000),
-    };
+    let userns = crate::userns::PodUserns::for_tests();
     let cfg = config(LinuxContainerSecurityContext::default());
     let pin = Path::new("/state/userns/sb1");
     let s = build_with(&cfg, 42, None, None, false, Some((pin, userns))).unwrap();
