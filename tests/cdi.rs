@@ -134,34 +134,6 @@ fn probe(env: &PodEnv, name: &str) -> ContainerConfig {
     env.container_config(name, &["/bin/sh", "-c", PROBE])
 }
 
-async fn create_err(
-    env: &PodEnv,
-    sid: &str,
-    pod: &PodSandboxConfig,
-    cfg: ContainerConfig,
-) -> tonic::Status {
-    env.rt()
-        .await
-        .create_container(CreateContainerRequest {
-            pod_sandbox_id: sid.to_string(),
-            config: Some(cfg),
-            sandbox_config: Some(pod.clone()),
-        })
-        .await
-        .expect_err("CreateContainer should fail")
-}
-
-async fn container_count(env: &PodEnv) -> usize {
-    env.rt()
-        .await
-        .list_containers(ListContainersRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .containers
-        .len()
-}
-
 /// containerd's containers and snapshots (lines of `ctr` output).
 fn containerd_state(env: &PodEnv) -> (String, String) {
     (
@@ -252,7 +224,7 @@ async fn unknown_or_malformed_device_fails_naming_it_and_leaves_nothing() {
             name: format!("{KIND}=no-such-gpu"),
         },
     ];
-    let err = create_err(&env, &sid, &pod, cfg).await;
+    let err = env.create_err(&sid, &pod, cfg).await;
     assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
     assert!(
         err.message().contains(&format!("{KIND}=no-such-gpu"))
@@ -262,7 +234,7 @@ async fn unknown_or_malformed_device_fails_naming_it_and_leaves_nothing() {
         "{}",
         err.message()
     );
-    assert_eq!(container_count(&env).await, 0);
+    assert_eq!(env.containers().await.len(), 0);
     assert_eq!(
         containerd_state(&env),
         before,
@@ -272,10 +244,10 @@ async fn unknown_or_malformed_device_fails_naming_it_and_leaves_nothing() {
     let mut cfg = probe(&env, "probe");
     cfg.annotations
         .insert("cdi.k8s.io/x".into(), "not-qualified".into());
-    let err = create_err(&env, &sid, &pod, cfg).await;
+    let err = env.create_err(&sid, &pod, cfg).await;
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
     assert!(err.message().contains("not-qualified"), "{}", err.message());
-    assert_eq!(container_count(&env).await, 0);
+    assert_eq!(env.containers().await.len(), 0);
     assert_eq!(
         containerd_state(&env),
         before,
@@ -309,7 +281,7 @@ async fn spec_written_after_start_is_picked_up_and_a_conflict_is_refused() {
     cfg.cdi_devices = vec![CdiDevice {
         name: format!("{KIND}=late"),
     }];
-    let err = create_err(&env, &sid, &pod, cfg.clone()).await;
+    let err = env.create_err(&sid, &pod, cfg.clone()).await;
     assert!(err.message().contains(&format!("{KIND}=late")), "{err:?}");
 
     // A driver writes its spec while crid runs.
@@ -327,7 +299,7 @@ async fn spec_written_after_start_is_picked_up_and_a_conflict_is_refused() {
     cfg.cdi_devices = vec![CdiDevice {
         name: format!("{KIND}=late"),
     }];
-    let err = create_err(&env, &sid, &pod, cfg).await;
+    let err = env.create_err(&sid, &pod, cfg).await;
     assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
     let msg = err.message();
     assert!(

@@ -345,26 +345,6 @@ impl Drop for HostGuard {
 
 // ---------------------------------------------------------------- CRI
 
-async fn sandboxes(env: &PodEnv) -> Vec<PodSandbox> {
-    env.rt()
-        .await
-        .list_pod_sandbox(ListPodSandboxRequest::default())
-        .await
-        .expect("ListPodSandbox")
-        .into_inner()
-        .items
-}
-
-async fn containers(env: &PodEnv) -> Vec<Container> {
-    env.rt()
-        .await
-        .list_containers(ListContainersRequest::default())
-        .await
-        .expect("ListContainers")
-        .into_inner()
-        .containers
-}
-
 fn cname(c: &Container) -> &str {
     c.metadata.as_ref().map_or("", |m| m.name.as_str())
 }
@@ -714,7 +694,7 @@ async fn wait_sandboxes_stopped(node: &Node) {
         Duration::from_secs(30),
         Duration::from_millis(250),
         || async {
-            let sbs = sandboxes(env).await;
+            let sbs = env.sandboxes().await;
             sbs.iter()
                 .all(|s| s.state != PodSandboxState::SandboxReady as i32)
                 .then_some(())
@@ -734,7 +714,7 @@ async fn wait_restarted(node: &Node, name: &str) -> (Container, Option<i32>) {
         Duration::from_secs(60),
         Duration::from_millis(250),
         || async {
-            let cs = containers(env).await;
+            let cs = env.containers().await;
             running_named(&cs, name)
                 .filter(|c| attempt(c) >= 1)
                 .cloned()
@@ -742,7 +722,7 @@ async fn wait_restarted(node: &Node, name: &str) -> (Container, Option<i32>) {
         },
     )
     .await;
-    let cs = containers(env).await;
+    let cs = env.containers().await;
     let first = cs.iter().find(|c| cname(c) == name && attempt(c) == 0);
     let exit_code = match first {
         Some(c) => Some(env.status(&c.id).await.exit_code),
@@ -780,7 +760,7 @@ async fn kubelet_runs_a_static_pod_on_crid() {
         Duration::from_secs(90),
         Duration::from_millis(250),
         || async {
-            let sbs = sandboxes(env).await;
+            let sbs = env.sandboxes().await;
             let sb = sbs
                 .iter()
                 .find(|s| {
@@ -788,7 +768,7 @@ async fn kubelet_runs_a_static_pod_on_crid() {
                         && s.metadata.as_ref().is_some_and(|m| m.name == pod_name)
                 })
                 .ok_or(format!("sandboxes: {sbs:?}"))?;
-            let cs = containers(env).await;
+            let cs = env.containers().await;
             for n in CONTAINERS {
                 if !cs
                     .iter()
@@ -836,7 +816,7 @@ async fn kubelet_runs_a_static_pod_on_crid() {
     // Step 2: the log is where kubelet put it.
     let t = Instant::now();
     let log_dir = PathBuf::from(format!("/var/log/pods/default_{pod_name}_{}", meta.uid));
-    let cs = containers(env).await;
+    let cs = env.containers().await;
     let main = cs.iter().find(|c| cname(c) == "main").unwrap().clone();
     let st = env.status(&main.id).await;
     let main_log = log_dir.join("main/0.log");
@@ -1039,7 +1019,7 @@ async fn kubelet_runs_a_static_pod_on_crid() {
 
     // Step 8: a kubelet restart leaves the running pod alone.
     let t = Instant::now();
-    let before = running_set(&containers(env).await);
+    let before = running_set(&env.containers().await);
     assert_eq!(before.len(), 4, "{before:?}");
     let max_attempts: Vec<(String, u32)> = CONTAINERS
         .iter()
@@ -1066,14 +1046,14 @@ async fn kubelet_runs_a_static_pod_on_crid() {
             !node.kubelet.exited(),
             "the kubelet exited after its restart"
         );
-        let sbs = sandboxes(env).await;
+        let sbs = env.sandboxes().await;
         let ids: Vec<(&str, i32)> = sbs.iter().map(|s| (s.id.as_str(), s.state)).collect();
         assert_eq!(
             ids,
             vec![(sid.as_str(), PodSandboxState::SandboxReady as i32)],
             "sandboxes changed after the kubelet restart"
         );
-        let cs = containers(env).await;
+        let cs = env.containers().await;
         assert_eq!(
             running_set(&cs),
             before,
@@ -1120,7 +1100,7 @@ async fn kubelet_runs_a_static_pod_on_crid() {
         Duration::from_secs(30),
         Duration::from_millis(250),
         || async {
-            let cs = containers(env).await;
+            let cs = env.containers().await;
             let r = running_set(&cs);
             r.is_empty().then_some(()).ok_or(format!("{r:?}"))
         },
@@ -1140,8 +1120,8 @@ async fn kubelet_runs_a_static_pod_on_crid() {
         Duration::from_secs(90),
         Duration::from_millis(500),
         || async {
-            let sbs = sandboxes(env).await;
-            let cs = containers(env).await;
+            let sbs = env.sandboxes().await;
+            let cs = env.containers().await;
             (sbs.is_empty() && cs.is_empty())
                 .then_some(())
                 .ok_or(format!("{} sandboxes, {} containers", sbs.len(), cs.len()))
@@ -1254,7 +1234,7 @@ async fn kubelet_takes_pod_stats_from_cri() {
         Duration::from_secs(60),
         Duration::from_millis(250),
         || async {
-            let cs = containers(env).await;
+            let cs = env.containers().await;
             (cs.iter().filter(|c| running(c)).count() == 2)
                 .then_some(())
                 .ok_or(format!("{:?}", running_set(&cs)))

@@ -46,14 +46,7 @@ async fn run_pod_error(env: &PodEnv, pod: PodSandboxConfig, handler: &str) -> to
 }
 
 async fn assert_no_sandboxes(env: &PodEnv) {
-    let listed = env
-        .rt()
-        .await
-        .list_pod_sandbox(ListPodSandboxRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .items;
+    let listed = env.sandboxes().await;
     assert!(listed.is_empty(), "sandboxes listed: {listed:?}");
 }
 
@@ -445,26 +438,10 @@ async fn a_container_must_share_its_pods_user_namespace() {
         let mut own = pod.clone();
         with_userns(&mut own, userns);
         let cfg = in_pod_userns(env.container_config("x", &["/bin/true"]), &own);
-        let err = env
-            .rt()
-            .await
-            .create_container(CreateContainerRequest {
-                pod_sandbox_id: sid.clone(),
-                config: Some(cfg),
-                sandbox_config: Some(pod.clone()),
-            })
-            .await
-            .unwrap_err();
+        let err = env.create_err(&sid, &pod, cfg).await;
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{what}: {err:?}");
     }
-    let listed = env
-        .rt()
-        .await
-        .list_containers(ListContainersRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .containers;
+    let listed = env.containers().await;
     assert!(listed.is_empty(), "{listed:?}");
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();

@@ -214,6 +214,46 @@ impl PodEnv {
             .container_id
     }
 
+    /// CreateContainer that must fail: its status.
+    pub async fn create_err(
+        &self,
+        sandbox_id: &str,
+        pod: &PodSandboxConfig,
+        config: ContainerConfig,
+    ) -> tonic::Status {
+        self.rt()
+            .await
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: sandbox_id.to_string(),
+                config: Some(config),
+                sandbox_config: Some(pod.clone()),
+            })
+            .await
+            .expect_err("CreateContainer should fail")
+    }
+
+    /// ListPodSandbox, unfiltered.
+    pub async fn sandboxes(&self) -> Vec<PodSandbox> {
+        self.rt()
+            .await
+            .list_pod_sandbox(ListPodSandboxRequest::default())
+            .await
+            .expect("ListPodSandbox")
+            .into_inner()
+            .items
+    }
+
+    /// ListContainers, unfiltered.
+    pub async fn containers(&self) -> Vec<Container> {
+        self.rt()
+            .await
+            .list_containers(ListContainersRequest::default())
+            .await
+            .expect("ListContainers")
+            .into_inner()
+            .containers
+    }
+
     pub async fn start(&self, id: &str) {
         self.rt()
             .await
