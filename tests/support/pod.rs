@@ -201,17 +201,9 @@ impl PodEnv {
         pod: &PodSandboxConfig,
         config: ContainerConfig,
     ) -> String {
-        self.rt()
-            .await
-            .create_container(CreateContainerRequest {
-                pod_sandbox_id: sandbox_id.to_string(),
-                config: Some(config),
-                sandbox_config: Some(pod.clone()),
-            })
+        self.try_create(sandbox_id, pod, config)
             .await
             .expect("CreateContainer")
-            .into_inner()
-            .container_id
     }
 
     /// CreateContainer that must fail: its status.
@@ -221,15 +213,27 @@ impl PodEnv {
         pod: &PodSandboxConfig,
         config: ContainerConfig,
     ) -> tonic::Status {
-        self.rt()
+        self.try_create(sandbox_id, pod, config)
+            .await
+            .expect_err("CreateContainer should fail")
+    }
+
+    async fn try_create(
+        &self,
+        sandbox_id: &str,
+        pod: &PodSandboxConfig,
+        config: ContainerConfig,
+    ) -> Result<String, tonic::Status> {
+        let created = self
+            .rt()
             .await
             .create_container(CreateContainerRequest {
                 pod_sandbox_id: sandbox_id.to_string(),
                 config: Some(config),
                 sandbox_config: Some(pod.clone()),
             })
-            .await
-            .expect_err("CreateContainer should fail")
+            .await?;
+        Ok(created.into_inner().container_id)
     }
 
     /// ListPodSandbox, unfiltered.
