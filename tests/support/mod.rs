@@ -144,12 +144,17 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A containerd of the test's own: own root, state and socket, CRI plugin disabled.
+/// A containerd of the test's own: own root, state and socket, CRI plugin
+/// disabled unless `cri_plugin` is set.
 pub struct TestContainerd {
     pub dir: tempfile::TempDir,
     pub address: PathBuf,
     /// TOML appended to the config on every (re)start.
     pub extra_config: String,
+    /// Load containerd's own CRI plugin on the next (re)start. Its section
+    /// (`[plugins."io.containerd.grpc.v1.cri"]`, which needs
+    /// `restrict_oom_score_adj = true` here) goes in `extra_config`.
+    pub cri_plugin: bool,
     child: Option<Child>,
 }
 
@@ -160,15 +165,27 @@ impl TestContainerd {
 
     /// Start with `extra` appended to the config (plugin sections).
     pub fn start_with_config(extra: &str) -> TestContainerd {
+        Self::start_with_config_unstarted(extra).spawn()
+    }
+
+    /// Start with containerd's CRI plugin loaded, configured by `cri_toml`
+    /// (its plugin section; see `cri_plugin`).
+    pub fn start_with_cri_plugin(cri_toml: &str) -> TestContainerd {
+        let mut t = Self::start_with_config_unstarted(cri_toml);
+        t.cri_plugin = true;
+        t.spawn()
+    }
+
+    fn start_with_config_unstarted(extra: &str) -> TestContainerd {
         let dir = short_tempdir("ctd");
         let address = dir.path().join("c.sock");
-        let t = TestContainerd {
+        TestContainerd {
             dir,
             address,
             extra_config: extra.to_string(),
+            cri_plugin: false,
             child: None,
-        };
-        t.spawn()
+        }
     }
 
     fn spawn(mut self) -> TestContainerd {
@@ -182,7 +199,7 @@ impl TestContainerd {
             r#"version = 2
 root = "{root}"
 state = "{state}"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+{disabled}
 [grpc]
   address = "{sock}"
 [ttrpc]
@@ -195,6 +212,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             root = d.join("root").display(),
             state = d.join("state").display(),
             sock = self.address.display(),
+            disabled = if self.cri_plugin {
+                ""
+            } else {
+                r#"disabled_plugins = ["io.containerd.grpc.v1.cri"]"#
+            },
         );
         let config = format!("{config}{}\n", self.extra_config);
         std::fs::write(d.join("config.toml"), config).unwrap();
