@@ -126,7 +126,10 @@ impl Runtime {
                         let at = crate::containerd::timestamp_nanos(&p.exited_at);
                         self.container_exited(&container, p.exit_status, at).await;
                     }
-                    Some(_) => self.exits.watch(&c.id),
+                    Some(p) => {
+                        container.note_memory_cgroup(p.pid);
+                        self.exits.watch(&c.id)
+                    }
                     None => {
                         tracing::warn!(container = %c.id, "running container lost its task while crid was down");
                         self.container_exited(&container, 255, 0).await;

@@ -54,6 +54,7 @@ impl Runtime {
                     gate.pending.take()
                 };
                 updated?;
+                c.note_memory_cgroup(pid);
                 tracing::info!(container = %c.id(), pid, "container started");
                 self.events.publish(Started, c.id(), &c.meta.sandbox_id);
                 if let Some((code, exited_at)) = early_exit {
@@ -297,6 +298,10 @@ impl Runtime {
             return;
         }
         self.stream.release_stdin(c.id());
+        if code != 0 && !c.status().oom_killed && c.oom_killed_by_counter() {
+            tracing::debug!(container = %c.id(), "OOM kill found by the cgroup's counter");
+            let _ = c.update_status(|s| s.oom_killed = true);
+        }
         // The shim gives the logger 12 s after SIGTERM; do not wait forever
         // on a containerd that hangs.
         match tokio::time::timeout(TASK_DELETE_ON_EXIT, self.delete_task(c.id())).await {

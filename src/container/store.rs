@@ -133,6 +133,10 @@ pub struct Container {
     /// StartContainer to use without asking containerd again (taken once;
     /// a container loaded at start-up asks).
     pub rootfs_mounts: std::sync::Mutex<Option<Vec<crate::containerd::Mount>>>,
+    /// The memory cgroup of the running task, noted when it starts (or is
+    /// found running at start-up), so that an exit can still read its OOM
+    /// counter before the task's deletion removes the cgroup.
+    pub memory_cgroup: std::sync::OnceLock<PathBuf>,
 }
 
 impl Container {
@@ -160,11 +164,30 @@ impl Container {
                 pending: None,
             }),
             rootfs_mounts: std::sync::Mutex::new(None),
+            memory_cgroup: std::sync::OnceLock::new(),
         })
     }
 
     pub fn id(&self) -> &str {
         &self.meta.id
+    }
+
+    /// Note the memory cgroup of the task's process `pid`.
+    pub fn note_memory_cgroup(&self, pid: u32) {
+        if let Some(dir) = crate::stats::cgroup::memory_dir_of_pid(pid) {
+            let _ = self.memory_cgroup.set(dir);
+        }
+    }
+
+    /// Whether the kernel OOM-killed a process of the container, by its
+    /// cgroup's counter: a second source beside containerd's TaskOOM event,
+    /// which a busy event stream can deliver after the exit was handled.
+    /// Read before the task is deleted (that removes the cgroup).
+    pub fn oom_killed_by_counter(&self) -> bool {
+        self.memory_cgroup
+            .get()
+            .and_then(|d| crate::stats::cgroup::oom_kills(d))
+            .is_some_and(|n| n > 0)
     }
 
     pub fn status(&self) -> ContainerStatus {

@@ -156,6 +156,27 @@ pub fn usage_of_pid(pid: u32) -> Option<CgroupUsage> {
     Some(usage)
 }
 
+/// The memory cgroup directory of the process `pid`: its v1 `memory`
+/// controller's directory, or its v2 directory; `None` when it is gone.
+pub fn memory_dir_of_pid(pid: u32) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let paths = parse_proc_cgroup(&text);
+    match paths.get("memory") {
+        Some(mem) => Some(controller_dir(Path::new("/sys/fs/cgroup"), "memory", mem)),
+        None => unified_dir(&paths),
+    }
+}
+
+/// How many processes the kernel's OOM killer killed in the memory cgroup
+/// `dir` (`oom_kill` of v2 `memory.events`, or of v1 `memory.oom_control`
+/// since Linux 4.13); `None` when the cgroup is gone or has no counter.
+pub fn oom_kills(dir: &Path) -> Option<u64> {
+    ["memory.events", "memory.oom_control"]
+        .iter()
+        .find_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+        .and_then(|t| parse_flat_keyed(&t).get("oom_kill").copied())
+}
+
 fn controller_dir(root: &Path, controller: &str, path: &str) -> PathBuf {
     root.join(controller).join(path.trim_start_matches('/'))
 }
@@ -262,6 +283,24 @@ mod tests {
         let text = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:     100       2    0    0    0     0          0         0      100       2    0    0    0     0       0          0\n  eth0:    5000      40    1    0    0     0          0         0     7000      50    3    0    0     0       0          0\n";
         let v = parse_net_dev(text);
         assert_eq!(v[1], ("eth0".to_string(), [5000, 1, 7000, 3]));
+    }
+
+    #[test]
+    fn oom_kill_counter_of_v1_and_v2_files() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(oom_kills(dir.path()), None);
+        std::fs::write(
+            dir.path().join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+        )
+        .unwrap();
+        assert_eq!(oom_kills(dir.path()), Some(2));
+        std::fs::write(
+            dir.path().join("memory.events"),
+            "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\noom_group_kill 0\n",
+        )
+        .unwrap();
+        assert_eq!(oom_kills(dir.path()), Some(1));
     }
 
     #[test]
