@@ -24,6 +24,7 @@ pub mod names;
 pub mod network;
 pub mod persist;
 pub mod platform;
+pub mod preflight;
 pub mod recovery;
 pub mod rootfs;
 pub mod runtime;

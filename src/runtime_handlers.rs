@@ -37,11 +37,7 @@ impl RuntimeHandlers {
         let kernel_userns = kernel_user_namespaces();
         let mut by_name = BTreeMap::new();
         for (name, handler) in &config.runtimes {
-            let binary = if handler.binary_name.is_empty() {
-                "runc"
-            } else {
-                handler.binary_name.as_str()
-            };
+            let binary = oci_binary(handler);
             let options = mount_options(binary).await;
             let features = HandlerFeatures {
                 recursive_read_only_mounts: kernel_rro && options.iter().any(|o| o == "rro"),
@@ -68,6 +64,15 @@ impl RuntimeHandlers {
         let mut out = vec![(String::new(), self.features(""))];
         out.extend(self.by_name.iter().map(|(n, f)| (n.clone(), *f)));
         out
+    }
+}
+
+/// The OCI runtime a handler's shim runs: `binary_name`, runc when empty.
+pub fn oci_binary(handler: &crate::config::RuntimeHandler) -> &str {
+    if handler.binary_name.is_empty() {
+        "runc"
+    } else {
+        &handler.binary_name
     }
 }
 
