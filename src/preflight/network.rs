@@ -35,7 +35,7 @@ pub fn check(config: &Config) -> Vec<Finding> {
             G,
             "cni config",
             format!(
-                "{}, plugins found in {}",
+                "{}, its plugins installed (bin dirs {})",
                 file.display(),
                 dirs.join(":")
             ),
