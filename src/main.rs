@@ -173,15 +173,8 @@ fn main() -> ExitCode {
         return check(&config, args);
     }
     init_logging(&config.log_level);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("crid: cannot start tokio: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = tokio_runtime() else {
+        return ExitCode::FAILURE;
     };
     match rt.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -202,15 +195,8 @@ fn check(config: &Config, args: &CheckArgs) -> ExitCode {
         only: args.only.clone(),
         ..Default::default()
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("crid: cannot start tokio: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = tokio_runtime() else {
+        return ExitCode::FAILURE;
     };
     let report = rt.block_on(crid::preflight::run(config, &opts));
     if args.output == "json" {
@@ -222,6 +208,21 @@ fn check(config: &Config, args: &CheckArgs) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The multi-threaded tokio runtime; `None` (said on stderr) when it
+/// cannot be started.
+fn tokio_runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("crid: cannot start tokio: {e}");
+            None
+        }
     }
 }
 

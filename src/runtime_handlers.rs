@@ -79,21 +79,30 @@ pub fn oci_binary(handler: &crate::config::RuntimeHandler) -> &str {
 /// `mountOptions` of `<binary> features`; empty when the runtime has no
 /// such command or does not answer within 5 s.
 async fn mount_options(binary: &str) -> Vec<String> {
-    let run = tokio::process::Command::new(binary)
-        .arg("features")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    match tokio::time::timeout(Duration::from_secs(5), run).await {
-        Ok(Ok(out)) if out.status.success() => parse_mount_options(&out.stdout),
-        Ok(Ok(_)) | Ok(Err(_)) | Err(_) => {
+    match runtime_stdout(binary, "features").await {
+        Some(out) => parse_mount_options(&out),
+        None => {
             tracing::debug!(
                 binary,
                 "no `features` answer: assuming no optional features"
             );
             vec![]
         }
+    }
+}
+
+/// Stdout of `<binary> <command>` (an OCI runtime's `features`,
+/// `--version`), when it succeeds within 5 s.
+pub async fn runtime_stdout(binary: impl AsRef<std::ffi::OsStr>, command: &str) -> Option<Vec<u8>> {
+    let run = tokio::process::Command::new(binary)
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(Duration::from_secs(5), run).await {
+        Ok(Ok(out)) if out.status.success() => Some(out.stdout),
+        Ok(Ok(_)) | Ok(Err(_)) | Err(_) => None,
     }
 }
 

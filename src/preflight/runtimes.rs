@@ -5,9 +5,8 @@
 
 use super::{Finding, Group};
 use crate::config::{ContainerdConfig, RuntimeHandler};
-use crate::runtime_handlers::oci_binary;
+use crate::runtime_handlers::{oci_binary, runtime_stdout};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 const G: Group = Group::Runtimes;
 
@@ -126,20 +125,14 @@ fn find_executable(binary: &str) -> Option<PathBuf> {
 
 /// First line of `<binary> --version`, within 5 s.
 async fn version_line(binary: &Path) -> String {
-    let run = tokio::process::Command::new(binary)
-        .arg("--version")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    match tokio::time::timeout(Duration::from_secs(5), run).await {
-        Ok(Ok(out)) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+    match runtime_stdout(binary, "--version").await {
+        Some(out) => String::from_utf8_lossy(&out)
             .lines()
             .next()
             .unwrap_or("")
             .trim()
             .to_string(),
-        _ => "version unknown".into(),
+        None => "version unknown".into(),
     }
 }
 
