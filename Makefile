@@ -37,10 +37,10 @@ install-build:
 
 ## A Debian package of the same layout (PREFIX=/usr), with cargo-deb
 ## (`cargo install cargo-deb`; not part of CI). Output in target/debian/.
-deb: install-build
+deb: $(if $(filter target/release,$(BIN_DIR)),install-build)
 	rm -rf target/deb-root
-	$(MAKE) install DESTDIR=$(CURDIR)/target/deb-root PREFIX=/usr
-	$(CARGO) deb --no-build
+	$(MAKE) install DESTDIR=$(CURDIR)/target/deb-root PREFIX=/usr BIN_DIR=$(BIN_DIR)
+	$(CARGO) deb --no-build $(DEB_FLAGS)
 
 ## Unit + integration tests against a real containerd, runc and CNI plugins.
 test: deps
