@@ -5,6 +5,7 @@
 //! - `runtime`     — the domain root that owns the services below.
 //! - `sandbox/`, `container/`, `image/`, `network/`, `stream/` — domain logic, no tonic types.
 //! - `containerd/` — the one adapter that makes every containerd call.
+//! - `preflight/`  — `crid check`: judges the node with the modules above.
 
 pub mod bench;
 pub mod config;
