@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 TEST_THREADS ?= 2
 
-.PHONY: all deps build release test unit integration run bench fmt clippy clean
+.PHONY: all deps build release test unit integration run bench fmt clippy clean install uninstall install-build deb
 
 all: build
 
@@ -16,6 +16,31 @@ build: deps
 
 release: deps
 	$(CARGO) build --release --bins
+
+## Install on a node (scripts/install.sh): binaries in $(PREFIX)/bin, the
+## systemd unit, /etc/crid/config.toml when absent. `BIN_DIR=target/debug`
+## installs what is built without a release build (the install test does).
+PREFIX ?= /usr/local
+DESTDIR ?=
+BIN_DIR ?= target/release
+INSTALL_ENV = BIN_DIR=$(BIN_DIR) PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) \
+	$(if $(UNIT_DIR),UNIT_DIR=$(UNIT_DIR)) $(if $(SYSCONFDIR),SYSCONFDIR=$(SYSCONFDIR))
+
+install: $(if $(filter target/release,$(BIN_DIR)),install-build)
+	$(INSTALL_ENV) scripts/install.sh install
+
+uninstall:
+	$(INSTALL_ENV) scripts/install.sh uninstall
+
+install-build:
+	$(CARGO) build --release --bins
+
+## A Debian package of the same layout (PREFIX=/usr), with cargo-deb
+## (`cargo install cargo-deb`; not part of CI). Output in target/debian/.
+deb: $(if $(filter target/release,$(BIN_DIR)),install-build)
+	rm -rf target/deb-root
+	$(MAKE) install DESTDIR=$(CURDIR)/target/deb-root PREFIX=/usr BIN_DIR=$(BIN_DIR)
+	$(CARGO) deb --no-build $(DEB_FLAGS)
 
 ## Unit + integration tests against a real containerd, runc and CNI plugins.
 test: deps

@@ -5,6 +5,7 @@
 //! - `runtime`     — the domain root that owns the services below.
 //! - `sandbox/`, `container/`, `image/`, `network/`, `stream/` — domain logic, no tonic types.
 //! - `containerd/` — the one adapter that makes every containerd call.
+//! - `preflight/`  — `crid check`: judges the node with the modules above.
 
 pub mod bench;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod names;
 pub mod network;
 pub mod persist;
 pub mod platform;
+pub mod preflight;
 pub mod recovery;
 pub mod rootfs;
 pub mod runtime;

@@ -60,9 +60,26 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
-    /// Check the node as crid sees it: lists the CDI devices of the spec
-    /// dirs, and spec files that conflict or cannot be read.
-    Check,
+    /// Preflight before kubelet is switched over to crid: containerd, its
+    /// CRI plugin, snapshotter, runtimes, CNI, cgroups, capabilities, pod
+    /// logs, sandbox image, CDI. Exits 1 on a blocker, 0 otherwise.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    /// kubelet's KubeletConfiguration file, to compare its cgroupDriver.
+    #[arg(long, value_name = "FILE")]
+    kubelet_config: Option<PathBuf>,
+    /// Directory kubelet has container logs written to.
+    #[arg(long, value_name = "DIR", default_value = "/var/log/pods")]
+    pod_log_dir: PathBuf,
+    /// Run only these groups (containerd, runtimes, network, cgroups, node, cdi).
+    #[arg(long, value_name = "GROUP", value_delimiter = ',')]
+    only: Vec<crid::preflight::Group>,
+    /// `table` or `json`.
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
+    output: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -152,19 +169,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::Check) = &cli.command {
-        return check(&config);
+    if let Some(Command::Check(args)) = &cli.command {
+        return check(&config, args);
     }
     init_logging(&config.log_level);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("crid: cannot start tokio: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = tokio_runtime() else {
+        return ExitCode::FAILURE;
     };
     match rt.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -176,15 +186,43 @@ fn main() -> ExitCode {
     }
 }
 
-/// `crid check`: what crid would find on this node, without serving.
-/// Exits 1 when something would fail a request that uses it.
-fn check(config: &Config) -> ExitCode {
-    let listing = crid::container::cdi::CdiRegistry::new(&config.cdi).list();
-    print!("{}", crid::container::cdi::render_listing(&listing));
-    if listing.enabled && (!listing.broken.is_empty() || !listing.conflicts.is_empty()) {
+/// `crid check`: the preflight (src/preflight/), as a table or JSON.
+/// Exits 1 on a blocker; warnings alone exit 0.
+fn check(config: &Config, args: &CheckArgs) -> ExitCode {
+    let opts = crid::preflight::Options {
+        kubelet_config: args.kubelet_config.clone(),
+        pod_log_dir: args.pod_log_dir.clone(),
+        only: args.only.clone(),
+        ..Default::default()
+    };
+    let Some(rt) = tokio_runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let report = rt.block_on(crid::preflight::run(config, &opts));
+    if args.output == "json" {
+        print!("{}", crid::preflight::render_json(&report));
+    } else {
+        print!("{}", crid::preflight::render_table(&report));
+    }
+    if report.has_blocker() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The multi-threaded tokio runtime; `None` (said on stderr) when it
+/// cannot be started.
+fn tokio_runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("crid: cannot start tokio: {e}");
+            None
+        }
     }
 }
 

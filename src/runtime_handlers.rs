@@ -37,11 +37,7 @@ impl RuntimeHandlers {
         let kernel_userns = kernel_user_namespaces();
         let mut by_name = BTreeMap::new();
         for (name, handler) in &config.runtimes {
-            let binary = if handler.binary_name.is_empty() {
-                "runc"
-            } else {
-                handler.binary_name.as_str()
-            };
+            let binary = oci_binary(handler);
             let options = mount_options(binary).await;
             let features = HandlerFeatures {
                 recursive_read_only_mounts: kernel_rro && options.iter().any(|o| o == "rro"),
@@ -71,24 +67,42 @@ impl RuntimeHandlers {
     }
 }
 
+/// The OCI runtime a handler's shim runs: `binary_name`, runc when empty.
+pub fn oci_binary(handler: &crate::config::RuntimeHandler) -> &str {
+    if handler.binary_name.is_empty() {
+        "runc"
+    } else {
+        &handler.binary_name
+    }
+}
+
 /// `mountOptions` of `<binary> features`; empty when the runtime has no
 /// such command or does not answer within 5 s.
 async fn mount_options(binary: &str) -> Vec<String> {
-    let run = tokio::process::Command::new(binary)
-        .arg("features")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    match tokio::time::timeout(Duration::from_secs(5), run).await {
-        Ok(Ok(out)) if out.status.success() => parse_mount_options(&out.stdout),
-        Ok(Ok(_)) | Ok(Err(_)) | Err(_) => {
+    match runtime_stdout(binary, "features").await {
+        Some(out) => parse_mount_options(&out),
+        None => {
             tracing::debug!(
                 binary,
                 "no `features` answer: assuming no optional features"
             );
             vec![]
         }
+    }
+}
+
+/// Stdout of `<binary> <command>` (an OCI runtime's `features`,
+/// `--version`), when it succeeds within 5 s.
+pub async fn runtime_stdout(binary: impl AsRef<std::ffi::OsStr>, command: &str) -> Option<Vec<u8>> {
+    let run = tokio::process::Command::new(binary)
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(Duration::from_secs(5), run).await {
+        Ok(Ok(out)) if out.status.success() => Some(out.stdout),
+        Ok(Ok(_)) | Ok(Err(_)) | Err(_) => None,
     }
 }
 

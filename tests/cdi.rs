@@ -363,7 +363,7 @@ fn crid_check_lists_the_cdi_devices_it_sees() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_crid"))
         .arg("--config")
         .arg(&config)
-        .arg("check")
+        .args(["check", "--only", "cdi"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -377,7 +377,7 @@ fn crid_check_lists_the_cdi_devices_it_sees() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_crid"))
         .arg("--config")
         .arg(&config)
-        .arg("check")
+        .args(["check", "--only", "cdi"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

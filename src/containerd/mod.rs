@@ -22,6 +22,7 @@ pub use containers::Container;
 pub use content::{BlobWriter, ContentInfo, WRITE_CHUNK};
 pub use events::{Event, EventKind};
 pub use images::Image;
+pub use introspection::PluginInfo;
 pub use local_content::{LocalContentStore, Published, StagedBlob};
 pub use snapshots::SnapshotInfo;
 pub use tasks::{ExitStatus, Process, ProcessStatus, TaskIo};

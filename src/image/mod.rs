@@ -25,6 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+pub use store::find_record;
 use store::LoadCache;
 pub use store::Loaded;
 

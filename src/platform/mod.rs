@@ -9,6 +9,11 @@ use std::sync::OnceLock;
 
 const CAP_SYS_RESOURCE: u32 = 24;
 
+/// crid may lower `oom_score_adj` below its own (and raise hard rlimits).
+pub fn has_cap_sys_resource() -> bool {
+    has_capability(CAP_SYS_RESOURCE)
+}
+
 fn has_capability(cap: u32) -> bool {
     effective_capabilities() & (1 << cap) != 0
 }
@@ -35,7 +40,7 @@ pub fn effective_capabilities() -> u64 {
 pub fn oom_score_adj_min() -> i32 {
     static MIN: OnceLock<i32> = OnceLock::new();
     *MIN.get_or_init(|| {
-        if has_capability(CAP_SYS_RESOURCE) {
+        if has_cap_sys_resource() {
             return -1000;
         }
         let own = std::fs::read_to_string("/proc/self/oom_score_adj")
