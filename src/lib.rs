@@ -6,6 +6,7 @@
 //! - `sandbox/`, `container/`, `image/`, `network/`, `stream/` — domain logic, no tonic types.
 //! - `containerd/` — the one adapter that makes every containerd call.
 
+pub mod adopt;
 pub mod bench;
 pub mod config;
 pub mod container;

@@ -63,6 +63,23 @@ enum Command {
     /// Check the node as crid sees it: lists the CDI devices of the spec
     /// dirs, and spec files that conflict or cannot be read.
     Check,
+    /// Take over the pods containerd's own CRI plugin ran (with crid
+    /// stopped and the plugin disabled): prints what it will do; changes
+    /// things only with --apply.
+    Adopt {
+        /// Carry out the plan (default: dry run).
+        #[arg(long)]
+        apply: bool,
+        /// containerd's root directory (default: found from containerd).
+        #[arg(long, value_name = "DIR")]
+        containerd_root: Option<PathBuf>,
+        /// containerd's state directory (default: found from its tasks, else /run/containerd).
+        #[arg(long, value_name = "DIR")]
+        containerd_state: Option<PathBuf>,
+        /// libcni's cache directory of containerd's CRI plugin.
+        #[arg(long, value_name = "DIR", default_value = crid::adopt::cri_plugin::LIBCNI_CACHE_DIR)]
+        cni_cache_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -156,6 +173,33 @@ fn main() -> ExitCode {
         return check(&config);
     }
     init_logging(&config.log_level);
+    if let Some(Command::Adopt {
+        apply,
+        containerd_root,
+        containerd_state,
+        cni_cache_dir,
+    }) = &cli.command
+    {
+        let opts = crid::adopt::AdoptOptions {
+            containerd_root: containerd_root.clone(),
+            containerd_state: containerd_state.clone(),
+            cni_cache_dir: Some(cni_cache_dir.clone()),
+        };
+        return block_on(crid::adopt::run(
+            config,
+            &opts,
+            *apply,
+            &mut std::io::stdout(),
+        ));
+    }
+    block_on(run(config))
+}
+
+/// Run `f` on a multi-threaded tokio runtime: success, or failure with the
+/// error on stderr (and in the log).
+fn block_on<T: IntoSuccess, E: std::fmt::Display>(
+    f: impl std::future::Future<Output = Result<T, E>>,
+) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -166,13 +210,29 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
+    match rt.block_on(f) {
+        Ok(v) if v.is_success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("crid: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What a command's `Ok` says about its exit status.
+trait IntoSuccess {
+    fn is_success(&self) -> bool;
+}
+impl IntoSuccess for () {
+    fn is_success(&self) -> bool {
+        true
+    }
+}
+impl IntoSuccess for bool {
+    fn is_success(&self) -> bool {
+        *self
     }
 }
 
