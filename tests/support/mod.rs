@@ -422,14 +422,10 @@ impl TestCrid {
         t
     }
 
-    fn spawn(&mut self) {
+    /// crid with this test crid's configuration and paths (its global
+    /// options), ready for a subcommand or to serve.
+    pub fn command(&self) -> Command {
         let d = self.dir.path();
-        let log = d.join("crid.log");
-        let logf = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
         let mut cmd = match self.opts.command_prefix.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
@@ -462,8 +458,19 @@ impl TestCrid {
             .arg(d.join("certs.d"))
             .arg("--log-level")
             .arg("crid=debug,info")
-            .args(&self.opts.extra_args)
-            .stdin(Stdio::null())
+            .args(&self.opts.extra_args);
+        cmd
+    }
+
+    fn spawn(&mut self) {
+        let log = self.dir.path().join("crid.log");
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null())
             .stdout(logf.try_clone().unwrap())
             .stderr(logf);
         let mut child = cmd.spawn().expect("start crid");
