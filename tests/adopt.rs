@@ -32,7 +32,9 @@ impl GlobalLeftovers {
     fn libcni_files(&self) -> Vec<PathBuf> {
         self.sandbox_ids
             .iter()
-            .flat_map(|id| crid::adopt::cri_plugin::libcni_cache_files(Path::new("/var/lib/cni"), id))
+            .flat_map(|id| {
+                crid::adopt::cri_plugin::libcni_cache_files(Path::new("/var/lib/cni"), id)
+            })
             .collect()
     }
 }
@@ -65,7 +67,12 @@ async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
 }
 
 fn adopt(crid: &TestCrid, args: &[&str]) -> Output {
-    let out = crid.command().arg("adopt").args(args).output().expect("run crid adopt");
+    let out = crid
+        .command()
+        .arg("adopt")
+        .args(args)
+        .output()
+        .expect("run crid adopt");
     eprintln!(
         "---- crid adopt {args:?}: {}\n{}{}",
         out.status,
@@ -85,7 +92,10 @@ fn pod_config(name: &str, log_dir: &Path) -> PodSandboxConfig {
             attempt: 0,
         }),
         hostname: name.into(),
-        log_directory: log_dir.join(format!("default_{name}_{uid}")).display().to_string(),
+        log_directory: log_dir
+            .join(format!("default_{name}_{uid}"))
+            .display()
+            .to_string(),
         labels: [("app".to_string(), name.to_string())].into(),
         annotations: [("note".to_string(), "adopted".to_string())].into(),
         linux: Some(LinuxPodSandboxConfig {
@@ -165,7 +175,12 @@ fn logged_numbers(path: &Path) -> Vec<u64> {
         .lines()
         .filter_map(|l| {
             let content = l.splitn(4, ' ').nth(3)?;
-            content.strip_prefix("line ")?.split(' ').next()?.parse().ok()
+            content
+                .strip_prefix("line ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
         })
         .collect()
 }
@@ -175,7 +190,8 @@ fn line_len(n: u64) -> u64 {
     format!("line {n} {PADDING}\n").len() as u64
 }
 
-const PADDING: &str = "ooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooo";
+const PADDING: &str =
+    "ooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooo";
 
 async fn states(rt: &mut RuntimeClient) -> (BTreeMap<String, i32>, BTreeMap<String, i32>) {
     let pods = rt
@@ -201,7 +217,11 @@ async fn states(rt: &mut RuntimeClient) -> (BTreeMap<String, i32>, BTreeMap<Stri
 
 fn files_in(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -227,7 +247,11 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     let work = short_tempdir("adopt");
     let registry = TestRegistry::start();
     let image = registry.push(
-        &busybox_image(&work.path().join("busybox"), "latest", &ImageConfig::default()),
+        &busybox_image(
+            &work.path().join("busybox"),
+            "latest",
+            &ImageConfig::default(),
+        ),
         "busybox",
         "latest",
         None,
@@ -237,7 +261,12 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
         cmd: vec!["100000000".into()],
         ..ImageConfig::default()
     };
-    let pause = registry.push(&busybox_image(&work.path().join("pause"), "v1", &pause_cfg), "pause", "v1", None);
+    let pause = registry.push(
+        &busybox_image(&work.path().join("pause"), "v1", &pause_cfg),
+        "pause",
+        "v1",
+        None,
+    );
     let certs = work.path().join("certs.d");
     std::fs::create_dir_all(certs.join(&registry.addr)).unwrap();
     std::fs::write(
@@ -253,7 +282,11 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     let ipam = work.path().join("ipam");
     let net_d = work.path().join("net.d");
     std::fs::create_dir_all(&net_d).unwrap();
-    std::fs::write(net_d.join("10-test.conflist"), bridge_conflist(&bridge, &subnet, &ipam)).unwrap();
+    std::fs::write(
+        net_d.join("10-test.conflist"),
+        bridge_conflist(&bridge, &subnet, &ipam),
+    )
+    .unwrap();
     let logs = work.path().join("logs");
 
     let cri_toml = format!(
@@ -278,7 +311,8 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
         certs = certs.display(),
     );
     let mut containerd = TestContainerd::start_with_cri_plugin(&cri_toml);
-    let ctrd_client = crid::containerd::Containerd::new(&containerd.address, "k8s.io", "overlayfs").unwrap();
+    let ctrd_client =
+        crid::containerd::Containerd::new(&containerd.address, "k8s.io", "overlayfs").unwrap();
 
     // ---- Pods run by containerd's CRI plugin.
     let channel = crid::unix_grpc::connect(&containerd.address).await.unwrap();
@@ -304,9 +338,29 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
         &[
             container_config("sleeper", &image, &sleep),
             container_config("victim", &image, &sleep),
+            container_config("done", &image, &["/bin/sh", "-c", "exit 3"]),
         ],
     )
     .await;
+    // Created, never started: crid starts it once it has adopted the pod.
+    let created = cri
+        .create_container(CreateContainerRequest {
+            pod_sandbox_id: pod1.clone(),
+            config: Some(container_config(
+                "late",
+                &image,
+                &[
+                    "/bin/sh",
+                    "-c",
+                    "echo late $(cat /etc/hostname); sleep 100000",
+                ],
+            )),
+            sandbox_config: Some(pod1_cfg.clone()),
+        })
+        .await
+        .expect("CreateContainer")
+        .into_inner()
+        .container_id;
     let pod2_cfg = pod_config("two", &logs);
     let (pod2, c2) = run_pod(
         &mut cri,
@@ -318,7 +372,29 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     )
     .await;
     let (pod3, _) = run_pod(&mut cri, &pod_config("three", &logs), &[]).await;
-    let (sleeper, victim, chatty, sidecar) = (&c1[0], &c1[1], &c2[0], &c2[1]);
+    let (sleeper, victim, done, chatty, sidecar) = (&c1[0], &c1[1], &c1[2], &c2[0], &c2[1]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = cri
+            .container_status(ContainerStatusRequest {
+                container_id: done.clone(),
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap();
+        if s.state == ContainerState::ContainerExited as i32 {
+            assert_eq!(s.exit_code, 3);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the `done` container did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for id in [&pod1, &pod2, &pod3] {
         global.sandbox_ids.push(id.clone());
         let record = ctrd_client.get_container(id).await.unwrap();
@@ -326,16 +402,26 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
             &record.extensions[crid::adopt::cri_plugin::SANDBOX_METADATA].value,
         )
         .expect("the plugin's sandbox metadata decodes");
-        assert!(meta.netns_path.starts_with("/var/run/netns/cni-"), "{}", meta.netns_path);
+        assert!(
+            meta.netns_path.starts_with("/var/run/netns/cni-"),
+            "{}",
+            meta.netns_path
+        );
         global.netns.push(meta.netns_path.into());
     }
-    let log_of = |cfg: &PodSandboxConfig, name: &str| PathBuf::from(&cfg.log_directory).join(name).join("0.log");
+    let log_of = |cfg: &PodSandboxConfig, name: &str| {
+        PathBuf::from(&cfg.log_directory).join(name).join("0.log")
+    };
     let chatty_log = log_of(&pod2_cfg, "chatty");
     let mut before = Vec::new();
-    wait_for("the chatty container's lines", Duration::from_secs(30), || {
-        before = logged_numbers(&chatty_log);
-        before.len() > 1000
-    })
+    wait_for(
+        "the chatty container's lines",
+        Duration::from_secs(30),
+        || {
+            before = logged_numbers(&chatty_log);
+            before.len() > 1000
+        },
+    )
     .await;
     let status_before = cri
         .container_status(ContainerStatusRequest {
@@ -378,6 +464,17 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
         }
     }
 
+    // ---- Refused when crid's namespace is not the objects'.
+    let out = crid
+        .command()
+        .args(["--containerd-namespace", "elsewhere", "adopt"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("set `[containerd] namespace = \"k8s.io\"`")
+    );
+
     // ---- Dry run: the table, and nothing changed.
     let out = adopt(&crid, &[]);
     assert!(out.status.success());
@@ -389,29 +486,123 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
             .unwrap_or_else(|| panic!("no row for {id} in\n{table}"))
             .to_string()
     };
-    for id in [&pod1, &pod2, sleeper, chatty, sidecar] {
+    for id in [&pod1, &pod2, sleeper, chatty, sidecar, done, &created] {
         assert!(row(id).trim_end().ends_with("adopt"), "{}", row(id));
     }
-    assert!(row(victim).contains("clean up: it was running and its task is gone"), "{}", row(victim));
-    assert!(row(&pod3).contains("clean up: its pause task is gone"), "{}", row(&pod3));
+    assert!(
+        row(victim).contains("clean up: it was running and its task is gone"),
+        "{}",
+        row(victim)
+    );
+    assert!(
+        row(&pod3).contains("clean up: its pause task is gone"),
+        "{}",
+        row(&pod3)
+    );
     assert!(row(chatty).contains("default/two") && row(chatty).contains("chatty (attempt 0)"));
+    assert!(
+        row(done).contains("exited (3)") && row(&created).contains("created"),
+        "{table}"
+    );
     let record = ctrd_client.get_container(&pod1).await.unwrap();
-    assert!(record.labels.contains_key(crid::adopt::cri_plugin::KIND_LABEL), "dry run changed a record");
-    assert!(containerd.dir.path().join("root/io.containerd.grpc.v1.cri/containers").join(sleeper).join("status").exists());
+    assert!(
+        record
+            .labels
+            .contains_key(crid::adopt::cri_plugin::KIND_LABEL),
+        "dry run changed a record"
+    );
+    assert!(containerd
+        .dir
+        .path()
+        .join("root/io.containerd.grpc.v1.cri/containers")
+        .join(sleeper)
+        .join("status")
+        .exists());
 
     // ---- Apply, then crid serves them.
     let out = adopt(&crid, &["--apply"]);
     assert!(out.status.success(), "crid adopt --apply failed");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("adopted 5, cleaned up 2, left alone 0, failed 0"));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("adopted 7, cleaned up 2, left alone 0, failed 0"));
+    // Once done, there is nothing left to adopt.
+    let out = adopt(&crid, &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        2,
+        "a header and the dry-run line"
+    );
     crid.restart();
     let mut rt = crid.runtime().await;
     let ready = PodSandboxState::SandboxReady as i32;
     let running = ContainerState::ContainerRunning as i32;
-    let expect_states = (
+    let exited = ContainerState::ContainerExited as i32;
+    let mut expect_states = (
         BTreeMap::from([(pod1.clone(), ready), (pod2.clone(), ready)]),
-        BTreeMap::from([(sleeper.clone(), running), (chatty.clone(), running), (sidecar.clone(), running)]),
+        BTreeMap::from([
+            (sleeper.clone(), running),
+            (chatty.clone(), running),
+            (sidecar.clone(), running),
+            (done.clone(), exited),
+            (created.clone(), ContainerState::ContainerCreated as i32),
+        ]),
     );
     assert_eq!(states(&mut rt).await, expect_states);
+    let done_status = rt
+        .container_status(ContainerStatusRequest {
+            container_id: done.clone(),
+            verbose: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap();
+    assert_eq!(
+        (done_status.exit_code, done_status.reason.as_str()),
+        (3, "Error")
+    );
+    // The adopted pod's files and /dev/shm serve a container crid starts.
+    rt.start_container(StartContainerRequest {
+        container_id: created.clone(),
+    })
+    .await
+    .expect("StartContainer of a container the plugin created");
+    expect_states.1.insert(created.clone(), running);
+    let late_log = log_of(&pod1_cfg, "late");
+    wait_for("the late container's log", Duration::from_secs(20), || {
+        std::fs::read_to_string(&late_log)
+            .unwrap_or_default()
+            .contains("late one")
+    })
+    .await;
+    let shm = rt
+        .exec_sync(ExecSyncRequest {
+            container_id: created.clone(),
+            cmd: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "echo x > /dev/shm/mark && ls /dev/shm".into(),
+            ],
+            timeout: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(String::from_utf8_lossy(&shm.stdout).trim(), "mark");
+    let seen = rt
+        .exec_sync(ExecSyncRequest {
+            container_id: sleeper.clone(),
+            cmd: vec!["/bin/cat".into(), "/dev/shm/mark".into()],
+            timeout: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        String::from_utf8_lossy(&seen.stdout).trim(),
+        "x",
+        "/dev/shm not shared with the plugin's containers"
+    );
     let status = rt
         .container_status(ContainerStatusRequest {
             container_id: chatty.clone(),
@@ -443,13 +634,20 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     let exec = rt
         .exec_sync(ExecSyncRequest {
             container_id: sleeper.clone(),
-            cmd: vec!["/bin/sh".into(), "-c".into(), "echo hi from $(hostname)".into()],
+            cmd: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "echo hi from $(hostname)".into(),
+            ],
             timeout: 10,
         })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((exec.exit_code, String::from_utf8_lossy(&exec.stdout).trim()), (0, "hi from one"));
+    assert_eq!(
+        (exec.exit_code, String::from_utf8_lossy(&exec.stdout).trim()),
+        (0, "hi from one")
+    );
     let stats = rt
         .container_stats(ContainerStatsRequest {
             container_id: sidecar.clone(),
@@ -475,14 +673,23 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     // Logs keep arriving in the same file, numbered on from where they were.
     let last_before = *before.last().unwrap();
     let mut after = Vec::new();
-    wait_for("log lines written through crid-logger", Duration::from_secs(30), || {
-        after = logged_numbers(&chatty_log);
-        after.last().is_some_and(|n| *n > last_before + 5000)
-    })
+    wait_for(
+        "log lines written through crid-logger",
+        Duration::from_secs(30),
+        || {
+            after = logged_numbers(&chatty_log);
+            after.last().is_some_and(|n| *n > last_before + 5000)
+        },
+    )
     .await;
     let mut gaps = vec![];
     for w in after.windows(2) {
-        assert!(w[1] > w[0], "log lines out of order or repeated: {} then {}", w[0], w[1]);
+        assert!(
+            w[1] > w[0],
+            "log lines out of order or repeated: {} then {}",
+            w[0],
+            w[1]
+        );
         if w[1] != w[0] + 1 {
             gaps.push((w[0], w[1]));
         }
@@ -503,9 +710,16 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     })
     .await
     .expect("ReopenContainerLog");
-    wait_for("lines in the reopened log", Duration::from_secs(20), || logged_numbers(&chatty_log).len() > 100).await;
+    wait_for("lines in the reopened log", Duration::from_secs(20), || {
+        logged_numbers(&chatty_log).len() > 100
+    })
+    .await;
     let (old, new) = (logged_numbers(&rotated), logged_numbers(&chatty_log));
-    assert_eq!(new[0], old.last().unwrap() + 1, "a line lost or repeated at the reopen");
+    assert_eq!(
+        new[0],
+        old.last().unwrap() + 1,
+        "a line lost or repeated at the reopen"
+    );
 
     // ---- A crid restart keeps them.
     crid.restart();
@@ -529,25 +743,61 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     for ns in &global.netns {
         assert!(!ns.exists(), "netns pin {} left", ns.display());
     }
-    assert_eq!(global.libcni_files(), Vec::<PathBuf>::new(), "libcni cache left");
-    assert_eq!(files_in(&ipam.join(&bridge)).into_iter().filter(|f| f.starts_with("10.")).collect::<Vec<_>>(), Vec::<String>::new(), "pod IPs left");
+    assert_eq!(
+        global.libcni_files(),
+        Vec::<PathBuf>::new(),
+        "libcni cache left"
+    );
+    assert_eq!(
+        files_in(&ipam.join(&bridge))
+            .into_iter()
+            .filter(|f| f.starts_with("10."))
+            .collect::<Vec<_>>(),
+        Vec::<String>::new(),
+        "pod IPs left"
+    );
     let count = |out: String| out.lines().skip(1).filter(|l| !l.trim().is_empty()).count();
-    assert_eq!(count(containerd.ctr(&["containers", "ls"])), 0, "containerd containers left");
-    assert_eq!(count(containerd.ctr(&["tasks", "ls"])), 0, "containerd tasks left");
+    assert_eq!(
+        count(containerd.ctr(&["containers", "ls"])),
+        0,
+        "containerd containers left"
+    );
+    assert_eq!(
+        count(containerd.ctr(&["tasks", "ls"])),
+        0,
+        "containerd tasks left"
+    );
     let snaps = containerd.ctr(&["snapshots", "ls"]);
-    assert_eq!(snaps.lines().filter(|l| l.contains("Active")).count(), 0, "active snapshots left:\n{snaps}");
+    assert_eq!(
+        snaps.lines().filter(|l| l.contains("Active")).count(),
+        0,
+        "active snapshots left:\n{snaps}"
+    );
     for dir in [containerd.dir.path(), crid.dir.path()] {
         assert_eq!(mounts_under(dir), Vec::<String>::new(), "mounts left");
     }
     for kind in ["sandboxes", "containers"] {
         for base in ["root", "state"] {
-            let d = containerd.dir.path().join(base).join("io.containerd.grpc.v1.cri").join(kind);
+            let d = containerd
+                .dir
+                .path()
+                .join(base)
+                .join("io.containerd.grpc.v1.cri")
+                .join(kind);
             assert_eq!(files_in(&d), Vec::<String>::new(), "{} left", d.display());
         }
     }
-    wait_for("shims to exit", Duration::from_secs(20), || containerd.shim_pids().is_empty()).await;
+    wait_for("shims to exit", Duration::from_secs(20), || {
+        containerd.shim_pids().is_empty()
+    })
+    .await;
     let state = crid.state.display().to_string();
-    wait_for("crid-loggers to exit", Duration::from_secs(20), || processes_naming(&state).iter().all(|p| Some(*p) == crid.pid())).await;
+    wait_for("crid-loggers to exit", Duration::from_secs(20), || {
+        processes_naming(&state)
+            .iter()
+            .all(|p| Some(*p) == crid.pid())
+    })
+    .await;
     if std::env::var_os("ADOPT_SHOW_CRID_LOG").is_some() {
         eprintln!("{}", crid.log());
     }

@@ -164,6 +164,7 @@ impl Runtime {
             _ => {}
         }
         let mut record = c.record.clone();
+        self.move_spec_mounts(&mut record, &pod.record.id, dirs)?;
         record.labels.remove(cri_plugin::KIND_LABEL);
         record.labels.insert(OWNER_LABEL.into(), OWNER_VALUE.into());
         record.labels.insert(KIND_LABEL.into(), "container".into());
@@ -245,6 +246,7 @@ impl Runtime {
         crate::sandbox::files::take_over_shm(&dirs.sandbox_state(id).join("shm"), &files.shm)?;
         self.take_over_cni_cache(id, libcni_dir)?;
         let mut record = pod.record.clone();
+        self.move_spec_mounts(&mut record, id, dirs)?;
         record.labels.remove(cri_plugin::KIND_LABEL);
         record.labels.insert(OWNER_LABEL.into(), OWNER_VALUE.into());
         record.labels.insert(KIND_LABEL.into(), "sandbox".into());
@@ -280,11 +282,40 @@ impl Runtime {
         Ok(())
     }
 
-    /// Labels and extensions replaced whole, in one update: the record is
-    /// the plugin's or crid's, never both.
+    /// Point the mounts of a record's spec that come from the plugin's
+    /// sandbox directories (hostname, hosts, resolv.conf, /dev/shm) at
+    /// crid's sandbox directory, where they now are: a container the plugin
+    /// created but never started is started with this spec.
+    fn move_spec_mounts(
+        &self,
+        record: &mut Record,
+        sandbox_id: &str,
+        dirs: &PluginDirs,
+    ) -> Result<()> {
+        let Some(spec) = record.spec.as_mut() else {
+            return Ok(());
+        };
+        let mut json: serde_json::Value = serde_json::from_slice(&spec.value)
+            .map_err(|e| Error::internal(format!("spec of {}: {e}", record.id)))?;
+        let to = self.config.sandbox_dir(sandbox_id);
+        let from = [
+            dirs.sandbox_root(sandbox_id),
+            dirs.sandbox_state(sandbox_id),
+        ];
+        if rebase_mount_sources(&mut json, &from, &to) {
+            spec.value = to_json(&json)?;
+        }
+        Ok(())
+    }
+
+    /// Labels, extensions and spec replaced whole, in one update: the
+    /// record is the plugin's or crid's, never both.
     async fn replace_ownership(&self, record: Record) -> Result<()> {
         self.containerd
-            .update_container(record, vec!["labels".into(), "extensions".into()])
+            .update_container(
+                record,
+                vec!["labels".into(), "extensions".into(), "spec".into()],
+            )
             .await
             .map(|_| ())
     }
@@ -348,6 +379,27 @@ fn crid_sandbox_metadata(pod: &PodPlan) -> Result<SandboxMetadata> {
     })
 }
 
+/// Replace the `from` prefixes of an OCI spec's mount sources with `to`;
+/// whether any changed.
+fn rebase_mount_sources(spec: &mut serde_json::Value, from: &[PathBuf], to: &Path) -> bool {
+    let mut changed = false;
+    let mounts = spec.get_mut("mounts").and_then(|m| m.as_array_mut());
+    for source in mounts
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get_mut("source"))
+    {
+        let Some(path) = source.as_str().map(PathBuf::from) else {
+            continue;
+        };
+        if let Some(rest) = from.iter().find_map(|f| path.strip_prefix(f).ok()) {
+            *source = to.join(rest).display().to_string().into();
+            changed = true;
+        }
+    }
+    changed
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(v).map_err(|e| Error::internal(e.to_string()))
 }
@@ -378,4 +430,39 @@ fn remove_dirs(dirs: &[PathBuf]) -> Result<()> {
         crate::persist::remove_dir_all_nofollow(d)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mounts_from_the_plugins_sandbox_dirs_move_to_crids() {
+        let mut spec = serde_json::json!({"mounts": [
+            {"destination": "/etc/hosts", "source": "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/ab/hosts"},
+            {"destination": "/dev/shm", "source": "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/ab/shm"},
+            {"destination": "/data", "source": "/var/lib/kubelet/pods/x/volumes/data"},
+            {"destination": "/proc", "type": "proc"}
+        ]});
+        let from = [
+            PathBuf::from("/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/ab"),
+            PathBuf::from("/run/containerd/io.containerd.grpc.v1.cri/sandboxes/ab"),
+        ];
+        assert!(rebase_mount_sources(
+            &mut spec,
+            &from,
+            Path::new("/var/lib/crid/sandboxes/ab")
+        ));
+        let sources: Vec<_> = spec["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["source"].clone())
+            .collect();
+        assert_eq!(sources[0], "/var/lib/crid/sandboxes/ab/hosts");
+        assert_eq!(sources[1], "/var/lib/crid/sandboxes/ab/shm");
+        assert_eq!(sources[2], "/var/lib/kubelet/pods/x/volumes/data");
+        assert!(sources[3].is_null());
+        assert!(!rebase_mount_sources(&mut spec, &from, Path::new("/x")));
+    }
 }

@@ -322,10 +322,16 @@ fn found_state(
             Err("it has no readable status file".into()),
         );
     };
+    // The plugin records only an OOM kill's reason; for other exits it
+    // derives it from the code when asked, as crid records it.
     let exited = |code: i32, finished_at: i64, reason: &str, message: &str| FoundState::Exited {
         code,
         finished_at,
-        reason: reason.to_string(),
+        reason: match reason {
+            "" if code == 0 => "Completed".into(),
+            "" => "Error".into(),
+            r => r.to_string(),
+        },
         message: message.to_string(),
     };
     if s.finished() {
