@@ -225,17 +225,16 @@ fn files_in(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Processes whose command line mentions `needle`.
-fn processes_naming(needle: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            String::from_utf8_lossy(&cmd).contains(needle)
-        })
-        .collect()
+async fn container_status(rt: &mut RuntimeClient, id: &str) -> ContainerStatus {
+    rt.container_status(ContainerStatusRequest {
+        container_id: id.to_string(),
+        verbose: false,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .status
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,16 +374,7 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     let (sleeper, victim, done, chatty, sidecar) = (&c1[0], &c1[1], &c1[2], &c2[0], &c2[1]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let s = cri
-            .container_status(ContainerStatusRequest {
-                container_id: done.clone(),
-                verbose: false,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status
-            .unwrap();
+        let s = container_status(&mut cri, done).await;
         if s.state == ContainerState::ContainerExited as i32 {
             assert_eq!(s.exit_code, 3);
             break;
@@ -423,16 +413,7 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
         },
     )
     .await;
-    let status_before = cri
-        .container_status(ContainerStatusRequest {
-            container_id: chatty.clone(),
-            verbose: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap();
+    let status_before = container_status(&mut cri, chatty).await;
 
     // ---- crid refuses while it serves, and while the plugin is loaded.
     let mut crid = TestCrid::start_with(
@@ -547,16 +528,7 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
         ]),
     );
     assert_eq!(states(&mut rt).await, expect_states);
-    let done_status = rt
-        .container_status(ContainerStatusRequest {
-            container_id: done.clone(),
-            verbose: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap();
+    let done_status = container_status(&mut rt, done).await;
     assert_eq!(
         (done_status.exit_code, done_status.reason.as_str()),
         (3, "Error")
@@ -603,16 +575,7 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
         "x",
         "/dev/shm not shared with the plugin's containers"
     );
-    let status = rt
-        .container_status(ContainerStatusRequest {
-            container_id: chatty.clone(),
-            verbose: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap();
+    let status = container_status(&mut rt, chatty).await;
     assert_eq!(status.log_path, status_before.log_path);
     assert_eq!(status.started_at, status_before.started_at);
     assert_eq!(status.created_at, status_before.created_at);
@@ -793,7 +756,7 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     .await;
     let state = crid.state.display().to_string();
     wait_for("crid-loggers to exit", Duration::from_secs(20), || {
-        processes_naming(&state)
+        processes_whose_args(|args| args.iter().any(|a| a.starts_with(state.as_bytes())))
             .iter()
             .all(|p| Some(*p) == crid.pid())
     })

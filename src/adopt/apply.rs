@@ -88,18 +88,9 @@ impl Runtime {
     ) -> Result<()> {
         let id = &c.record.id;
         let sandbox = crid_sandbox_metadata(pod)?;
-        let cri = c
-            .meta
-            .as_ref()
-            .ok_or_else(|| Error::internal("no metadata"))?;
-        let config = cri
-            .config
-            .clone()
-            .ok_or_else(|| Error::internal("no config"))?;
-        let status = c
-            .status
-            .as_ref()
-            .ok_or_else(|| Error::internal("no status"))?;
+        let cri = planned(c.meta.as_ref(), "container metadata")?;
+        let config = planned(cri.config.as_ref(), "container config")?.clone();
+        let status = planned(c.status.as_ref(), "container status")?;
         let spec = c
             .record
             .spec
@@ -163,20 +154,9 @@ impl Runtime {
             (FoundState::Exited { .. }, Some(_)) => self.delete_task(id).await?,
             _ => {}
         }
-        let mut record = c.record.clone();
-        self.move_spec_mounts(&mut record, &pod.record.id, dirs)?;
-        record.labels.remove(cri_plugin::KIND_LABEL);
-        record.labels.insert(OWNER_LABEL.into(), OWNER_VALUE.into());
-        record.labels.insert(KIND_LABEL.into(), "container".into());
-        record
-            .labels
-            .insert(SANDBOX_ID_LABEL.into(), pod.record.id.clone());
-        record.extensions.remove(cri_plugin::CONTAINER_METADATA);
-        record.extensions.insert(
-            METADATA_EXTENSION.into(),
-            ctrd::any("io.crid.ContainerMetadata", to_json(&meta)?),
-        );
-        self.replace_ownership(record).await?;
+        let metadata = ctrd::any("io.crid.ContainerMetadata", to_json(&meta)?);
+        self.take_record(&c.record, &pod.record.id, "container", metadata, dirs)
+            .await?;
         if !fifos_moved {
             tracing::warn!(container = %id, dir = %dirs.container_state(id).display(),
                 "output FIFOs are on another filesystem than crid's state: their directory stays");
@@ -245,18 +225,9 @@ impl Runtime {
         }
         crate::sandbox::files::take_over_shm(&dirs.sandbox_state(id).join("shm"), &files.shm)?;
         self.take_over_cni_cache(id, libcni_dir)?;
-        let mut record = pod.record.clone();
-        self.move_spec_mounts(&mut record, id, dirs)?;
-        record.labels.remove(cri_plugin::KIND_LABEL);
-        record.labels.insert(OWNER_LABEL.into(), OWNER_VALUE.into());
-        record.labels.insert(KIND_LABEL.into(), "sandbox".into());
-        record.labels.insert(SANDBOX_ID_LABEL.into(), id.clone());
-        record.extensions.remove(cri_plugin::SANDBOX_METADATA);
-        record.extensions.insert(
-            METADATA_EXTENSION.into(),
-            ctrd::any("io.crid.SandboxMetadata", to_json(&meta)?),
-        );
-        self.replace_ownership(record).await?;
+        let metadata = ctrd::any("io.crid.SandboxMetadata", to_json(&meta)?);
+        self.take_record(&pod.record, id, "sandbox", metadata, dirs)
+            .await?;
         remove_libcni_cache(libcni_dir, id)?;
         remove_dirs(&[cri_root, dirs.sandbox_state(id)])
     }
@@ -308,9 +279,32 @@ impl Runtime {
         Ok(())
     }
 
-    /// Labels, extensions and spec replaced whole, in one update: the
-    /// record is the plugin's or crid's, never both.
-    async fn replace_ownership(&self, record: Record) -> Result<()> {
+    /// The plugin's record of a sandbox or container (`kind`) becomes
+    /// crid's: its kind label and metadata extension are replaced by crid's
+    /// labels and `metadata`, and its spec mounts moved; labels, extensions
+    /// and spec are replaced whole, in one update, so the record is the
+    /// plugin's or crid's, never both.
+    async fn take_record(
+        &self,
+        record: &Record,
+        sandbox_id: &str,
+        kind: &str,
+        metadata: prost_types::Any,
+        dirs: &PluginDirs,
+    ) -> Result<()> {
+        let mut record = record.clone();
+        self.move_spec_mounts(&mut record, sandbox_id, dirs)?;
+        record.labels.remove(cri_plugin::KIND_LABEL);
+        record.labels.insert(OWNER_LABEL.into(), OWNER_VALUE.into());
+        record.labels.insert(KIND_LABEL.into(), kind.into());
+        record
+            .labels
+            .insert(SANDBOX_ID_LABEL.into(), sandbox_id.into());
+        record.extensions.remove(cri_plugin::SANDBOX_METADATA);
+        record.extensions.remove(cri_plugin::CONTAINER_METADATA);
+        record
+            .extensions
+            .insert(METADATA_EXTENSION.into(), metadata);
         self.containerd
             .update_container(
                 record,
@@ -355,14 +349,8 @@ impl Runtime {
 
 /// crid's record of an adoptable pod: the plugin's, field for field.
 fn crid_sandbox_metadata(pod: &PodPlan) -> Result<SandboxMetadata> {
-    let cri = pod
-        .meta
-        .as_ref()
-        .ok_or_else(|| Error::internal("no sandbox metadata"))?;
-    let config = cri
-        .config
-        .clone()
-        .ok_or_else(|| Error::internal("no pod config"))?;
+    let cri = planned(pod.meta.as_ref(), "sandbox metadata")?;
+    let config = planned(cri.config.as_ref(), "pod config")?.clone();
     Ok(SandboxMetadata {
         id: pod.record.id.clone(),
         config,
@@ -398,6 +386,12 @@ fn rebase_mount_sources(spec: &mut serde_json::Value, from: &[PathBuf], to: &Pat
         }
     }
     changed
+}
+
+/// What the plan found for an object it chose to adopt (always there: the
+/// plan cleans up objects without it).
+fn planned<'a, T>(found: Option<&'a T>, what: &str) -> Result<&'a T> {
+    found.ok_or_else(|| Error::internal(format!("no {what} for an adoptable object")))
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {

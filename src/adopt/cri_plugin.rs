@@ -48,7 +48,9 @@ struct Versioned<T> {
     metadata: T,
 }
 
-fn unversion<T>(v: Versioned<T>) -> Result<T, String> {
+/// Metadata in the plugin's versioned envelope (`{"Version":"v1","Metadata":…}`).
+fn decode_versioned<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, String> {
+    let v: Versioned<T> = serde_json::from_slice(json).map_err(|e| e.to_string())?;
     if v.version == VERSION {
         Ok(v.metadata)
     } else {
@@ -79,9 +81,7 @@ pub struct SandboxMetadata {
 
 impl SandboxMetadata {
     pub fn decode(json: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice::<Versioned<Self>>(json)
-            .map_err(|e| e.to_string())
-            .and_then(unversion)
+        decode_versioned(json)
     }
 }
 
@@ -105,9 +105,7 @@ pub struct ContainerMetadata {
 
 impl ContainerMetadata {
     pub fn decode(json: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice::<Versioned<Self>>(json)
-            .map_err(|e| e.to_string())
-            .and_then(unversion)
+        decode_versioned(json)
     }
 }
 
