@@ -132,8 +132,12 @@ fn container_config(name: &str, image: &str, command: &[&str]) -> ContainerConfi
     }
 }
 
+/// Run a pod and its containers through containerd's CRI plugin; what the
+/// plugin made outside the test's directories goes in `global` at once.
 async fn run_pod(
     cri: &mut RuntimeClient,
+    global: &mut GlobalLeftovers,
+    ctrd: &crid::containerd::Containerd,
     config: &PodSandboxConfig,
     containers: &[ContainerConfig],
 ) -> (String, Vec<String>) {
@@ -146,6 +150,20 @@ async fn run_pod(
         .expect("RunPodSandbox on containerd's CRI")
         .into_inner()
         .pod_sandbox_id;
+    global.sandbox_ids.push(pod.clone());
+    let record = ctrd.get_container(&pod).await.unwrap();
+    let meta = crid::adopt::cri_plugin::SandboxMetadata::decode(
+        &record.extensions[crid::adopt::cri_plugin::SANDBOX_METADATA].value,
+    )
+    .expect("the plugin's sandbox metadata decodes");
+    if !meta.netns_path.is_empty() {
+        assert!(
+            meta.netns_path.starts_with("/var/run/netns/cni-"),
+            "{}",
+            meta.netns_path
+        );
+        global.netns.push(meta.netns_path.into());
+    }
     let mut ids = vec![];
     for c in containers {
         let id = cri
@@ -333,6 +351,8 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     let pod1_cfg = pod_config("one", &logs);
     let (pod1, c1) = run_pod(
         &mut cri,
+        &mut global,
+        &ctrd_client,
         &pod1_cfg,
         &[
             container_config("sleeper", &image, &sleep),
@@ -363,6 +383,8 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     let pod2_cfg = pod_config("two", &logs);
     let (pod2, c2) = run_pod(
         &mut cri,
+        &mut global,
+        &ctrd_client,
         &pod2_cfg,
         &[
             container_config("chatty", &image, &["/bin/sh", "-c", &chatty_script]),
@@ -370,7 +392,37 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
         ],
     )
     .await;
-    let (pod3, _) = run_pod(&mut cri, &pod_config("three", &logs), &[]).await;
+    let (pod3, _) = run_pod(
+        &mut cri,
+        &mut global,
+        &ctrd_client,
+        &pod_config("three", &logs),
+        &[],
+    )
+    .await;
+    // On the node's network and IPC: no netns, no CNI, no /dev/shm of its own.
+    let mut host_cfg = pod_config("host", &logs);
+    host_cfg.hostname.clear();
+    let ns = host_cfg
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap();
+    ns.namespace_options = Some(NamespaceOption {
+        network: NamespaceMode::Node as i32,
+        ipc: NamespaceMode::Node as i32,
+        ..Default::default()
+    });
+    let (pod4, c4) = run_pod(
+        &mut cri,
+        &mut global,
+        &ctrd_client,
+        &host_cfg,
+        &[container_config("hostnet", &image, &sleep)],
+    )
+    .await;
     let (sleeper, victim, done, chatty, sidecar) = (&c1[0], &c1[1], &c1[2], &c2[0], &c2[1]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -384,20 +436,6 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
             "the `done` container did not exit"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for id in [&pod1, &pod2, &pod3] {
-        global.sandbox_ids.push(id.clone());
-        let record = ctrd_client.get_container(id).await.unwrap();
-        let meta = crid::adopt::cri_plugin::SandboxMetadata::decode(
-            &record.extensions[crid::adopt::cri_plugin::SANDBOX_METADATA].value,
-        )
-        .expect("the plugin's sandbox metadata decodes");
-        assert!(
-            meta.netns_path.starts_with("/var/run/netns/cni-"),
-            "{}",
-            meta.netns_path
-        );
-        global.netns.push(meta.netns_path.into());
     }
     let log_of = |cfg: &PodSandboxConfig, name: &str| {
         PathBuf::from(&cfg.log_directory).join(name).join("0.log")
@@ -467,7 +505,9 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
             .unwrap_or_else(|| panic!("no row for {id} in\n{table}"))
             .to_string()
     };
-    for id in [&pod1, &pod2, sleeper, chatty, sidecar, done, &created] {
+    for id in [
+        &pod1, &pod2, sleeper, chatty, sidecar, done, &created, &pod4, &c4[0],
+    ] {
         assert!(row(id).trim_end().ends_with("adopt"), "{}", row(id));
     }
     assert!(
@@ -504,7 +544,7 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     let out = adopt(&crid, &["--apply"]);
     assert!(out.status.success(), "crid adopt --apply failed");
     assert!(String::from_utf8_lossy(&out.stdout)
-        .contains("adopted 7, cleaned up 2, left alone 0, failed 0"));
+        .contains("adopted 9, cleaned up 2, left alone 0, failed 0"));
     // Once done, there is nothing left to adopt.
     let out = adopt(&crid, &[]);
     assert_eq!(
@@ -518,13 +558,18 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     let running = ContainerState::ContainerRunning as i32;
     let exited = ContainerState::ContainerExited as i32;
     let mut expect_states = (
-        BTreeMap::from([(pod1.clone(), ready), (pod2.clone(), ready)]),
+        BTreeMap::from([
+            (pod1.clone(), ready),
+            (pod2.clone(), ready),
+            (pod4.clone(), ready),
+        ]),
         BTreeMap::from([
             (sleeper.clone(), running),
             (chatty.clone(), running),
             (sidecar.clone(), running),
             (done.clone(), exited),
             (created.clone(), ContainerState::ContainerCreated as i32),
+            (c4[0].clone(), running),
         ]),
     );
     assert_eq!(states(&mut rt).await, expect_states);
@@ -690,7 +735,7 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     assert_eq!(states(&mut rt).await, expect_states);
 
     // ---- Stop and remove through crid: nothing left.
-    for pod in [&pod1, &pod2] {
+    for pod in [&pod1, &pod2, &pod4] {
         rt.stop_pod_sandbox(StopPodSandboxRequest {
             pod_sandbox_id: pod.clone(),
         })
