@@ -532,6 +532,11 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
             .contains_key(crid::adopt::cri_plugin::KIND_LABEL),
         "dry run changed a record"
     );
+    assert_eq!(
+        files_in(&crid.root.join("containers")),
+        Vec::<String>::new(),
+        "dry run wrote crid records"
+    );
     assert!(containerd
         .dir
         .path()
