@@ -208,6 +208,9 @@ fn line_len(n: u64) -> u64 {
     format!("line {n} {PADDING}\n").len() as u64
 }
 
+/// The sidecar serves this pod's name on 127.0.0.1:8080 inside the pod.
+const SERVE: &str = "mkdir -p /tmp/w && echo pod two > /tmp/w/index.html && exec httpd -f -p 127.0.0.1:8080 -h /tmp/w";
+
 const PADDING: &str =
     "ooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooo";
 
@@ -388,7 +391,7 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
         &pod2_cfg,
         &[
             container_config("chatty", &image, &["/bin/sh", "-c", &chatty_script]),
-            container_config("sidecar", &image, &sleep),
+            container_config("sidecar", &image, &["/bin/sh", "-c", SERVE]),
         ],
     )
     .await;
@@ -682,6 +685,21 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     })
     .await
     .expect("UpdateContainerResources of an adopted container");
+
+    // Port-forward enters the netns the plugin pinned.
+    let url = rt
+        .port_forward(PortForwardRequest {
+            pod_sandbox_id: pod2.clone(),
+            port: vec![8080],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let (code, head, session) = support::spdy::spdy(&url, &["portforward.k8s.io"]).await;
+    assert_eq!(code, 101, "{head}");
+    let answer = support::spdy::forwarded_http_get(&session.unwrap(), 8080, "pod two").await;
+    assert!(answer.contains("pod two"), "{answer}");
 
     // Logs keep arriving in the same file, numbered on from where they were.
     let last_before = *before.last().unwrap();
