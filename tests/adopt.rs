@@ -752,6 +752,47 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
         "a line lost or repeated at the reopen"
     );
 
+    // Attach streams the adopted container's output (through its logger).
+    let url = rt
+        .attach(AttachRequest {
+            container_id: chatty.clone(),
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let (code, head, session) = support::spdy::spdy(&url, &["v4.channel.k8s.io"]).await;
+    assert_eq!(code, 101, "{head}");
+    let session = session.unwrap();
+    let error = session
+        .open(support::spdy::h("error"), false)
+        .await
+        .unwrap();
+    error.writer.close().await.unwrap();
+    let mut out = session
+        .open(support::spdy::h("stdout"), true)
+        .await
+        .unwrap();
+    let _err = session
+        .open(support::spdy::h("stderr"), true)
+        .await
+        .unwrap();
+    let mut attached = Vec::new();
+    for _ in 0..1000 {
+        if String::from_utf8_lossy(&attached).contains("\nline ") {
+            break;
+        }
+        match tokio::time::timeout(Duration::from_secs(10), out.reader.read()).await {
+            Ok(Some(chunk)) => attached.extend_from_slice(&chunk),
+            other => panic!("attach output ended: {other:?}"),
+        }
+    }
+    assert!(String::from_utf8_lossy(&attached).contains("\nline "));
+    drop((out, session));
+
     // ---- A crid restart keeps them.
     crid.restart();
     let mut rt = crid.runtime().await;
