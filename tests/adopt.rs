@@ -203,6 +203,36 @@ fn logged_numbers(path: &Path) -> Vec<u64> {
         .collect()
 }
 
+/// For the record (no assertion: it depends on timing): the longest pause
+/// between two log entries (containerd stopped: nobody read), and how much
+/// content was logged within 50 ms after it (what the pipes held, read at
+/// once).
+fn backlog_at_switch_over(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let entries: Vec<(chrono::DateTime<chrono::FixedOffset>, usize)> = text
+        .lines()
+        .filter_map(|l| {
+            Some((
+                chrono::DateTime::parse_from_rfc3339(l.split(' ').next()?).ok()?,
+                l.len(),
+            ))
+        })
+        .collect();
+    let Some(i) = (1..entries.len()).max_by_key(|&i| entries[i].0 - entries[i - 1].0) else {
+        return "no log entries".into();
+    };
+    let pause = entries[i].0 - entries[i - 1].0;
+    let burst: usize = entries[i..]
+        .iter()
+        .take_while(|(t, _)| *t - entries[i].0 < chrono::Duration::milliseconds(50))
+        .map(|(_, n)| n)
+        .sum();
+    format!(
+        "longest pause in the log: {} ms; content logged within 50 ms after it: {burst} bytes",
+        pause.num_milliseconds()
+    )
+}
+
 /// The chatty container's line `n` (newline included).
 fn line_len(n: u64) -> u64 {
     format!("line {n} {PADDING}\n").len() as u64
@@ -486,6 +516,22 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
         }
     }
 
+    // Nobody reads the chatty container's output now: it fills the FIFO and
+    // its own pipe to the shim, and blocks writing.
+    let chatty_pid: u32 = containerd
+        .ctr(&["tasks", "ls"])
+        .lines()
+        .find(|l| l.starts_with(chatty.as_str()))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .expect("the chatty task's pid");
+    let wchan = format!("/proc/{chatty_pid}/wchan");
+    wait_for(
+        "the chatty container to block on its full pipe",
+        Duration::from_secs(30),
+        || std::fs::read_to_string(&wchan).is_ok_and(|w| w.contains("pipe_write")),
+    )
+    .await;
+
     // ---- Refused when crid's namespace is not the objects'.
     let out = crid
         .command()
@@ -732,6 +778,7 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     let lost: u64 = gaps.iter().flat_map(|(a, b)| a + 1..*b).map(line_len).sum();
     eprintln!("lines lost at the switch-over: {gaps:?} = {lost} bytes");
     assert!(lost <= 48 * 1024, "{lost} bytes lost");
+    eprintln!("{}", backlog_at_switch_over(&chatty_log));
 
     // ReopenContainerLog goes through the adopted container's logger.
     let rotated = chatty_log.with_extension("log.1");
