@@ -2,7 +2,10 @@
 //! about its pods and containers, as typed serde structs, and where it
 //! keeps it. Read-only: the formats are containerd's
 //! (`pkg/cri/store/{sandbox,container}`, `pkg/cri/server/helpers.go`,
-//! `pkg/cri/io`) and libcni's (`libcni/api.go`), the same in 1.7 and 2.x.
+//! `pkg/cri/io`) and libcni's (`libcni/api.go`), checked against
+//! containerd 1.6.20's source. 1.7 uses the same extension names
+//! (`pkg/cri/sbserver`); 2.x keeps sandbox metadata under another key
+//! (`internal/cri/server/podsandbox`) and is not read here.
 //!
 //! - Label `io.cri-containerd.kind` = `sandbox` | `container` on each
 //!   containerd container record.
