@@ -731,6 +731,25 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     })
     .await
     .expect("UpdateContainerResources of an adopted container");
+    let limit = rt
+        .exec_sync(ExecSyncRequest {
+            container_id: sleeper.clone(),
+            // cgroup v1, else v2.
+            cmd: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max".into(),
+            ],
+            timeout: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        String::from_utf8_lossy(&limit.stdout).trim(),
+        (64u64 << 20).to_string(),
+        "{limit:?}"
+    );
 
     // Port-forward enters the netns the plugin pinned.
     let url = rt
