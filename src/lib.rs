@@ -7,6 +7,7 @@
 //! - `containerd/` — the one adapter that makes every containerd call.
 //! - `preflight/`  — `crid check`: judges the node with the modules above.
 
+pub mod adopt;
 pub mod bench;
 pub mod config;
 pub mod container;

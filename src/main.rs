@@ -64,6 +64,26 @@ enum Command {
     /// CRI plugin, snapshotter, runtimes, CNI, cgroups, capabilities, pod
     /// logs, sandbox image, CDI. Exits 1 on a blocker, 0 otherwise.
     Check(CheckArgs),
+    /// Take over the pods containerd's own CRI plugin ran (with crid
+    /// stopped and the plugin disabled): prints what it will do; changes
+    /// things only with --apply.
+    Adopt(AdoptArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct AdoptArgs {
+    /// Carry out the plan (default: dry run).
+    #[arg(long)]
+    apply: bool,
+    /// containerd's root directory (default: found from containerd).
+    #[arg(long, value_name = "DIR")]
+    containerd_root: Option<PathBuf>,
+    /// containerd's state directory (default: found from its tasks, else /run/containerd).
+    #[arg(long, value_name = "DIR")]
+    containerd_state: Option<PathBuf>,
+    /// libcni's cache directory of containerd's CRI plugin.
+    #[arg(long, value_name = "DIR", default_value = crid::adopt::cri_plugin::LIBCNI_CACHE_DIR)]
+    cni_cache_dir: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -176,8 +196,26 @@ fn main() -> ExitCode {
     let Some(rt) = tokio_runtime() else {
         return ExitCode::FAILURE;
     };
-    match rt.block_on(run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let outcome = match &cli.command {
+        Some(Command::Adopt(args)) => {
+            let opts = crid::adopt::AdoptOptions {
+                containerd_root: args.containerd_root.clone(),
+                containerd_state: args.containerd_state.clone(),
+                cni_cache_dir: Some(args.cni_cache_dir.clone()),
+            };
+            rt.block_on(crid::adopt::run(
+                config,
+                &opts,
+                args.apply,
+                &mut std::io::stdout(),
+            ))
+            .map_err(anyhow::Error::from)
+        }
+        _ => rt.block_on(run(config)).map(|()| true),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("crid: {e:#}");

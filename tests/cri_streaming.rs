@@ -57,15 +57,6 @@ async fn port_forward_url(env: &PodEnv, sid: &str, port: u16) -> String {
         .url
 }
 
-/// Headers of one port-forward stream (`data` or `error`) of request `id`.
-fn forward_headers(kind: &str, port: u16, id: u32) -> Vec<(String, String)> {
-    vec![
-        ("streamtype".to_string(), kind.to_string()),
-        ("port".into(), port.to_string()),
-        ("requestid".into(), id.to_string()),
-    ]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_pipes_stdin_and_reports_exit_codes() {
     if missing_tools() {
@@ -223,21 +214,7 @@ async fn port_forward_reaches_a_server_inside_the_pod() {
         "the server's task, no pause task"
     );
     let session = port_forward_session(&env, &sid, 8080).await;
-    let mut answer = String::new();
-    // The server needs a moment to listen: a few bounded attempts.
-    for i in 0..20 {
-        let hdr = |kind| forward_headers(kind, 8080, i);
-        let error = session.open(hdr("error"), true).await.unwrap();
-        let data = session.open(hdr("data"), false).await.unwrap();
-        data.writer.write(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
-        data.writer.close().await.unwrap();
-        answer = String::from_utf8_lossy(&read_all(data.reader).await).into_owned();
-        let _ = read_all(error.reader).await;
-        if answer.contains("forwarded") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let answer = forwarded_http_get(&session, 8080, "forwarded").await;
     assert!(answer.contains("forwarded"), "{answer}");
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();

@@ -192,11 +192,7 @@ impl Runtime {
             let spec_json = serde_json::to_vec(&spec)
                 .map_err(|e| Error::internal(format!("encode spec: {e}")))?;
             let meta = ContainerMetadata {
-                user: spec.process().as_ref().map(|p| ProcessUser {
-                    uid: p.user().uid(),
-                    gid: p.user().gid(),
-                    additional_gids: p.user().additional_gids().clone().unwrap_or_default(),
-                }),
+                user: ProcessUser::of_spec(&spec),
                 ..meta.clone()
             };
             let (_, handler) = self.runtime_handler(&sandbox.meta.runtime_handler)?;

@@ -59,6 +59,28 @@ pub(crate) async fn start_logger(
                 .map_err(|e| Error::internal(format!("mkfifo {}: {e}", fifo.display())))?;
         }
     }
+    spawn_logger(
+        logger,
+        log,
+        control,
+        (&fifos.stdout, Some(&fifos.stderr)),
+        std::process::Stdio::inherit(),
+    )
+    .await?;
+    Ok(fifos)
+}
+
+/// Start `logger` on existing output FIFOs (`stderr` is `None` for a
+/// terminal), writing `log` and serving `control`, in a session of its own;
+/// returns once the logger is ready. `errors` gets the logger's own
+/// messages.
+pub(crate) async fn spawn_logger(
+    logger: &Path,
+    log: &Path,
+    control: &Path,
+    (stdout, stderr): (&Path, Option<&Path>),
+    errors: std::process::Stdio,
+) -> Result<()> {
     let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| Error::internal(format!("pipe: {e}")))?;
     let mut cmd = tokio::process::Command::new(logger);
@@ -67,11 +89,13 @@ pub(crate) async fn start_logger(
         .arg("control")
         .arg(control)
         .arg("stdout")
-        .arg(&fifos.stdout)
-        .arg("stderr")
-        .arg(&fifos.stderr)
+        .arg(stdout)
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null());
+        .stdout(std::process::Stdio::null())
+        .stderr(errors);
+    if let Some(stderr) = stderr {
+        cmd.arg("stderr").arg(stderr);
+    }
     let ready_fd = ready_w.as_raw_fd();
     // SAFETY: between fork and exec only async-signal-safe calls: setsid and
     // dup2 (which clears close-on-exec on fd 5, the logger's ready pipe).
@@ -102,7 +126,7 @@ pub(crate) async fn start_logger(
     tokio::spawn(async move {
         let _ = child.wait().await;
     });
-    Ok(fifos)
+    Ok(())
 }
 
 /// Block until every writer of `fd` closed it, at most `limit`.

@@ -48,6 +48,17 @@ pub struct ProcessUser {
     pub additional_gids: Vec<u32>,
 }
 
+impl ProcessUser {
+    /// The identity a spec's process runs with.
+    pub fn of_spec(spec: &oci_spec::runtime::Spec) -> Option<ProcessUser> {
+        spec.process().as_ref().map(|p| ProcessUser {
+            uid: p.user().uid(),
+            gid: p.user().gid(),
+            additional_gids: p.user().additional_gids().clone().unwrap_or_default(),
+        })
+    }
+}
+
 impl ContainerMetadata {
     pub fn name(&self) -> &str {
         self.config

@@ -52,3 +52,27 @@ impl Containerd {
             .find_map(|p| p.exports.get("root").cloned()))
     }
 }
+
+/// Whether containerd loaded a plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginState {
+    /// Not listed: disabled in containerd's config, or not built in.
+    Absent,
+    Loaded,
+    /// Listed with an init error (it is not serving).
+    Failed(String),
+}
+
+impl Containerd {
+    /// The state of plugin `kind`/`id` (e.g. `io.containerd.grpc.v1`/`cri`).
+    pub async fn plugin_state(&self, kind: &str, id: &str) -> Result<PluginState> {
+        let listed = self.plugins(vec![format!("type=={kind},id=={id}")]).await?;
+        Ok(match listed.into_iter().next() {
+            None => PluginState::Absent,
+            Some(p) => match p.init_error {
+                Some(e) => PluginState::Failed(e),
+                None => PluginState::Loaded,
+            },
+        })
+    }
+}

@@ -13,6 +13,7 @@ mod images;
 mod introspection;
 mod leases;
 mod local_content;
+mod namespaces;
 mod snapshots;
 mod tasks;
 
@@ -22,7 +23,7 @@ pub use containers::Container;
 pub use content::{BlobWriter, ContentInfo, WRITE_CHUNK};
 pub use events::{Event, EventKind};
 pub use images::Image;
-pub use introspection::PluginInfo;
+pub use introspection::{PluginInfo, PluginState};
 pub use local_content::{LocalContentStore, Published, StagedBlob};
 pub use snapshots::SnapshotInfo;
 pub use tasks::{ExitStatus, Process, ProcessStatus, TaskIo};

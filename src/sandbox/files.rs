@@ -80,3 +80,26 @@ pub fn chown_sandbox_files(files: &SandboxFiles, (uid, gid): (u32, u32)) -> Resu
 pub fn unmount_shm(shm: &Path) -> Result<()> {
     crate::rootfs::unmount(shm)
 }
+
+/// Move the pod's /dev/shm that another runtime mounted at `from` to `to`
+/// (a bind mount, then `from` is unmounted): the same tmpfs, which the
+/// pod's running containers keep sharing. `false` when nothing is mounted
+/// at `from` (a pod on the host's IPC namespace).
+pub fn take_over_shm(from: &Path, to: &Path) -> Result<bool> {
+    use nix::mount::{mount, MsFlags};
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    let mounted = match (dev(from), from.parent().and_then(dev)) {
+        (Some(a), Some(b)) => a != b,
+        _ => false,
+    };
+    if !mounted {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(to).map_err(|e| Error::io(format!("create {}", to.display()), e))?;
+    mount(Some(from), to, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| {
+        Error::internal(format!("bind {} on {}: {e}", from.display(), to.display()))
+    })?;
+    unmount_shm(from)?;
+    Ok(true)
+}

@@ -257,18 +257,11 @@ state = "{state}"
     /// its address).
     pub fn shim_pids(&self) -> Vec<u32> {
         let address = self.address.to_string_lossy().into_owned();
-        std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| {
-                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-                args.first()
-                    .is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"))
-                    && args.contains(&address.as_bytes())
-            })
-            .collect()
+        processes_whose_args(|args| {
+            args.first()
+                .is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"))
+                && args.contains(&address.as_bytes())
+        })
     }
 
     /// `ctr` against this containerd in the k8s.io namespace.
@@ -334,6 +327,20 @@ impl Drop for TestContainerd {
 
 /// SIGKILL each process in `roots` and all of its descendants (collected
 /// before the first signal, so a child reparented meanwhile is not missed).
+/// PIDs of the processes whose command-line arguments satisfy `pred`.
+pub fn processes_whose_args(pred: impl Fn(&[&[u8]]) -> bool) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+            pred(&args)
+        })
+        .collect()
+}
+
 pub fn kill_process_trees(roots: &[u32]) {
     if roots.is_empty() {
         return;
@@ -422,14 +429,10 @@ impl TestCrid {
         t
     }
 
-    fn spawn(&mut self) {
+    /// crid with this test crid's configuration and paths (its global
+    /// options), ready for a subcommand or to serve.
+    pub fn command(&self) -> Command {
         let d = self.dir.path();
-        let log = d.join("crid.log");
-        let logf = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
         let mut cmd = match self.opts.command_prefix.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
@@ -462,8 +465,19 @@ impl TestCrid {
             .arg(d.join("certs.d"))
             .arg("--log-level")
             .arg("crid=debug,info")
-            .args(&self.opts.extra_args)
-            .stdin(Stdio::null())
+            .args(&self.opts.extra_args);
+        cmd
+    }
+
+    fn spawn(&mut self) {
+        let log = self.dir.path().join("crid.log");
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null())
             .stdout(logf.try_clone().unwrap())
             .stderr(logf);
         let mut child = cmd.spawn().expect("start crid");

@@ -150,3 +150,33 @@ pub async fn spdy_over_websocket(url: &str, protocol: &str) -> (String, Session)
     let (session, _incoming) = Session::start(there, Role::Client);
     (negotiated, session)
 }
+
+/// Headers of one port-forward stream (`data` or `error`) of request `id`.
+pub fn forward_headers(kind: &str, port: u16, id: u32) -> Vec<(String, String)> {
+    vec![
+        ("streamtype".to_string(), kind.to_string()),
+        ("port".into(), port.to_string()),
+        ("requestid".into(), id.to_string()),
+    ]
+}
+
+/// `GET /` over HTTP/1.0 through a port-forward session to `port`, tried
+/// again (20 times at most) until the answer contains `needle`: the server
+/// needs a moment to listen. Returns the last answer.
+pub async fn forwarded_http_get(session: &Session, port: u16, needle: &str) -> String {
+    let mut answer = String::new();
+    for i in 0..20 {
+        let hdr = |kind| forward_headers(kind, port, i);
+        let error = session.open(hdr("error"), true).await.unwrap();
+        let data = session.open(hdr("data"), false).await.unwrap();
+        data.writer.write(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+        data.writer.close().await.unwrap();
+        answer = String::from_utf8_lossy(&read_all(data.reader).await).into_owned();
+        let _ = read_all(error.reader).await;
+        if answer.contains(needle) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    answer
+}

@@ -242,6 +242,25 @@ impl Cni {
         Ok(())
     }
 
+    /// Record an ADD another runtime made for sandbox `id` (the config list
+    /// the plugins got and their result, as libcni cached them), so that
+    /// DEL and CHECK use them as for crid's own.
+    pub fn record_add(
+        &self,
+        id: &str,
+        if_name: &str,
+        config: Value,
+        result: Option<Value>,
+    ) -> Result<()> {
+        self.cache.write(&CacheEntry {
+            kind: cache::KIND.into(),
+            container_id: id.into(),
+            if_name: if_name.into(),
+            config,
+            result,
+        })
+    }
+
     /// The cached result of the last ADD for sandbox `id`.
     pub fn cached_result(&self, id: &str) -> Option<NetworkResult> {
         let entry = self.cache.read(id).ok()??;
