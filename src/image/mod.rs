@@ -4,6 +4,7 @@
 
 mod hosts;
 mod layers;
+mod local;
 mod manifest;
 mod pause;
 mod pull;
@@ -13,7 +14,8 @@ mod store;
 mod token;
 mod unpack;
 
-pub use hosts::Endpoint;
+pub use hosts::{endpoints as registry_endpoints, Endpoint};
+pub use local::{layer_desc, LocalImage};
 pub use pause::{is_builtin as is_builtin_pause, layer as builtin_pause_layer};
 pub use reference::Reference;
 
@@ -326,6 +328,40 @@ impl ImageService {
         self.resolve(&name).await
     }
 
+    /// Run `f` with a client whose calls are all under a fresh lease,
+    /// deleted when `f` returns: what `f` writes is safe from containerd's
+    /// GC until an image record references it, and goes with the lease if
+    /// `f` fails before recording one.
+    pub async fn with_lease<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(Containerd) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.inner.with_lease(f).await
+    }
+
+    /// Store an image made on the node, its layers written through `cd`
+    /// (a client from `with_lease`), under `tags` (normalised as pulls
+    /// name images: `busybox` is `docker.io/library/busybox:latest`) and
+    /// its id; unpacked. Records only the names given: no repo digest.
+    pub async fn store_local(
+        &self,
+        cd: &Containerd,
+        tags: &[String],
+        image: &LocalImage,
+    ) -> Result<()> {
+        let mut names = tags
+            .iter()
+            .map(|t| {
+                Reference::parse(t)?
+                    .tag_name()
+                    .ok_or_else(|| Error::invalid(format!("{t:?} is not a tag")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        names.push(image.id());
+        local::store(cd, &names, image).await.map(drop)
+    }
+
     /// The image a container is created from (by id, tag or digest),
     /// unpacked; `NotFound` when absent. One record lookup and one snapshot
     /// stat: the image's content is cached by digest.
@@ -561,42 +597,17 @@ impl Inner {
         let r = Reference::parse(name)?;
         let b = pause::build();
         self.with_lease(|cd| async move {
-            let layer = &b.manifest.layers[0];
             cd.write_content(
-                &format!("pause-layer-{}", layer.digest),
-                &layer.digest,
+                &format!("pause-layer-{}", b.diff_id),
+                &b.diff_id,
                 b.layer.clone(),
                 manifest::layer_labels(&b.diff_id),
             )
             .await?;
-            let top = manifest::chain_ids(std::slice::from_ref(&b.diff_id)).remove(0);
-            let cfg = &b.manifest.config;
-            cd.write_content(
-                &format!("pause-config-{}", cfg.digest),
-                &cfg.digest,
-                b.config.clone(),
-                manifest::config_labels(cd.snapshotter(), &top),
-            )
-            .await?;
-            let mdigest = manifest::sha256_digest(&b.manifest_bytes);
-            let labels = manifest::manifest_labels(&b.manifest);
-            cd.write_content(
-                &format!("pause-manifest-{mdigest}"),
-                &mdigest,
-                b.manifest_bytes.clone(),
-                labels.clone(),
-            )
-            .await?;
-            cd.update_content_labels(&mdigest, labels).await?;
-            unpack::unpack(&cd, &b.manifest.layers, std::slice::from_ref(&b.diff_id)).await?;
-            let target = Descriptor {
-                media_type: manifest::OCI_MANIFEST.into(),
-                digest: mdigest.clone(),
-                size: b.manifest_bytes.len() as i64,
-                annotations: HashMap::new(),
-            };
-            store::register(&cd, &store::names_for(&r, &mdigest, &cfg.digest), &target).await?;
-            tracing::info!(image = name, id = %cfg.digest, "built crid's pause image");
+            let id = b.image.id();
+            let mdigest = manifest::sha256_digest(&b.image.manifest().1);
+            local::store(&cd, &store::names_for(&r, &mdigest, &id), &b.image).await?;
+            tracing::info!(image = name, id = %id, "built crid's pause image");
             Ok(())
         })
         .await
