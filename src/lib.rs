@@ -23,6 +23,7 @@ pub mod index;
 pub mod introspect;
 pub mod logger;
 pub mod metrics;
+pub mod migrate;
 pub mod names;
 pub mod network;
 pub mod persist;

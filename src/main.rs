@@ -64,6 +64,11 @@ enum Command {
     /// CRI plugin, snapshotter, runtimes, CNI, cgroups, capabilities, pod
     /// logs, sandbox image, CDI. Exits 1 on a blocker, 0 otherwise.
     Check(CheckArgs),
+    /// Carry another runtime's images and registry settings into crid.
+    Migrate {
+        #[command(subcommand)]
+        source: crid::migrate::Source,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -171,6 +176,9 @@ fn main() -> ExitCode {
     };
     if let Some(Command::Check(args)) = &cli.command {
         return check(&config, args);
+    }
+    if let Some(Command::Migrate { source }) = &cli.command {
+        return crid::migrate::run(&config, source);
     }
     init_logging(&config.log_level);
     let Some(rt) = tokio_runtime() else {
