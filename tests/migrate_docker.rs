@@ -1,0 +1,407 @@
+//! `crid migrate docker` (issue #24 part 2) against a real dockerd 20.10 of
+//! the test's own: its images (one with two tags, one of two layers built
+//! offline with `docker build`) are streamed into the test's containerd;
+//! crid lists them with docker's tags and ids, runs a pod from one with its
+//! registry stopped, and a second run imports nothing. daemon.json and
+//! certs.d become hosts.toml files: a diff first, written with --write,
+//! no diff after.
+
+mod support;
+
+use crid::cri::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+use support::image::busybox_layer;
+use support::pod::PodEnv;
+use support::*;
+
+/// A dockerd of the test's own: data root, exec root, socket and pid file
+/// under a temp dir; no bridge, no iptables. Stopped by PID.
+struct TestDockerd {
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+    child: Option<Child>,
+}
+
+impl TestDockerd {
+    /// `None` (with a SKIP line) when dockerd or the docker CLI is missing.
+    fn start() -> Option<TestDockerd> {
+        let (Some(dockerd), Some(_)) = (which("dockerd"), which("docker")) else {
+            eprintln!("SKIP: dockerd or docker not installed (make test installs docker.io)");
+            return None;
+        };
+        let dir = short_tempdir("dkd");
+        let d = dir.path();
+        let socket = d.join("d.sock");
+        let log = d.join("dockerd.log");
+        let mut cmd = Command::new(dockerd);
+        cmd.arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("x"))
+            .arg("--host")
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--pidfile")
+            .arg(d.join("pid"))
+            .args(["--bridge", "none", "--iptables=false"]);
+        let mut child = spawn_in_own_session(&mut cmd, &log);
+        wait_for_socket(&socket, &mut child, "dockerd", &log);
+        Some(TestDockerd {
+            dir,
+            socket,
+            child: Some(child),
+        })
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// The docker CLI against this dockerd; panics on failure.
+    fn docker(&self, args: &[&str]) -> String {
+        let out = Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_BUILDKIT", "0")
+            .env("DOCKER_CONFIG", self.dir.path().join("cli"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run docker");
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
+    }
+
+    /// The image id of `name`, `sha256:<hex>`.
+    fn image_id(&self, name: &str) -> String {
+        self.docker(&["image", "inspect", "--format", "{{.Id}}", name])
+            .trim()
+            .to_string()
+    }
+
+    /// Stop dockerd by PID, unmount what it left under its dirs; returns
+    /// the processes still running from its dirs (its containerd).
+    fn stop(&mut self) -> Vec<u32> {
+        if let Some(mut c) = self.child.take() {
+            stop_child(&mut c, Duration::from_secs(20));
+        }
+        umount_under(self.dir.path());
+        processes_mentioning(self.dir.path())
+    }
+}
+
+impl Drop for TestDockerd {
+    fn drop(&mut self) {
+        for pid in self.stop() {
+            // Started by the dockerd this test started (its containerd).
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        umount_under(self.dir.path());
+    }
+}
+
+fn processes_mentioning(dir: &Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// `crid [crid's flags] migrate docker ARGS`, with an empty config file.
+fn migrate(dir: &Path, containerd: &Path, hosts_dir: &Path, args: &[&str]) -> Output {
+    let config = dir.join("empty-config.toml");
+    std::fs::write(&config, "").unwrap();
+    Command::new(env!("CARGO_BIN_EXE_crid"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--containerd-address")
+        .arg(containerd)
+        .arg("--registry-config-path")
+        .arg(hosts_dir)
+        .args(["migrate", "docker"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run crid migrate docker")
+}
+
+fn stdout_ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "crid migrate docker failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn sorted_lines(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = s.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_images_are_carried_and_run_without_a_registry() {
+    if missing_tools() {
+        return;
+    }
+    let Some(mut dockerd) = TestDockerd::start() else {
+        return;
+    };
+    // dockerd's images, made offline: an import of the busybox rootfs with
+    // two tags, and a build on it that adds a layer and a CMD.
+    let work = short_tempdir("mig");
+    let layer = work.path().join("rootfs.tar");
+    std::fs::write(&layer, busybox_layer()).unwrap();
+    dockerd.docker(&["import", layer.to_str().unwrap(), "migtest/base:v1"]);
+    dockerd.docker(&["tag", "migtest/base:v1", "migtest/base:also"]);
+    let ctx = work.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("hello.txt"), "hello from dockerd\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM migtest/base:v1\nCOPY hello.txt /hello.txt\nCMD [\"/bin/cat\", \"/hello.txt\"]\n",
+    )
+    .unwrap();
+    dockerd.docker(&[
+        "build",
+        "-q",
+        "-t",
+        "migtest/multi:v2",
+        ctx.to_str().unwrap(),
+    ]);
+    let base_id = dockerd.image_id("migtest/base:v1");
+    let multi_id = dockerd.image_id("migtest/multi:v2");
+
+    let mut env = PodEnv::new().await;
+    let hosts_dir = env.crid.dir.path().join("certs.d");
+    let host = dockerd.host();
+    let args = ["--docker-host", host.as_str(), "--skip-registry-settings"];
+    let out = stdout_ok(&migrate(
+        work.path(),
+        &env.containerd.address,
+        &hosts_dir,
+        &args,
+    ));
+    println!("first run:\n{out}");
+    let short = |id: &str| id[..19].to_string();
+    assert!(
+        out.contains(&format!(
+            "importing docker.io/migtest/multi:v2 ({}): 2 layers",
+            short(&multi_id)
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("({}): 1 layer,", short(&base_id))),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 image(s): 2 imported, 0 already present, 0 failed"),
+        "{out}"
+    );
+
+    // crid lists them with docker's tags and ids.
+    let listed = env
+        .crid
+        .images()
+        .await
+        .list_images(ListImagesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .images;
+    let base = listed
+        .iter()
+        .find(|i| i.id == base_id)
+        .expect("base listed");
+    let mut tags = base.repo_tags.clone();
+    tags.sort();
+    assert_eq!(
+        tags,
+        ["docker.io/migtest/base:also", "docker.io/migtest/base:v1"]
+    );
+    let multi = listed
+        .iter()
+        .find(|i| i.id == multi_id)
+        .expect("multi listed");
+    assert_eq!(multi.repo_tags, ["docker.io/migtest/multi:v2"]);
+
+    // A second run imports nothing: the store is as it was.
+    let content = env.containerd.ctr(&["content", "ls", "-q"]);
+    let images = env.containerd.ctr(&["images", "ls", "-q"]);
+    let again = stdout_ok(&migrate(
+        work.path(),
+        &env.containerd.address,
+        &hosts_dir,
+        &args,
+    ));
+    println!("second run:\n{again}");
+    assert!(!again.contains("importing"), "{again}");
+    assert!(
+        again.contains(&format!(
+            "docker.io/migtest/multi:v2 ({}): already present",
+            short(&multi_id)
+        )),
+        "{again}"
+    );
+    assert!(
+        again.contains("0 imported, 2 already present, 0 failed"),
+        "{again}"
+    );
+    assert_eq!(
+        sorted_lines(&env.containerd.ctr(&["content", "ls", "-q"])),
+        sorted_lines(&content)
+    );
+    assert_eq!(
+        sorted_lines(&env.containerd.ctr(&["images", "ls", "-q"])),
+        sorted_lines(&images)
+    );
+    assert_eq!(
+        env.containerd.ctr(&["leases", "ls", "-q"]).trim(),
+        "",
+        "the import's leases are gone"
+    );
+
+    // dockerd goes, the registry goes: the pod runs from what was carried.
+    let left = dockerd.stop();
+    assert_eq!(left, Vec::<u32>::new(), "processes left by dockerd");
+    assert_eq!(mounts_under(dockerd.dir.path()), Vec::<String>::new());
+    env.registry.stop();
+    let status = env
+        .crid
+        .images()
+        .await
+        .image_status(ImageStatusRequest {
+            image: Some(ImageSpec {
+                image: "migtest/multi:v2".into(),
+                ..Default::default()
+            }),
+            verbose: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.image.expect("ImageStatus finds it").id, multi_id);
+    let pod = env.pod_config("migrated");
+    let sid = env.run_pod(&pod).await;
+    let mut config = env.container_config("hello", &[]);
+    config.image = Some(ImageSpec {
+        image: "migtest/multi:v2".into(),
+        ..Default::default()
+    });
+    let cid = env.create(&sid, &pod, config).await;
+    env.start(&cid).await;
+    let exited = env.wait_exited(&cid).await;
+    assert_eq!(exited.exit_code, 0, "{exited:?}");
+    let log = std::fs::read_to_string(&exited.log_path).unwrap_or_default();
+    assert!(log.contains("hello from dockerd"), "container log: {log:?}");
+    let crid_log = env.crid.log();
+    assert!(
+        !crid_log
+            .lines()
+            .any(|l| l.contains("pulling") && l.contains("migtest")),
+        "crid pulled a migrated image:\n{crid_log}"
+    );
+    env.stop_and_remove_pod(&sid).await;
+    env.assert_no_leaks();
+}
+
+#[test]
+fn registry_settings_are_a_diff_until_written() {
+    let dir = short_tempdir("migreg");
+    let d = dir.path();
+    let certs = d.join("certs.d");
+    let secure = certs.join("secure.example:5443");
+    std::fs::create_dir_all(&secure).unwrap();
+    for f in ["ca.crt", "client.cert", "client.key"] {
+        std::fs::write(secure.join(f), "test file\n").unwrap();
+    }
+    let daemon_json = d.join("daemon.json");
+    std::fs::write(
+        &daemon_json,
+        r#"{
+  "registry-mirrors": ["https://mirror.example.com", "http://127.0.0.1:5999/"],
+  "insecure-registries": ["registry.internal:5000", "10.20.0.0/16"],
+  "log-driver": "json-file"
+}"#,
+    )
+    .unwrap();
+    let hosts = d.join("hosts");
+    let args = [
+        "--skip-images",
+        "--daemon-json",
+        daemon_json.to_str().unwrap(),
+        "--docker-certs-dir",
+        certs.to_str().unwrap(),
+    ];
+    // crid's containerd is not needed for settings: no such socket here.
+    let nowhere = d.join("no-containerd.sock");
+
+    let shown = stdout_ok(&migrate(d, &nowhere, &hosts, &args));
+    println!("without --write:\n{shown}");
+    let hub = hosts.join("docker.io/hosts.toml");
+    let internal = hosts.join("registry.internal:5000/hosts.toml");
+    let secure_toml = hosts.join("secure.example:5443/hosts.toml");
+    for f in [&hub, &internal, &secure_toml] {
+        assert!(shown.contains(&format!("+++ {}", f.display())), "{shown}");
+    }
+    assert!(
+        shown.contains("+[host.\"https://mirror.example.com\"]"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("+[host.\"http://registry.internal:5000\"]"),
+        "{shown}"
+    );
+    assert!(shown.contains("+  skip_verify = true"), "{shown}");
+    assert!(
+        shown.contains("10.20.0.0/16"),
+        "the CIDR is reported:\n{shown}"
+    );
+    assert!(shown.contains("not written"), "{shown}");
+    assert!(!hosts.exists(), "nothing written without --write");
+
+    let mut write_args = args.to_vec();
+    write_args.push("--write");
+    let written = stdout_ok(&migrate(d, &nowhere, &hosts, &write_args));
+    println!("with --write:\n{written}");
+    assert!(written.contains("wrote 3 hosts.toml file(s)"), "{written}");
+    let secure_text = std::fs::read_to_string(&secure_toml).unwrap();
+    assert!(
+        secure_text.contains(&secure.join("ca.crt").display().to_string())
+            && secure_text.contains(&secure.join("client.key").display().to_string()),
+        "{secure_text}"
+    );
+    assert!(std::fs::read_to_string(&hub)
+        .unwrap()
+        .contains("server = \"https://registry-1.docker.io\""));
+
+    let again = stdout_ok(&migrate(d, &nowhere, &hosts, &write_args));
+    println!("again:\n{again}");
+    assert!(!again.contains("+++"), "{again}");
+    assert!(
+        again.contains("no changes: 3 hosts.toml file(s) up to date"),
+        "{again}"
+    );
+}
