@@ -214,8 +214,8 @@ pub fn plan(daemon: &DaemonJson, certs_dir: &Path, config_path: &Path) -> Result
             Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
         };
         let new = match &old {
-            None => wanted,
-            Some(existing) => merge(existing, file, &path, &mut notes)?,
+            Some(existing) if *existing != wanted => merge(existing, file, &path, &mut notes)?,
+            _ => wanted,
         };
         planned.push(PlannedFile { path, old, new });
     }
