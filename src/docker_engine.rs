@@ -13,16 +13,31 @@ use serde_json::Value;
 use std::path::PathBuf;
 
 /// Docker 20.10 speaks API 1.41.
-const API: &str = "/v1.41";
+const API: &str = "1.41";
 
 #[derive(Clone)]
 pub struct Docker {
     sock: PathBuf,
+    /// The API version requests are made at (`1.41` unless negotiated lower).
+    api: String,
 }
 
 impl Docker {
     pub fn new(sock: impl Into<PathBuf>) -> Self {
-        Docker { sock: sock.into() }
+        Docker {
+            sock: sock.into(),
+            api: API.into(),
+        }
+    }
+
+    /// The same client at the API version dockerd speaks when it is older
+    /// than 1.41 (an unversioned `GET /version`, as the docker CLI negotiates).
+    pub async fn negotiated(mut self) -> Result<Self> {
+        self.api = String::new();
+        let v = self.call(Method::GET, "/version", None).await?;
+        let server = v["ApiVersion"].as_str().unwrap_or(API);
+        self.api = lower_version(server, API).to_string();
+        Ok(self)
     }
 
     /// One request; the whole body (read to EOF for hijacked streams).
@@ -73,7 +88,11 @@ impl Docker {
         });
         let req = Request::builder()
             .method(method)
-            .uri(format!("{API}{path}"))
+            .uri(if self.api.is_empty() {
+                path.to_string()
+            } else {
+                format!("/v{}{path}", self.api)
+            })
             .header("host", "docker")
             .header("content-type", content_type)
             .body(Full::new(body.unwrap_or_default()))?;
@@ -322,6 +341,19 @@ fn layers_already_present(stream: &str) -> usize {
         .count()
 }
 
+/// The lower of two `major.minor` API versions.
+fn lower_version<'a>(a: &'a str, b: &'a str) -> &'a str {
+    let parse = |v: &str| -> (u32, u32) {
+        let (major, minor) = v.split_once('.').unwrap_or((v, "0"));
+        (major.parse().unwrap_or(0), minor.parse().unwrap_or(0))
+    };
+    if parse(a) < parse(b) {
+        a
+    } else {
+        b
+    }
+}
+
 fn split_tag(image: &str) -> (&str, &str) {
     match image.rfind(':') {
         Some(i) if !image[i..].contains('/') => (&image[..i], &image[i + 1..]),
@@ -341,6 +373,13 @@ mod tests {
             super::split_tag("127.0.0.1:5000/big"),
             ("127.0.0.1:5000/big", "latest")
         );
+    }
+
+    #[test]
+    fn api_version_is_the_lower_of_client_and_server() {
+        assert_eq!(super::lower_version("1.40", "1.41"), "1.40");
+        assert_eq!(super::lower_version("1.43", "1.41"), "1.41");
+        assert_eq!(super::lower_version("1.9", "1.41"), "1.9");
     }
 
     #[test]

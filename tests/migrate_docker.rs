@@ -194,6 +194,10 @@ async fn docker_images_are_carried_and_run_without_a_registry() {
     let multi_id = dockerd.image_id("migtest/multi:v2");
 
     let mut env = PodEnv::new().await;
+    // A tag crid already gives another image (the registry's busybox,
+    // pulled by PodEnv) stays there: the migration is additive.
+    let pulled_id = image_id_in_crid(&env, &env.image).await;
+    dockerd.docker(&["tag", "migtest/base:v1", &env.image]);
     let hosts_dir = env.crid.dir.path().join("certs.d");
     let host = dockerd.host();
     let args = ["--docker-host", host.as_str(), "--skip-registry-settings"];
@@ -241,6 +245,15 @@ async fn docker_images_are_carried_and_run_without_a_registry() {
         tags,
         ["docker.io/migtest/base:also", "docker.io/migtest/base:v1"]
     );
+    assert!(
+        out.contains(&format!(
+            "crid has {} on {}: left there",
+            env.image,
+            short(&pulled_id)
+        )),
+        "{out}"
+    );
+    assert_eq!(image_id_in_crid(&env, &env.image).await, pulled_id);
     let multi = listed
         .iter()
         .find(|i| i.id == multi_id)
@@ -325,6 +338,149 @@ async fn docker_images_are_carried_and_run_without_a_registry() {
     );
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
+}
+
+async fn image_id_in_crid(env: &PodEnv, name: &str) -> String {
+    env.crid
+        .images()
+        .await
+        .image_status(ImageStatusRequest {
+            image: Some(ImageSpec {
+                image: name.into(),
+                ..Default::default()
+            }),
+            verbose: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .image
+        .unwrap_or_else(|| panic!("crid has no {name}"))
+        .id
+}
+
+/// A stand-in for dockerd that lists one image and then sends a `docker
+/// save` archive cut off in its second layer: the transfer failing midway,
+/// which a real dockerd cannot be made to do on cue.
+fn serve_cut_off_archive(socket: &Path) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let good = vec![7u8; 64 << 10];
+    let cut = vec![9u8; 1 << 20];
+    let digest = |d: &[u8]| support::image::digest(d);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [digest(&good), digest(&cut)]},
+    }))
+    .unwrap();
+    let id = digest(&config);
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, path, data).unwrap();
+    };
+    add("aaa/layer.tar", &good);
+    add("bbb/layer.tar", &cut);
+    let mut archive = b.into_inner().unwrap();
+    // Cut 8 KiB into the second layer's data.
+    archive.truncate(512 + good.len() + 512 + 8192);
+    let list = serde_json::json!([{"Id": id, "RepoTags": ["broken/app:v1"], "RepoDigests": null}])
+        .to_string();
+    let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let server = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut served_archive = false;
+        while !served_archive && std::time::Instant::now() < deadline {
+            let Ok((mut conn, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            conn.set_nonblocking(false).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let (body, kind): (&[u8], &str) = if head.contains("/images/get") {
+                served_archive = true;
+                (&archive, "application/x-tar")
+            } else if head.contains("/images/json") {
+                (list.as_bytes(), "application/json")
+            } else {
+                (br#"{"ApiVersion":"1.41"}"#, "application/json")
+            };
+            // Close-delimited: the archive just stops.
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nConnection: close\r\n\r\n"
+            );
+            let _ = conn.write_all(body);
+        }
+    });
+    (id, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_that_fails_midway_leaves_nothing() {
+    if missing_tools() {
+        return;
+    }
+    let containerd = TestContainerd::start();
+    let dir = short_tempdir("migfail");
+    let socket = dir.path().join("docker.sock");
+    let (id, server) = serve_cut_off_archive(&socket);
+    let host = format!("unix://{}", socket.display());
+    let address = containerd.address.clone();
+    let hosts = dir.path().join("hosts");
+    let out = tokio::task::spawn_blocking(move || {
+        migrate(
+            dir.path(),
+            &address,
+            &hosts,
+            &["--docker-host", &host, "--skip-registry-settings"],
+        )
+    })
+    .await
+    .unwrap();
+    server.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "importing docker.io/broken/app:v1 ({}): failed:",
+            &id[..19]
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 image(s): 0 imported, 0 already present, 1 failed"),
+        "{stdout}"
+    );
+    // Nothing of it stays: blobs, ingests, leases, records, snapshots.
+    for what in [
+        &["content", "ls", "-q"][..],
+        &["content", "active"],
+        &["leases", "ls", "-q"],
+        &["images", "ls", "-q"],
+        &["snapshots", "ls"],
+    ] {
+        let left = containerd.ctr(what);
+        let rows: Vec<&str> = left
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with("KEY") && !l.starts_with("REF"))
+            .collect();
+        assert_eq!(
+            rows,
+            Vec::<&str>::new(),
+            "ctr {what:?} after a failed import"
+        );
+    }
 }
 
 #[test]

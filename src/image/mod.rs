@@ -330,18 +330,18 @@ impl ImageService {
 
     /// Run `f` with a client whose calls are all under a fresh lease,
     /// deleted when `f` returns: what `f` writes is safe from containerd's
-    /// GC until an image record references it, and goes with the lease if
-    /// `f` fails before recording one.
-    pub async fn with_lease<T, F, Fut>(&self, f: F) -> Result<T>
+    /// GC until an image record references it. If `f` fails, what it wrote
+    /// and did not record is collected before this returns.
+    pub async fn with_import_lease<T, F, Fut>(&self, f: F) -> Result<T>
     where
         F: FnOnce(Containerd) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        self.inner.with_lease(f).await
+        self.inner.with_lease_then(f, true).await
     }
 
     /// Store an image made on the node, its layers written through `cd`
-    /// (a client from `with_lease`), under `tags` (normalised as pulls
+    /// (a client from `with_import_lease`), under `tags` (normalised as pulls
     /// name images: `busybox` is `docker.io/library/busybox:latest`) and
     /// its id; unpacked. Records only the names given: no repo digest.
     pub async fn store_local(
@@ -477,6 +477,18 @@ impl Inner {
         F: FnOnce(Containerd) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
+        self.with_lease_then(f, false).await
+    }
+
+    /// `with_lease`; with `collect_on_failure`, a failed `f`'s lease is
+    /// deleted with a synchronous GC, so what it alone held is gone on
+    /// return (a pull keeps it for the GC's next run: a retry may resume
+    /// its ingests).
+    async fn with_lease_then<T, F, Fut>(&self, f: F, collect_on_failure: bool) -> Result<T>
+    where
+        F: FnOnce(Containerd) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let id = format!(
             "{PULL_LEASE_PREFIX}{}",
             hex::encode(rand::random::<[u8; 8]>())
@@ -491,7 +503,12 @@ impl Inner {
         self.live_leases.lock().unwrap().insert(id.clone());
         self.containerd.create_lease(&id, LEASE_SECS).await?;
         let res = f(self.containerd.with_lease(&id)).await;
-        if let Err(e) = self.containerd.delete_lease(&id).await {
+        let deleted = if res.is_ok() || !collect_on_failure {
+            self.containerd.delete_lease(&id).await
+        } else {
+            self.containerd.delete_lease_and_collect(&id).await
+        };
+        if let Err(e) = deleted {
             tracing::warn!(lease = %id, "cannot delete lease: {e}");
         }
         guard.deleted = true;

@@ -46,20 +46,34 @@ pub fn normalise(tag: &str) -> Option<String> {
     Reference::parse(tag).ok().and_then(|r| r.tag_name())
 }
 
-/// True when crid has the image under each of its tags (under its id
-/// when it has none) with the same id.
-pub async fn already_present(images: &ImageService, image: &ImageSummary) -> Result<bool> {
-    let mut names: Vec<String> = image.tags().map(str::to_string).collect();
-    if names.is_empty() {
-        names.push(image.id.clone());
-    }
-    for n in names {
-        match images.status(&n).await? {
-            Some(r) if r.id == image.id => {}
-            _ => return Ok(false),
+/// How crid's image records stand for a docker image's tags.
+#[derive(Debug, Default)]
+pub struct TagCheck {
+    /// The tags to record: crid lacks them, or has them on this image.
+    pub take: Vec<String>,
+    /// Tags crid has on another image, kept as they are: (tag, crid's id).
+    pub kept: Vec<(String, String)>,
+    /// crid has the image, under its id and every tag in `take`.
+    pub present: bool,
+}
+
+/// Compare a docker image's tags with crid's records. The migration is
+/// additive: a tag crid already gives another image keeps pointing there.
+pub async fn check_tags(images: &ImageService, image: &ImageSummary) -> Result<TagCheck> {
+    let mut check = TagCheck::default();
+    let mut missing = false;
+    for tag in image.tags() {
+        match images.status(tag).await? {
+            Some(r) if r.id == image.id => check.take.push(tag.to_string()),
+            Some(r) => check.kept.push((tag.to_string(), r.id)),
+            None => {
+                missing = true;
+                check.take.push(tag.to_string());
+            }
         }
     }
-    Ok(true)
+    check.present = !missing && images.status(&image.id).await?.is_some();
+    Ok(check)
 }
 
 /// What an import wrote.
@@ -70,27 +84,22 @@ pub struct Imported {
     pub bytes: u64,
 }
 
-/// Import one image: stream it from dockerd, store, unpack and record it
-/// under its tags (normalised) and its id. Everything is written under one
-/// lease, deleted at the end: on failure, what was written goes with it.
+/// Import one image: stream it from dockerd (by id), store, unpack and
+/// record it under `tags` (normalised) and its id. Everything is written
+/// under one lease, deleted at the end: on failure, what was written goes
+/// with it.
 pub async fn import(
     docker: &Docker,
     images: &ImageService,
     image: &ImageSummary,
+    tags: &[String],
 ) -> Result<Imported> {
-    let tags: Vec<String> = image.tags().map(str::to_string).collect();
-    let names = if tags.is_empty() {
-        vec![image.id.clone()]
-    } else {
-        tags.clone()
-    };
-    let query: Vec<String> = names
-        .iter()
-        .map(|n| format!("names={}", crate::uri::percent_encode(n, b"")))
-        .collect();
-    let path = format!("/images/get?{}", query.join("&"));
+    let path = format!(
+        "/images/get?names={}",
+        crate::uri::percent_encode(&image.id, b"")
+    );
     images
-        .with_lease(|cd| async move {
+        .with_import_lease(|cd| async move {
             let body = docker
                 .get_stream(&path)
                 .await
@@ -125,7 +134,7 @@ pub async fn import(
                     .map(|(d, size)| layer_desc(d, *size))
                     .collect(),
             };
-            images.store_local(&cd, &tags, &local).await?;
+            images.store_local(&cd, tags, &local).await?;
             Ok(Imported {
                 layers: saved.layers.len(),
                 bytes: saved.layers.iter().map(|(_, s)| *s as u64).sum(),

@@ -58,6 +58,8 @@ enum Outcome {
 struct Row<'a> {
     image: &'a ImageSummary,
     outcome: Outcome,
+    /// Tags crid has on another image, left there: (tag, crid's id).
+    kept: Vec<(String, String)>,
 }
 
 /// The command: prints to stdout, errors to stderr; exit 1 when an image
@@ -113,17 +115,25 @@ fn docker_socket(host: &str) -> Result<PathBuf> {
 }
 
 async fn migrate_images(config: &Config, args: &DockerArgs, out: &mut dyn Write) -> Result<bool> {
-    let docker = Docker::new(docker_socket(&args.docker_host)?);
-    let all = docker
-        .images()
+    let docker_error =
+        |e: anyhow::Error| Error::Unavailable(format!("dockerd at {}: {e:#}", args.docker_host));
+    let docker = Docker::new(docker_socket(&args.docker_host)?)
+        .negotiated()
         .await
-        .map_err(|e| Error::Unavailable(format!("dockerd at {}: {e:#}", args.docker_host)))?;
+        .map_err(docker_error)?;
+    let all = docker.images().await.map_err(docker_error)?;
     let chosen = images::select(&all, &args.images)?;
     let cd = Containerd::new(
         &config.containerd.address,
         &config.containerd.namespace,
         &config.containerd.snapshotter,
     )?;
+    cd.version().await.map_err(|e| {
+        Error::Unavailable(format!(
+            "containerd at {}: {e}",
+            config.containerd.address.display()
+        ))
+    })?;
     let service = ImageService::new(cd, config);
     say(
         out,
@@ -137,38 +147,62 @@ async fn migrate_images(config: &Config, args: &DockerArgs, out: &mut dyn Write)
     )?;
     let mut rows = vec![];
     for image in chosen {
-        let name = display_name(image);
         let short = short_id(&image.id);
-        let outcome = match images::already_present(&service, image).await {
-            Ok(true) => {
-                say(out, format_args!("{name} ({short}): already present\n"))?;
-                Outcome::AlreadyPresent
+        let check = match images::check_tags(&service, image).await {
+            Ok(c) => c,
+            Err(e) => {
+                let name = display_name(image, &[]);
+                say(out, format_args!("{name} ({short}): failed: {e}\n"))?;
+                rows.push(Row {
+                    image,
+                    outcome: Outcome::Failed(e.to_string()),
+                    kept: vec![],
+                });
+                continue;
             }
-            Ok(false) | Err(_) => {
-                say(out, format_args!("importing {name} ({short}): "))?;
-                let started = Instant::now();
-                match images::import(&docker, &service, image).await {
-                    Ok(done) => {
-                        say(
-                            out,
-                            format_args!(
-                                "{} layer{}, {} ... done in {:.1} s\n",
-                                done.layers,
-                                if done.layers == 1 { "" } else { "s" },
-                                human_bytes(done.bytes),
-                                started.elapsed().as_secs_f64()
-                            ),
-                        )?;
-                        Outcome::Imported(done)
-                    }
-                    Err(e) => {
-                        say(out, format_args!("failed: {e}\n"))?;
-                        Outcome::Failed(e.to_string())
-                    }
+        };
+        let name = display_name(image, &check.kept);
+        for (tag, id) in &check.kept {
+            say(
+                out,
+                format_args!(
+                    "{name} ({short}): crid has {} on {}: left there\n",
+                    images::normalise(tag).unwrap_or_else(|| tag.clone()),
+                    short_id(id)
+                ),
+            )?;
+        }
+        let outcome = if check.present {
+            say(out, format_args!("{name} ({short}): already present\n"))?;
+            Outcome::AlreadyPresent
+        } else {
+            say(out, format_args!("importing {name} ({short}): "))?;
+            let started = Instant::now();
+            match images::import(&docker, &service, image, &check.take).await {
+                Ok(done) => {
+                    say(
+                        out,
+                        format_args!(
+                            "{} layer{}, {} ... done in {:.1} s\n",
+                            done.layers,
+                            if done.layers == 1 { "" } else { "s" },
+                            human_bytes(done.bytes),
+                            started.elapsed().as_secs_f64()
+                        ),
+                    )?;
+                    Outcome::Imported(done)
+                }
+                Err(e) => {
+                    say(out, format_args!("failed: {e}\n"))?;
+                    Outcome::Failed(e.to_string())
                 }
             }
         };
-        rows.push(Row { image, outcome });
+        rows.push(Row {
+            image,
+            outcome,
+            kept: check.kept,
+        });
     }
     say(out, format_args!("\n{}", summary_table(&rows)))?;
     if rows.iter().any(|r| r.image.digests().next().is_some()) {
@@ -183,10 +217,12 @@ async fn migrate_images(config: &Config, args: &DockerArgs, out: &mut dyn Write)
     Ok(!rows.iter().any(|r| matches!(r.outcome, Outcome::Failed(_))))
 }
 
-fn display_name(image: &ImageSummary) -> String {
+/// The image's first tag that crid records for it (else its first tag).
+fn display_name(image: &ImageSummary, kept: &[(String, String)]) -> String {
     image
         .tags()
-        .next()
+        .find(|t| !kept.iter().any(|(k, _)| k == t))
+        .or_else(|| image.tags().next())
         .map(|t| images::normalise(t).unwrap_or_else(|| t.to_string()))
         .unwrap_or_else(|| "<untagged>".to_string())
 }
@@ -212,6 +248,27 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
+fn result_cell(r: &Row) -> String {
+    let mut cell = match &r.outcome {
+        Outcome::Imported(i) => format!(
+            "imported ({} layer{}, {})",
+            i.layers,
+            if i.layers == 1 { "" } else { "s" },
+            human_bytes(i.bytes)
+        ),
+        Outcome::AlreadyPresent => "already present".into(),
+        Outcome::Failed(e) => format!("failed: {e}"),
+    };
+    for (tag, id) in &r.kept {
+        cell.push_str(&format!(
+            "; {} left on crid's {}",
+            images::normalise(tag).unwrap_or_else(|| tag.clone()),
+            short_id(id)
+        ));
+    }
+    cell
+}
+
 fn summary_table(rows: &[Row]) -> String {
     let header = ["IMAGE", "TAGS", "ID", "RESULT", "REPO DIGESTS NOT CARRIED"];
     let mut cells: Vec<[String; 5]> = vec![header.map(str::to_string)];
@@ -223,23 +280,14 @@ fn summary_table(rows: &[Row]) -> String {
             .collect();
         let digests: Vec<&str> = r.image.digests().collect();
         cells.push([
-            display_name(r.image),
+            display_name(r.image, &r.kept),
             if tags.is_empty() {
                 "-".into()
             } else {
                 tags.join(",")
             },
             short_id(&r.image.id),
-            match &r.outcome {
-                Outcome::Imported(i) => format!(
-                    "imported ({} layer{}, {})",
-                    i.layers,
-                    if i.layers == 1 { "" } else { "s" },
-                    human_bytes(i.bytes)
-                ),
-                Outcome::AlreadyPresent => "already present".into(),
-                Outcome::Failed(e) => format!("failed: {e}"),
-            },
+            result_cell(r),
             if digests.is_empty() {
                 "-".into()
             } else {
