@@ -296,6 +296,54 @@ async fn docker_images_are_carried_and_run_without_a_registry() {
         "the import's leases are gone"
     );
 
+    // dockerd's insecure registry setting, written into crid's hosts dir,
+    // is what a pull from the test's (plain HTTP) registry goes through:
+    // HTTPS without verification first, then HTTP.
+    let daemon_json = work.path().join("daemon.json");
+    std::fs::write(
+        &daemon_json,
+        serde_json::json!({ "insecure-registries": [env.registry.addr] }).to_string(),
+    )
+    .unwrap();
+    let settings = [
+        "--skip-images",
+        "--daemon-json",
+        daemon_json.to_str().unwrap(),
+        "--docker-certs-dir",
+        "/nonexistent",
+        "--write",
+    ];
+    let wrote = stdout_ok(&migrate(
+        work.path(),
+        &env.containerd.address,
+        &hosts_dir,
+        &settings,
+    ));
+    assert!(wrote.contains("wrote 1 hosts.toml file(s)"), "{wrote}");
+    assert!(hosts_dir
+        .join(&env.registry.addr)
+        .join("hosts.toml")
+        .is_file());
+    env.crid
+        .images()
+        .await
+        .remove_image(RemoveImageRequest {
+            image: Some(ImageSpec {
+                image: env.image.clone(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    assert_eq!(env.pull(&env.image).await, pulled_id);
+    let tried = env.crid.log();
+    assert!(
+        tried
+            .lines()
+            .any(|l| l.contains("endpoint failed") && l.contains(&env.registry.addr)),
+        "the pull tried HTTPS first, as the written hosts.toml says:\n{tried}"
+    );
+
     // dockerd goes, the registry goes: the pod runs from what was carried.
     let left = dockerd.stop();
     assert_eq!(left, Vec::<u32>::new(), "processes left by dockerd");
