@@ -106,7 +106,10 @@ fn say(out: &mut dyn Write, text: std::fmt::Arguments) -> Result<()> {
 }
 
 fn docker_socket(host: &str) -> Result<PathBuf> {
-    match host.strip_prefix("unix://") {
+    match host
+        .strip_prefix("unix://")
+        .or(host.starts_with('/').then_some(host))
+    {
         Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
         _ => Err(Error::invalid(format!(
             "--docker-host {host:?}: only unix:// sockets are supported"
@@ -391,6 +394,11 @@ mod tests {
             "sha256:f4c614ef6588"
         );
         assert!(docker_socket("tcp://1.2.3.4:2375").is_err());
+        assert!(docker_socket("unix://").is_err());
+        assert_eq!(
+            docker_socket("/var/run/docker.sock").unwrap(),
+            PathBuf::from("/var/run/docker.sock")
+        );
         assert_eq!(
             docker_socket("unix:///run/docker.sock").unwrap(),
             PathBuf::from("/run/docker.sock")
