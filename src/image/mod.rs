@@ -107,6 +107,11 @@ const LEASE_SECS: u64 = 3600;
 /// Id prefix of the leases pulls and unpacks run under.
 const PULL_LEASE_PREFIX: &str = "crid-pull-";
 
+/// Id prefix of the leases imports (`crid migrate docker`) run under: not
+/// a pull's, so a crid starting meanwhile leaves them to the process that
+/// holds them (they expire like pull leases if it dies).
+const IMPORT_LEASE_PREFIX: &str = "crid-import-";
+
 impl ImageService {
     pub fn new(containerd: Containerd, config: &Config) -> Self {
         ImageService {
@@ -337,7 +342,9 @@ impl ImageService {
         F: FnOnce(Containerd) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        self.inner.with_lease_then(f, true).await
+        self.inner
+            .with_lease_then(f, IMPORT_LEASE_PREFIX, true)
+            .await
     }
 
     /// Store an image made on the node, its layers written through `cd`
@@ -477,22 +484,24 @@ impl Inner {
         F: FnOnce(Containerd) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        self.with_lease_then(f, false).await
+        self.with_lease_then(f, PULL_LEASE_PREFIX, false).await
     }
 
-    /// `with_lease`; with `collect_on_failure`, a failed `f`'s lease is
-    /// deleted with a synchronous GC, so what it alone held is gone on
+    /// `with_lease` under a lease whose id starts with `prefix`; with
+    /// `collect_on_failure`, a failed `f`'s lease is deleted with a synchronous GC, so what it alone held is gone on
     /// return (a pull keeps it for the GC's next run: a retry may resume
     /// its ingests).
-    async fn with_lease_then<T, F, Fut>(&self, f: F, collect_on_failure: bool) -> Result<T>
+    async fn with_lease_then<T, F, Fut>(
+        &self,
+        f: F,
+        prefix: &str,
+        collect_on_failure: bool,
+    ) -> Result<T>
     where
         F: FnOnce(Containerd) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let id = format!(
-            "{PULL_LEASE_PREFIX}{}",
-            hex::encode(rand::random::<[u8; 8]>())
-        );
+        let id = format!("{prefix}{}", hex::encode(rand::random::<[u8; 8]>()));
         // Known as live before it exists, so a concurrent
         // `remove_leftover_leases` never takes it for a leftover.
         let mut guard = LiveLease {
