@@ -196,7 +196,7 @@ async fn docker_images_are_carried_and_run_without_a_registry() {
     let mut env = PodEnv::new().await;
     // A tag crid already gives another image (the registry's busybox,
     // pulled by PodEnv) stays there: the migration is additive.
-    let pulled_id = image_id_in_crid(&env, &env.image).await;
+    let pulled_id = env.image_id(&env.image).await;
     dockerd.docker(&["tag", "migtest/base:v1", &env.image]);
     let hosts_dir = env.crid.dir.path().join("certs.d");
     let host = dockerd.host();
@@ -226,15 +226,7 @@ async fn docker_images_are_carried_and_run_without_a_registry() {
     );
 
     // crid lists them with docker's tags and ids.
-    let listed = env
-        .crid
-        .images()
-        .await
-        .list_images(ListImagesRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .images;
+    let listed = env.list_images().await;
     let base = listed
         .iter()
         .find(|i| i.id == base_id)
@@ -253,7 +245,7 @@ async fn docker_images_are_carried_and_run_without_a_registry() {
         )),
         "{out}"
     );
-    assert_eq!(image_id_in_crid(&env, &env.image).await, pulled_id);
+    assert_eq!(env.image_id(&env.image).await, pulled_id);
     let multi = listed
         .iter()
         .find(|i| i.id == multi_id)
@@ -324,17 +316,7 @@ async fn docker_images_are_carried_and_run_without_a_registry() {
         .join(&env.registry.addr)
         .join("hosts.toml")
         .is_file());
-    env.crid
-        .images()
-        .await
-        .remove_image(RemoveImageRequest {
-            image: Some(ImageSpec {
-                image: env.image.clone(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap();
+    env.remove_image(&env.image).await;
     assert_eq!(env.pull(&env.image).await, pulled_id);
     let tried = env.crid.log();
     assert!(
@@ -349,21 +331,8 @@ async fn docker_images_are_carried_and_run_without_a_registry() {
     assert_eq!(left, Vec::<u32>::new(), "processes left by dockerd");
     assert_eq!(mounts_under(dockerd.dir.path()), Vec::<String>::new());
     env.registry.stop();
-    let status = env
-        .crid
-        .images()
-        .await
-        .image_status(ImageStatusRequest {
-            image: Some(ImageSpec {
-                image: "migtest/multi:v2".into(),
-                ..Default::default()
-            }),
-            verbose: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(status.image.expect("ImageStatus finds it").id, multi_id);
+    // As kubelet does before creating a container: ImageStatus finds it.
+    assert_eq!(env.image_id("migtest/multi:v2").await, multi_id);
     let pod = env.pod_config("migrated");
     let sid = env.run_pod(&pod).await;
     let mut config = env.container_config("hello", &[]);
@@ -386,25 +355,6 @@ async fn docker_images_are_carried_and_run_without_a_registry() {
     );
     env.stop_and_remove_pod(&sid).await;
     env.assert_no_leaks();
-}
-
-async fn image_id_in_crid(env: &PodEnv, name: &str) -> String {
-    env.crid
-        .images()
-        .await
-        .image_status(ImageStatusRequest {
-            image: Some(ImageSpec {
-                image: name.into(),
-                ..Default::default()
-            }),
-            verbose: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .image
-        .unwrap_or_else(|| panic!("crid has no {name}"))
-        .id
 }
 
 /// A stand-in for dockerd that lists one image and then sends a `docker
