@@ -178,7 +178,10 @@ fn main() -> ExitCode {
         return check(&config, args);
     }
     if let Some(Command::Migrate { source }) = &cli.command {
-        return crid::migrate::run(&config, source);
+        let Some(rt) = tokio_runtime() else {
+            return ExitCode::FAILURE;
+        };
+        return rt.block_on(crid::migrate::run(&config, source));
     }
     init_logging(&config.log_level);
     let Some(rt) = tokio_runtime() else {

@@ -13,9 +13,10 @@ pub enum Source {
     Docker(docker::DockerArgs),
 }
 
-/// Run a migration; the exit code says whether everything was carried.
-pub fn run(config: &crate::config::Config, source: &Source) -> std::process::ExitCode {
+/// Run a migration (on the caller's tokio runtime); the exit code says
+/// whether everything was carried.
+pub async fn run(config: &crate::config::Config, source: &Source) -> std::process::ExitCode {
     match source {
-        Source::Docker(args) => docker::run_cli(config, args),
+        Source::Docker(args) => docker::command(config, args).await,
     }
 }

@@ -64,20 +64,9 @@ struct Row<'a> {
 
 /// The command: prints to stdout, errors to stderr; exit 1 when an image
 /// failed or a setting could not be read.
-pub fn run_cli(config: &Config, args: &DockerArgs) -> std::process::ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("crid: cannot start tokio: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
+pub async fn command(config: &Config, args: &DockerArgs) -> std::process::ExitCode {
     let mut out = std::io::stdout();
-    match rt.block_on(run(config, args, &mut out)) {
+    match run(config, args, &mut out).await {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,
         Err(e) => {
