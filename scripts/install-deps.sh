@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(containerd runc containernetworking-plugins iptables busybox-static
       docker-registry skopeo crun protobuf-compiler iproute2 apache2-utils openssl
-      ca-certificates gcc libc6-dev make curl)
+      ca-certificates gcc libc6-dev make curl docker.io)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -19,6 +19,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # docker.io (for tests/migrate_docker.rs, which starts a dockerd of its
+  # own) would start a system dockerd, with its iptables rules and bridge:
+  # keep package services from starting during this install.
+  if [[ " ${missing[*]} " == *" docker.io "* && ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq </dev/null
   apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
 fi

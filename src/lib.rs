@@ -14,6 +14,8 @@ pub mod container;
 pub mod containerd;
 /// The CRI v1 bindings crid serves (generated in-tree, CRI of Kubernetes 1.36).
 pub mod cri;
+/// A minimal Docker Engine API client (the benchmark's docker path, `crid migrate docker`).
+pub mod docker_engine;
 pub mod error;
 pub mod events;
 pub mod exits;
@@ -22,6 +24,7 @@ pub mod index;
 pub mod introspect;
 pub mod logger;
 pub mod metrics;
+pub mod migrate;
 pub mod names;
 pub mod network;
 pub mod persist;

@@ -68,6 +68,11 @@ enum Command {
     /// stopped and the plugin disabled): prints what it will do; changes
     /// things only with --apply.
     Adopt(AdoptArgs),
+    /// Carry another runtime's images and registry settings into crid.
+    Migrate {
+        #[command(subcommand)]
+        source: crid::migrate::Source,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -192,7 +197,15 @@ fn main() -> ExitCode {
     if let Some(Command::Check(args)) = &cli.command {
         return check(&config, args);
     }
-    init_logging(&config.log_level);
+    if let Some(Command::Migrate { source }) = &cli.command {
+        let Some(rt) = tokio_runtime() else {
+            return ExitCode::FAILURE;
+        };
+        return rt.block_on(crid::migrate::run(&config, source));
+    }
+    // crid adopt prints its table on stdout; its start-up lines would bury it.
+    let quiet = matches!(cli.command, Some(Command::Adopt(_))) && cli.log_level.is_none();
+    init_logging(if quiet { "warn" } else { &config.log_level });
     let Some(rt) = tokio_runtime() else {
         return ExitCode::FAILURE;
     };

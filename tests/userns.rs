@@ -508,17 +508,7 @@ async fn a_restart_keeps_the_pods_user_namespace_and_the_copy_goes_with_its_imag
         content.contains("containerd.io/gc.ref.snapshot.overlayfs/userns-"),
         "{content}"
     );
-    env.crid
-        .images()
-        .await
-        .remove_image(RemoveImageRequest {
-            image: Some(ImageSpec {
-                image: env.image.clone(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap();
+    env.remove_image(&env.image).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while copies() > 0 {
         assert!(

@@ -3,10 +3,10 @@
 //! with `NetworkMode=none`, CNI run by the client, app container joining the
 //! pause container's network and IPC namespaces).
 
-use super::docker::Docker;
 use crate::cri::image_service_client::ImageServiceClient;
 use crate::cri::runtime_service_client::RuntimeServiceClient;
 use crate::cri::*;
+use crate::docker_engine::Docker;
 use crate::network::cni::{Cni, PodNetwork};
 use anyhow::{anyhow, Context, Result};
 use hyper::Method;

@@ -5,7 +5,6 @@
 
 pub mod backend;
 pub mod cold;
-pub mod docker;
 pub mod floor;
 pub mod procstat;
 pub mod pull;

@@ -35,11 +35,21 @@ impl Containerd {
     }
 
     pub async fn delete_lease(&self, id: &str) -> Result<()> {
+        self.delete_lease_with(id, false).await
+    }
+
+    /// Delete a lease and wait for containerd's GC to collect what only it
+    /// held (after a failed pull or import: nothing of it should stay).
+    pub async fn delete_lease_and_collect(&self, id: &str) -> Result<()> {
+        self.delete_lease_with(id, true).await
+    }
+
+    async fn delete_lease_with(&self, id: &str, sync: bool) -> Result<()> {
         match self
             .leases()
             .delete(api::DeleteRequest {
                 id: id.into(),
-                sync: false,
+                sync,
             })
             .await
         {

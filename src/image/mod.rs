@@ -4,6 +4,7 @@
 
 mod hosts;
 mod layers;
+mod local;
 mod manifest;
 mod pause;
 mod pull;
@@ -13,7 +14,8 @@ mod store;
 mod token;
 mod unpack;
 
-pub use hosts::Endpoint;
+pub use hosts::{endpoints as registry_endpoints, Endpoint};
+pub use local::{layer_desc, LocalImage};
 pub use pause::{is_builtin as is_builtin_pause, layer as builtin_pause_layer};
 pub use reference::Reference;
 
@@ -104,6 +106,11 @@ const LEASE_SECS: u64 = 3600;
 
 /// Id prefix of the leases pulls and unpacks run under.
 const PULL_LEASE_PREFIX: &str = "crid-pull-";
+
+/// Id prefix of the leases imports (`crid migrate docker`) run under: not
+/// a pull's, so a crid starting meanwhile leaves them to the process that
+/// holds them (they expire like pull leases if it dies).
+const IMPORT_LEASE_PREFIX: &str = "crid-import-";
 
 impl ImageService {
     pub fn new(containerd: Containerd, config: &Config) -> Self {
@@ -326,6 +333,42 @@ impl ImageService {
         self.resolve(&name).await
     }
 
+    /// Run `f` with a client whose calls are all under a fresh lease,
+    /// deleted when `f` returns: what `f` writes is safe from containerd's
+    /// GC until an image record references it. If `f` fails, what it wrote
+    /// and did not record is collected before this returns.
+    pub async fn with_import_lease<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(Containerd) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.inner
+            .with_lease_then(f, IMPORT_LEASE_PREFIX, true)
+            .await
+    }
+
+    /// Store an image made on the node, its layers written through `cd`
+    /// (a client from `with_import_lease`), under `tags` (normalised as pulls
+    /// name images: `busybox` is `docker.io/library/busybox:latest`) and
+    /// its id; unpacked. Records only the names given: no repo digest.
+    pub async fn store_local(
+        &self,
+        cd: &Containerd,
+        tags: &[String],
+        image: &LocalImage,
+    ) -> Result<()> {
+        let mut names = tags
+            .iter()
+            .map(|t| {
+                Reference::parse(t)?
+                    .tag_name()
+                    .ok_or_else(|| Error::invalid(format!("{t:?} is not a tag")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        names.push(image.id());
+        local::store(cd, &names, image).await.map(drop)
+    }
+
     /// The image a container is created from (by id, tag or digest),
     /// unpacked; `NotFound` when absent. One record lookup and one snapshot
     /// stat: the image's content is cached by digest.
@@ -441,10 +484,24 @@ impl Inner {
         F: FnOnce(Containerd) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let id = format!(
-            "{PULL_LEASE_PREFIX}{}",
-            hex::encode(rand::random::<[u8; 8]>())
-        );
+        self.with_lease_then(f, PULL_LEASE_PREFIX, false).await
+    }
+
+    /// `with_lease` under a lease whose id starts with `prefix`; with
+    /// `collect_on_failure`, a failed `f`'s lease is deleted with a synchronous GC, so what it alone held is gone on
+    /// return (a pull keeps it for the GC's next run: a retry may resume
+    /// its ingests).
+    async fn with_lease_then<T, F, Fut>(
+        &self,
+        f: F,
+        prefix: &str,
+        collect_on_failure: bool,
+    ) -> Result<T>
+    where
+        F: FnOnce(Containerd) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let id = format!("{prefix}{}", hex::encode(rand::random::<[u8; 8]>()));
         // Known as live before it exists, so a concurrent
         // `remove_leftover_leases` never takes it for a leftover.
         let mut guard = LiveLease {
@@ -455,7 +512,12 @@ impl Inner {
         self.live_leases.lock().unwrap().insert(id.clone());
         self.containerd.create_lease(&id, LEASE_SECS).await?;
         let res = f(self.containerd.with_lease(&id)).await;
-        if let Err(e) = self.containerd.delete_lease(&id).await {
+        let deleted = if res.is_ok() || !collect_on_failure {
+            self.containerd.delete_lease(&id).await
+        } else {
+            self.containerd.delete_lease_and_collect(&id).await
+        };
+        if let Err(e) = deleted {
             tracing::warn!(lease = %id, "cannot delete lease: {e}");
         }
         guard.deleted = true;
@@ -561,42 +623,17 @@ impl Inner {
         let r = Reference::parse(name)?;
         let b = pause::build();
         self.with_lease(|cd| async move {
-            let layer = &b.manifest.layers[0];
             cd.write_content(
-                &format!("pause-layer-{}", layer.digest),
-                &layer.digest,
+                &format!("pause-layer-{}", b.diff_id),
+                &b.diff_id,
                 b.layer.clone(),
                 manifest::layer_labels(&b.diff_id),
             )
             .await?;
-            let top = manifest::chain_ids(std::slice::from_ref(&b.diff_id)).remove(0);
-            let cfg = &b.manifest.config;
-            cd.write_content(
-                &format!("pause-config-{}", cfg.digest),
-                &cfg.digest,
-                b.config.clone(),
-                manifest::config_labels(cd.snapshotter(), &top),
-            )
-            .await?;
-            let mdigest = manifest::sha256_digest(&b.manifest_bytes);
-            let labels = manifest::manifest_labels(&b.manifest);
-            cd.write_content(
-                &format!("pause-manifest-{mdigest}"),
-                &mdigest,
-                b.manifest_bytes.clone(),
-                labels.clone(),
-            )
-            .await?;
-            cd.update_content_labels(&mdigest, labels).await?;
-            unpack::unpack(&cd, &b.manifest.layers, std::slice::from_ref(&b.diff_id)).await?;
-            let target = Descriptor {
-                media_type: manifest::OCI_MANIFEST.into(),
-                digest: mdigest.clone(),
-                size: b.manifest_bytes.len() as i64,
-                annotations: HashMap::new(),
-            };
-            store::register(&cd, &store::names_for(&r, &mdigest, &cfg.digest), &target).await?;
-            tracing::info!(image = name, id = %cfg.digest, "built crid's pause image");
+            let id = b.image.id();
+            let mdigest = manifest::sha256_digest(&b.image.manifest().1);
+            local::store(&cd, &store::names_for(&r, &mdigest, &id), &b.image).await?;
+            tracing::info!(image = name, id = %id, "built crid's pause image");
             Ok(())
         })
         .await

@@ -3,19 +3,18 @@
 //! uncompressed layer, a config with `Entrypoint ["/pause"]` and an OCI
 //! manifest, all built in memory. Storing it is the caller's (same path as pulls).
 
-use super::manifest::{self, Desc, Manifest};
+use super::local::{self, LocalImage};
+use super::manifest;
 use super::store::Loaded;
 
 /// The pause program, a static ELF.
 pub static PAUSE_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/crid-pause"));
 
-/// Blobs of the built image.
+/// The built image: its one layer, and the rest for `local::store`.
 pub struct BuiltImage {
     pub layer: Vec<u8>,
-    pub config: Vec<u8>,
-    pub manifest_bytes: Vec<u8>,
-    pub manifest: Manifest,
     pub diff_id: String,
+    pub image: LocalImage,
 }
 
 /// A ustar archive holding one regular file.
@@ -74,33 +73,11 @@ pub fn build() -> BuiltImage {
         "history": [{"created_by": "crid (built-in pause image)"}],
     }))
     .expect("serialise config");
-    let manifest = Manifest {
-        config: Desc {
-            media_type: manifest::OCI_CONFIG.into(),
-            digest: manifest::sha256_digest(&config),
-            size: config.len() as i64,
-            platform: None,
-        },
-        layers: vec![Desc {
-            media_type: manifest::OCI_LAYER.into(),
-            digest: diff_id.clone(),
-            size: layer.len() as i64,
-            platform: None,
-        }],
-    };
-    let manifest_bytes = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": manifest::OCI_MANIFEST,
-        "config": manifest.config,
-        "layers": manifest.layers,
-    }))
-    .expect("serialise manifest");
+    let layers = vec![local::layer_desc(&diff_id, layer.len() as i64)];
     BuiltImage {
         layer,
-        config,
-        manifest_bytes,
-        manifest,
         diff_id,
+        image: LocalImage { config, layers },
     }
 }
 
@@ -127,7 +104,7 @@ mod tests {
         let b = build();
         assert_eq!(b.layer.len() % 512, 0);
         assert_eq!(&b.layer[257..262], b"ustar");
-        let (cfg, diff_ids) = manifest::parse_config(&b.config).unwrap();
+        let (cfg, diff_ids) = manifest::parse_config(&b.image.config).unwrap();
         assert_eq!(diff_ids, vec![b.diff_id.clone()]);
         assert_eq!(
             cfg.config()
@@ -138,7 +115,7 @@ mod tests {
                 .unwrap(),
             &vec!["/pause".to_string()]
         );
-        let m: Manifest = serde_json::from_slice(&b.manifest_bytes).unwrap();
+        let (m, _) = b.image.manifest();
         assert_eq!(m.layers[0].digest, b.diff_id);
         assert_eq!(b.diff_id, manifest::sha256_digest(&b.layer));
     }

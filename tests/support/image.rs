@@ -415,11 +415,18 @@ impl TestRegistry {
     }
 }
 
-impl Drop for TestRegistry {
-    fn drop(&mut self) {
+impl TestRegistry {
+    /// Stop the registry (by PID) before the test ends: nothing can be pulled.
+    pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             super::stop_child(&mut c, Duration::from_secs(5));
         }
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -55,7 +55,9 @@ pub fn which(tool: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn wait_for_socket(path: &Path, child: &mut Child, what: &str, log: &Path) {
+/// Wait (bounded: 30 s) until `path` accepts connections; panics with the
+/// log if `child` exits first.
+pub fn wait_for_socket(path: &Path, child: &mut Child, what: &str, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {

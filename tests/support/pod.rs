@@ -109,6 +109,53 @@ impl PodEnv {
             .image_ref
     }
 
+    /// ListImages, unfiltered.
+    pub async fn list_images(&self) -> Vec<Image> {
+        self.crid
+            .images()
+            .await
+            .list_images(ListImagesRequest::default())
+            .await
+            .expect("ListImages")
+            .into_inner()
+            .images
+    }
+
+    /// The id of the image `name` names, from ImageStatus; panics when absent.
+    pub async fn image_id(&self, name: &str) -> String {
+        self.crid
+            .images()
+            .await
+            .image_status(ImageStatusRequest {
+                image: Some(ImageSpec {
+                    image: name.into(),
+                    ..Default::default()
+                }),
+                verbose: false,
+            })
+            .await
+            .expect("ImageStatus")
+            .into_inner()
+            .image
+            .unwrap_or_else(|| panic!("crid has no image {name}"))
+            .id
+    }
+
+    /// RemoveImage of `name`.
+    pub async fn remove_image(&self, name: &str) {
+        self.crid
+            .images()
+            .await
+            .remove_image(RemoveImageRequest {
+                image: Some(ImageSpec {
+                    image: name.into(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("RemoveImage");
+    }
+
     pub fn pod_config(&self, name: &str) -> PodSandboxConfig {
         let uid = format!("{name}-uid");
         let log_directory = self.log_dir.path().join(format!("default_{name}_{uid}"));

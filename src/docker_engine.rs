@@ -1,26 +1,43 @@
 //! A minimal Docker Engine API client over its unix socket (one HTTP/1.1
 //! connection per request, like a fresh `docker` CLI call but without the
-//! process start).
+//! process start). Used by the benchmark's docker path and by
+//! `crid migrate docker` (image list, `docker save` stream).
 
 use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::path::PathBuf;
 
 /// Docker 20.10 speaks API 1.41.
-const API: &str = "/v1.41";
+const API: &str = "1.41";
 
 #[derive(Clone)]
 pub struct Docker {
     sock: PathBuf,
+    /// The API version requests are made at (`1.41` unless negotiated lower).
+    api: String,
 }
 
 impl Docker {
     pub fn new(sock: impl Into<PathBuf>) -> Self {
-        Docker { sock: sock.into() }
+        Docker {
+            sock: sock.into(),
+            api: API.into(),
+        }
+    }
+
+    /// The same client at the API version dockerd speaks when it is older
+    /// than 1.41 (an unversioned `GET /version`, as the docker CLI negotiates).
+    pub async fn negotiated(mut self) -> Result<Self> {
+        self.api = String::new();
+        let v = self.call(Method::GET, "/version", None).await?;
+        let server = v["ApiVersion"].as_str().unwrap_or(API);
+        self.api = lower_version(server, API).to_string();
+        Ok(self)
     }
 
     /// One request; the whole body (read to EOF for hijacked streams).
@@ -31,6 +48,36 @@ impl Docker {
         body: Option<Bytes>,
         content_type: &str,
     ) -> Result<(StatusCode, Bytes)> {
+        let resp = self.send(method, path, body, content_type).await?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+
+    /// A GET whose body is read as it arrives (`docker save`); a status
+    /// other than success is an error carrying the body's message.
+    pub async fn get_stream(&self, path: &str) -> Result<Incoming> {
+        let resp = self
+            .send(Method::GET, path, None, "application/json")
+            .await?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.into_body().collect().await?.to_bytes();
+            return Err(anyhow!(
+                "docker GET {path}: {status}: {}",
+                String::from_utf8_lossy(&body).trim()
+            ));
+        }
+        Ok(resp.into_body())
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        content_type: &str,
+    ) -> Result<hyper::Response<Incoming>> {
         let stream = tokio::net::UnixStream::connect(&self.sock)
             .await
             .with_context(|| format!("connect {}", self.sock.display()))?;
@@ -41,14 +88,15 @@ impl Docker {
         });
         let req = Request::builder()
             .method(method)
-            .uri(format!("{API}{path}"))
+            .uri(if self.api.is_empty() {
+                path.to_string()
+            } else {
+                format!("/v{}{path}", self.api)
+            })
             .header("host", "docker")
             .header("content-type", content_type)
             .body(Full::new(body.unwrap_or_default()))?;
-        let resp = sender.send_request(req).await?;
-        let status = resp.status();
-        let body = resp.into_body().collect().await?.to_bytes();
-        Ok((status, body))
+        Ok(sender.send_request(req).await?)
     }
 
     /// A JSON request that must succeed; the parsed response (Null if empty).
@@ -236,6 +284,51 @@ impl Docker {
     pub async fn version(&self) -> Result<Value> {
         self.call(Method::GET, "/version", None).await
     }
+
+    /// `docker images`: the top-level images, untagged ones included.
+    pub async fn images(&self) -> Result<Vec<ImageSummary>> {
+        let v = self.call(Method::GET, "/images/json", None).await?;
+        serde_json::from_value(v).context("GET /images/json")
+    }
+}
+
+/// One entry of `GET /images/json`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageSummary {
+    /// `sha256:<config digest>`.
+    pub id: String,
+    /// `name:tag`; dockerd sends null (or `<none>:<none>`) for none.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub repo_tags: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub repo_digests: Vec<String>,
+    #[serde(default)]
+    pub size: i64,
+}
+
+impl ImageSummary {
+    /// The real tags (dockerd lists `<none>:<none>` for an untagged image).
+    pub fn tags(&self) -> impl Iterator<Item = &str> {
+        self.repo_tags
+            .iter()
+            .map(String::as_str)
+            .filter(|t| *t != "<none>:<none>")
+    }
+
+    pub fn digests(&self) -> impl Iterator<Item = &str> {
+        self.repo_digests
+            .iter()
+            .map(String::as_str)
+            .filter(|t| *t != "<none>@<none>")
+    }
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Layers a pull's progress stream (one JSON object per line) reports as
@@ -246,6 +339,19 @@ fn layers_already_present(stream: &str) -> usize {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["status"] == "Already exists")
         .count()
+}
+
+/// The lower of two `major.minor` API versions.
+fn lower_version<'a>(a: &'a str, b: &'a str) -> &'a str {
+    let parse = |v: &str| -> (u32, u32) {
+        let (major, minor) = v.split_once('.').unwrap_or((v, "0"));
+        (major.parse().unwrap_or(0), minor.parse().unwrap_or(0))
+    };
+    if parse(a) < parse(b) {
+        a
+    } else {
+        b
+    }
 }
 
 fn split_tag(image: &str) -> (&str, &str) {
@@ -267,6 +373,27 @@ mod tests {
             super::split_tag("127.0.0.1:5000/big"),
             ("127.0.0.1:5000/big", "latest")
         );
+    }
+
+    #[test]
+    fn api_version_is_the_lower_of_client_and_server() {
+        assert_eq!(super::lower_version("1.40", "1.41"), "1.40");
+        assert_eq!(super::lower_version("1.43", "1.41"), "1.41");
+        assert_eq!(super::lower_version("1.9", "1.41"), "1.9");
+    }
+
+    #[test]
+    fn image_list_reads_null_tags_and_digests() {
+        let list: Vec<super::ImageSummary> = serde_json::from_str(
+            r#"[{"Id":"sha256:ab","RepoTags":null,"RepoDigests":null,"Size":3},
+                {"Id":"sha256:cd","RepoTags":["<none>:<none>"],"RepoDigests":["busybox@sha256:ef"]},
+                {"Id":"sha256:01","RepoTags":["a:1","b:2"]}]"#,
+        )
+        .unwrap();
+        assert_eq!(list[0].tags().count(), 0);
+        assert_eq!(list[1].tags().count(), 0);
+        assert_eq!(list[1].digests().collect::<Vec<_>>(), ["busybox@sha256:ef"]);
+        assert_eq!(list[2].tags().collect::<Vec<_>>(), ["a:1", "b:2"]);
     }
 
     #[test]
