@@ -29,9 +29,18 @@ pub fn args(config: &ContainerConfig, image: Option<&ImageConfig>) -> Result<Vec
     Ok(argv)
 }
 
-/// Image env, then config envs; a config key replaces the image's value in place.
+/// The PATH a container gets when its image sets none (an image made by
+/// `docker import` has no config at all): containerd's and docker's default.
+pub const DEFAULT_PATH_ENV: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Image env (after the default PATH when the image has none), then config
+/// envs; a config key replaces the image's value in place.
 pub fn env(config: &ContainerConfig, image: Option<&ImageConfig>) -> Vec<String> {
     let mut out: Vec<String> = image.and_then(|c| c.env().clone()).unwrap_or_default();
+    if !out.iter().any(|e| e.starts_with("PATH=")) {
+        out.insert(0, DEFAULT_PATH_ENV.to_string());
+    }
     for kv in &config.envs {
         let entry = format!("{}={}", kv.key, kv.value_str());
         let prefix = format!("{}=", kv.key);
@@ -116,6 +125,7 @@ mod tests {
             },
         ];
         assert_eq!(env(&c, Some(&img)), ["PATH=/bin", "A=cfg", "B=b"]);
+        assert_eq!(env(&c, None), [DEFAULT_PATH_ENV, "A=cfg", "B=b"]);
         assert_eq!(cwd(&c, Some(&img)), "/srv");
         assert_eq!(cwd(&c, None), "/");
         c.working_dir = "/w".into();
