@@ -155,6 +155,9 @@ pub struct TestContainerd {
     /// (`[plugins."io.containerd.grpc.v1.cri"]`, which needs
     /// `restrict_oom_score_adj = true` here) goes in `extra_config`.
     pub cri_plugin: bool,
+    /// A directory put first on containerd's PATH, where it looks up shim
+    /// binaries (`containerd-shim-<name>-<version>`) before the system's.
+    pub path_first: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -176,6 +179,13 @@ impl TestContainerd {
         t.spawn()
     }
 
+    /// Start with `dir` first on containerd's PATH (see `path_first`).
+    pub fn start_with_path_first(dir: &Path) -> TestContainerd {
+        let mut t = Self::start_with_config_unstarted("");
+        t.path_first = Some(dir.to_path_buf());
+        t.spawn()
+    }
+
     fn start_with_config_unstarted(extra: &str) -> TestContainerd {
         let dir = short_tempdir("ctd");
         let address = dir.path().join("c.sock");
@@ -184,6 +194,7 @@ impl TestContainerd {
             address,
             extra_config: extra.to_string(),
             cri_plugin: false,
+            path_first: None,
             child: None,
         }
     }
@@ -223,6 +234,12 @@ state = "{state}"
         let log = d.join("containerd.log");
         let mut cmd = Command::new(which("containerd").expect("containerd installed"));
         cmd.arg("--config").arg(d.join("config.toml"));
+        if let Some(dir) = &self.path_first {
+            let mut path = std::ffi::OsString::from(dir);
+            path.push(":");
+            path.push(std::env::var_os("PATH").unwrap_or_default());
+            cmd.env("PATH", path);
+        }
         let mut child = spawn_in_own_session(&mut cmd, &log);
         wait_for_socket(&self.address, &mut child, "containerd", &log);
         self.child = Some(child);
@@ -256,6 +273,11 @@ state = "{state}"
     /// PIDs of the shims serving this containerd (their command line names
     /// its address).
     pub fn shim_pids(&self) -> Vec<u32> {
+        self.shim_pids_of("containerd-shim-runc-v2")
+    }
+
+    /// PIDs of the shims of binary `name` serving this containerd.
+    pub fn shim_pids_of(&self, name: &str) -> Vec<u32> {
         let address = self.address.to_string_lossy().into_owned();
         std::fs::read_dir("/proc")
             .into_iter()
@@ -264,8 +286,7 @@ state = "{state}"
             .filter(|pid| {
                 let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
                 let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-                args.first()
-                    .is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"))
+                args.first().is_some_and(|a| a.ends_with(name.as_bytes()))
                     && args.contains(&address.as_bytes())
             })
             .collect()

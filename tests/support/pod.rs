@@ -56,7 +56,11 @@ impl PodEnv {
     }
 
     pub async fn with_options(opts: CridOptions) -> PodEnv {
-        let containerd = TestContainerd::start();
+        Self::on_containerd(TestContainerd::start(), opts).await
+    }
+
+    /// A node on a containerd the test started itself.
+    pub async fn on_containerd(containerd: TestContainerd, opts: CridOptions) -> PodEnv {
         let registry = TestRegistry::start();
         let image_dir = short_tempdir("img");
         let built = busybox_image(
@@ -155,11 +159,16 @@ impl PodEnv {
     }
 
     pub async fn run_pod(&self, config: &PodSandboxConfig) -> String {
+        self.run_pod_on(config, "").await
+    }
+
+    /// RunPodSandbox with a runtime handler (RuntimeClass).
+    pub async fn run_pod_on(&self, config: &PodSandboxConfig, handler: &str) -> String {
         self.rt()
             .await
             .run_pod_sandbox(RunPodSandboxRequest {
                 config: Some(config.clone()),
-                runtime_handler: String::new(),
+                runtime_handler: handler.to_string(),
             })
             .await
             .expect("RunPodSandbox")

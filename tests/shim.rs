@@ -1,0 +1,228 @@
+//! Pods on crid's own shim (`containerd-shim-crid-v1`, runtime type
+//! `io.containerd.crid.v1`), chosen by a runtime handler, on a real
+//! containerd: exit codes, CRI logs written by the shim itself (no
+//! crid-logger process), exec, one shim process per pod, and nothing left
+//! behind.
+
+mod support;
+
+use crid::cri::*;
+use std::path::{Path, PathBuf};
+use support::pod::PodEnv;
+use support::*;
+
+const SHIM: &str = "containerd-shim-crid-v1";
+const HANDLER: &str = "crid-shim";
+
+/// The shim built next to crid (`cargo build --bins` builds it).
+fn built_shim() -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_crid")).parent().unwrap();
+    let shim = dir.join(SHIM);
+    assert!(
+        shim.exists(),
+        "{} missing: run `cargo build --bins` first",
+        shim.display()
+    );
+    shim
+}
+
+/// A node whose containerd finds crid's shim on its PATH, and whose crid
+/// has a `crid-shim` runtime handler for it. The returned dir holds the
+/// shim's link; keep it while the node runs.
+async fn node() -> (PodEnv, tempfile::TempDir) {
+    let bin = short_tempdir("shimbin");
+    std::os::unix::fs::symlink(built_shim(), bin.path().join(SHIM)).unwrap();
+    let containerd = TestContainerd::start_with_path_first(bin.path());
+    let opts = CridOptions {
+        // The runtimes table replaces the default one: runc stays the default.
+        config_toml: Some(format!(
+            "[containerd.runtimes.runc]\nruntime_type = \"io.containerd.runc.v2\"\n\
+             [containerd.runtimes.{HANDLER}]\nruntime_type = \"io.containerd.crid.v1\"\n"
+        )),
+        ..Default::default()
+    };
+    (PodEnv::on_containerd(containerd, opts).await, bin)
+}
+
+fn log_path(pod: &PodSandboxConfig, c: &ContainerConfig) -> PathBuf {
+    Path::new(&pod.log_directory).join(&c.log_path)
+}
+
+/// (stream, tag, content) of each CRI log line; checks the timestamp.
+fn parse_log(text: &str) -> Vec<(String, String, String)> {
+    text.lines()
+        .map(|l| {
+            let mut parts = l.splitn(4, ' ');
+            let ts = parts.next().unwrap();
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(ts).is_ok() && ts.ends_with('Z'),
+                "bad timestamp in {l:?}"
+            );
+            (
+                parts.next().unwrap().to_string(),
+                parts.next().unwrap().to_string(),
+                parts.next().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn entry(stream: &str, tag: &str, content: &str) -> (String, String, String) {
+    (stream.into(), tag.into(), content.into())
+}
+
+/// crid-logger processes on the machine writing into `dir`.
+fn loggers_writing_under(dir: &Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd);
+            cmd.contains("crid-logger") && cmd.contains(&needle)
+        })
+        .collect()
+}
+
+/// Shim processes gone, within a bounded wait (containerd shuts the shim
+/// down right after the last task's delete).
+async fn wait_no_shims(env: &PodEnv) -> Vec<u32> {
+    for _ in 0..100 {
+        let left = env.containerd.shim_pids_of(SHIM);
+        if left.is_empty() {
+            return left;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    env.containerd.shim_pids_of(SHIM)
+}
+
+async fn exec_sync(env: &PodEnv, cid: &str, cmd: &[&str]) -> ExecSyncResponse {
+    env.rt()
+        .await
+        .exec_sync(ExecSyncRequest {
+            container_id: cid.to_string(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            timeout: 20,
+        })
+        .await
+        .expect("ExecSync")
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_on_crids_shim_logs_exits_and_execs_in_one_shim_process() {
+    if missing_tools() {
+        return;
+    }
+    let (env, _bin) = node().await;
+    let pod = env.pod_config("onshim");
+    let sid = env.run_pod_on(&pod, HANDLER).await;
+
+    // Output straight into the CRI log, a 40 KiB line split at 16 KiB, the
+    // exit code as the process gave it.
+    let cfg = env.container_config(
+        "fails",
+        &[
+            "/bin/sh",
+            "-c",
+            "echo to-stdout; echo to-stderr >&2; head -c 40960 /dev/zero | tr '\\0' x; echo; exit 3",
+        ],
+    );
+    let path = log_path(&pod, &cfg);
+    let failed = env.run(&sid, &pod, cfg).await;
+    let st = env.wait_exited(&failed).await;
+    assert_eq!((st.exit_code, st.reason.as_str()), (3, "Error"));
+    // The shim publishes the exit after the output reached the log.
+    let lines = parse_log(&std::fs::read_to_string(&path).unwrap());
+    assert!(
+        lines.contains(&entry("stdout", "F", "to-stdout")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&entry("stderr", "F", "to-stderr")),
+        "{lines:?}"
+    );
+    let long: Vec<_> = lines.iter().filter(|l| l.2.starts_with('x')).collect();
+    let tags: Vec<&str> = long.iter().map(|l| l.1.as_str()).collect();
+    assert_eq!(tags, ["P", "P", "F"]);
+    assert_eq!(long[0].2.len(), 16 * 1024);
+    let joined: String = long.iter().map(|l| l.2.as_str()).collect();
+    assert_eq!(joined, "x".repeat(40960));
+
+    // A long-running container: exec with its output and exit code.
+    let cfg = env.container_config("sleeper", &["sleep", "3600"]);
+    let sleeper = env.run(&sid, &pod, cfg).await;
+    let r = exec_sync(
+        &env,
+        &sleeper,
+        &["sh", "-c", "echo out; echo err >&2; exit 4"],
+    )
+    .await;
+    assert_eq!(
+        (r.stdout.as_slice(), r.stderr.as_slice(), r.exit_code),
+        (&b"out\n"[..], &b"err\n"[..], 4)
+    );
+    let r = exec_sync(&env, &sleeper, &["cat", "/proc/1/cmdline"]).await;
+    assert_eq!(r.exit_code, 0);
+
+    // Pause, the failed container and the sleeper: one shim process, and
+    // no crid-logger anywhere for this pod's logs.
+    let shims = env.containerd.shim_pids_of(SHIM);
+    assert_eq!(shims.len(), 1, "one shim for the pod: {shims:?}");
+    assert_eq!(
+        env.containerd.shim_pids_of("containerd-shim-runc-v2"),
+        Vec::<u32>::new()
+    );
+    assert_eq!(
+        loggers_writing_under(Path::new(&pod.log_directory)),
+        Vec::<u32>::new()
+    );
+
+    // Stop: SIGTERM, SIGKILL after the grace period.
+    env.rt()
+        .await
+        .stop_container(StopContainerRequest {
+            container_id: sleeper.clone(),
+            timeout: 1,
+        })
+        .await
+        .expect("StopContainer");
+    let st = env.wait_exited(&sleeper).await;
+    assert!(matches!(st.exit_code, 137 | 143), "{st:?}");
+
+    env.stop_and_remove_pod(&sid).await;
+    assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
+    env.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pods_get_two_shims_and_the_default_handler_stays_runc() {
+    if missing_tools() {
+        return;
+    }
+    let (env, _bin) = node().await;
+    let a = env.pod_config("shima");
+    let b = env.pod_config("shimb");
+    let c = env.pod_config("runcpod");
+    let sa = env.run_pod_on(&a, HANDLER).await;
+    let sb = env.run_pod_on(&b, HANDLER).await;
+    let sc = env.run_pod(&c).await;
+    for (sid, pod) in [(&sa, &a), (&sb, &b), (&sc, &c)] {
+        let cfg = env.container_config("main", &["sleep", "3600"]);
+        env.run(sid, pod, cfg).await;
+    }
+    assert_eq!(env.containerd.shim_pids_of(SHIM).len(), 2);
+    // The pod without a handler is on containerd's runc shim, as before.
+    assert_eq!(
+        env.containerd.shim_pids_of("containerd-shim-runc-v2").len(),
+        1
+    );
+    for sid in [&sa, &sb, &sc] {
+        env.stop_and_remove_pod(sid).await;
+    }
+    assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
+    env.assert_no_leaks();
+}
