@@ -226,3 +226,79 @@ async fn two_pods_get_two_shims_and_the_default_handler_stays_runc() {
     assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
     env.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_rotation_and_a_crid_restart_on_crids_shim() {
+    if missing_tools() {
+        return;
+    }
+    let (mut env, _bin) = node().await;
+    let pod = env.pod_config("shimlog");
+    let sid = env.run_pod_on(&pod, HANDLER).await;
+
+    // The shim's TaskOOM reaches crid (it logs "OOM event") before the exit.
+    let mut cfg = env.container_config(
+        "hog",
+        &["/bin/sh", "-c", "x=a; while true; do x=$x$x; done"],
+    );
+    cfg.linux.as_mut().unwrap().resources = Some(LinuxContainerResources {
+        memory_limit_in_bytes: 16 * 1024 * 1024,
+        ..Default::default()
+    });
+    let hog = env.run(&sid, &pod, cfg).await;
+    let st = env.wait_exited(&hog).await;
+    assert_eq!((st.exit_code, st.reason.as_str()), (137, "OOMKilled"));
+    assert!(
+        env.crid
+            .log()
+            .lines()
+            .any(|l| l.contains("OOM event") && l.contains(&hog)),
+        "no TaskOOM from the shim"
+    );
+
+    // ReopenContainerLog through the shim's control socket; logs keep
+    // flowing while crid is down.
+    let cfg = env.container_config(
+        "writer",
+        &[
+            "/bin/sh",
+            "-c",
+            "i=0; while [ $i -lt 300 ]; do echo n-$i; i=$((i+1)); sleep 0.02; done; sleep 3600",
+        ],
+    );
+    let path = log_path(&pod, &cfg);
+    let writer = env.run(&sid, &pod, cfg).await;
+    env.wait_for_file(&path, "n-20").await;
+    let rotated = path.with_extension("log.1");
+    std::fs::rename(&path, &rotated).unwrap();
+    env.rt()
+        .await
+        .reopen_container_log(ReopenContainerLogRequest {
+            container_id: writer.clone(),
+        })
+        .await
+        .expect("ReopenContainerLog");
+    assert!(
+        path.exists(),
+        "a fresh log file once ReopenContainerLog returns"
+    );
+    env.crid.stop();
+    env.wait_for_file(&path, "n-150").await;
+    env.crid.restart();
+    env.wait_for_file(&path, "n-299").await;
+    let mut all: Vec<String> = vec![];
+    for p in [&rotated, &path] {
+        let text = std::fs::read_to_string(p).unwrap();
+        all.extend(parse_log(&text).into_iter().map(|l| l.2));
+    }
+    let expected: Vec<String> = (0..300).map(|i| format!("n-{i}")).collect();
+    assert_eq!(all, expected);
+    assert_eq!(
+        env.status(&writer).await.state,
+        ContainerState::ContainerRunning as i32
+    );
+
+    env.stop_and_remove_pod(&sid).await;
+    assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
+    env.assert_no_leaks();
+}
