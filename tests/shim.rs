@@ -11,27 +11,14 @@ use std::path::{Path, PathBuf};
 use support::pod::PodEnv;
 use support::*;
 
-const SHIM: &str = "containerd-shim-crid-v1";
+const SHIM: &str = CRID_SHIM;
 const HANDLER: &str = "crid-shim";
-
-/// The shim built next to crid (`cargo build --bins` builds it).
-fn built_shim() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_crid")).parent().unwrap();
-    let shim = dir.join(SHIM);
-    assert!(
-        shim.exists(),
-        "{} missing: run `cargo build --bins` first",
-        shim.display()
-    );
-    shim
-}
 
 /// A node whose containerd finds crid's shim on its PATH, and whose crid
 /// has a `crid-shim` runtime handler for it. The returned dir holds the
 /// shim's link; keep it while the node runs.
 async fn node() -> (PodEnv, tempfile::TempDir) {
-    let bin = short_tempdir("shimbin");
-    std::os::unix::fs::symlink(built_shim(), bin.path().join(SHIM)).unwrap();
+    let bin = crid_shim_bin_dir();
     let containerd = TestContainerd::start_with_path_first(bin.path());
     let opts = CridOptions {
         // The runtimes table replaces the default one: runc stays the default.

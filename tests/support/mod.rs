@@ -144,6 +144,26 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// crid's own shim binary, as containerd looks it up.
+pub const CRID_SHIM: &str = "containerd-shim-crid-v1";
+
+/// A directory holding a link to crid's shim as built next to crid (`cargo
+/// build --bins` builds it), to put first on a test containerd's PATH.
+pub fn crid_shim_bin_dir() -> tempfile::TempDir {
+    let built = Path::new(env!("CARGO_BIN_EXE_crid"))
+        .parent()
+        .unwrap()
+        .join(CRID_SHIM);
+    assert!(
+        built.exists(),
+        "{} missing: run `cargo build --bins` first",
+        built.display()
+    );
+    let dir = short_tempdir("shimbin");
+    std::os::unix::fs::symlink(&built, dir.path().join(CRID_SHIM)).unwrap();
+    dir
+}
+
 /// A containerd of the test's own: own root, state and socket, CRI plugin
 /// disabled unless `cri_plugin` is set.
 pub struct TestContainerd {

@@ -4,7 +4,9 @@
 //!   the shim does crid-logger's job itself, with the same driver
 //!   (`cri_log::driver`): output goes through pipes into the CRI log file,
 //!   and the control socket serves `reopen` and `attach`;
-//! - a path (a FIFO crid made, or a file): the process gets it directly;
+//! - an output path (a FIFO crid made, or a file): the process gets it
+//!   directly; the stdin FIFO is copied into a pipe (so the process sees
+//!   EOF only when crid closes it, or at CloseIO);
 //! - empty: /dev/null.
 //!
 //! With a terminal, runc hands the pty's master over the console socket;
@@ -15,7 +17,7 @@ use cri_log::Stream;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -95,18 +97,35 @@ fn open_output(path: &str) -> io::Result<File> {
     o.open(path)
 }
 
-/// Open the stdin FIFO for reading without waiting for a writer.
-fn open_input(path: &str) -> io::Result<File> {
-    let f = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    // Back to blocking reads for the process.
-    let flags = nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETFL).map_err(io::Error::from)?;
-    let mut flags = nix::fcntl::OFlag::from_bits_truncate(flags);
-    flags.remove(nix::fcntl::OFlag::O_NONBLOCK);
-    nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
-    Ok(f)
+/// The shim's end of a process's stdin: what the stdin FIFO delivers is
+/// copied into the process's pipe until EOF or CloseIO.
+type StdinWriter = std::sync::Arc<Mutex<Option<File>>>;
+
+/// Feed the process's stdin pipe from the FIFO at `path`, in a thread: the
+/// open waits for crid's writer (a process never sees an EOF just because
+/// crid opens its end late); the FIFO's EOF closes the pipe.
+fn feed_stdin(path: String, writer: StdinWriter) {
+    std::thread::spawn(move || {
+        let Ok(mut fifo) = File::open(&path) else {
+            writer.lock().unwrap().take();
+            return;
+        };
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            let n = match io::Read::read(&mut fifo, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let w = writer.lock().unwrap();
+            let written = w
+                .as_ref()
+                .is_some_and(|mut pipe: &File| io::Write::write_all(&mut pipe, &buf[..n]).is_ok());
+            if !written {
+                break;
+            }
+        }
+        writer.lock().unwrap().take();
+    });
 }
 
 /// The process's ends of its stdio, handed to the runtime at create/exec and
@@ -129,6 +148,8 @@ pub struct ProcessIo {
     pub terminal: bool,
     /// The pty master, once runc has sent it.
     console: Mutex<Option<File>>,
+    /// The write end of the process's stdin pipe (no terminal).
+    stdin_writer: StdinWriter,
 }
 
 impl std::fmt::Debug for ProcessIo {
@@ -168,8 +189,12 @@ impl ProcessIo {
                 ends.stderr = Some(open_output(stderr)?);
             }
         }
+        let stdin_writer = StdinWriter::default();
         if !stdin.is_empty() && !terminal {
-            ends.stdin = Some(open_input(stdin)?);
+            let (r, w) = pipe()?;
+            ends.stdin = Some(r);
+            *stdin_writer.lock().unwrap() = Some(w);
+            feed_stdin(stdin.to_string(), stdin_writer.clone());
         }
         Ok(ProcessIo {
             ends: Mutex::new(ends),
@@ -182,6 +207,7 @@ impl ProcessIo {
             stdin_path: stdin.to_string(),
             terminal,
             console: Mutex::new(None),
+            stdin_writer,
         })
     }
 
@@ -190,10 +216,21 @@ impl ProcessIo {
         *self.ends.lock().unwrap() = ProcessEnds::default();
     }
 
-    /// Close the process's stdin (CloseIO): the shim holds no stdin end after
-    /// the start; with a terminal, stop feeding it.
+    /// Close the process's stdin (CloseIO): the process reads EOF.
     pub fn close_stdin(&self) {
-        self.ends.lock().unwrap().stdin = None;
+        match self.stdin_writer.try_lock() {
+            Ok(mut w) => drop(w.take()),
+            // The feeder is blocked writing into a full pipe: close once it
+            // is done, off the async thread.
+            Err(_) => {
+                let w = self.stdin_writer.clone();
+                std::thread::spawn(move || drop(w.lock().unwrap().take()));
+            }
+        }
+        if let Some(master) = self.console.lock().unwrap().as_ref() {
+            // A terminal's EOF is the EOF character at a line's start.
+            let _ = io::Write::write_all(&mut &*master, &[4]);
+        }
     }
 
     /// The pty master arrived: copy its output to the log (or the stdout
