@@ -289,3 +289,44 @@ async fn oom_rotation_and_a_crid_restart_on_crids_shim() {
     assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
     env.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_streams_output_from_crids_shim_while_the_log_keeps_it() {
+    if missing_tools() {
+        return;
+    }
+    let (env, _bin) = node().await;
+    let pod = env.pod_config("shimattach");
+    let sid = env.run_pod_on(&pod, HANDLER).await;
+    let cfg = env.container_config(
+        "main",
+        &[
+            "sh",
+            "-c",
+            "sleep 1; i=0; while [ $i -lt 5 ]; do echo tick-$i; i=$((i+1)); sleep 0.2; done",
+        ],
+    );
+    let log = log_path(&pod, &cfg);
+    let cid = env.run(&sid, &pod, cfg).await;
+    let url = env
+        .rt()
+        .await
+        .attach(AttachRequest {
+            container_id: cid.clone(),
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        })
+        .await
+        .expect("Attach")
+        .into_inner()
+        .url;
+    // The attach ends when the container's output ends.
+    let r = support::spdy::spdy_exec(&url, None).await;
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(out.contains("tick-4"), "{out}");
+    env.wait_for_file(&log, "tick-4").await;
+    env.stop_and_remove_pod(&sid).await;
+    assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
+    env.assert_no_leaks();
+}
