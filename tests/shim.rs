@@ -330,3 +330,57 @@ async fn attach_streams_output_from_crids_shim_while_the_log_keeps_it() {
     assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
     env.assert_no_leaks();
 }
+
+/// Proportional set size (KiB) of a process, from smaps_rollup.
+fn pss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runtime memory per pod: the PSS of the shim processes (and of the
+/// crid-logger processes, on containerd's runc shim) for 10 pods of one
+/// `sleep` container each, per handler. A measurement, not a check:
+/// `cargo test --test shim memory -- --ignored --nocapture`
+/// (`CRID_SHIM_BINARY=target/release/containerd-shim-crid-v1` to measure a
+/// release build).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; prints figures"]
+async fn memory_per_pod_by_handler() {
+    if missing_tools() {
+        return;
+    }
+    const PODS: usize = 10;
+    let (env, _bin) = node().await;
+    for (handler, shim) in [("runc", "containerd-shim-runc-v2"), (HANDLER, SHIM)] {
+        let mut sids = Vec::new();
+        for i in 0..PODS {
+            let pod = env.pod_config(&format!("mem{handler}{i}"));
+            let sid = env.run_pod_on(&pod, handler).await;
+            let cfg = env.container_config("main", &["sleep", "3600"]);
+            env.run(&sid, &pod, cfg).await;
+            sids.push(sid);
+        }
+        let shims = env.containerd.shim_pids_of(shim);
+        let loggers = loggers_writing_under(env.log_dir.path());
+        let shim_kib: u64 = shims.iter().map(|p| pss_kib(*p)).sum();
+        let logger_kib: u64 = loggers.iter().map(|p| pss_kib(*p)).sum();
+        println!(
+            "{handler}: {} shim processes, {} crid-logger processes; PSS per pod: \
+             shims {:.2} MiB + loggers {:.2} MiB = {:.2} MiB",
+            shims.len(),
+            loggers.len(),
+            shim_kib as f64 / 1024.0 / PODS as f64,
+            logger_kib as f64 / 1024.0 / PODS as f64,
+            (shim_kib + logger_kib) as f64 / 1024.0 / PODS as f64,
+        );
+        for sid in &sids {
+            env.stop_and_remove_pod(sid).await;
+        }
+    }
+    assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
+    env.assert_no_leaks();
+}

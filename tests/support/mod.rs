@@ -149,11 +149,16 @@ pub const CRID_SHIM: &str = "containerd-shim-crid-v1";
 
 /// A directory holding a link to crid's shim as built next to crid (`cargo
 /// build --bins` builds it), to put first on a test containerd's PATH.
+/// `CRID_SHIM_BINARY` names another build (a release one, to measure it).
 pub fn crid_shim_bin_dir() -> tempfile::TempDir {
-    let built = Path::new(env!("CARGO_BIN_EXE_crid"))
-        .parent()
-        .unwrap()
-        .join(CRID_SHIM);
+    let built = std::env::var_os("CRID_SHIM_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_BIN_EXE_crid"))
+                .parent()
+                .unwrap()
+                .join(CRID_SHIM)
+        });
     assert!(
         built.exists(),
         "{} missing: run `cargo build --bins` first",
