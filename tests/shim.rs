@@ -8,7 +8,7 @@ mod support;
 
 use crid::cri::*;
 use std::path::{Path, PathBuf};
-use support::pod::PodEnv;
+use support::pod::{in_own_pid_namespace, PodEnv};
 use support::*;
 
 const SHIM: &str = CRID_SHIM;
@@ -381,6 +381,30 @@ async fn memory_per_pod_by_handler() {
             env.stop_and_remove_pod(sid).await;
         }
     }
+    assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
+    env.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_without_pause_runs_its_containers_in_one_shim() {
+    if missing_tools() {
+        return;
+    }
+    let (env, _bin) = node().await;
+    // No shared PID namespace, no sysctls: crid pins the namespaces itself
+    // and the first container starts the pod's shim.
+    let pod = env.pod_config_without_shared_pid("nopause");
+    let sid = env.run_pod_on(&pod, HANDLER).await;
+    assert_eq!(env.containerd.shim_pids_of(SHIM), Vec::<u32>::new());
+    let sleeper = |name| in_own_pid_namespace(env.container_config(name, &["sleep", "3600"]));
+    let a = env.run(&sid, &pod, sleeper("a")).await;
+    let b = env.run(&sid, &pod, sleeper("b")).await;
+    assert_eq!(env.containerd.shim_pids_of(SHIM).len(), 1);
+    for cid in [&a, &b] {
+        let r = exec_sync(&env, cid, &["hostname"]).await;
+        assert_eq!((r.exit_code, r.stdout.as_slice()), (0, &b"nopause\n"[..]));
+    }
+    env.stop_and_remove_pod(&sid).await;
     assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
     env.assert_no_leaks();
 }
