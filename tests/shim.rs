@@ -155,6 +155,30 @@ async fn pod_on_crids_shim_logs_exits_and_execs_in_one_shim_process() {
     let r = exec_sync(&env, &sleeper, &["cat", "/proc/1/cmdline"]).await;
     assert_eq!(r.exit_code, 0);
 
+    // Update, stats and pids through the shim.
+    env.rt()
+        .await
+        .update_container_resources(UpdateContainerResourcesRequest {
+            container_id: sleeper.clone(),
+            linux: Some(LinuxContainerResources {
+                memory_limit_in_bytes: 96 << 20,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("UpdateContainerResources");
+    let limit = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max";
+    let r = exec_sync(&env, &sleeper, &["sh", "-c", limit]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&r.stdout).trim(),
+        (96u64 << 20).to_string()
+    );
+    let metrics = env.containerd.ctr(&["tasks", "metrics", &sleeper]);
+    assert!(metrics.contains("memory"), "{metrics}");
+    let ps = env.containerd.ctr(&["tasks", "ps", &sleeper]);
+    assert!(ps.lines().skip(1).any(|l| !l.trim().is_empty()), "{ps}");
+
     // Pause, the failed container and the sleeper: one shim process, and
     // no crid-logger anywhere for this pod's logs.
     let shims = env.containerd.shim_pids_of(SHIM);
