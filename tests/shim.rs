@@ -7,8 +7,8 @@
 mod support;
 
 use crid::cri::*;
-use std::path::{Path, PathBuf};
-use support::pod::{in_own_pid_namespace, PodEnv};
+use std::path::Path;
+use support::pod::{in_own_pid_namespace, log_contents, log_path, parse_log, PodEnv};
 use support::*;
 
 const SHIM: &str = CRID_SHIM;
@@ -31,29 +31,6 @@ async fn node() -> (PodEnv, tempfile::TempDir) {
     (PodEnv::on_containerd(containerd, opts).await, bin)
 }
 
-fn log_path(pod: &PodSandboxConfig, c: &ContainerConfig) -> PathBuf {
-    Path::new(&pod.log_directory).join(&c.log_path)
-}
-
-/// (stream, tag, content) of each CRI log line; checks the timestamp.
-fn parse_log(text: &str) -> Vec<(String, String, String)> {
-    text.lines()
-        .map(|l| {
-            let mut parts = l.splitn(4, ' ');
-            let ts = parts.next().unwrap();
-            assert!(
-                chrono::DateTime::parse_from_rfc3339(ts).is_ok() && ts.ends_with('Z'),
-                "bad timestamp in {l:?}"
-            );
-            (
-                parts.next().unwrap().to_string(),
-                parts.next().unwrap().to_string(),
-                parts.next().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
-}
-
 fn entry(stream: &str, tag: &str, content: &str) -> (String, String, String) {
     (stream.into(), tag.into(), content.into())
 }
@@ -61,16 +38,10 @@ fn entry(stream: &str, tag: &str, content: &str) -> (String, String, String) {
 /// crid-logger processes on the machine writing into `dir`.
 fn loggers_writing_under(dir: &Path) -> Vec<u32> {
     let needle = dir.to_string_lossy().into_owned();
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let cmd = String::from_utf8_lossy(&cmd);
-            cmd.contains("crid-logger") && cmd.contains(&needle)
-        })
-        .collect()
+    pids_whose_cmdline(|args| {
+        let cmd = String::from_utf8_lossy(&args.join(&b' ')).into_owned();
+        cmd.contains("crid-logger") && cmd.contains(&needle)
+    })
 }
 
 /// Shim processes gone, within a bounded wait (containerd shuts the shim
@@ -280,28 +251,12 @@ async fn oom_rotation_and_a_crid_restart_on_crids_shim() {
     let path = log_path(&pod, &cfg);
     let writer = env.run(&sid, &pod, cfg).await;
     env.wait_for_file(&path, "n-20").await;
-    let rotated = path.with_extension("log.1");
-    std::fs::rename(&path, &rotated).unwrap();
-    env.rt()
-        .await
-        .reopen_container_log(ReopenContainerLogRequest {
-            container_id: writer.clone(),
-        })
-        .await
-        .expect("ReopenContainerLog");
-    assert!(
-        path.exists(),
-        "a fresh log file once ReopenContainerLog returns"
-    );
+    let rotated = env.rotate_log(&path, &writer).await;
     env.crid.stop();
     env.wait_for_file(&path, "n-150").await;
     env.crid.restart();
     env.wait_for_file(&path, "n-299").await;
-    let mut all: Vec<String> = vec![];
-    for p in [&rotated, &path] {
-        let text = std::fs::read_to_string(p).unwrap();
-        all.extend(parse_log(&text).into_iter().map(|l| l.2));
-    }
+    let all = log_contents(&[&rotated, &path]);
     let expected: Vec<String> = (0..300).map(|i| format!("n-{i}")).collect();
     assert_eq!(all, expected);
     assert_eq!(

@@ -144,6 +144,21 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// PIDs of the machine's processes whose arguments (`/proc/<pid>/cmdline`,
+/// split at NULs) match.
+pub fn pids_whose_cmdline(matches: impl Fn(&[&[u8]]) -> bool) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+            matches(&args)
+        })
+        .collect()
+}
+
 /// crid's own shim binary, as containerd looks it up.
 pub const CRID_SHIM: &str = "containerd-shim-crid-v1";
 
@@ -304,17 +319,10 @@ state = "{state}"
     /// PIDs of the shims of binary `name` serving this containerd.
     pub fn shim_pids_of(&self, name: &str) -> Vec<u32> {
         let address = self.address.to_string_lossy().into_owned();
-        std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| {
-                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-                args.first().is_some_and(|a| a.ends_with(name.as_bytes()))
-                    && args.contains(&address.as_bytes())
-            })
-            .collect()
+        pids_whose_cmdline(|args| {
+            args.first().is_some_and(|a| a.ends_with(name.as_bytes()))
+                && args.contains(&address.as_bytes())
+        })
     }
 
     /// `ctr` against this containerd in the k8s.io namespace.
