@@ -387,3 +387,36 @@ async fn pod_without_pause_runs_its_containers_in_one_shim() {
     assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
     env.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containerd_restart_reconnects_and_a_killed_shim_is_cleaned_up() {
+    if missing_tools() {
+        return;
+    }
+    let (mut env, _bin) = node().await;
+    let pod = env.pod_config("shimrestart");
+    let sid = env.run_pod_on(&pod, HANDLER).await;
+    let cid = env
+        .run(&sid, &pod, env.container_config("main", &["sleep", "3600"]))
+        .await;
+    let shims = env.containerd.shim_pids_of(SHIM);
+    assert_eq!(shims.len(), 1);
+
+    // containerd comes back and finds the shim through the bundle's address.
+    env.containerd.start_again();
+    let r = exec_sync(&env, &cid, &["echo", "still"]).await;
+    assert_eq!((r.exit_code, r.stdout.as_slice()), (0, &b"still\n"[..]));
+    assert_eq!(env.containerd.shim_pids_of(SHIM), shims);
+
+    // The shim dies: containerd runs `shim delete` and reports the exits.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shims[0] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let st = env.wait_exited(&cid).await;
+    assert_eq!(st.exit_code, 137, "{st:?}");
+    env.stop_and_remove_pod(&sid).await;
+    assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
+    env.assert_no_leaks();
+}
