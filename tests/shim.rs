@@ -44,6 +44,17 @@ fn loggers_writing_under(dir: &Path) -> Vec<u32> {
     })
 }
 
+/// The socket a shim serves on (its `-socket unix://…` argument).
+fn shim_socket(pid: u32) -> std::path::PathBuf {
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let args: Vec<String> = cmd
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let at = args.iter().position(|a| a == "-socket").unwrap();
+    args[at + 1].trim_start_matches("unix://").into()
+}
+
 /// Shim processes gone, within a bounded wait (containerd shuts the shim
 /// down right after the last task's delete).
 async fn wait_no_shims(env: &PodEnv) -> Vec<u32> {
@@ -153,7 +164,16 @@ async fn pod_on_crids_shim_logs_exits_and_execs_in_one_shim_process() {
     // Pause, the failed container and the sleeper: one shim process, and
     // no crid-logger anywhere for this pod's logs.
     let shims = env.containerd.shim_pids_of(SHIM);
-    assert_eq!(shims.len(), 1, "one shim for the pod: {shims:?}");
+    let cmdlines: Vec<String> = shims
+        .iter()
+        .map(|p| {
+            String::from_utf8_lossy(
+                &std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default(),
+            )
+            .replace('\0', " ")
+        })
+        .collect();
+    assert_eq!(shims.len(), 1, "one shim for the pod: {cmdlines:?}");
     assert_eq!(
         env.containerd.shim_pids_of("containerd-shim-runc-v2"),
         Vec::<u32>::new()
@@ -409,6 +429,8 @@ async fn containerd_restart_reconnects_and_a_killed_shim_is_cleaned_up() {
     assert_eq!(env.containerd.shim_pids_of(SHIM), shims);
 
     // The shim dies: containerd runs `shim delete` and reports the exits.
+    let socket = shim_socket(shims[0]);
+    assert!(socket.exists(), "{}", socket.display());
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(shims[0] as i32),
         nix::sys::signal::Signal::SIGKILL,
@@ -417,6 +439,7 @@ async fn containerd_restart_reconnects_and_a_killed_shim_is_cleaned_up() {
     let st = env.wait_exited(&cid).await;
     assert_eq!(st.exit_code, 137, "{st:?}");
     env.stop_and_remove_pod(&sid).await;
+    assert!(!socket.exists(), "the dead shim's socket is removed");
     assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
     env.assert_no_leaks();
 }

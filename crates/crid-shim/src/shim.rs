@@ -23,6 +23,7 @@ use containerd_shim::protos::ttrpc::r#async::{transport::Listener, Server};
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{Flags, StartOpts};
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
@@ -100,6 +101,14 @@ async fn delete(flags: Flags) -> Result<(), AnyError> {
     let bundle = std::env::current_dir()?;
     crate::runc_exec::force_delete(&flags.namespace, &flags.id, &bundle).await;
     reaper.abort();
+    // containerd also runs `delete` after a task of a live pod shim is
+    // gone: the socket goes only when nothing answers on it.
+    if let Ok(address) = std::fs::read_to_string(bundle.join("address")) {
+        let path = socket_path(address.trim());
+        if UnixStream::connect(path).is_err() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
     let mut resp = containerd_shim::protos::api::DeleteResponse::new();
     resp.exit_status = KILLED_STATUS;
     resp.exited_at = Some(containerd_shim::util::timestamp()?).into();
@@ -114,14 +123,23 @@ fn listen(socket: &str) -> std::io::Result<UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    match UnixListener::bind(path) {
+    let listener = match UnixListener::bind(path) {
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            // A stale socket of a dead shim (a live one was reused at start).
+            if UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("{} is served by another shim", path.display()),
+                ));
+            }
+            // A stale socket of a dead shim.
             std::fs::remove_file(path)?;
             UnixListener::bind(path)
         }
         r => r,
-    }
+    }?;
+    // Only containerd (root) talks to the shim.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
 }
 
 /// Serve the task API until containerd shuts the shim down.
