@@ -330,12 +330,13 @@ async fn attach_streams_output_from_crids_shim_while_the_log_keeps_it() {
     env.assert_no_leaks();
 }
 
-/// Proportional set size (KiB) of a process, from smaps_rollup.
-fn pss_kib(pid: u32) -> u64 {
+/// A field of a process's smaps_rollup (`Pss`, `Pss_Anon`…), in KiB.
+fn smaps_kib(pid: u32, field: &str) -> u64 {
+    let prefix = format!("{field}:");
     std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("Pss:"))
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
@@ -365,16 +366,19 @@ async fn memory_per_pod_by_handler() {
         }
         let shims = env.containerd.shim_pids_of(shim);
         let loggers = loggers_writing_under(env.log_dir.path());
-        let shim_kib: u64 = shims.iter().map(|p| pss_kib(*p)).sum();
-        let logger_kib: u64 = loggers.iter().map(|p| pss_kib(*p)).sum();
+        let per_pod = |pids: &[u32], field: &str| {
+            pids.iter().map(|p| smaps_kib(*p, field)).sum::<u64>() as f64 / 1024.0 / PODS as f64
+        };
+        let (shim_mib, logger_mib) = (per_pod(&shims, "Pss"), per_pod(&loggers, "Pss"));
         println!(
             "{handler}: {} shim processes, {} crid-logger processes; PSS per pod: \
-             shims {:.2} MiB + loggers {:.2} MiB = {:.2} MiB",
+             shims {shim_mib:.2} MiB (anon {:.2}) + loggers {logger_mib:.2} MiB (anon {:.2}) \
+             = {:.2} MiB",
             shims.len(),
             loggers.len(),
-            shim_kib as f64 / 1024.0 / PODS as f64,
-            logger_kib as f64 / 1024.0 / PODS as f64,
-            (shim_kib + logger_kib) as f64 / 1024.0 / PODS as f64,
+            per_pod(&shims, "Pss_Anon"),
+            per_pod(&loggers, "Pss_Anon"),
+            shim_mib + logger_mib,
         );
         for sid in &sids {
             env.stop_and_remove_pod(sid).await;
