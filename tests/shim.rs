@@ -447,3 +447,55 @@ async fn containerd_restart_reconnects_and_a_killed_shim_is_cleaned_up() {
     assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
     env.assert_no_leaks();
 }
+
+/// `kubectl run -i` on crid's shim: the container keeps crid's log URI (no
+/// FIFOs, no crid-logger) and still reads what the first attach sends,
+/// then EOF.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_feeds_stdin_once_on_crids_shim_without_a_logger_process() {
+    if missing_tools() {
+        return;
+    }
+    let (env, _bin) = node().await;
+    let pod = env.pod_config("shimstdin");
+    let sid = env.run_pod_on(&pod, HANDLER).await;
+    let mut cfg = env.container_config("main", &["sh"]);
+    cfg.stdin = true;
+    cfg.stdin_once = true;
+    let log = log_path(&pod, &cfg);
+    let cid = env.run(&sid, &pod, cfg).await;
+    assert_eq!(
+        env.status(&cid).await.state,
+        ContainerState::ContainerRunning as i32,
+        "the shell waits on its stdin"
+    );
+    assert_eq!(
+        loggers_writing_under(Path::new(&pod.log_directory)),
+        Vec::<u32>::new()
+    );
+    let url = env
+        .rt()
+        .await
+        .attach(AttachRequest {
+            container_id: cid.clone(),
+            stdin: true,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        })
+        .await
+        .expect("Attach")
+        .into_inner()
+        .url;
+    let r = support::spdy::spdy_exec(&url, Some(b"echo said-$((6*7)); echo to-stderr >&2\n")).await;
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(out.contains("said-42"), "{out} / error stream: {}", r.error);
+    let status = env.wait_exited(&cid).await;
+    assert_eq!(status.exit_code, 0, "EOF on stdin ends the shell");
+    let text = env.wait_for_file(&log, "to-stderr").await;
+    assert!(text.contains(" stdout F said-42"), "{text}");
+    assert!(text.contains(" stderr F to-stderr"), "{text}");
+    env.stop_and_remove_pod(&sid).await;
+    assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
+    env.assert_no_leaks();
+}
