@@ -163,12 +163,12 @@ impl Runtime {
                 fifos.stderr.to_string_lossy().into_owned(),
             )
         } else {
-            let uri = format!(
-                "binary://{}?log={}&control={}",
-                self.logger_binary().display(),
-                crate::uri::percent_encode(&log.to_string_lossy(), b"/"),
-                crate::uri::percent_encode(&control.to_string_lossy(), b"/"),
-            );
+            let uri = cri_log::uri::LogUri {
+                binary: self.logger_binary(),
+                log: log.clone(),
+                control: Some(control.clone()),
+            }
+            .to_uri();
             (uri.clone(), uri)
         };
         let mut stdin = String::new();

@@ -9,6 +9,7 @@
 //! Nothing here knows about containerd or tonic.
 
 pub mod driver;
+pub mod uri;
 
 use chrono::{DateTime, Timelike, Utc};
 use std::io::{self, BufRead, BufReader, Read, Write};

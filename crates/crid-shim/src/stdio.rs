@@ -13,70 +13,19 @@
 //! its output goes where stdout would have gone, and the stdin FIFO feeds it.
 
 use cri_log::driver::LogDriver;
+use cri_log::uri::LogUri;
 use cri_log::Stream;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// How long the end of a process's output may lag its exit (a daemonized
 /// child may hold the pipes open: the exit is reported anyway).
 const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_secs(2);
-
-/// crid's log URI: the log file and the control socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogUri {
-    pub log: PathBuf,
-    pub control: Option<PathBuf>,
-}
-
-/// Parse crid's `binary://…/crid-logger?log=…&control=…`; other URIs: `None`.
-pub fn parse_log_uri(uri: &str) -> Option<LogUri> {
-    let rest = uri.strip_prefix("binary://")?;
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if Path::new(path).file_name()? != "crid-logger" {
-        return None;
-    }
-    let mut log = None;
-    let mut control = None;
-    for pair in query.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = PathBuf::from(percent_decode(v));
-        match k {
-            "log" => log = Some(v),
-            "control" => control = Some(v),
-            _ => {}
-        }
-    }
-    Some(LogUri { log: log?, control })
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 fn pipe() -> io::Result<(File, File)> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
@@ -164,13 +113,13 @@ impl ProcessIo {
     pub fn open(stdin: &str, stdout: &str, stderr: &str, terminal: bool) -> io::Result<ProcessIo> {
         let mut ends = ProcessEnds::default();
         let mut log = None;
-        if let Some(uri) = parse_log_uri(stdout) {
+        if let Some(uri) = LogUri::parse(stdout) {
             let mut driver = LogDriver::open(&uri.log, uri.control.as_deref())?;
             if !terminal {
                 let (out_r, out_w) = pipe()?;
                 driver.follow(out_r, Stream::Stdout);
                 ends.stdout = Some(out_w);
-                if parse_log_uri(stderr).is_some() {
+                if LogUri::parse(stderr).is_some() {
                     let (err_r, err_w) = pipe()?;
                     driver.follow(err_r, Stream::Stderr);
                     ends.stderr = Some(err_w);
@@ -199,7 +148,7 @@ impl ProcessIo {
         Ok(ProcessIo {
             ends: Mutex::new(ends),
             log: Mutex::new(log),
-            stdout_path: if parse_log_uri(stdout).is_some() {
+            stdout_path: if LogUri::parse(stdout).is_some() {
                 String::new()
             } else {
                 stdout.to_string()
@@ -401,27 +350,4 @@ fn recv_fd(conn: &std::os::unix::net::UnixStream) -> io::Result<File> {
         }
     }
     Err(io::Error::other("no fd on the console socket"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn crids_log_uri_is_recognised() {
-        let uri = "binary:///usr/bin/crid-logger?log=/var/log/pods/a%20b/c/0.log&control=/run/x/logger.sock";
-        assert_eq!(
-            parse_log_uri(uri),
-            Some(LogUri {
-                log: "/var/log/pods/a b/c/0.log".into(),
-                control: Some("/run/x/logger.sock".into()),
-            })
-        );
-        assert_eq!(parse_log_uri("binary:///usr/bin/other?log=/x"), None);
-        assert_eq!(parse_log_uri("/run/fifo"), None);
-        assert_eq!(
-            parse_log_uri("binary:///usr/bin/crid-logger?control=/x"),
-            None
-        );
-    }
 }
