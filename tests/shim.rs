@@ -55,6 +55,32 @@ fn shim_socket(pid: u32) -> std::path::PathBuf {
     args[at + 1].trim_start_matches("unix://").into()
 }
 
+/// The streaming URL of an attach to a container's output (and stdin).
+async fn attach_url(env: &PodEnv, cid: &str, stdin: bool) -> String {
+    env.rt()
+        .await
+        .attach(AttachRequest {
+            container_id: cid.to_string(),
+            stdin,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        })
+        .await
+        .expect("Attach")
+        .into_inner()
+        .url
+}
+
+/// Stop and remove the pods; then no shim, no leak of any kind is left.
+async fn remove_and_check(env: &PodEnv, sids: &[&str]) {
+    for sid in sids {
+        env.stop_and_remove_pod(sid).await;
+    }
+    assert_eq!(wait_no_shims(env).await, Vec::<u32>::new(), "shim left");
+    env.assert_no_leaks();
+}
+
 /// Shim processes gone, within a bounded wait (containerd shuts the shim
 /// down right after the last task's delete).
 async fn wait_no_shims(env: &PodEnv) -> Vec<u32> {
@@ -195,9 +221,7 @@ async fn pod_on_crids_shim_logs_exits_and_execs_in_one_shim_process() {
     let st = env.wait_exited(&sleeper).await;
     assert!(matches!(st.exit_code, 137 | 143), "{st:?}");
 
-    env.stop_and_remove_pod(&sid).await;
-    assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
-    env.assert_no_leaks();
+    remove_and_check(&env, &[&sid]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,11 +246,7 @@ async fn two_pods_get_two_shims_and_the_default_handler_stays_runc() {
         env.containerd.shim_pids_of("containerd-shim-runc-v2").len(),
         1
     );
-    for sid in [&sa, &sb, &sc] {
-        env.stop_and_remove_pod(sid).await;
-    }
-    assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
-    env.assert_no_leaks();
+    remove_and_check(&env, &[&sa, &sb, &sc]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,9 +304,7 @@ async fn oom_rotation_and_a_crid_restart_on_crids_shim() {
         ContainerState::ContainerRunning as i32
     );
 
-    env.stop_and_remove_pod(&sid).await;
-    assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
-    env.assert_no_leaks();
+    remove_and_check(&env, &[&sid]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,27 +325,13 @@ async fn attach_streams_output_from_crids_shim_while_the_log_keeps_it() {
     );
     let log = log_path(&pod, &cfg);
     let cid = env.run(&sid, &pod, cfg).await;
-    let url = env
-        .rt()
-        .await
-        .attach(AttachRequest {
-            container_id: cid.clone(),
-            stdout: true,
-            stderr: true,
-            ..Default::default()
-        })
-        .await
-        .expect("Attach")
-        .into_inner()
-        .url;
+    let url = attach_url(&env, &cid, false).await;
     // The attach ends when the container's output ends.
     let r = support::spdy::spdy_exec(&url, None).await;
     let out = String::from_utf8_lossy(&r.stdout);
     assert!(out.contains("tick-4"), "{out}");
     env.wait_for_file(&log, "tick-4").await;
-    env.stop_and_remove_pod(&sid).await;
-    assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
-    env.assert_no_leaks();
+    remove_and_check(&env, &[&sid]).await;
 }
 
 /// A field of a process's smaps_rollup (`Pss`, `Pss_Anon`…), in KiB.
@@ -407,9 +411,7 @@ async fn pod_without_pause_runs_its_containers_in_one_shim() {
         let r = exec_sync(&env, cid, &["hostname"]).await;
         assert_eq!((r.exit_code, r.stdout.as_slice()), (0, &b"nopause\n"[..]));
     }
-    env.stop_and_remove_pod(&sid).await;
-    assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
-    env.assert_no_leaks();
+    remove_and_check(&env, &[&sid]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -473,20 +475,7 @@ async fn attach_feeds_stdin_once_on_crids_shim_without_a_logger_process() {
         loggers_writing_under(Path::new(&pod.log_directory)),
         Vec::<u32>::new()
     );
-    let url = env
-        .rt()
-        .await
-        .attach(AttachRequest {
-            container_id: cid.clone(),
-            stdin: true,
-            stdout: true,
-            stderr: true,
-            ..Default::default()
-        })
-        .await
-        .expect("Attach")
-        .into_inner()
-        .url;
+    let url = attach_url(&env, &cid, true).await;
     let r = support::spdy::spdy_exec(&url, Some(b"echo said-$((6*7)); echo to-stderr >&2\n")).await;
     let out = String::from_utf8_lossy(&r.stdout);
     assert!(out.contains("said-42"), "{out} / error stream: {}", r.error);
@@ -495,7 +484,5 @@ async fn attach_feeds_stdin_once_on_crids_shim_without_a_logger_process() {
     let text = env.wait_for_file(&log, "to-stderr").await;
     assert!(text.contains(" stdout F said-42"), "{text}");
     assert!(text.contains(" stderr F to-stderr"), "{text}");
-    env.stop_and_remove_pod(&sid).await;
-    assert_eq!(wait_no_shims(&env).await, Vec::<u32>::new(), "shim left");
-    env.assert_no_leaks();
+    remove_and_check(&env, &[&sid]).await;
 }
