@@ -8,8 +8,9 @@
 #   UNIT_DIR    systemd unit dir (default $PREFIX/lib/systemd/system; both
 #               /usr/local/lib/... and /usr/lib/... are on systemd's path)
 #   SYSCONFDIR  /etc by default: crid reads $SYSCONFDIR/crid/config.toml
-# Installs crid, crid-logger (crid starts it from its own directory) and
-# cridctl; the unit, its ExecStart pointing at the installed crid; and the
+# Installs crid, crid-logger (crid starts it from its own directory),
+# cridctl and containerd-shim-crid-v1 (crid's own shim, runtime type
+# io.containerd.crid.v1, which containerd finds on its PATH); the unit, its ExecStart pointing at the installed crid; and the
 # default config, only when none is there (an operator's is never
 # overwritten, and uninstall leaves it). crid-bench is a development tool
 # and is not installed.
@@ -21,7 +22,7 @@ PREFIX=${PREFIX:-/usr/local}
 DESTDIR=${DESTDIR:-}
 UNIT_DIR=${UNIT_DIR:-$PREFIX/lib/systemd/system}
 SYSCONFDIR=${SYSCONFDIR:-/etc}
-BINARIES=(crid crid-logger cridctl)
+BINARIES=(crid crid-logger cridctl containerd-shim-crid-v1)
 
 bindir=$DESTDIR$PREFIX/bin
 unit=$DESTDIR$UNIT_DIR/crid.service

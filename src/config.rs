@@ -200,6 +200,18 @@ impl Default for ContainerdConfig {
 /// `binary_name` (crun), on the host's kernel.
 pub const RUNC_SHIM: &str = "io.containerd.runc.v2";
 
+/// crid's own shim (`containerd-shim-crid-v1`, crates/crid-shim): runs runc
+/// or crun on the host's kernel too, with the same runtime options.
+pub const CRID_SHIM: &str = "io.containerd.crid.v1";
+
+impl RuntimeHandler {
+    /// Whether the handler runs containers with an OCI runtime on the
+    /// host's kernel (containerd's runc shim or crid's), not in a VM.
+    pub fn runs_on_host_kernel(&self) -> bool {
+        self.runtime_type == RUNC_SHIM || self.runtime_type == CRID_SHIM
+    }
+}
+
 impl Default for RuntimeHandler {
     fn default() -> Self {
         RuntimeHandler {

@@ -931,7 +931,7 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     .await;
     let state = crid.state.display().to_string();
     wait_for("crid-loggers to exit", Duration::from_secs(20), || {
-        processes_whose_args(|args| args.iter().any(|a| a.starts_with(state.as_bytes())))
+        pids_whose_cmdline(|args| args.iter().any(|a| a.starts_with(state.as_bytes())))
             .iter()
             .all(|p| Some(*p) == crid.pid())
     })

@@ -5,30 +5,8 @@
 mod support;
 
 use crid::cri::*;
-use support::pod::PodEnv;
+use support::pod::{log_contents, log_path, parse_log, PodEnv};
 use support::*;
-
-fn log_path(pod: &PodSandboxConfig, c: &ContainerConfig) -> std::path::PathBuf {
-    std::path::Path::new(&pod.log_directory).join(&c.log_path)
-}
-
-/// (stream, tag, content) of every CRI log line; checks the timestamp shape.
-fn parse_log(text: &str) -> Vec<(String, String, String)> {
-    text.lines()
-        .map(|l| {
-            let mut parts = l.splitn(4, ' ');
-            let ts = parts.next().unwrap();
-            assert!(
-                chrono::DateTime::parse_from_rfc3339(ts).is_ok(),
-                "bad timestamp in {l:?}"
-            );
-            let stream = parts.next().unwrap().to_string();
-            let tag = parts.next().unwrap().to_string();
-            let content = parts.next().unwrap_or("").to_string();
-            (stream, tag, content)
-        })
-        .collect()
-}
 
 /// The security context of a config built by `container_config`.
 fn security_context(cfg: &mut ContainerConfig) -> &mut LinuxContainerSecurityContext {
@@ -347,28 +325,9 @@ async fn reopen_container_log_after_rotation_loses_no_line() {
     let path = log_path(&pod, &cfg);
     let cid = env.run(&sid, &pod, cfg).await;
     env.wait_for_file(&path, "line-50").await;
-    let rotated = path.with_extension("log.1");
-    std::fs::rename(&path, &rotated).unwrap();
-    env.rt()
-        .await
-        .reopen_container_log(ReopenContainerLogRequest {
-            container_id: cid.clone(),
-        })
-        .await
-        .unwrap();
-    assert!(
-        path.exists(),
-        "a fresh log file once ReopenContainerLog returns"
-    );
+    let rotated = env.rotate_log(&path, &cid).await;
     env.wait_for_file(&path, "line-399").await;
-    let mut all: Vec<String> = vec![];
-    for p in [&rotated, &path] {
-        all.extend(
-            parse_log(&std::fs::read_to_string(p).unwrap())
-                .into_iter()
-                .map(|l| l.2),
-        );
-    }
+    let all = log_contents(&[&rotated, &path]);
     let expected: Vec<String> = (0..400).map(|i| format!("line-{i}")).collect();
     assert_eq!(all, expected);
 

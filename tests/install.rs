@@ -52,7 +52,7 @@ fn make_install_stages_a_node_layout_and_keeps_the_operators_config() {
     make("install", dest);
 
     let bin = dest.join("usr/bin");
-    for b in ["crid", "crid-logger", "cridctl"] {
+    for b in ["crid", "crid-logger", "cridctl", "containerd-shim-crid-v1"] {
         assert_eq!(mode(&bin.join(b)), 0o755, "{b}");
     }
     assert!(!bin.join("crid-bench").exists(), "a development tool");
@@ -87,7 +87,7 @@ fn make_install_stages_a_node_layout_and_keeps_the_operators_config() {
     assert_eq!(std::fs::read_to_string(&config_path).unwrap(), operator);
 
     make("uninstall", dest);
-    for b in ["crid", "crid-logger", "cridctl"] {
+    for b in ["crid", "crid-logger", "cridctl", "containerd-shim-crid-v1"] {
         assert!(!bin.join(b).exists(), "{b} left after uninstall");
     }
     assert!(!unit_path.exists());

@@ -18,11 +18,22 @@ struct Fixture {
     state: tempfile::TempDir,
     svc: StreamService,
     id: String,
+    _shim_bin: Option<tempfile::TempDir>,
 }
 
 impl Fixture {
     async fn start(netns: Option<PathBuf>) -> Fixture {
-        let ctd = TestContainerd::start();
+        Self::start_on(netns, None).await
+    }
+
+    /// The container on containerd's runtime `runtime` (None: the default).
+    /// crid's own shim is found on the test containerd's PATH.
+    async fn start_on(netns: Option<PathBuf>, runtime: Option<&str>) -> Fixture {
+        let shim_bin = runtime.map(|_| crid_shim_bin_dir());
+        let ctd = match &shim_bin {
+            Some(dir) => TestContainerd::start_with_path_first(dir.path()),
+            None => TestContainerd::start(),
+        };
         let img_dir = short_tempdir("img");
         let img = image::busybox_image(
             &img_dir.path().join("layout"),
@@ -34,14 +45,12 @@ impl Fixture {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let id = format!("crid-stream-{}-{n}", std::process::id());
-        ctd.ctr(&[
-            "run",
-            "-d",
-            "docker.io/library/busybox:stream",
-            &id,
-            "sleep",
-            "1000",
-        ]);
+        let mut run = vec!["run", "-d"];
+        if let Some(r) = runtime {
+            run.extend(["--runtime", r]);
+        }
+        run.extend(["docker.io/library/busybox:stream", &id, "sleep", "1000"]);
+        ctd.ctr(&run);
         let state = short_tempdir("st");
         let config = Config {
             state: state.path().to_path_buf(),
@@ -56,6 +65,7 @@ impl Fixture {
             state,
             svc,
             id,
+            _shim_bin: shim_bin,
         }
     }
 
@@ -98,8 +108,21 @@ async fn exec_over_spdy_pipes_stdio_and_reports_exit_codes() {
     if missing_tools() {
         return;
     }
-    let f = Fixture::start(None).await;
+    exec_over_spdy_on(Fixture::start(None).await).await;
+}
 
+/// The same on crid's own shim (io.containerd.crid.v1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exec_over_spdy_on_crids_shim() {
+    if missing_tools() {
+        return;
+    }
+    exec_over_spdy_on(Fixture::start_on(None, Some(CRID_RUNTIME)).await).await;
+}
+
+const CRID_RUNTIME: &str = "io.containerd.crid.v1";
+
+async fn exec_over_spdy_on(f: Fixture) {
     let url = f
         .svc
         .exec_url(f.exec(&["sh", "-c", "echo out; echo err >&2"], false, false))
@@ -183,7 +206,18 @@ async fn tty_exec_follows_resize() {
     if missing_tools() {
         return;
     }
-    let f = Fixture::start(None).await;
+    tty_exec_follows_resize_on(Fixture::start(None).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tty_exec_follows_resize_on_crids_shim() {
+    if missing_tools() {
+        return;
+    }
+    tty_exec_follows_resize_on(Fixture::start_on(None, Some(CRID_RUNTIME)).await).await;
+}
+
+async fn tty_exec_follows_resize_on(f: Fixture) {
     let url = f.svc.exec_url(f.exec(&["sh"], true, true)).await.unwrap();
     let (code, head, session) = spdy(&url, &["v4.channel.k8s.io"]).await;
     assert_eq!(code, 101, "{head}");

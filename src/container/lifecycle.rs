@@ -65,7 +65,8 @@ impl Runtime {
             Err(e) => {
                 let _ = self.containerd.delete_task(c.id()).await;
                 self.stream.release_stdin(c.id());
-                if uses_fifo_stdio(&c) {
+                let handler = self.runtime_handler(&sandbox.meta.runtime_handler);
+                if handler.is_ok_and(|(_, h)| uses_fifo_stdio(&c, &h)) {
                     let dir = self.container_state_dir(c.id());
                     super::fifo_stdio::OutputFifos::in_dir(&dir).release();
                 }
@@ -93,7 +94,7 @@ impl Runtime {
         let state_dir = self.container_state_dir(c.id());
         std::fs::create_dir_all(&state_dir)
             .map_err(|e| Error::io(format!("create {}", state_dir.display()), e))?;
-        let io = self.task_io(c, &state_dir).await?;
+        let io = self.task_io(c, &handler, &state_dir).await?;
         clock.mark("prepare", Spent::Crid);
         let prepared = c.rootfs_mounts.lock().unwrap().take();
         let mut mounts = match prepared {
@@ -137,17 +138,23 @@ impl Runtime {
     }
 
     /// Stdio of a container's task: output goes to crid-logger, a process the
-    /// shim owns, so logs keep flowing while crid is down. A container with
-    /// stdin and no terminal gets FIFOs and a logger crid starts instead
+    /// shim owns (crid's own shim does its job in-process), so logs keep
+    /// flowing while crid is down. A container with stdin and no terminal on
+    /// containerd's runc shim gets FIFOs and a logger crid starts instead
     /// (see `fifo_stdio`).
-    async fn task_io(&self, c: &Container, state_dir: &std::path::Path) -> Result<TaskIo> {
+    async fn task_io(
+        &self,
+        c: &Container,
+        handler: &crate::config::RuntimeHandler,
+        state_dir: &std::path::Path,
+    ) -> Result<TaskIo> {
         let log = c
             .meta
             .log_path
             .clone()
             .unwrap_or_else(|| "/dev/null".into());
         let control = state_dir.join("logger.sock");
-        let (stdout, stderr) = if uses_fifo_stdio(c) {
+        let (stdout, stderr) = if uses_fifo_stdio(c, handler) {
             let fifos =
                 super::fifo_stdio::start_logger(&self.logger_binary(), &log, &control, state_dir)
                     .await?;
@@ -156,12 +163,12 @@ impl Runtime {
                 fifos.stderr.to_string_lossy().into_owned(),
             )
         } else {
-            let uri = format!(
-                "binary://{}?log={}&control={}",
-                self.logger_binary().display(),
-                crate::uri::percent_encode(&log.to_string_lossy(), b"/"),
-                crate::uri::percent_encode(&control.to_string_lossy(), b"/"),
-            );
+            let uri = cri_log::uri::LogUri {
+                binary: self.logger_binary(),
+                log: log.clone(),
+                control: Some(control.clone()),
+            }
+            .to_uri();
             (uri.clone(), uri)
         };
         let mut stdin = String::new();
@@ -343,9 +350,11 @@ impl Runtime {
     }
 }
 
-/// True for a container whose stdio are plain FIFOs (stdin, no terminal).
-fn uses_fifo_stdio(c: &Container) -> bool {
-    c.meta.config.stdin && !c.meta.config.tty
+/// True for a container whose stdio are plain FIFOs (stdin, no terminal),
+/// on containerd's runc shim. crid's own shim is the log driver itself and
+/// connects stdin whatever the output: its containers keep the log URI.
+fn uses_fifo_stdio(c: &Container, handler: &crate::config::RuntimeHandler) -> bool {
+    c.meta.config.stdin && !c.meta.config.tty && handler.runtime_type != crate::config::CRID_SHIM
 }
 
 /// Give the pipes of a created (not yet started) task's stdio to the root

@@ -3,7 +3,7 @@
 //! and the controllers whose limits crid could not apply.
 
 use super::{Finding, Group};
-use crate::config::{Config, MissingCgroupControllers, RUNC_SHIM};
+use crate::config::{Config, MissingCgroupControllers};
 use crate::platform::cgroups::{Cgroups, Controller};
 use std::path::Path;
 
@@ -44,7 +44,7 @@ fn driver(config: &Config, kubelet_config: Option<&Path>, systemd_running: bool)
         );
     }
     for (name, handler) in &config.containerd.runtimes {
-        if handler.runtime_type == RUNC_SHIM && handler.systemd_cgroup != want_systemd {
+        if handler.runs_on_host_kernel() && handler.systemd_cgroup != want_systemd {
             return Finding::blocker(
                 G,
                 check,

@@ -58,8 +58,8 @@ pub(crate) fn host_ipc(config: &PodSandboxConfig) -> bool {
 
 /// Whether a pod needs a pause process: to be PID 1 of a shared PID
 /// namespace, to apply sysctls through runc, to hold the UTS namespace of
-/// a host-network pod (which crid does not pin), or because its runtime is
-/// not containerd's runc shim (a VM runtime such as Kata builds the pod's
+/// a host-network pod (which crid does not pin), or because its runtime
+/// does not run on the host's kernel (a VM runtime such as Kata builds the pod's
 /// sandbox around the pause container; CRI-O keeps its infra container for
 /// those too). Otherwise crid can pin the pod's namespaces itself
 /// (`drop_pause_container`).
@@ -77,7 +77,7 @@ pub(crate) fn needs_pause(
     host_network(config)
         || pid == NamespaceMode::Pod as i32
         || sysctls
-        || handler.runtime_type != crate::config::RUNC_SHIM
+        || !handler.runs_on_host_kernel()
 }
 
 pub(crate) fn pod_network(meta: &SandboxMetadata) -> Option<PodNetwork> {

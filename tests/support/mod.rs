@@ -146,6 +146,46 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// PIDs of the machine's processes whose arguments (`/proc/<pid>/cmdline`,
+/// split at NULs) match.
+pub fn pids_whose_cmdline(matches: impl Fn(&[&[u8]]) -> bool) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+            matches(&args)
+        })
+        .collect()
+}
+
+/// crid's own shim binary, as containerd looks it up.
+pub const CRID_SHIM: &str = "containerd-shim-crid-v1";
+
+/// A directory holding a link to crid's shim as built next to crid (`cargo
+/// build --bins` builds it), to put first on a test containerd's PATH.
+/// `CRID_SHIM_BINARY` names another build (a release one, to measure it).
+pub fn crid_shim_bin_dir() -> tempfile::TempDir {
+    let built = std::env::var_os("CRID_SHIM_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_BIN_EXE_crid"))
+                .parent()
+                .unwrap()
+                .join(CRID_SHIM)
+        });
+    assert!(
+        built.exists(),
+        "{} missing: run `cargo build --bins` first",
+        built.display()
+    );
+    let dir = short_tempdir("shimbin");
+    std::os::unix::fs::symlink(&built, dir.path().join(CRID_SHIM)).unwrap();
+    dir
+}
+
 /// A containerd of the test's own: own root, state and socket, CRI plugin
 /// disabled unless `cri_plugin` is set.
 pub struct TestContainerd {
@@ -157,6 +197,9 @@ pub struct TestContainerd {
     /// (`[plugins."io.containerd.grpc.v1.cri"]`, which needs
     /// `restrict_oom_score_adj = true` here) goes in `extra_config`.
     pub cri_plugin: bool,
+    /// A directory put first on containerd's PATH, where it looks up shim
+    /// binaries (`containerd-shim-<name>-<version>`) before the system's.
+    pub path_first: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -178,6 +221,13 @@ impl TestContainerd {
         t.spawn()
     }
 
+    /// Start with `dir` first on containerd's PATH (see `path_first`).
+    pub fn start_with_path_first(dir: &Path) -> TestContainerd {
+        let mut t = Self::start_with_config_unstarted("");
+        t.path_first = Some(dir.to_path_buf());
+        t.spawn()
+    }
+
     fn start_with_config_unstarted(extra: &str) -> TestContainerd {
         let dir = short_tempdir("ctd");
         let address = dir.path().join("c.sock");
@@ -186,6 +236,7 @@ impl TestContainerd {
             address,
             extra_config: extra.to_string(),
             cri_plugin: false,
+            path_first: None,
             child: None,
         }
     }
@@ -225,6 +276,12 @@ state = "{state}"
         let log = d.join("containerd.log");
         let mut cmd = Command::new(which("containerd").expect("containerd installed"));
         cmd.arg("--config").arg(d.join("config.toml"));
+        if let Some(dir) = &self.path_first {
+            let mut path = std::ffi::OsString::from(dir);
+            path.push(":");
+            path.push(std::env::var_os("PATH").unwrap_or_default());
+            cmd.env("PATH", path);
+        }
         let mut child = spawn_in_own_session(&mut cmd, &log);
         wait_for_socket(&self.address, &mut child, "containerd", &log);
         self.child = Some(child);
@@ -258,10 +315,14 @@ state = "{state}"
     /// PIDs of the shims serving this containerd (their command line names
     /// its address).
     pub fn shim_pids(&self) -> Vec<u32> {
+        self.shim_pids_of("containerd-shim-runc-v2")
+    }
+
+    /// PIDs of the shims of binary `name` serving this containerd.
+    pub fn shim_pids_of(&self, name: &str) -> Vec<u32> {
         let address = self.address.to_string_lossy().into_owned();
-        processes_whose_args(|args| {
-            args.first()
-                .is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"))
+        pids_whose_cmdline(|args| {
+            args.first().is_some_and(|a| a.ends_with(name.as_bytes()))
                 && args.contains(&address.as_bytes())
         })
     }
@@ -329,20 +390,6 @@ impl Drop for TestContainerd {
 
 /// SIGKILL each process in `roots` and all of its descendants (collected
 /// before the first signal, so a child reparented meanwhile is not missed).
-/// PIDs of the processes whose command-line arguments satisfy `pred`.
-pub fn processes_whose_args(pred: impl Fn(&[&[u8]]) -> bool) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-            pred(&args)
-        })
-        .collect()
-}
-
 pub fn kill_process_trees(roots: &[u32]) {
     if roots.is_empty() {
         return;

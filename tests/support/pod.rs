@@ -38,6 +38,39 @@ pub fn bridge_conflist(bridge: &str, subnet: &str, ipam_dir: &Path) -> String {
     .to_string()
 }
 
+/// Where a container's CRI log is: the pod's log directory + its log path.
+pub fn log_path(pod: &PodSandboxConfig, c: &ContainerConfig) -> PathBuf {
+    Path::new(&pod.log_directory).join(&c.log_path)
+}
+
+/// (stream, tag, content) of every CRI log line; checks the timestamp shape
+/// (RFC 3339, UTC).
+pub fn parse_log(text: &str) -> Vec<(String, String, String)> {
+    text.lines()
+        .map(|l| {
+            let mut parts = l.splitn(4, ' ');
+            let ts = parts.next().unwrap();
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(ts).is_ok() && ts.ends_with('Z'),
+                "bad timestamp in {l:?}"
+            );
+            let stream = parts.next().unwrap().to_string();
+            let tag = parts.next().unwrap().to_string();
+            let content = parts.next().unwrap_or("").to_string();
+            (stream, tag, content)
+        })
+        .collect()
+}
+
+/// The contents of the lines of the CRI log files `paths`, in order.
+pub fn log_contents(paths: &[&Path]) -> Vec<String> {
+    paths
+        .iter()
+        .flat_map(|p| parse_log(&std::fs::read_to_string(p).unwrap()))
+        .map(|l| l.2)
+        .collect()
+}
+
 pub struct PodEnv {
     pub crid: TestCrid,
     pub registry: TestRegistry,
@@ -56,7 +89,11 @@ impl PodEnv {
     }
 
     pub async fn with_options(opts: CridOptions) -> PodEnv {
-        let containerd = TestContainerd::start();
+        Self::on_containerd(TestContainerd::start(), opts).await
+    }
+
+    /// A node on a containerd the test started itself.
+    pub async fn on_containerd(containerd: TestContainerd, opts: CridOptions) -> PodEnv {
         let registry = TestRegistry::start();
         let image_dir = short_tempdir("img");
         let built = busybox_image(
@@ -202,11 +239,16 @@ impl PodEnv {
     }
 
     pub async fn run_pod(&self, config: &PodSandboxConfig) -> String {
+        self.run_pod_on(config, "").await
+    }
+
+    /// RunPodSandbox with a runtime handler (RuntimeClass).
+    pub async fn run_pod_on(&self, config: &PodSandboxConfig, handler: &str) -> String {
         self.rt()
             .await
             .run_pod_sandbox(RunPodSandboxRequest {
                 config: Some(config.clone()),
-                runtime_handler: String::new(),
+                runtime_handler: handler.to_string(),
             })
             .await
             .expect("RunPodSandbox")
@@ -387,6 +429,26 @@ impl PodEnv {
     }
 
     /// Poll until `path` contains `needle` (bounded: 30 s).
+    /// Rotate a container's log as kubelet does: rename it to `.log.1`, call
+    /// ReopenContainerLog, expect a fresh file at the path. Returns the
+    /// rotated file.
+    pub async fn rotate_log(&self, path: &Path, cid: &str) -> PathBuf {
+        let rotated = path.with_extension("log.1");
+        std::fs::rename(path, &rotated).unwrap();
+        self.rt()
+            .await
+            .reopen_container_log(ReopenContainerLogRequest {
+                container_id: cid.to_string(),
+            })
+            .await
+            .expect("ReopenContainerLog");
+        assert!(
+            path.exists(),
+            "a fresh log file once ReopenContainerLog returns"
+        );
+        rotated
+    }
+
     pub async fn wait_for_file(&self, path: &Path, needle: &str) -> String {
         for _ in 0..300 {
             if let Ok(s) = std::fs::read_to_string(path) {

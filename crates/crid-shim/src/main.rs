@@ -1,0 +1,54 @@
+//! containerd-shim-crid-v1: crid's own containerd runtime v2 shim
+//! (runtime type `io.containerd.crid.v1`).
+//!
+//! One process serves every container of a pod (grouped by the
+//! `io.kubernetes.cri.sandbox-id` annotation, as containerd's runc shim
+//! does), runs them with runc or crun, and writes their output straight to
+//! the CRI log files (no crid-logger process). The shim protocol (the
+//! flags, spawning, the event publisher, the generated ttrpc service) comes
+//! from the `containerd-shim` crate; this crate owns the task service.
+//!
+//! Layout: `shim` (lifecycle of the shim process), `service` (the ttrpc
+//! task API, translation only), `task` (containers and execs, the domain),
+//! `runc_exec` (running the runtime binary under the shim's reaper),
+//! `stdio` (container stdio: log driver, FIFOs, console), `oom` (TaskOOM).
+
+mod oom;
+mod runc_exec;
+mod service;
+mod shim;
+mod stats;
+mod stdio;
+mod task;
+
+/// The runtime type containerd resolves to this binary's name.
+pub const RUNTIME_ID: &str = "io.containerd.crid.v1";
+
+fn main() {
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let flags = match containerd_shim::parse(&args) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{RUNTIME_ID}: {e}");
+            std::process::exit(2);
+        }
+    };
+    if flags.version {
+        println!(
+            "{}: {RUNTIME_ID} {}",
+            env!("CARGO_BIN_NAME"),
+            env!("CARGO_PKG_VERSION")
+        );
+        return;
+    }
+    // One thread: the shim mostly waits. Log copying runs on plain threads
+    // of the log driver.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    if let Err(e) = rt.block_on(shim::main(flags)) {
+        eprintln!("{RUNTIME_ID}: {e}");
+        std::process::exit(1);
+    }
+}
