@@ -235,7 +235,7 @@ impl Runtime {
         };
         plan.action = if meta.config.is_none() {
             Action::CleanUp("its metadata has no pod config".into())
-        } else if let Err(e) = self.runtime_handler(&meta.runtime_handler) {
+        } else if let Err(e) = self.adopt_handler(&meta.runtime_handler, &plan.record) {
             Action::Cannot(format!("{e}; configure it in crid"))
         } else if !plan.record.snapshotter.is_empty()
             && plan.record.snapshotter != self.containerd.snapshotter()
@@ -262,11 +262,22 @@ impl Runtime {
                 Some(_) => Action::Adopt,
             }
         };
-        if let Ok((name, _)) = self.runtime_handler(&meta.runtime_handler) {
+        if let Ok(name) = self.adopt_handler(&meta.runtime_handler, &plan.record) {
             plan.handler = name;
         }
         plan.meta = Some(meta);
         Ok(plan)
+    }
+
+    /// The crid handler a plugin pod keeps: see `pick_handler`.
+    fn adopt_handler(&self, named: &str, record: &Record) -> Result<String> {
+        let runtime = record.runtime.as_ref().map_or("", |r| r.name.as_str());
+        pick_handler(
+            named,
+            &self.config.containerd.default_runtime,
+            &self.config.containerd.runtimes,
+            runtime,
+        )
     }
 
     async fn plan_container(
@@ -395,6 +406,46 @@ fn decode<T>(
     decode(&any.value).map_err(|e| format!("its metadata does not parse: {e}"))
 }
 
+/// The crid runtime handler an adopted pod keeps: the one its metadata
+/// names, or for none crid's default, as long as it runs the containerd
+/// runtime the pod's record runs (`runtime`). A pod the plugin ran on its
+/// default runc while crid's default is another shim (crid's own, say)
+/// keeps a handler of the record's runtime, `runc` first, so the pod's
+/// later containers join its shim.
+fn pick_handler(
+    named: &str,
+    default: &str,
+    handlers: &std::collections::BTreeMap<String, crate::config::RuntimeHandler>,
+    runtime: &str,
+) -> Result<String> {
+    use crate::error::Error;
+    let name = if named.is_empty() { default } else { named };
+    let handler = handlers
+        .get(name)
+        .ok_or_else(|| Error::invalid(format!("runtime handler {name:?} is not configured")))?;
+    if runtime.is_empty() || handler.runtime_type == runtime {
+        return Ok(name.to_string());
+    }
+    if !named.is_empty() {
+        return Err(Error::invalid(format!(
+            "runtime handler {name:?} runs {:?}, the pod runs {runtime:?}",
+            handler.runtime_type
+        )));
+    }
+    let runs_it = |n: &&String| handlers[*n].runtime_type == runtime;
+    handlers
+        .keys()
+        .filter(runs_it)
+        .find(|n| n.as_str() == "runc")
+        .or_else(|| handlers.keys().find(runs_it))
+        .cloned()
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "no runtime handler runs {runtime:?}, the pod's runtime"
+            ))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,5 +523,29 @@ mod tests {
         assert!(t.starts_with("ID "));
         assert!(t.contains("0123456789abc  container"));
         assert!(t.contains("clean up: its pod sandbox is gone"));
+    }
+
+    #[test]
+    fn an_adopted_pod_keeps_a_handler_of_its_own_runtime() {
+        use crate::config::RuntimeHandler;
+        let h = |t: &str| RuntimeHandler {
+            runtime_type: t.into(),
+            ..Default::default()
+        };
+        let handlers: std::collections::BTreeMap<String, RuntimeHandler> = [
+            ("crun".to_string(), h("io.containerd.runc.v2")),
+            ("runc".to_string(), h("io.containerd.runc.v2")),
+            ("crid-shim".to_string(), h("io.containerd.crid.v1")),
+        ]
+        .into();
+        let runc = "io.containerd.runc.v2";
+        let pick = |named, default, runtime| pick_handler(named, default, &handlers, runtime);
+        assert_eq!(pick("", "runc", runc).unwrap(), "runc");
+        assert_eq!(pick("", "crid-shim", runc).unwrap(), "runc");
+        assert_eq!(pick("crun", "crid-shim", runc).unwrap(), "crun");
+        assert_eq!(pick("", "crid-shim", "").unwrap(), "crid-shim");
+        assert!(pick("crid-shim", "runc", runc).is_err());
+        assert!(pick("", "runc", "io.containerd.kata.v2").is_err());
+        assert!(pick("gvisor", "runc", runc).is_err());
     }
 }
