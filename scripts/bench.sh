@@ -63,7 +63,7 @@ cleanup() {
   sleep 0.5
   grep " $W/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
   for b in "${BRIDGES[@]}"; do ip link del "$b" 2>/dev/null; done
-  # the pods' cgroup parents (src/bench/backend.rs pod_cgroup), leaves first
+  # the pods' cgroup parents (crates/crid-bench/src/backend.rs pod_cgroup), leaves first
   find /sys/fs/cgroup -maxdepth 5 -depth -type d -path '*/bench-kubepods*' -exec rmdir {} + 2>/dev/null
   [ -n "${KEEP:-}" ] || rm -rf "$W"
 }

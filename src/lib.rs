@@ -8,13 +8,12 @@
 //! - `preflight/`  — `crid check`: judges the node with the modules above.
 
 pub mod adopt;
-pub mod bench;
 pub mod config;
 pub mod container;
 pub mod containerd;
 /// The CRI v1 bindings crid serves (generated in-tree, CRI of Kubernetes 1.36).
 pub mod cri;
-/// A minimal Docker Engine API client (the benchmark's docker path, `crid migrate docker`).
+/// A minimal Docker Engine API client (`crid migrate docker`, and crid-bench's docker path).
 pub mod docker_engine;
 pub mod error;
 pub mod events;

@@ -3,12 +3,12 @@
 //! with `NetworkMode=none`, CNI run by the client, app container joining the
 //! pause container's network and IPC namespaces).
 
-use crate::cri::image_service_client::ImageServiceClient;
-use crate::cri::runtime_service_client::RuntimeServiceClient;
-use crate::cri::*;
-use crate::docker_engine::Docker;
-use crate::network::cni::{Cni, PodNetwork};
 use anyhow::{anyhow, Context, Result};
+use crid::cri::image_service_client::ImageServiceClient;
+use crid::cri::runtime_service_client::RuntimeServiceClient;
+use crid::cri::*;
+use crid::docker_engine::Docker;
+use crid::network::cni::{Cni, PodNetwork};
 use hyper::Method;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ pub struct PodRef {
 }
 
 pub async fn cri_channel(endpoint: &str) -> Result<Channel> {
-    crate::unix_grpc::connect(&crate::unix_grpc::socket_path(endpoint))
+    crid::unix_grpc::connect(&crid::unix_grpc::socket_path(endpoint))
         .await
         .with_context(|| format!("connect {endpoint}"))
 }

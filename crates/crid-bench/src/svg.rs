@@ -70,7 +70,7 @@ fn axes(
             r##"<line x1="{x}" y1="{T}" x2="{x}" y2="{}" stroke="#ddd"/><text x="{x}" y="{}" text-anchor="middle">{}</text>"##,
             T + ph,
             T + ph + 16.0,
-            crate::bench::stats::fmt(xmax * f)
+            crate::stats::fmt(xmax * f)
         );
         let _ = writeln!(
             s,
@@ -115,7 +115,7 @@ pub fn cdf(title: &str, xlabel: &str, series: &[(String, Vec<f64>)]) -> String {
     let xmax = nice_max(
         series
             .iter()
-            .map(|(_, v)| crate::bench::stats::percentile(v, 99.0))
+            .map(|(_, v)| crate::stats::percentile(v, 99.0))
             .filter(|v| v.is_finite())
             .fold(0.0, f64::max),
     );
@@ -180,7 +180,7 @@ pub fn stacked_bars(title: &str, xlabel: &str, bars: &[(String, Vec<(String, f64
             r##"<line x1="{x}" y1="{T}" x2="{x}" y2="{}" stroke="#ddd"/><text x="{x}" y="{}" text-anchor="middle">{}</text>"##,
             T + ph,
             T + ph + 16.0,
-            crate::bench::stats::fmt(xmax * f)
+            crate::stats::fmt(xmax * f)
         );
     }
     let _ = writeln!(

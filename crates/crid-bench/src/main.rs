@@ -4,14 +4,14 @@
 
 use anyhow::Context;
 use clap::Parser;
-use crid::bench::backend::{docker_ping, Backend, DockerBackend};
-use crid::bench::cold::{Collector, ImageLayers};
-use crid::bench::pull::ColdCheck;
-use crid::bench::report::{self, ReportInput};
-use crid::bench::workload::{self, Options, System, Workload, Workloads};
 use crid::config::CniConfig;
 use crid::docker_engine::Docker;
 use crid::network::cni::Cni;
+use crid_bench::backend::{docker_ping, Backend, DockerBackend};
+use crid_bench::cold::{Collector, ImageLayers};
+use crid_bench::pull::ColdCheck;
+use crid_bench::report::{self, ReportInput};
+use crid_bench::workload::{self, Options, System, Workload, Workloads};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -288,8 +288,8 @@ async fn main() -> anyhow::Result<()> {
     let crid_phases = workload::parse_phase_log(&crid_log);
     let crid_rpcs = workload::parse_rpc_log(&crid_log);
     let round_trip_floor_us = (
-        crid::bench::floor::unix_round_trips(1000, std::time::Duration::ZERO)?,
-        crid::bench::floor::unix_round_trips(200, std::time::Duration::from_millis(10))?,
+        crid_bench::floor::unix_round_trips(1000, std::time::Duration::ZERO)?,
+        crid_bench::floor::unix_round_trips(200, std::time::Duration::from_millis(10))?,
     );
     // Plots are linked relative to the Markdown file when they sit below it.
     let md_dir = cli.out.parent().unwrap_or(std::path::Path::new(""));
