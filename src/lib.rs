@@ -12,7 +12,7 @@ pub mod bench;
 pub mod config;
 pub mod container;
 pub mod containerd;
-/// The CRI v1 bindings crid serves (generated in-tree, CRI of Kubernetes 1.36).
+/// The CRI v1 bindings crid serves (the cri-api crate, CRI of Kubernetes 1.36).
 pub mod cri;
 /// A minimal Docker Engine API client (the benchmark's docker path, `crid migrate docker`).
 pub mod docker_engine;
