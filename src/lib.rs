@@ -11,7 +11,7 @@ pub mod adopt;
 pub mod config;
 pub mod container;
 pub mod containerd;
-/// The CRI v1 bindings crid serves (generated in-tree, CRI of Kubernetes 1.36).
+/// The CRI v1 bindings crid serves (the cri-api crate, CRI of Kubernetes 1.36).
 pub mod cri;
 /// A minimal Docker Engine API client (`crid migrate docker`, and crid-bench's docker path).
 pub mod docker_engine;
