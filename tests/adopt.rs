@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 use support::image::{busybox_image, ImageConfig, TestRegistry};
-use support::pod::{bridge_conflist, unique_network};
+use support::pod::{attach_url, bridge_conflist, unique_network};
 use support::*;
 
 /// What the CRI plugin writes outside the test's directories — netns pins
@@ -819,17 +819,7 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
     );
 
     // Attach streams the adopted container's output (through its logger).
-    let url = rt
-        .attach(AttachRequest {
-            container_id: chatty.clone(),
-            stdout: true,
-            stderr: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .url;
+    let url = attach_url(&mut rt, &chatty, false).await;
     let (code, head, session) = support::spdy::spdy(&url, &["v4.channel.k8s.io"]).await;
     assert_eq!(code, 101, "{head}");
     let session = session.unwrap();

@@ -5,7 +5,7 @@ mod support;
 
 use crid::cri::*;
 use crid::stream::spdy::Session;
-use support::pod::{in_own_pid_namespace, PodEnv};
+use support::pod::{attach_url, in_own_pid_namespace, PodEnv};
 use support::spdy::*;
 use support::*;
 
@@ -14,23 +14,6 @@ async fn running(env: &PodEnv, name: &str, cmd: &[&str]) -> (String, String, Pod
     let sid = env.run_pod(&pod).await;
     let cid = env.run(&sid, &pod, env.container_config("main", cmd)).await;
     (sid, cid, pod)
-}
-
-/// The streaming URL of an attach to stdout and stderr (and stdin).
-async fn attach_url(env: &PodEnv, cid: &str, stdin: bool) -> String {
-    env.rt()
-        .await
-        .attach(AttachRequest {
-            container_id: cid.to_string(),
-            stdin,
-            stdout: true,
-            stderr: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .url
 }
 
 /// A SPDY port-forward session to `port` of the pod.
@@ -183,7 +166,7 @@ async fn attach_receives_the_containers_output_while_the_log_keeps_it() {
         ],
     )
     .await;
-    let url = attach_url(&env, &cid, false).await;
+    let url = attach_url(&mut env.rt().await, &cid, false).await;
     let r = spdy_exec(&url, None).await;
     let out = String::from_utf8_lossy(&r.stdout);
     assert!(out.contains("tick-4"), "{out}");
@@ -243,7 +226,7 @@ async fn attach_feeds_stdin_once_to_a_container_without_a_terminal() {
         ContainerState::ContainerRunning as i32,
         "the shell waits on its stdin"
     );
-    let url = attach_url(&env, &cid, true).await;
+    let url = attach_url(&mut env.rt().await, &cid, true).await;
     let r = spdy_exec(&url, Some(b"echo said-$((6*7)); echo to-stderr >&2\n")).await;
     let out = String::from_utf8_lossy(&r.stdout);
     assert!(out.contains("said-42"), "{out} / error stream: {}", r.error);

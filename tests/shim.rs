@@ -8,7 +8,7 @@ mod support;
 
 use crid::cri::*;
 use std::path::Path;
-use support::pod::{in_own_pid_namespace, log_contents, log_path, parse_log, PodEnv};
+use support::pod::{attach_url, in_own_pid_namespace, log_contents, log_path, parse_log, PodEnv};
 use support::*;
 
 const SHIM: &str = CRID_SHIM;
@@ -53,23 +53,6 @@ fn shim_socket(pid: u32) -> std::path::PathBuf {
         .collect();
     let at = args.iter().position(|a| a == "-socket").unwrap();
     args[at + 1].trim_start_matches("unix://").into()
-}
-
-/// The streaming URL of an attach to a container's output (and stdin).
-async fn attach_url(env: &PodEnv, cid: &str, stdin: bool) -> String {
-    env.rt()
-        .await
-        .attach(AttachRequest {
-            container_id: cid.to_string(),
-            stdin,
-            stdout: true,
-            stderr: true,
-            ..Default::default()
-        })
-        .await
-        .expect("Attach")
-        .into_inner()
-        .url
 }
 
 /// Stop and remove the pods; then no shim, no leak of any kind is left.
@@ -325,7 +308,7 @@ async fn attach_streams_output_from_crids_shim_while_the_log_keeps_it() {
     );
     let log = log_path(&pod, &cfg);
     let cid = env.run(&sid, &pod, cfg).await;
-    let url = attach_url(&env, &cid, false).await;
+    let url = attach_url(&mut env.rt().await, &cid, false).await;
     // The attach ends when the container's output ends.
     let r = support::spdy::spdy_exec(&url, None).await;
     let out = String::from_utf8_lossy(&r.stdout);
@@ -481,7 +464,7 @@ async fn attach_feeds_stdin_once_on_crids_shim_without_a_logger_process() {
         loggers_writing_under(Path::new(&pod.log_directory)),
         Vec::<u32>::new()
     );
-    let url = attach_url(&env, &cid, true).await;
+    let url = attach_url(&mut env.rt().await, &cid, true).await;
     let r = support::spdy::spdy_exec(&url, Some(b"echo said-$((6*7)); echo to-stderr >&2\n")).await;
     let out = String::from_utf8_lossy(&r.stdout);
     assert!(out.contains("said-42"), "{out} / error stream: {}", r.error);

@@ -83,6 +83,22 @@ pub struct PodEnv {
     _image_dir: tempfile::TempDir,
 }
 
+/// The streaming URL of an attach to a container's stdout and stderr (and
+/// stdin when `stdin`).
+pub async fn attach_url(rt: &mut RuntimeClient, cid: &str, stdin: bool) -> String {
+    rt.attach(AttachRequest {
+        container_id: cid.to_string(),
+        stdin,
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    })
+    .await
+    .expect("Attach")
+    .into_inner()
+    .url
+}
+
 impl PodEnv {
     pub async fn new() -> PodEnv {
         Self::with_options(CridOptions::default()).await
