@@ -333,7 +333,9 @@ fn smaps_kib(pid: u32, field: &str) -> u64 {
 /// `sleep` container each, per handler. A measurement, not a check:
 /// `cargo test --test shim memory -- --ignored --nocapture`
 /// (`CRID_SHIM_BINARY=target/release/containerd-shim-crid-v1` to measure a
-/// release build).
+/// release build, `CRID_MEM_HANDLERS=crid-shim` for one handler only,
+/// `CRID_MEM_HOLD=SECONDS` to keep the pods that long for a look at the
+/// processes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement; prints figures"]
 async fn memory_per_pod_by_handler() {
@@ -342,7 +344,14 @@ async fn memory_per_pod_by_handler() {
     }
     const PODS: usize = 10;
     let (env, _bin) = node().await;
+    let only = std::env::var("CRID_MEM_HANDLERS").ok();
     for (handler, shim) in [("runc", "containerd-shim-runc-v2"), (HANDLER, SHIM)] {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.split(',').any(|h| h == handler))
+        {
+            continue;
+        }
         let mut sids = Vec::new();
         for i in 0..PODS {
             let pod = env.pod_config(&format!("mem{handler}{i}"));
@@ -367,6 +376,10 @@ async fn memory_per_pod_by_handler() {
             per_pod(&loggers, "Pss_Anon"),
             shim_mib + logger_mib,
         );
+        if let Ok(secs) = std::env::var("CRID_MEM_HOLD") {
+            eprintln!("holding for {secs} s: shims {shims:?}");
+            tokio::time::sleep(std::time::Duration::from_secs(secs.parse().unwrap())).await;
+        }
         for sid in &sids {
             env.stop_and_remove_pod(sid).await;
         }

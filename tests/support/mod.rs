@@ -181,6 +181,8 @@ pub fn crid_shim_bin_dir() -> tempfile::TempDir {
         "{} missing: run `cargo build --bins` first",
         built.display()
     );
+    // A relative CRID_SHIM_BINARY would make a dangling link.
+    let built = built.canonicalize().unwrap();
     let dir = short_tempdir("shimbin");
     std::os::unix::fs::symlink(&built, dir.path().join(CRID_SHIM)).unwrap();
     dir

@@ -4,15 +4,14 @@
 use crate::task::TaskError;
 use containerd_shim::cgroup::{collect_metrics, collect_metrics_v2, get_cgroup};
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
-use containerd_shim::util::convert_to_any;
 
 pub fn of_pid(pid: u32) -> Result<Any, TaskError> {
     let err = |e: containerd_shim::Error| TaskError::Runtime(format!("stats: {e}"));
     let cgroup = get_cgroup(pid).map_err(err)?;
     let any = if cgroup.v2() {
-        convert_to_any(Box::new(collect_metrics_v2(&cgroup).map_err(err)?))
+        crate::any::pack(&collect_metrics_v2(&cgroup).map_err(err)?)
     } else {
-        convert_to_any(Box::new(collect_metrics(&cgroup).map_err(err)?))
+        crate::any::pack(&collect_metrics(&cgroup).map_err(err)?)
     };
-    any.map_err(err)
+    any.map_err(|e| TaskError::Runtime(format!("stats: {e}")))
 }

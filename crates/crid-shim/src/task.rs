@@ -8,6 +8,7 @@
 //! never held across an await; a per-container async lock orders the
 //! runtime calls of one container.
 
+use crate::any::Named;
 use crate::runc_exec;
 use crate::stdio::{ConsoleSocket, ProcessIo};
 use containerd_shim::asynchronous::monitor::monitor_subscribe;
@@ -19,9 +20,13 @@ use containerd_shim::protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskStart,
 };
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim::protos::protobuf::{Message, MessageDyn};
+use containerd_shim::protos::protobuf::Message;
+use containerd_shim::protos::shim::event::Envelope;
+use containerd_shim::protos::shim::events::ForwardRequest;
 use containerd_shim::protos::shim::oci::Options;
+use containerd_shim::protos::shim_async::Events;
 use containerd_shim::protos::topics;
+use containerd_shim::protos::ttrpc::r#async::TtrpcContext;
 use containerd_shim::publisher::RemotePublisher;
 use runc::Runc;
 use std::collections::{HashMap, VecDeque};
@@ -215,12 +220,28 @@ impl Tasks {
             .ok_or_else(|| TaskError::NotFound(format!("container {id}")))
     }
 
-    async fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
-        let ctx = containerd_shim::protos::ttrpc::context::Context::default();
+    /// Queue `event` for containerd (the publisher's queue retries and
+    /// keeps the order). Packed by [`crate::any::pack`], not by the
+    /// publisher's own `publish`, which builds reflection descriptors.
+    async fn publish<E: Named>(&self, topic: &str, event: E) {
+        let mut envelope = Envelope::new();
+        envelope.topic = topic.to_string();
+        envelope.namespace = self.0.namespace.clone();
+        envelope.timestamp = Some(now()).into();
+        match crate::any::pack(&event) {
+            Ok(any) => envelope.event = Some(any).into(),
+            Err(e) => {
+                log::warn!("publish {topic}: {e}");
+                return;
+            }
+        }
+        let mut req = ForwardRequest::new();
+        req.envelope = Some(envelope).into();
+        // The publisher's Events::forward only queues the envelope.
         if let Err(e) = self
             .0
             .publisher
-            .publish(ctx, topic, &self.0.namespace, event)
+            .forward(&TtrpcContext::default(), req)
             .await
         {
             log::warn!("publish {topic}: {e}");
@@ -319,9 +340,7 @@ impl Tasks {
             ev.pid = pid;
             ev.exit_status = code as u32;
             ev.exited_at = Some(exited_at).into();
-            tasks
-                .publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(ev))
-                .await;
+            tasks.publish(topics::TASK_EXIT_EVENT_TOPIC, ev).await;
             p.exited.send_replace(true);
         });
     }
@@ -379,8 +398,7 @@ impl Tasks {
         io.terminal = req.terminal;
         ev.io = Some(io).into();
         ev.pid = pid;
-        self.publish(topics::TASK_CREATE_EVENT_TOPIC, Box::new(ev))
-            .await;
+        self.publish(topics::TASK_CREATE_EVENT_TOPIC, ev).await;
         Ok(pid)
     }
 
@@ -452,8 +470,7 @@ impl Tasks {
             let mut ev = TaskStart::new();
             ev.container_id = id.to_string();
             ev.pid = pid;
-            self.publish(topics::TASK_START_EVENT_TOPIC, Box::new(ev))
-                .await;
+            self.publish(topics::TASK_START_EVENT_TOPIC, ev).await;
             return Ok(pid);
         }
         let pid = self.start_exec(&c, &p).await?;
@@ -461,7 +478,7 @@ impl Tasks {
         ev.container_id = id.to_string();
         ev.exec_id = exec_id.to_string();
         ev.pid = pid;
-        self.publish(topics::TASK_EXEC_STARTED_EVENT_TOPIC, Box::new(ev))
+        self.publish(topics::TASK_EXEC_STARTED_EVENT_TOPIC, ev)
             .await;
         Ok(pid)
     }
@@ -525,8 +542,7 @@ impl Tasks {
         let mut ev = TaskExecAdded::new();
         ev.container_id = id.to_string();
         ev.exec_id = exec_id.to_string();
-        self.publish(topics::TASK_EXEC_ADDED_EVENT_TOPIC, Box::new(ev))
-            .await;
+        self.publish(topics::TASK_EXEC_ADDED_EVENT_TOPIC, ev).await;
         Ok(())
     }
 
@@ -589,8 +605,7 @@ impl Tasks {
         ev.pid = st.pid;
         ev.exit_status = st.exit_status;
         ev.exited_at = st.exited_at.clone().into();
-        self.publish(topics::TASK_DELETE_EVENT_TOPIC, Box::new(ev))
-            .await;
+        self.publish(topics::TASK_DELETE_EVENT_TOPIC, ev).await;
         Ok(st)
     }
 
@@ -617,8 +632,7 @@ impl Tasks {
     pub async fn publish_oom(&self, id: &str) {
         let mut ev = containerd_shim::protos::events::task::TaskOOM::new();
         ev.container_id = id.to_string();
-        self.publish(topics::TASK_OOM_EVENT_TOPIC, Box::new(ev))
-            .await;
+        self.publish(topics::TASK_OOM_EVENT_TOPIC, ev).await;
     }
 }
 
