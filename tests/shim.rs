@@ -334,7 +334,7 @@ fn smaps_kib(pid: u32, field: &str) -> u64 {
 /// `cargo test --test shim memory -- --ignored --nocapture`
 /// (`CRID_SHIM_BINARY=target/release/containerd-shim-crid-v1` to measure a
 /// release build, `CRID_MEM_HANDLERS=crid-shim` for one handler only,
-/// `CRID_MEM_HOLD=SECONDS` to keep the pods that long for a look at the
+/// `CRID_MEM_PODS=N` pods instead of 10, `CRID_MEM_HOLD=SECONDS` to keep the pods that long for a look at the
 /// processes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement; prints figures"]
@@ -342,7 +342,7 @@ async fn memory_per_pod_by_handler() {
     if missing_tools() {
         return;
     }
-    const PODS: usize = 10;
+    let pods: usize = std::env::var("CRID_MEM_PODS").map_or(10, |n| n.parse().unwrap());
     let (env, _bin) = node().await;
     let only = std::env::var("CRID_MEM_HANDLERS").ok();
     for (handler, shim) in [("runc", "containerd-shim-runc-v2"), (HANDLER, SHIM)] {
@@ -353,7 +353,7 @@ async fn memory_per_pod_by_handler() {
             continue;
         }
         let mut sids = Vec::new();
-        for i in 0..PODS {
+        for i in 0..pods {
             let pod = env.pod_config(&format!("mem{handler}{i}"));
             let sid = env.run_pod_on(&pod, handler).await;
             let cfg = env.container_config("main", &["sleep", "3600"]);
@@ -363,7 +363,7 @@ async fn memory_per_pod_by_handler() {
         let shims = env.containerd.shim_pids_of(shim);
         let loggers = loggers_writing_under(env.log_dir.path());
         let per_pod = |pids: &[u32], field: &str| {
-            pids.iter().map(|p| smaps_kib(*p, field)).sum::<u64>() as f64 / 1024.0 / PODS as f64
+            pids.iter().map(|p| smaps_kib(*p, field)).sum::<u64>() as f64 / 1024.0 / pods as f64
         };
         let (shim_mib, logger_mib) = (per_pod(&shims, "Pss"), per_pod(&loggers, "Pss"));
         println!(

@@ -38,6 +38,14 @@ struct Cli {
     crid_pause_pid: Option<u32>,
     #[arg(long, default_value = "crid-bench-pause")]
     crid_pause_namespace: String,
+    /// A third crid whose default runtime handler is crid's own shim
+    /// (`io.containerd.crid.v1`): benchmarked as the system `crid-shim`.
+    #[arg(long)]
+    crid_shim: Option<String>,
+    #[arg(long)]
+    crid_shim_pid: Option<u32>,
+    #[arg(long, default_value = "crid-bench-shim")]
+    crid_shim_namespace: String,
     /// containerd's CRI plugin endpoint.
     #[arg(long)]
     containerd_cri: Option<String>,
@@ -171,7 +179,8 @@ async fn main() -> anyhow::Result<()> {
         }
         v
     };
-    // crid, and the second crid with pause containers (no pulls).
+    // crid, the second crid with pause containers and the third on crid's
+    // own shim (neither of these two pulls).
     let crids = [
         ("crid", &cli.crid, cli.crid_pid, &cli.crid_namespace, true),
         (
@@ -179,6 +188,13 @@ async fn main() -> anyhow::Result<()> {
             &cli.crid_pause,
             cli.crid_pause_pid,
             &cli.crid_pause_namespace,
+            false,
+        ),
+        (
+            "crid-shim",
+            &cli.crid_shim,
+            cli.crid_shim_pid,
+            &cli.crid_shim_namespace,
             false,
         ),
     ];

@@ -201,10 +201,11 @@ pub fn stacked_bars(title: &str, xlabel: &str, bars: &[(String, Vec<(String, f64
             let c = seg_names.iter().position(|n| n == name).unwrap_or(0);
             let _ = writeln!(
                 s,
-                r#"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{bh:.1}" fill="{}"><title>{}: {:.2} ms</title></rect>"#,
+                r#"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{bh:.1}" fill="{}"><title>{}: {:.2} {}</title></rect>"#,
                 COLORS[c % COLORS.len()],
                 esc(name),
-                v
+                v,
+                esc(xlabel)
             );
             x += w;
         }

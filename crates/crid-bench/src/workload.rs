@@ -144,9 +144,37 @@ pub struct Results {
     pub memory: BTreeMap<(String, String, String), u64>,
     /// Sandbox/container ids of crid's sequential starts: (sandbox, container, client ms).
     pub crid_pods: Vec<(String, String, f64)>,
+    /// (system, pods running) → runtime memory of those pods.
+    pub pod_memory: BTreeMap<(String, usize), PodMemory>,
     /// Whether each timed pull was cold.
     pub pulls: Vec<super::pull::PullState>,
     pub notes: Vec<String>,
+}
+
+/// The runtime's memory for a system's pods at one moment: per process
+/// kind (`procstat::RUNTIME_KINDS`), the process count and the summed PSS
+/// and anonymous PSS in KiB. The workloads (`sleep`) are not counted.
+#[derive(Debug, Default, Clone)]
+pub struct PodMemory {
+    pub kinds: BTreeMap<&'static str, (usize, u64, u64)>,
+}
+
+impl PodMemory {
+    pub fn measure(namespace: &str, containerd_address: &str) -> PodMemory {
+        let mut m = PodMemory::default();
+        for (kind, pid) in procstat::runtime_processes(namespace, containerd_address) {
+            let (pss, anon) = procstat::pss_kib(pid).unwrap_or((0, 0));
+            let e = m.kinds.entry(kind).or_default();
+            *e = (e.0 + 1, e.1 + pss, e.2 + anon);
+        }
+        m
+    }
+    /// (PSS, anonymous PSS) in KiB over every kind.
+    pub fn total_kib(&self) -> (u64, u64) {
+        self.kinds
+            .values()
+            .fold((0, 0), |(p, a), (_, pss, anon)| (p + pss, a + anon))
+    }
 }
 
 impl Results {
@@ -293,6 +321,14 @@ async fn start_sequential(systems: &mut [System], o: &Options, r: &mut Results) 
                 s.pods.push(pod);
             }
             charge(r, s, "start", &before);
+            // Runtime memory per pod at 10 pods and at the full count.
+            let at = s.pods.len();
+            if at == o.pods.min(10) || at == o.pods {
+                if let Some(ns) = &s.shim_namespace {
+                    let m = PodMemory::measure(ns, &o.containerd_address);
+                    r.pod_memory.insert((s.name.clone(), at), m);
+                }
+            }
         }
         eprintln!("crid-bench: sequential start round {}/{rounds}", round + 1);
     }
