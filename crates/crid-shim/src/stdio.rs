@@ -50,19 +50,51 @@ fn open_output(path: &str) -> io::Result<File> {
 /// copied into the process's pipe until EOF or CloseIO.
 type StdinWriter = std::sync::Arc<Mutex<Option<File>>>;
 
-/// Feed the process's stdin pipe from the FIFO at `path`, in a thread: the
-/// open waits for crid's writer (a process never sees an EOF just because
-/// crid opens its end late); the FIFO's EOF closes the pipe.
-fn feed_stdin(path: String, writer: StdinWriter) {
+/// The stdin FIFO at `path`, opened for the feeder to read and for the
+/// shim to hold as a writer (containerd's runc shim holds one too): while
+/// the shim holds it, a client that closes its end (crid between two
+/// attaches) is no EOF for the process. CloseIO drops the shim's writer;
+/// the process reads EOF once every client has closed and the FIFO is
+/// drained, so nothing written before CloseIO is lost. A stdin that is not
+/// a FIFO is only read.
+fn open_stdin(path: &str) -> io::Result<(File, Option<File>)> {
+    if !std::fs::metadata(path)?.file_type().is_fifo() {
+        return Ok((File::open(path)?, None));
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking opens: a reader first (so the writer's open succeeds
+    // without waiting for a client), then the held writer.
+    let reader = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let hold = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    // The feeder's reads block.
+    let fd = reader.as_raw_fd();
+    // SAFETY: F_GETFL/F_SETFL on a descriptor owned by `reader`.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok((reader, Some(hold)))
+}
+
+/// Copy what the stdin FIFO delivers into the process's stdin pipe, in a
+/// thread, until the FIFO's EOF (every writer closed: the clients and the
+/// shim's own, see [`open_stdin`]); then close the pipe.
+fn feed_stdin(mut fifo: File, writer: StdinWriter) {
     std::thread::spawn(move || {
-        let Ok(mut fifo) = File::open(&path) else {
-            writer.lock().unwrap().take();
-            return;
-        };
         let mut buf = vec![0u8; 32 * 1024];
         loop {
             let n = match io::Read::read(&mut fifo, &mut buf) {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
                 Ok(n) => n,
             };
             let w = writer.lock().unwrap();
@@ -99,6 +131,8 @@ pub struct ProcessIo {
     console: Mutex<Option<File>>,
     /// The write end of the process's stdin pipe (no terminal).
     stdin_writer: StdinWriter,
+    /// The shim's own writer on the stdin FIFO, until CloseIO.
+    stdin_hold: Mutex<Option<File>>,
 }
 
 impl std::fmt::Debug for ProcessIo {
@@ -139,11 +173,14 @@ impl ProcessIo {
             }
         }
         let stdin_writer = StdinWriter::default();
+        let mut stdin_hold = None;
         if !stdin.is_empty() && !terminal {
+            let (fifo, hold) = open_stdin(stdin)?;
             let (r, w) = pipe()?;
             ends.stdin = Some(r);
             *stdin_writer.lock().unwrap() = Some(w);
-            feed_stdin(stdin.to_string(), stdin_writer.clone());
+            feed_stdin(fifo, stdin_writer.clone());
+            stdin_hold = hold;
         }
         Ok(ProcessIo {
             ends: Mutex::new(ends),
@@ -157,6 +194,7 @@ impl ProcessIo {
             terminal,
             console: Mutex::new(None),
             stdin_writer,
+            stdin_hold: Mutex::new(stdin_hold),
         })
     }
 
@@ -165,8 +203,14 @@ impl ProcessIo {
         *self.ends.lock().unwrap() = ProcessEnds::default();
     }
 
-    /// Close the process's stdin (CloseIO): the process reads EOF.
+    /// Close the process's stdin (CloseIO): the process reads EOF once what
+    /// was written before has reached it.
     pub fn close_stdin(&self) {
+        // A FIFO: drop the shim's writer; the feeder drains what clients
+        // wrote and closes the pipe at the FIFO's EOF.
+        if self.stdin_hold.lock().unwrap().take().is_some() {
+            return;
+        }
         match self.stdin_writer.try_lock() {
             Ok(mut w) => drop(w.take()),
             // The feeder is blocked writing into a full pipe: close once it
@@ -233,6 +277,8 @@ impl ProcessIo {
     /// socket). The terminal's master is closed.
     pub async fn finish_output(&self) {
         self.console.lock().unwrap().take();
+        // The process is gone: its stdin feeder ends with the last client.
+        self.stdin_hold.lock().unwrap().take();
         let Some(driver) = self.log.lock().unwrap().take() else {
             return;
         };
