@@ -161,6 +161,19 @@ pub fn pids_whose_cmdline(matches: impl Fn(&[&[u8]]) -> bool) -> Vec<u32> {
         .collect()
 }
 
+/// `CRID_TEST_SHIM=1`: every crid the tests start without a config of
+/// their own runs its pods on crid's shim (handler `crid-shim`, the
+/// default), and every test containerd finds the shim built next to crid.
+pub fn on_crids_shim() -> bool {
+    std::env::var_os("CRID_TEST_SHIM").is_some_and(|v| v == "1")
+}
+
+/// crid's config with crid's shim as the default runtime handler (runc
+/// still available as handler `runc`).
+pub const CRIDS_SHIM_DEFAULT_CONFIG: &str = "[containerd]\ndefault_runtime = \"crid-shim\"\n\
+    [containerd.runtimes.runc]\nruntime_type = \"io.containerd.runc.v2\"\n\
+    [containerd.runtimes.crid-shim]\nruntime_type = \"io.containerd.crid.v1\"\n";
+
 /// crid's own shim binary, as containerd looks it up.
 pub const CRID_SHIM: &str = "containerd-shim-crid-v1";
 
@@ -278,7 +291,13 @@ state = "{state}"
         let log = d.join("containerd.log");
         let mut cmd = Command::new(which("containerd").expect("containerd installed"));
         cmd.arg("--config").arg(d.join("config.toml"));
-        if let Some(dir) = &self.path_first {
+        let built_shims = on_crids_shim().then(|| {
+            Path::new(env!("CARGO_BIN_EXE_crid"))
+                .parent()
+                .unwrap()
+                .to_path_buf()
+        });
+        if let Some(dir) = self.path_first.as_ref().or(built_shims.as_ref()) {
             let mut path = std::ffi::OsString::from(dir);
             path.push(":");
             path.push(std::env::var_os("PATH").unwrap_or_default());
@@ -497,7 +516,12 @@ impl TestCrid {
             cmd.arg("--config").arg(d.join("config.toml"));
         } else {
             // Never read the machine's /etc/crid/config.toml in tests.
-            std::fs::write(d.join("config.toml"), "").unwrap();
+            let toml = if on_crids_shim() {
+                CRIDS_SHIM_DEFAULT_CONFIG
+            } else {
+                ""
+            };
+            std::fs::write(d.join("config.toml"), toml).unwrap();
             cmd.arg("--config").arg(d.join("config.toml"));
         }
         cmd.arg("--listen")
