@@ -172,6 +172,7 @@ pub fn on_crids_shim() -> bool {
 /// still available as handler `runc`).
 pub const CRIDS_SHIM_DEFAULT_CONFIG: &str = "[containerd]\ndefault_runtime = \"crid-shim\"\n\
     [containerd.runtimes.runc]\nruntime_type = \"io.containerd.runc.v2\"\n\
+    [containerd.runtimes.crun]\nruntime_type = \"io.containerd.runc.v2\"\nbinary_name = \"crun\"\n\
     [containerd.runtimes.crid-shim]\nruntime_type = \"io.containerd.crid.v1\"\n";
 
 /// crid's own shim binary, as containerd looks it up.
@@ -333,10 +334,15 @@ state = "{state}"
         std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
     }
 
-    /// PIDs of the shims serving this containerd (their command line names
-    /// its address).
+    /// PIDs of the shims of the default handler serving this containerd
+    /// (their command line names its address): containerd's runc shim, or
+    /// crid's with `CRID_TEST_SHIM=1`.
     pub fn shim_pids(&self) -> Vec<u32> {
-        self.shim_pids_of("containerd-shim-runc-v2")
+        self.shim_pids_of(if on_crids_shim() {
+            CRID_SHIM
+        } else {
+            "containerd-shim-runc-v2"
+        })
     }
 
     /// PIDs of the shims of binary `name` serving this containerd.
