@@ -48,7 +48,7 @@ impl EventBus {
             kind,
             container_id: container_id.to_string(),
             sandbox_id: sandbox_id.to_string(),
-            created_at: crate::sandbox::run::now_nanos(),
+            created_at: crate::util::time::now_nanos(),
         };
         tracing::debug!(?kind, container = container_id, "container event");
         let _ = self.tx.send(ev);

@@ -40,6 +40,7 @@ pub mod stream;
 pub mod unix_grpc;
 pub mod uri;
 pub mod userns;
+pub mod util;
 pub mod validate;
 
 pub use error::{Error, Result};

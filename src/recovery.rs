@@ -5,11 +5,11 @@
 
 use crate::container::store::STATUS_FILE;
 use crate::container::{Container, ContainerMetadata, ContainerState, ContainerStatus};
+use crate::containerd::labels::{KIND_LABEL, METADATA_EXTENSION};
 use crate::containerd::{ProcessStatus, OWNER_LABEL, OWNER_VALUE};
 use crate::error::Result;
 use crate::network::netns::NetNs;
 use crate::runtime::Runtime;
-use crate::sandbox::run::{KIND_LABEL, METADATA_EXTENSION};
 use crate::sandbox::{Sandbox, SandboxMetadata, SandboxState, SandboxStatus};
 use std::collections::HashSet;
 use std::path::Path;
@@ -169,7 +169,7 @@ impl Runtime {
                 }
                 let status = ContainerStatus {
                     state: ContainerState::Exited,
-                    finished_at: crate::sandbox::run::now_nanos(),
+                    finished_at: crate::util::time::now_nanos(),
                     exit_code: 255,
                     reason: "Unknown".into(),
                     message: "crid could not read the container's status file".into(),

@@ -43,7 +43,7 @@ impl Runtime {
             .await?;
         self.containerd
             .with_lease(&lease)
-            .prepare_snapshot(id, parent, crate::sandbox::run::owner_labels())
+            .prepare_snapshot(id, parent, crate::containerd::owner_labels())
             .await
     }
 
@@ -55,7 +55,7 @@ impl Runtime {
         parent: &str,
     ) -> Result<Vec<Mount>> {
         self.containerd
-            .prepare_snapshot(id, parent, crate::sandbox::run::owner_labels())
+            .prepare_snapshot(id, parent, crate::containerd::owner_labels())
             .await
     }
 
@@ -89,14 +89,14 @@ impl Runtime {
         let leased = self.containerd.with_lease(&lease);
         let made = async {
             let mounts = leased
-                .prepare_snapshot(&tmp, chain_id, crate::sandbox::run::owner_labels())
+                .prepare_snapshot(&tmp, chain_id, crate::containerd::owner_labels())
                 .await?;
             let target = self.config.root.join("remap").join(&tmp);
             tokio::task::spawn_blocking(move || chown_copy(&mounts, &target, userns))
                 .await
                 .map_err(|e| Error::internal(format!("chown of the image copy: {e}")))??;
             match leased
-                .commit_snapshot(&name, &tmp, crate::sandbox::run::owner_labels())
+                .commit_snapshot(&name, &tmp, crate::containerd::owner_labels())
                 .await
             {
                 Ok(()) => {}

@@ -13,7 +13,8 @@
 //! A runtime without a `features` command (crun before 1.9, say) is
 //! assumed to support neither.
 
-use crate::config::ContainerdConfig;
+use crate::config::{ContainerdConfig, RuntimeHandler};
+use crate::containerd as ctrd;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -145,9 +146,56 @@ fn kernel_at_least(release: &str, want: (u32, u32)) -> bool {
     }
 }
 
+/// The runtime of a container record: the handler's shim and its options.
+pub(crate) fn runtime_of(h: &RuntimeHandler) -> ctrd::api::container::Runtime {
+    ctrd::api::container::Runtime {
+        name: h.runtime_type.clone(),
+        options: runc_options(h),
+    }
+}
+
+/// The runc shim's options of a handler (none when it sets nothing).
+pub(crate) fn runc_options(h: &RuntimeHandler) -> Option<prost_types::Any> {
+    task_options(h, None)
+}
+
+/// The runc shim's options for a task; in a pod's own user namespace, the
+/// shim's stdio pipes (FIFO stdio, execs) belong to the pod's mapped root
+/// (`io_uid`/`io_gid`, as containerd's `WithUIDOwner`/`WithGIDOwner`).
+pub(crate) fn task_options(
+    h: &RuntimeHandler,
+    userns: Option<crate::userns::PodUserns>,
+) -> Option<prost_types::Any> {
+    use prost::Message;
+    if h.binary_name.is_empty() && h.root.is_empty() && !h.systemd_cgroup && userns.is_none() {
+        return None;
+    }
+    let (io_uid, io_gid) = userns.map_or((0, 0), |u| u.root());
+    let opts = ctrd::RuncOptions {
+        binary_name: h.binary_name.clone(),
+        root: h.root.clone(),
+        systemd_cgroup: h.systemd_cgroup,
+        io_uid,
+        io_gid,
+        ..Default::default()
+    };
+    Some(ctrd::any(ctrd::RUNC_OPTIONS_TYPE_URL, opts.encode_to_vec()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tasks_of_a_pod_with_its_own_user_namespace_give_their_stdio_to_its_root() {
+        use prost::Message;
+        let userns = crate::userns::PodUserns::for_tests();
+        let runc = RuntimeHandler::default();
+        assert!(task_options(&runc, None).is_none());
+        let any = task_options(&runc, Some(userns)).unwrap();
+        let opts = crate::containerd::RuncOptions::decode(any.value.as_slice()).unwrap();
+        assert_eq!((opts.io_uid, opts.io_gid), (100_000, 200_000));
+    }
 
     #[test]
     fn kernel_versions_compare_by_major_then_minor() {

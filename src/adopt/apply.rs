@@ -6,11 +6,11 @@ use super::cri_plugin::{self, PluginDirs};
 use super::plan::{Action, ContainerPlan, FoundState, Plan, PodPlan};
 use crate::container::store::{ProcessUser, STATUS_FILE};
 use crate::container::{ContainerMetadata, ContainerState, ContainerStatus};
+use crate::containerd::labels::{KIND_LABEL, METADATA_EXTENSION, SANDBOX_ID_LABEL};
 use crate::containerd::{self as ctrd, Container as Record, OWNER_LABEL, OWNER_VALUE};
 use crate::error::{Error, Result};
 use crate::network::netns::NetNs;
 use crate::runtime::Runtime;
-use crate::sandbox::run::{KIND_LABEL, METADATA_EXTENSION, SANDBOX_ID_LABEL};
 use crate::sandbox::SandboxMetadata;
 use std::path::{Path, PathBuf};
 

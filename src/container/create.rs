@@ -4,16 +4,16 @@
 
 use super::store::{Container, ContainerMetadata, ContainerStatus, ProcessUser};
 use super::user_files::ImageUserFiles;
+use crate::containerd::labels::{owner_labels, KIND_LABEL, METADATA_EXTENSION, SANDBOX_ID_LABEL};
 use crate::containerd::{self as ctrd, Container as CtrdContainer};
 use crate::cri::{ContainerConfig, PodSandboxConfig};
 use crate::error::{Error, Result};
 use crate::events::ContainerEventKind::Created;
 use crate::metrics::phases::{PhaseClock, Spent};
 use crate::runtime::Runtime;
-use crate::sandbox::run::{
-    now_nanos, owner_labels, runtime_of, KIND_LABEL, METADATA_EXTENSION, SANDBOX_ID_LABEL,
-};
+use crate::runtime_handlers::runtime_of;
 use crate::sandbox::SandboxState;
+use crate::util::time::now_nanos;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

@@ -103,7 +103,7 @@ impl Runtime {
         let key = snapshot_key(sandbox_id, image_hex);
         // A view an interrupted attempt left goes first.
         self.containerd.remove_snapshot(&key).await?;
-        let mut labels = crate::sandbox::run::owner_labels();
+        let mut labels = crate::containerd::owner_labels();
         labels.insert(
             "containerd.io/gc.root".into(),
             chrono::Utc::now().to_rfc3339(),

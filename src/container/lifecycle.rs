@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::events::ContainerEventKind::{Deleted, Started, Stopped};
 use crate::metrics::phases::{PhaseClock, Spent};
 use crate::runtime::Runtime;
-use crate::sandbox::run::{now_nanos, task_options};
+use crate::runtime_handlers::task_options;
+use crate::util::time::now_nanos;
 use std::sync::Arc;
 use std::time::Duration;
 

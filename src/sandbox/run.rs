@@ -3,6 +3,7 @@
 //! undoes every step already taken (`teardown`) and names the failed step.
 
 use super::store::{sandbox_name_key, Sandbox, SandboxMetadata, SandboxState, SandboxStatus};
+use crate::containerd::labels::{owner_labels, KIND_LABEL, METADATA_EXTENSION, SANDBOX_ID_LABEL};
 use crate::containerd::{self as ctrd, Container as CtrdContainer};
 use crate::cri::PodSandboxConfig;
 use crate::error::{Error, Result};
@@ -11,12 +12,10 @@ use crate::metrics::phases::{PhaseClock, Spent};
 use crate::network::cni::{PodNetwork, PortMapping};
 use crate::network::netns::{ExtraPins, NetNs};
 use crate::runtime::Runtime;
+use crate::runtime_handlers::{runc_options, runtime_of};
+use crate::util::time::now_nanos;
 use std::collections::HashMap;
 use std::path::PathBuf;
-
-pub const METADATA_EXTENSION: &str = "io.crid.metadata";
-pub const KIND_LABEL: &str = "io.crid.kind";
-pub const SANDBOX_ID_LABEL: &str = "io.crid.sandbox-id";
 
 /// Which steps of a sandbox's setup exist (and so must be undone).
 #[derive(Debug, Default, Clone)]
@@ -107,13 +106,6 @@ pub(crate) fn pod_network(meta: &SandboxMetadata) -> Option<PodNetwork> {
             .collect(),
         annotations: meta.config.annotations.clone(),
     })
-}
-
-pub(crate) fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
 }
 
 impl Runtime {
@@ -604,60 +596,10 @@ fn set_up_host_side(
     Ok(())
 }
 
-pub(crate) fn owner_labels() -> HashMap<String, String> {
-    let mut l = HashMap::new();
-    l.insert(ctrd::OWNER_LABEL.to_string(), ctrd::OWNER_VALUE.to_string());
-    l
-}
-
-pub(crate) fn runtime_of(h: &crate::config::RuntimeHandler) -> ctrd::api::container::Runtime {
-    ctrd::api::container::Runtime {
-        name: h.runtime_type.clone(),
-        options: runc_options(h),
-    }
-}
-
-pub(crate) fn runc_options(h: &crate::config::RuntimeHandler) -> Option<prost_types::Any> {
-    task_options(h, None)
-}
-
-/// The runc shim's options for a task; in a pod's own user namespace, the
-/// shim's stdio pipes (FIFO stdio, execs) belong to the pod's mapped root
-/// (`io_uid`/`io_gid`, as containerd's `WithUIDOwner`/`WithGIDOwner`).
-pub(crate) fn task_options(
-    h: &crate::config::RuntimeHandler,
-    userns: Option<crate::userns::PodUserns>,
-) -> Option<prost_types::Any> {
-    use prost::Message;
-    if h.binary_name.is_empty() && h.root.is_empty() && !h.systemd_cgroup && userns.is_none() {
-        return None;
-    }
-    let (io_uid, io_gid) = userns.map_or((0, 0), |u| u.root());
-    let opts = ctrd::RuncOptions {
-        binary_name: h.binary_name.clone(),
-        root: h.root.clone(),
-        systemd_cgroup: h.systemd_cgroup,
-        io_uid,
-        io_gid,
-        ..Default::default()
-    };
-    Some(ctrd::any(ctrd::RUNC_OPTIONS_TYPE_URL, opts.encode_to_vec()))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{needs_pause, task_options};
+    use super::needs_pause;
 
-    #[test]
-    fn tasks_of_a_pod_with_its_own_user_namespace_give_their_stdio_to_its_root() {
-        use prost::Message;
-        let userns = crate::userns::PodUserns::for_tests();
-        let runc = RuntimeHandler::default();
-        assert!(task_options(&runc, None).is_none());
-        let any = task_options(&runc, Some(userns)).unwrap();
-        let opts = crate::containerd::RuncOptions::decode(any.value.as_slice()).unwrap();
-        assert_eq!((opts.io_uid, opts.io_gid), (100_000, 200_000));
-    }
     use crate::config::RuntimeHandler;
     use crate::cri::*;
 

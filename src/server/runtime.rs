@@ -144,7 +144,7 @@ impl RuntimeService for RuntimeServer {
                     Default::default()
                 },
                 containers_statuses,
-                timestamp: crate::sandbox::run::now_nanos(),
+                timestamp: crate::util::time::now_nanos(),
             })
         })
         .await

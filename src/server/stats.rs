@@ -78,7 +78,7 @@ fn container_stats_message(
         .sample
         .as_ref()
         .and_then(|s| io_usage(s.timestamp, &s.usage.psi));
-    let now = crate::sandbox::run::now_nanos();
+    let now = crate::util::time::now_nanos();
     ContainerStats {
         attributes: Some(attributes),
         cpu,

@@ -84,7 +84,7 @@ impl Runtime {
 
     fn sample(&self, id: &str, pid: u32) -> Option<Sample> {
         let usage = cgroup::usage_of_pid(pid)?;
-        let timestamp = crate::sandbox::run::now_nanos();
+        let timestamp = crate::util::time::now_nanos();
         let nano_cores = self.cpu_rates.rate(id, timestamp, usage.cpu_usage_ns);
         Some(Sample {
             timestamp,
@@ -96,7 +96,7 @@ impl Runtime {
     /// Usage of a pod: its containers (and pause) summed, its network counters.
     pub async fn pod_usage(&self, sandbox_id: &str) -> Result<PodUsage> {
         let s = self.sandboxes.get(sandbox_id)?;
-        let timestamp = crate::sandbox::run::now_nanos();
+        let timestamp = crate::util::time::now_nanos();
         let mut pod = PodUsage {
             timestamp,
             ..Default::default()
