@@ -11,37 +11,22 @@ pub mod adopt;
 pub mod config;
 pub mod container;
 pub mod containerd;
-/// The CRI v1 bindings crid serves (the cri-api crate, CRI of Kubernetes 1.36).
 pub mod cri;
-/// A minimal Docker Engine API client (`crid migrate docker`, and crid-bench's docker path).
-pub mod docker_engine;
 pub mod error;
-pub mod events;
-pub mod exits;
 pub mod image;
-pub mod index;
-pub mod introspect;
-pub mod logger;
+/// The CRI container log format and crid-logger's control protocol (the
+/// cri-log crate, shared with crid-logger and the shim); crid uses its
+/// control-socket clients (reopen, attach).
+pub use cri_log as logger;
 pub mod metrics;
 pub mod migrate;
-pub mod names;
 pub mod network;
-pub mod persist;
-pub mod platform;
 pub mod preflight;
-pub mod recovery;
-pub mod rootfs;
 pub mod runtime;
-pub mod runtime_handlers;
 pub mod sandbox;
 pub mod server;
-pub mod stats;
 pub mod stream;
-pub mod unix_grpc;
-pub mod uri;
-pub mod userns;
 pub mod util;
-pub mod validate;
 
 pub use error::{Error, Result};
 

@@ -143,7 +143,7 @@ impl Runtime {
             }),
         };
         if let Some(s) = &crid_status {
-            crate::persist::replace_json(&self.container_dir(id).join(STATUS_FILE), s)?;
+            crate::util::persist::replace_json(&self.container_dir(id).join(STATUS_FILE), s)?;
         }
         let mut fifos_moved = true;
         match (&c.state, &c.task) {
@@ -421,7 +421,7 @@ fn remove_libcni_cache(libcni_dir: &Path, id: &str) -> Result<()> {
 
 fn remove_dirs(dirs: &[PathBuf]) -> Result<()> {
     for d in dirs {
-        crate::persist::remove_dir_all_nofollow(d)?;
+        crate::util::persist::remove_dir_all_nofollow(d)?;
     }
     Ok(())
 }

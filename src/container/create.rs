@@ -8,17 +8,17 @@ use crate::containerd::labels::{owner_labels, KIND_LABEL, METADATA_EXTENSION, SA
 use crate::containerd::{self as ctrd, Container as CtrdContainer};
 use crate::cri::{ContainerConfig, PodSandboxConfig};
 use crate::error::{Error, Result};
-use crate::events::ContainerEventKind::Created;
 use crate::metrics::phases::{PhaseClock, Spent};
+use crate::runtime::events::ContainerEventKind::Created;
+use crate::runtime::handlers::runtime_of;
 use crate::runtime::Runtime;
-use crate::runtime_handlers::runtime_of;
 use crate::sandbox::SandboxState;
 use crate::util::time::now_nanos;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub(crate) fn validate_container_config(config: &ContainerConfig) -> Result<()> {
-    crate::validate::container_config(config)
+    crate::cri::validate::container_config(config)
 }
 
 /// `<container>_<pod>_<namespace>_<uid>_<attempt>`: unique per sandbox + attempt.
@@ -35,7 +35,7 @@ pub(crate) fn container_name_key(config: &ContainerConfig, sandbox: &PodSandboxC
 /// containers share the pod's (or the node's).
 fn same_user_namespace(
     config: &ContainerConfig,
-    pod: Option<crate::userns::PodUserns>,
+    pod: Option<crate::network::userns::PodUserns>,
 ) -> Result<()> {
     let ns = config
         .linux
@@ -45,7 +45,7 @@ fn same_user_namespace(
     if ns.and_then(|n| n.userns_options.as_ref()).is_none() {
         return Ok(());
     }
-    let mine = crate::userns::of_namespace_option(ns);
+    let mine = crate::network::userns::of_namespace_option(ns);
     if mine != pod {
         return Err(Error::invalid(format!(
             "config.linux.security_context.namespace_options.userns_options: {mine:?} is not the pod's user namespace ({pod:?})"
@@ -125,7 +125,7 @@ impl Runtime {
         }
         clock.mark("image", Spent::Containerd);
 
-        let id = crate::names::new_id();
+        let id = crate::util::names::new_id();
         let name_key = container_name_key(&config, &sandbox.meta.config);
         self.containers.names.reserve(&name_key, &id)?;
 
@@ -133,7 +133,7 @@ impl Runtime {
             && !sandbox.meta.config.log_directory.is_empty())
         .then(|| Path::new(&sandbox.meta.config.log_directory).join(&config.log_path));
         // The pod's (CRI 1.33+ `stop_signal`, validated), else the image's.
-        let stop_signal = super::signal::cri_signal_name(config.stop_signal)
+        let stop_signal = crate::cri::signal::cri_signal_name(config.stop_signal)
             .ok()
             .flatten()
             .or_else(|| {
@@ -262,7 +262,7 @@ impl Runtime {
                     &self.config.state,
                     &id,
                 ));
-                let _ = crate::persist::remove_dir_all_nofollow(&dir);
+                let _ = crate::util::persist::remove_dir_all_nofollow(&dir);
                 self.containers.names.release(&name_key, &id);
                 Err(e)
             }

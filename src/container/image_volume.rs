@@ -122,7 +122,7 @@ impl Runtime {
                     &mounts,
                     target,
                 ),
-                None => crate::rootfs::mount_read_only(&mounts, target),
+                None => crate::container::rootfs::mount_read_only(&mounts, target),
             });
         if let Err(e) = mounted {
             let _ = std::fs::remove_dir(target);
@@ -147,7 +147,7 @@ impl Runtime {
         };
         for entry in entries.flatten() {
             let target = entry.path();
-            crate::rootfs::unmount(&target)?;
+            crate::container::rootfs::unmount(&target)?;
             std::fs::remove_dir(&target)
                 .map_err(|e| Error::io(format!("remove {}", target.display()), e))?;
             let hex = entry.file_name().to_string_lossy().into_owned();

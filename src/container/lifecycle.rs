@@ -4,10 +4,10 @@
 use super::store::{Container, ContainerState};
 use crate::containerd::TaskIo;
 use crate::error::{Error, Result};
-use crate::events::ContainerEventKind::{Deleted, Started, Stopped};
 use crate::metrics::phases::{PhaseClock, Spent};
+use crate::runtime::events::ContainerEventKind::{Deleted, Started, Stopped};
+use crate::runtime::handlers::task_options;
 use crate::runtime::Runtime;
-use crate::runtime_handlers::task_options;
 use crate::util::time::now_nanos;
 use std::sync::Arc;
 use std::time::Duration;
@@ -279,8 +279,8 @@ impl Runtime {
         self.containerd.remove_snapshot(c.id()).await?;
         self.containerd.delete_container(c.id()).await?;
         super::idmap_mounts::remove(&super::idmap_mounts::dir_of(&self.config.state, c.id()))?;
-        crate::persist::remove_dir_all_nofollow(&self.container_state_dir(c.id()))?;
-        crate::persist::remove_dir_all_nofollow(&self.container_dir(c.id()))?;
+        crate::util::persist::remove_dir_all_nofollow(&self.container_state_dir(c.id()))?;
+        crate::util::persist::remove_dir_all_nofollow(&self.container_dir(c.id()))?;
         self.containers.remove(c.id());
         tracing::info!(container = %c.id(), "container removed");
         self.events.publish(Deleted, c.id(), &c.meta.sandbox_id);

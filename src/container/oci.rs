@@ -116,8 +116,8 @@ impl Runtime {
             termination_message: None,
             devices: &devices,
             cgroup_driver: &self.config.cgroup_driver,
-            oom_score_adj_min: crate::platform::oom_score_adj_min(),
-            cgroups: crate::platform::cgroups::Cgroups::host(),
+            oom_score_adj_min: crate::util::platform::oom_score_adj_min(),
+            cgroups: crate::util::platform::cgroups::Cgroups::host(),
             seccomp_localhost_profile: localhost_profile.as_deref(),
             seccomp_default_when_empty: self.config.seccomp_default_when_empty,
             // No crid AppArmor profile is loaded yet: leave AppArmor to the defaults.

@@ -6,8 +6,8 @@
 
 use crate::cri::{ContainerConfig, LinuxContainerResources};
 use crate::error::Result;
-use crate::index::IdIndex;
-use crate::names::NameRegistry;
+use crate::util::index::IdIndex;
+use crate::util::names::NameRegistry;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -157,7 +157,7 @@ impl Container {
         self.meta
             .stop_signal
             .as_deref()
-            .and_then(crate::container::signal::parse_signal)
+            .and_then(crate::cri::signal::parse_signal)
             .unwrap_or(libc::SIGTERM as u32)
     }
 
@@ -185,7 +185,7 @@ impl Container {
 
     /// Note the memory cgroup of the task's process `pid`.
     pub fn note_memory_cgroup(&self, pid: u32) {
-        if let Some(dir) = crate::stats::cgroup::memory_dir_of_pid(pid) {
+        if let Some(dir) = crate::runtime::stats::cgroup::memory_dir_of_pid(pid) {
             let _ = self.memory_cgroup.set(dir);
         }
     }
@@ -197,7 +197,7 @@ impl Container {
     pub fn oom_killed_by_counter(&self) -> bool {
         self.memory_cgroup
             .get()
-            .and_then(|d| crate::stats::cgroup::oom_kills(d))
+            .and_then(|d| crate::runtime::stats::cgroup::oom_kills(d))
             .is_some_and(|n| n > 0)
     }
 
@@ -212,7 +212,7 @@ impl Container {
         f(&mut s);
         // No fsync: the file must survive a crid restart (the page cache
         // does that); after a machine crash the container is gone anyway.
-        crate::persist::replace_json(&self.status_file, &*s)?;
+        crate::util::persist::replace_json(&self.status_file, &*s)?;
         Ok(s.clone())
     }
 }

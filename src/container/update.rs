@@ -15,7 +15,7 @@ impl Runtime {
     ) -> Result<()> {
         let c = self.containers.get(id)?;
         let _op = c.op.lock().await;
-        crate::validate::resources("linux", &resources)?;
+        crate::cri::validate::resources("linux", &resources)?;
         super::spec::check_node_applies(
             self.config.missing_cgroup_controllers,
             "linux",
@@ -23,7 +23,7 @@ impl Runtime {
         )?;
         if c.status().state == ContainerState::Running {
             let mut oci = super::spec::resources_to_oci(&resources);
-            super::spec::fit_to_node(&mut oci, crate::platform::cgroups::Cgroups::host());
+            super::spec::fit_to_node(&mut oci, crate::util::platform::cgroups::Cgroups::host());
             let json = serde_json::to_vec(&oci).map_err(|e| Error::internal(e.to_string()))?;
             self.containerd.update_task(c.id(), json).await?;
         }

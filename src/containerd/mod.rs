@@ -72,7 +72,7 @@ impl Containerd {
     /// Build a client; no connection is made until the first call, and the
     /// channel reconnects on its own after containerd restarts.
     pub fn new(address: &Path, namespace: &str, snapshotter: &str) -> Result<Self> {
-        let channel = crate::unix_grpc::connect_lazy(address);
+        let channel = crate::util::unix_grpc::connect_lazy(address);
         let ns = namespace
             .parse()
             .map_err(|_| Error::invalid(format!("containerd namespace {namespace:?}")))?;

@@ -4,7 +4,7 @@
 use super::run::Progress;
 use super::store::SandboxState;
 use crate::error::Result;
-use crate::events::ContainerEventKind::{Deleted, Stopped};
+use crate::runtime::events::ContainerEventKind::{Deleted, Stopped};
 use crate::runtime::Runtime;
 
 impl Runtime {
@@ -23,7 +23,7 @@ impl Runtime {
         }
         let meta = &sandbox.meta;
         // Without a pause container, the pinned UTS namespace is what says
-        // "ready" after a restart (`recovery.rs`): unpin it (and IPC) first.
+        // "ready" after a restart (`runtime/recovery.rs`): unpin it (and IPC) first.
         let pins = Progress {
             pins: super::run::pin_paths(meta),
             ..Default::default()

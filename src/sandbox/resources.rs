@@ -24,7 +24,7 @@ pub struct PodResources {
 
 /// The recorded resources of the sandbox whose directory is `dir`, if any.
 pub fn load(dir: &Path) -> Option<Arc<PodResources>> {
-    match crate::persist::read_json(&dir.join(FILE)) {
+    match crate::util::persist::read_json(&dir.join(FILE)) {
         Ok(r) => r.map(Arc::new),
         Err(e) => {
             tracing::warn!(dir = %dir.display(), "cannot read the pod's recorded resources: {e}");
@@ -42,7 +42,7 @@ impl Runtime {
     ) -> Result<()> {
         let sandbox = self.sandboxes.get(id)?;
         if let Some(r) = &resources {
-            crate::validate::resources("resources", r)?;
+            crate::cri::validate::resources("resources", r)?;
         }
         // The overhead is an amount added to the pod's limits, not a limit
         // of its own: a small memory overhead is fine.
@@ -50,7 +50,7 @@ impl Runtime {
             if r.memory_limit_in_bytes < 0 {
                 return Err(Error::invalid("overhead.memory_limit_in_bytes is negative"));
             }
-            crate::validate::resources(
+            crate::cri::validate::resources(
                 "overhead",
                 &LinuxContainerResources {
                     memory_limit_in_bytes: 0,
@@ -67,7 +67,10 @@ impl Runtime {
             overhead,
             resources,
         };
-        crate::persist::replace_json(&self.config.sandbox_dir(sandbox.id()).join(FILE), &record)?;
+        crate::util::persist::replace_json(
+            &self.config.sandbox_dir(sandbox.id()).join(FILE),
+            &record,
+        )?;
         sandbox.status.write().unwrap().resources = Some(Arc::new(record));
         tracing::info!(sandbox = %sandbox.id(), "pod resources recorded");
         Ok(())

@@ -7,12 +7,12 @@ use crate::containerd::labels::{owner_labels, KIND_LABEL, METADATA_EXTENSION, SA
 use crate::containerd::{self as ctrd, Container as CtrdContainer};
 use crate::cri::PodSandboxConfig;
 use crate::error::{Error, Result};
-use crate::events::ContainerEventKind;
 use crate::metrics::phases::{PhaseClock, Spent};
 use crate::network::cni::{PodNetwork, PortMapping};
 use crate::network::netns::{ExtraPins, NetNs};
+use crate::runtime::events::ContainerEventKind;
+use crate::runtime::handlers::{runc_options, runtime_of};
 use crate::runtime::Runtime;
-use crate::runtime_handlers::{runc_options, runtime_of};
 use crate::util::time::now_nanos;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -32,7 +32,7 @@ pub(crate) struct Progress {
 }
 
 pub(crate) fn validate_sandbox_config(config: &PodSandboxConfig) -> Result<()> {
-    crate::validate::sandbox_config(config)
+    crate::cri::validate::sandbox_config(config)
 }
 
 pub(crate) fn host_network(config: &PodSandboxConfig) -> bool {
@@ -121,7 +121,7 @@ impl Runtime {
             config.linux.as_ref().and_then(|l| l.resources.as_ref()),
         )?;
         let handler = self.runtime_handler(runtime_handler)?;
-        if crate::userns::of_pod(&config).is_some()
+        if crate::network::userns::of_pod(&config).is_some()
             && !self.handlers.features(&handler.0).user_namespaces
         {
             return Err(Error::precondition(format!(
@@ -129,10 +129,10 @@ impl Runtime {
                 handler.0
             )));
         }
-        let id = crate::names::new_id();
+        let id = crate::util::names::new_id();
         let name_key = sandbox_name_key(&config);
         self.sandboxes.names.reserve(&name_key, &id)?;
-        let userns = crate::userns::of_pod(&config);
+        let userns = crate::network::userns::of_pod(&config);
         let mut meta = SandboxMetadata {
             id: id.clone(),
             config,
@@ -492,7 +492,7 @@ impl Runtime {
         }
         if progress.dir {
             note(
-                crate::persist::remove_dir_all_nofollow(&dir),
+                crate::util::persist::remove_dir_all_nofollow(&dir),
                 "remove sandbox dir",
             );
         }

@@ -6,7 +6,7 @@ use super::{convert, detached, handle, metrics, stats};
 use crate::cri::runtime_service_server::RuntimeService;
 use crate::cri::*;
 use crate::error::Error;
-use crate::introspect::CgroupDriver;
+use crate::runtime::introspect::CgroupDriver;
 use crate::runtime::Runtime;
 use std::pin::Pin;
 use std::sync::Arc;

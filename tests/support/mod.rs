@@ -564,7 +564,7 @@ impl TestCrid {
     }
 
     pub async fn channel(&self) -> Channel {
-        crid::unix_grpc::connect(&self.socket)
+        crid::util::unix_grpc::connect(&self.socket)
             .await
             .expect("connect to crid")
     }

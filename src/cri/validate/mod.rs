@@ -526,7 +526,7 @@ pub fn container_config(config: &ContainerConfig) -> Result<()> {
         return Err(Error::invalid("config.image.image is empty"));
     }
     text("config.image.image", image, true)?;
-    crate::container::signal::cri_signal_name(config.stop_signal)
+    crate::cri::signal::cri_signal_name(config.stop_signal)
         .map_err(|e| invalid("config.stop_signal", e))?;
     for a in config.command.iter().chain(&config.args) {
         if a.contains('\0') {

@@ -164,7 +164,7 @@ pub(crate) fn runc_options(h: &RuntimeHandler) -> Option<prost_types::Any> {
 /// (`io_uid`/`io_gid`, as containerd's `WithUIDOwner`/`WithGIDOwner`).
 pub(crate) fn task_options(
     h: &RuntimeHandler,
-    userns: Option<crate::userns::PodUserns>,
+    userns: Option<crate::network::userns::PodUserns>,
 ) -> Option<prost_types::Any> {
     use prost::Message;
     if h.binary_name.is_empty() && h.root.is_empty() && !h.systemd_cgroup && userns.is_none() {
@@ -189,7 +189,7 @@ mod tests {
     #[test]
     fn tasks_of_a_pod_with_its_own_user_namespace_give_their_stdio_to_its_root() {
         use prost::Message;
-        let userns = crate::userns::PodUserns::for_tests();
+        let userns = crate::network::userns::PodUserns::for_tests();
         let runc = RuntimeHandler::default();
         assert!(task_options(&runc, None).is_none());
         let any = task_options(&runc, Some(userns)).unwrap();

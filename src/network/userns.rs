@@ -1,7 +1,8 @@
 //! Pod user namespaces (KEP-127, `hostUsers: false`): the id mapping a pod
 //! asks for, read from its (validated) CRI config. Pure; the namespace
-//! itself is pinned by `network::netns`, and the files a pod's containers
-//! see are given to the mapped ids by `rootfs` and `sandbox::files`.
+//! itself is pinned by `network::netns` beside it (network/ owns the pod's
+//! namespaces), and the files a pod's containers see are given to the
+//! mapped ids by `container::rootfs` and `sandbox::files`.
 
 use crate::cri::{NamespaceMode, NamespaceOption, PodSandboxConfig};
 use serde::{Deserialize, Serialize};
@@ -29,7 +30,7 @@ impl IdMap {
 }
 
 /// The user namespace of a pod (`NamespaceMode::POD`): one uid and one gid
-/// range, both mapping container id 0 (`validate::user_namespace` checks).
+/// range, both mapping container id 0 (`cri::validate::user_namespace` checks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PodUserns {
     pub uids: IdMap,
@@ -67,7 +68,7 @@ impl PodUserns {
 }
 
 /// The mapping of a namespace option in POD mode; `None` for the node's
-/// user namespace. Assumes the option passed `validate::user_namespace`.
+/// user namespace. Assumes the option passed `cri::validate::user_namespace`.
 pub fn of_namespace_option(ns: Option<&NamespaceOption>) -> Option<PodUserns> {
     let u = ns?.userns_options.as_ref()?;
     if u.mode != NamespaceMode::Pod as i32 {

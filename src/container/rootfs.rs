@@ -16,8 +16,8 @@
 
 use crate::containerd::Mount;
 use crate::error::{Error, Result};
+use crate::network::userns::PodUserns;
 use crate::runtime::Runtime;
-use crate::userns::PodUserns;
 use std::path::{Path, PathBuf};
 
 /// Seconds after which containerd expires the lease by itself (crash safety).
@@ -81,7 +81,7 @@ impl Runtime {
         if self.containerd.stat_snapshot(&name).await?.is_some() {
             return Ok(name);
         }
-        let tmp = format!("{REMAP_PREFIX}{}", crate::names::new_id());
+        let tmp = format!("{REMAP_PREFIX}{}", crate::util::names::new_id());
         let lease = tmp.clone();
         self.containerd
             .create_lease(&lease, CREATE_LEASE_SECS)
@@ -330,7 +330,7 @@ pub fn unmount(target: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::userns::IdMap;
+    use crate::network::userns::IdMap;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]

@@ -1,6 +1,8 @@
 //! Stop signals: the image's `STOPSIGNAL` (a name or a number) and CRI's
 //! `ContainerConfig.stop_signal` (an enum, CRI 1.33+), both to a Linux
 //! signal number, and a number back to CRI's enum for `ContainerStatus`.
+//! Pure translation of CRI vocabulary, so `cri::validate` can check a
+//! stop signal without reaching into a domain.
 
 use crate::cri::Signal;
 

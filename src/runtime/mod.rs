@@ -4,13 +4,20 @@
 //! (`sandbox/run.rs`, `container/create.rs`, ...). No lock is held across a
 //! containerd call except an object's own `op` lock.
 
+pub mod events;
+pub mod exits;
+pub mod handlers;
+pub mod introspect;
+pub mod recovery;
+pub mod stats;
+
 use crate::config::Config;
 use crate::container::ContainerStore;
 use crate::containerd::{Containerd, Event, EventKind};
 use crate::error::Result;
-use crate::exits::ExitMonitor;
 use crate::image::ImageService;
 use crate::network::cni::Cni;
+use crate::runtime::exits::ExitMonitor;
 use crate::sandbox::{SandboxState, SandboxStore};
 use crate::stream::StreamService;
 use std::sync::Arc;
@@ -24,12 +31,12 @@ pub struct Runtime {
     pub sandboxes: Arc<SandboxStore>,
     pub containers: ContainerStore,
     pub exits: ExitMonitor,
-    pub cpu_rates: crate::stats::CpuRates,
-    pub events: crate::events::EventBus,
+    pub cpu_rates: crate::runtime::stats::CpuRates,
+    pub events: crate::runtime::events::EventBus,
     /// Images' /etc/passwd and /etc/group, by chain id.
     pub image_users: crate::container::user_files::UserFilesCache,
     /// What each runtime handler supports (detected at start).
-    pub handlers: crate::runtime_handlers::RuntimeHandlers,
+    pub handlers: crate::runtime::handlers::RuntimeHandlers,
     /// CDI spec dirs and the devices they define.
     pub cdi: Arc<crate::container::cdi::CdiRegistry>,
     snapshotter_root: tokio::sync::OnceCell<String>,
@@ -60,9 +67,9 @@ impl Runtime {
         let stream = StreamService::new(containerd.clone(), &config, netns_lookup);
         let cni = Cni::new(&config.cni, config.root.join("cni-cache"));
         let exits = ExitMonitor::new(containerd.clone());
-        let handlers = crate::runtime_handlers::RuntimeHandlers::detect(&config.containerd).await;
+        let handlers = crate::runtime::handlers::RuntimeHandlers::detect(&config.containerd).await;
         // Which cgroup controllers specs may use: detected (and logged) now.
-        crate::platform::cgroups::Cgroups::host();
+        crate::util::platform::cgroups::Cgroups::host();
         // Read the CDI specs once now, so broken ones are logged at start.
         let cdi = Arc::new(crate::container::cdi::CdiRegistry::new(&config.cdi));
         if cdi.enabled() {

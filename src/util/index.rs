@@ -1,5 +1,6 @@
 //! An index of objects by id with crictl-style unique-prefix lookup; the
-//! shared core of the sandbox and container stores.
+//! shared core of the sandbox and container stores (`sandbox::store`,
+//! `container::store`), which is why it lives below both.
 
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -35,14 +36,14 @@ impl<T> IdIndex<T> {
     /// an id (not hex, too long) names nothing: NotFound, so that the
     /// idempotent Stop/Remove calls succeed for it as the CRI asks.
     pub fn get(&self, id: &str) -> Result<Arc<T>> {
-        if let Err(e) = crate::validate::id(self.field, id) {
+        if let Err(e) = crate::cri::validate::id(self.field, id) {
             if id.is_empty() {
                 return Err(e);
             }
             return Err(Error::not_found(format!(
                 "{} {:?}",
                 self.kind,
-                crate::validate::truncate(id)
+                crate::cri::validate::truncate(id)
             )));
         }
         let map = self.by_id.read().unwrap();

@@ -114,7 +114,7 @@ impl Runtime {
                 let _ = self.kill_and_delete_task(&c.id).await;
                 let _ = self.containerd.remove_snapshot(&c.id).await;
                 let _ = self.containerd.delete_container(&c.id).await;
-                let _ = crate::persist::remove_dir_all_nofollow(&dir);
+                let _ = crate::util::persist::remove_dir_all_nofollow(&dir);
                 continue;
             };
             let _ = self.containers.names.reserve(&meta.name_key, &meta.id);
@@ -158,7 +158,7 @@ impl Runtime {
     /// an exit of unknown cause, as containerd's CRI plugin reports it; the
     /// container's task, if it still has one, is killed and deleted.
     async fn recorded_status(&self, id: &str, dir: &Path) -> Result<Option<ContainerStatus>> {
-        match crate::persist::read_json::<ContainerStatus>(&dir.join(STATUS_FILE)) {
+        match crate::util::persist::read_json::<ContainerStatus>(&dir.join(STATUS_FILE)) {
             Ok(Some(status)) => return Ok(Some(status)),
             Ok(None) => {}
             Err(e) => {
@@ -175,7 +175,7 @@ impl Runtime {
                     message: "crid could not read the container's status file".into(),
                     ..ContainerStatus::created()
                 };
-                let _ = crate::persist::replace_json(&dir.join(STATUS_FILE), &status);
+                let _ = crate::util::persist::replace_json(&dir.join(STATUS_FILE), &status);
                 return Ok(Some(status));
             }
         }
@@ -257,14 +257,15 @@ impl Runtime {
                 let _ = self.remove_image_volumes(&id).await;
                 let dir = self.config.sandbox_dir(&id);
                 let _ = crate::sandbox::files::unmount_shm(&dir.join("shm"));
-                let _ = crate::persist::remove_dir_all_nofollow(&dir);
+                let _ = crate::util::persist::remove_dir_all_nofollow(&dir);
             }
         }
         for id in dir_names(&self.config.root.join("containers")) {
             if !container_ids.contains(&id) {
                 tracing::warn!(container = %id, "orphaned container dir; removing");
-                let _ = crate::persist::remove_dir_all_nofollow(&self.container_dir(&id));
-                let _ = crate::persist::remove_dir_all_nofollow(&self.container_state_dir(&id));
+                let _ = crate::util::persist::remove_dir_all_nofollow(&self.container_dir(&id));
+                let _ =
+                    crate::util::persist::remove_dir_all_nofollow(&self.container_state_dir(&id));
             }
         }
         for id in dir_names(&self.config.state.join("idmap")) {
@@ -300,7 +301,7 @@ impl Runtime {
                 }
             }
         }
-        // Chowned image copies (`rootfs.rs`) a crash interrupted: their
+        // Chowned image copies (`container/rootfs.rs`) a crash interrupted: their
         // mount, then (above) their active snapshot went.
         for name in std::fs::read_dir(self.config.root.join("remap"))
             .into_iter()
@@ -308,17 +309,17 @@ impl Runtime {
             .flatten()
         {
             let path = name.path();
-            let _ = crate::rootfs::unmount(&path);
+            let _ = crate::container::rootfs::unmount(&path);
             let _ = std::fs::remove_dir(&path);
         }
-        // Creation leases (`rootfs.rs`) of creates that never finished.
+        // Creation leases (`container/rootfs.rs`) of creates that never finished.
         if let Ok(leases) = self
             .containerd
             .list_leases(vec![format!("labels.\"{OWNER_LABEL}\"=={OWNER_VALUE}")])
             .await
         {
             for l in leases {
-                let Some(id) = crate::rootfs::created_for(&l.id) else {
+                let Some(id) = crate::container::rootfs::created_for(&l.id) else {
                     continue;
                 };
                 // A recovered object's container record holds its snapshot

@@ -25,8 +25,8 @@ pub(crate) fn pause_spec(
         shm_path: (!super::run::host_ipc(&meta.config)).then_some(files.shm.as_path()),
         userns: meta.pod_userns(),
         cgroup_driver: &rt.config.cgroup_driver,
-        oom_score_adj_min: crate::platform::oom_score_adj_min(),
-        cgroups: crate::platform::cgroups::Cgroups::host(),
+        oom_score_adj_min: crate::util::platform::oom_score_adj_min(),
+        cgroups: crate::util::platform::cgroups::Cgroups::host(),
         pause_program: rt.config.minimal_pause_seccomp && crate::image::is_builtin_pause(image),
         seccomp_default_when_empty: rt.config.seccomp_default_when_empty,
     })
