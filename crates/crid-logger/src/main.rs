@@ -7,7 +7,7 @@
 //! - `log`     — the CRI log file (append, created 0640 with parent dirs);
 //! - `control` — a unix socket serving one-line commands:
 //!   `reopen` → reopen `log` at the same path, reply `ok` / `error <msg>`;
-//!   `attach` → reply `ok`, then stream frames (see `crid::logger`);
+//!   `attach` → reply `ok`, then stream frames (see `cri_log`);
 //! - `stdout`, `stderr` — FIFOs to read instead of fds 3 and 4. crid starts
 //!   the logger itself this way for a container with stdin and no terminal:
 //!   containerd 1.6's shim gives such a container no stdin when its output
