@@ -104,7 +104,7 @@ impl Runtime {
         let meta = ContainerMetadata {
             id: id.clone(),
             sandbox_id: pod.record.id.clone(),
-            name_key: crate::container::create::container_name_key(&config, &sandbox.config),
+            name_key: crate::container::store::container_name_key(&config, &sandbox.config),
             config,
             image_ref: cri.image_ref.clone(),
             image_name,
@@ -333,7 +333,7 @@ impl Runtime {
         let id = &pod.record.id;
         self.kill_and_delete_task(id).await?;
         if let Ok(meta) = crid_sandbox_metadata(pod) {
-            if let Some(net) = crate::sandbox::run::pod_network(&meta) {
+            if let Some(net) = crate::runtime::sandbox_run::pod_network(&meta) {
                 self.take_over_cni_cache(id, libcni_dir)?;
                 self.cni.teardown(&net).await?;
                 NetNs::remove(&net.netns)?;

@@ -193,7 +193,7 @@ pub fn stage_rootfs(
         options: vec!["rbind".into(), "rw".into()],
         ..Default::default()
     }];
-    if crate::container::image_volume::is_mount_point(&target)? {
+    if crate::container::rootfs::is_mount_point(&target)? {
         return Ok(bind);
     }
     let ns = std::fs::File::open(userns)

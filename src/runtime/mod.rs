@@ -4,11 +4,21 @@
 //! (`sandbox/run.rs`, `container/create.rs`, ...). No lock is held across a
 //! containerd call except an object's own `op` lock.
 
+mod container_create;
+mod container_image_volume;
+mod container_lifecycle;
+mod container_oci;
+mod container_update;
 pub mod events;
 pub mod exits;
 pub mod handlers;
 pub mod introspect;
 pub mod recovery;
+mod rootfs;
+mod sandbox_lifecycle;
+mod sandbox_pause;
+mod sandbox_resources;
+pub mod sandbox_run;
 pub mod stats;
 
 use crate::config::Config;

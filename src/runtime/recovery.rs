@@ -282,7 +282,8 @@ impl Runtime {
         {
             for s in snaps {
                 // The image volume views of pods that are gone.
-                if let Some(sandbox) = crate::container::image_volume::sandbox_of_snapshot(&s.name)
+                if let Some(sandbox) =
+                    crate::runtime::container_image_volume::sandbox_of_snapshot(&s.name)
                 {
                     if !sandbox_ids.contains(sandbox) && !in_flight(sandbox) {
                         tracing::warn!(snapshot = %s.name, "orphaned image volume; removing");
@@ -319,7 +320,7 @@ impl Runtime {
             .await
         {
             for l in leases {
-                let Some(id) = crate::container::rootfs::created_for(&l.id) else {
+                let Some(id) = super::rootfs::created_for(&l.id) else {
                     continue;
                 };
                 // A recovered object's container record holds its snapshot

@@ -2,9 +2,9 @@
 
 use crate::cri::*;
 use crate::error::Result;
-use crate::runtime::stats::cgroup::{Pressure, Psi, PsiLine};
 use crate::runtime::stats::{ContainerUsage, PodUsage};
 use crate::runtime::Runtime;
+use crate::util::platform::cgroup_usage::{Pressure, Psi, PsiLine};
 
 fn u64v(v: u64) -> Option<UInt64Value> {
     Some(UInt64Value { value: v })

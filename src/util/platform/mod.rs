@@ -2,6 +2,7 @@
 //! set (no CAP_SYS_RESOURCE → it may not go below its own), the cgroup
 //! controllers there are (`cgroups`).
 
+pub mod cgroup_usage;
 pub mod cgroups;
 
 use cgroups::{Cgroups, Controller, Mode};

@@ -1,7 +1,7 @@
 //! `StartContainer`, `StopContainer`, `RemoveContainer` and the handling of
 //! exits and OOMs reported by containerd.
 
-use super::store::{Container, ContainerState};
+use crate::container::store::{Container, ContainerState};
 use crate::containerd::TaskIo;
 use crate::error::{Error, Result};
 use crate::metrics::phases::{PhaseClock, Spent};
@@ -69,7 +69,7 @@ impl Runtime {
                 let handler = self.runtime_handler(&sandbox.meta.runtime_handler);
                 if handler.is_ok_and(|(_, h)| uses_fifo_stdio(&c, &h)) {
                     let dir = self.container_state_dir(c.id());
-                    super::fifo_stdio::OutputFifos::in_dir(&dir).release();
+                    crate::container::fifo_stdio::OutputFifos::in_dir(&dir).release();
                 }
                 self.exits.forget(c.id());
                 c.update_status(|s| {
@@ -156,9 +156,13 @@ impl Runtime {
             .unwrap_or_else(|| "/dev/null".into());
         let control = state_dir.join("logger.sock");
         let (stdout, stderr) = if uses_fifo_stdio(c, handler) {
-            let fifos =
-                super::fifo_stdio::start_logger(&self.logger_binary(), &log, &control, state_dir)
-                    .await?;
+            let fifos = crate::container::fifo_stdio::start_logger(
+                &self.logger_binary(),
+                &log,
+                &control,
+                state_dir,
+            )
+            .await?;
             (
                 fifos.stdout.to_string_lossy().into_owned(),
                 fifos.stderr.to_string_lossy().into_owned(),
@@ -278,7 +282,10 @@ impl Runtime {
         self.delete_task(c.id()).await?;
         self.containerd.remove_snapshot(c.id()).await?;
         self.containerd.delete_container(c.id()).await?;
-        super::idmap_mounts::remove(&super::idmap_mounts::dir_of(&self.config.state, c.id()))?;
+        crate::container::idmap_mounts::remove(&crate::container::idmap_mounts::dir_of(
+            &self.config.state,
+            c.id(),
+        ))?;
         crate::util::persist::remove_dir_all_nofollow(&self.container_state_dir(c.id()))?;
         crate::util::persist::remove_dir_all_nofollow(&self.container_dir(c.id()))?;
         self.containers.remove(c.id());

@@ -1,11 +1,11 @@
 //! `StopPodSandbox` and `RemovePodSandbox`: both idempotent, both work when
 //! the task, the netns or the CNI state is already gone.
 
-use super::run::Progress;
-use super::store::SandboxState;
 use crate::error::Result;
 use crate::runtime::events::ContainerEventKind::{Deleted, Stopped};
+use crate::runtime::sandbox_run::Progress;
 use crate::runtime::Runtime;
+use crate::sandbox::store::SandboxState;
 
 impl Runtime {
     /// Stop every container of the pod, tear down its network, kill the pause
@@ -25,7 +25,7 @@ impl Runtime {
         // Without a pause container, the pinned UTS namespace is what says
         // "ready" after a restart (`runtime/recovery.rs`): unpin it (and IPC) first.
         let pins = Progress {
-            pins: super::run::pin_paths(meta),
+            pins: crate::runtime::sandbox_run::pin_paths(meta),
             ..Default::default()
         };
         self.teardown_sandbox(meta, &pins).await?;
@@ -43,7 +43,7 @@ impl Runtime {
     /// Mark the sandbox NotReady; the one caller that finds it Ready (stop,
     /// the pause task's exit, reconciliation) publishes its STOPPED event.
     /// Returns whether it was Ready.
-    pub(crate) fn sandbox_not_ready(&self, sandbox: &super::store::Sandbox) -> bool {
+    pub(crate) fn sandbox_not_ready(&self, sandbox: &crate::sandbox::store::Sandbox) -> bool {
         let was_ready = sandbox.set_state(SandboxState::NotReady) == SandboxState::Ready;
         if was_ready {
             self.events.publish(Stopped, sandbox.id(), sandbox.id());
@@ -82,7 +82,7 @@ impl Runtime {
             snapshot: true,
             container: true,
             task: true,
-            pins: super::run::pin_paths(meta),
+            pins: crate::runtime::sandbox_run::pin_paths(meta),
         };
         self.teardown_sandbox(meta, &progress).await?;
         self.sandboxes.remove(&meta.id);

@@ -9,6 +9,7 @@
 //! its key names the pod (`crid-image-volume-<pod id>-<image id>`), so
 //! teardown and recovery find it by name after a restart.
 
+use crate::container::rootfs::is_mount_point;
 use crate::cri::Mount as CriMount;
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
@@ -115,8 +116,8 @@ impl Runtime {
         let mounted = std::fs::create_dir_all(target)
             .map_err(|e| Error::io(format!("create {}", target.display()), e))
             .and_then(|()| match idmap {
-                Some(userns) => super::idmap_mounts::mount_image_view(
-                    &super::idmap_mounts::dir_of(&self.config.state, sandbox_id),
+                Some(userns) => crate::container::idmap_mounts::mount_image_view(
+                    &crate::container::idmap_mounts::dir_of(&self.config.state, sandbox_id),
                     &format!("iv-{image_hex}-"),
                     userns,
                     &mounts,
@@ -190,40 +191,6 @@ fn sub_path(root: &Path, sub: &str) -> Result<PathBuf> {
     Ok(resolved)
 }
 
-/// `path` is where something is mounted (per /proc/self/mountinfo).
-pub(crate) fn is_mount_point(path: &Path) -> Result<bool> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
-    let mounted = mount_points(&info).any(|p| p == path);
-    Ok(mounted)
-}
-
-/// The mount points of a mountinfo text (field 5, octal escapes undone).
-fn mount_points(info: &str) -> impl Iterator<Item = PathBuf> + '_ {
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(unescape_octal(p)))
-}
-
-fn unescape_octal(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,16 +201,5 @@ mod tests {
         let key = snapshot_key(&sid, "beef");
         assert_eq!(sandbox_of_snapshot(&key), Some(sid.as_str()));
         assert_eq!(sandbox_of_snapshot("0123abcd"), None);
-    }
-
-    #[test]
-    fn mountinfo_mount_points_with_escapes() {
-        let info = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
-                    90 22 0:50 / /var/lib/crid/a\\040b rw - tmpfs tmpfs rw\n";
-        let points: Vec<PathBuf> = mount_points(info).collect();
-        assert_eq!(
-            points,
-            [PathBuf::from("/"), PathBuf::from("/var/lib/crid/a b")]
-        );
     }
 }

@@ -1,6 +1,6 @@
 //! `UpdateContainerResources` and `ReopenContainerLog`.
 
-use super::store::ContainerState;
+use crate::container::store::ContainerState;
 use crate::cri::LinuxContainerResources;
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
@@ -16,14 +16,17 @@ impl Runtime {
         let c = self.containers.get(id)?;
         let _op = c.op.lock().await;
         crate::cri::validate::resources("linux", &resources)?;
-        super::spec::check_node_applies(
+        crate::container::spec::check_node_applies(
             self.config.missing_cgroup_controllers,
             "linux",
             Some(&resources),
         )?;
         if c.status().state == ContainerState::Running {
-            let mut oci = super::spec::resources_to_oci(&resources);
-            super::spec::fit_to_node(&mut oci, crate::util::platform::cgroups::Cgroups::host());
+            let mut oci = crate::container::spec::resources_to_oci(&resources);
+            crate::container::spec::fit_to_node(
+                &mut oci,
+                crate::util::platform::cgroups::Cgroups::host(),
+            );
             let json = serde_json::to_vec(&oci).map_err(|e| Error::internal(e.to_string()))?;
             self.containerd.update_task(c.id(), json).await?;
         }

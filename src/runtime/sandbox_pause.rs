@@ -1,12 +1,12 @@
 //! Gathers what the pause container's spec needs (node facts, sandbox files)
 //! and calls the pure spec generator.
 
-use super::files::SandboxFiles;
-use super::spec::{sandbox_spec, SandboxSpecInput};
-use super::store::SandboxMetadata;
 use crate::error::Result;
 use crate::image::Loaded;
 use crate::runtime::Runtime;
+use crate::sandbox::files::SandboxFiles;
+use crate::sandbox::spec::{sandbox_spec, SandboxSpecInput};
+use crate::sandbox::store::SandboxMetadata;
 
 pub(crate) fn pause_spec(
     rt: &Runtime,
@@ -22,7 +22,8 @@ pub(crate) fn pause_spec(
         hostname_path: &files.hostname,
         hosts_path: &files.hosts,
         resolv_path: &files.resolv,
-        shm_path: (!super::run::host_ipc(&meta.config)).then_some(files.shm.as_path()),
+        shm_path: (!crate::runtime::sandbox_run::host_ipc(&meta.config))
+            .then_some(files.shm.as_path()),
         userns: meta.pod_userns(),
         cgroup_driver: &rt.config.cgroup_driver,
         oom_score_adj_min: crate::util::platform::oom_score_adj_min(),

@@ -2,8 +2,9 @@
 //! create the containerd container and prepare its rootfs snapshot. Rolls
 //! back on failure.
 
-use super::store::{Container, ContainerMetadata, ContainerStatus, ProcessUser};
-use super::user_files::ImageUserFiles;
+use crate::container::store::container_name_key;
+use crate::container::store::{Container, ContainerMetadata, ContainerStatus, ProcessUser};
+use crate::container::user_files::ImageUserFiles;
 use crate::containerd::labels::{owner_labels, KIND_LABEL, METADATA_EXTENSION, SANDBOX_ID_LABEL};
 use crate::containerd::{self as ctrd, Container as CtrdContainer};
 use crate::cri::{ContainerConfig, PodSandboxConfig};
@@ -19,16 +20,6 @@ use std::path::{Path, PathBuf};
 
 pub(crate) fn validate_container_config(config: &ContainerConfig) -> Result<()> {
     crate::cri::validate::container_config(config)
-}
-
-/// `<container>_<pod>_<namespace>_<uid>_<attempt>`: unique per sandbox + attempt.
-pub(crate) fn container_name_key(config: &ContainerConfig, sandbox: &PodSandboxConfig) -> String {
-    let c = config.metadata.clone().unwrap_or_default();
-    let s = sandbox.metadata.clone().unwrap_or_default();
-    format!(
-        "{}_{}_{}_{}_{}",
-        c.name, s.name, s.namespace, s.uid, c.attempt
-    )
 }
 
 /// A container that names a user namespace must name its pod's: its
@@ -60,8 +51,8 @@ impl Runtime {
     async fn resolve_cdi_devices(
         &self,
         config: &ContainerConfig,
-    ) -> Result<super::cdi::ResolvedDevices> {
-        use super::cdi::{requested_devices, CdiError};
+    ) -> Result<crate::container::cdi::ResolvedDevices> {
+        use crate::container::cdi::{requested_devices, CdiError};
         let names = requested_devices(config).map_err(CdiError::into_error)?;
         if names.is_empty() {
             return Ok(Default::default());
@@ -79,7 +70,7 @@ impl Runtime {
 
     /// Volatile per-container files: logger socket, stdin FIFO.
     pub fn container_state_dir(&self, id: &str) -> PathBuf {
-        super::store::state_dir(&self.config.state, id)
+        crate::container::store::state_dir(&self.config.state, id)
     }
 
     pub async fn create_container(
@@ -90,7 +81,7 @@ impl Runtime {
     ) -> Result<String> {
         let mut clock = PhaseClock::start("CreateContainer");
         validate_container_config(&config)?;
-        super::spec::check_node_applies(
+        crate::container::spec::check_node_applies(
             self.config.missing_cgroup_controllers,
             "config.linux.resources",
             config.linux.as_ref().and_then(|l| l.resources.as_ref()),
@@ -188,7 +179,7 @@ impl Runtime {
                 .await?;
             cdi_devices
                 .apply(&mut spec)
-                .map_err(super::cdi::CdiError::into_error)?;
+                .map_err(crate::container::cdi::CdiError::into_error)?;
             let spec_json = serde_json::to_vec(&spec)
                 .map_err(|e| Error::internal(format!("encode spec: {e}")))?;
             let meta = ContainerMetadata {
@@ -258,10 +249,9 @@ impl Runtime {
                 tracing::warn!(container = %id, error = %e, "CreateContainer failed; rolling back");
                 let _ = self.containerd.remove_snapshot(&id).await;
                 let _ = self.containerd.delete_container(&id).await;
-                let _ = super::idmap_mounts::remove(&super::idmap_mounts::dir_of(
-                    &self.config.state,
-                    &id,
-                ));
+                let _ = crate::container::idmap_mounts::remove(
+                    &crate::container::idmap_mounts::dir_of(&self.config.state, &id),
+                );
                 let _ = crate::util::persist::remove_dir_all_nofollow(&dir);
                 self.containers.names.release(&name_key, &id);
                 Err(e)

@@ -2,7 +2,6 @@
 //! namespace, run CNI ADD, create and start the pause container. Any failure
 //! undoes every step already taken (`teardown`) and names the failed step.
 
-use super::store::{sandbox_name_key, Sandbox, SandboxMetadata, SandboxState, SandboxStatus};
 use crate::containerd::labels::{owner_labels, KIND_LABEL, METADATA_EXTENSION, SANDBOX_ID_LABEL};
 use crate::containerd::{self as ctrd, Container as CtrdContainer};
 use crate::cri::PodSandboxConfig;
@@ -13,6 +12,9 @@ use crate::network::netns::{ExtraPins, NetNs};
 use crate::runtime::events::ContainerEventKind;
 use crate::runtime::handlers::{runc_options, runtime_of};
 use crate::runtime::Runtime;
+use crate::sandbox::store::{
+    sandbox_name_key, Sandbox, SandboxMetadata, SandboxState, SandboxStatus,
+};
 use crate::util::time::now_nanos;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -220,7 +222,7 @@ impl Runtime {
         let id = meta.id.clone();
         clock.mark("validate", Spent::Crid);
         let dir = self.config.sandbox_dir(&id);
-        let files = super::files::sandbox_files(&dir);
+        let files = crate::sandbox::files::sandbox_files(&dir);
         let host_net = host_network(&meta.config);
         if !host_net {
             meta.netns_path = Some(self.config.netns_dir().join(&id));
@@ -317,7 +319,7 @@ impl Runtime {
     async fn create_pause_record(
         &self,
         meta: &SandboxMetadata,
-        files: &super::files::SandboxFiles,
+        files: &crate::sandbox::files::SandboxFiles,
         handler: &crate::config::RuntimeHandler,
         progress: &mut Progress,
         clock: &mut PhaseClock,
@@ -329,7 +331,7 @@ impl Runtime {
             .await
             .map_err(|e| e.context("sandbox image"))?;
         clock.mark("sandbox_image", Spent::Containerd);
-        let spec = super::pause::pause_spec(self, meta, &image, files)?;
+        let spec = crate::runtime::sandbox_pause::pause_spec(self, meta, &image, files)?;
         let spec_json =
             serde_json::to_vec(&spec).map_err(|e| Error::internal(format!("encode spec: {e}")))?;
         clock.mark("pause_spec", Spent::Crid);
@@ -486,7 +488,7 @@ impl Runtime {
         }
         if progress.shm {
             note(
-                super::files::unmount_shm(&dir.join("shm")),
+                crate::sandbox::files::unmount_shm(&dir.join("shm")),
                 "unmount /dev/shm",
             );
         }
@@ -562,15 +564,16 @@ fn set_up_host_side(
 ) -> Result<()> {
     let config = &meta.config;
     let t = std::time::Instant::now();
-    let files =
-        super::files::write_sandbox_files(dir, config).map_err(|e| e.context("sandbox files"))?;
+    let files = crate::sandbox::files::write_sandbox_files(dir, config)
+        .map_err(|e| e.context("sandbox files"))?;
     let owner = meta.userns.map(|u| u.root());
     if let Some(owner) = owner {
-        super::files::chown_sandbox_files(&files, owner).map_err(|e| e.context("sandbox files"))?;
+        crate::sandbox::files::chown_sandbox_files(&files, owner)
+            .map_err(|e| e.context("sandbox files"))?;
     }
     if !host_ipc(config) {
         made.shm = true;
-        super::files::mount_shm(&files.shm, owner).map_err(|e| e.context("/dev/shm"))?;
+        crate::sandbox::files::mount_shm(&files.shm, owner).map_err(|e| e.context("/dev/shm"))?;
     }
     made.files_took = t.elapsed();
     if let Some(path) = meta.netns_path.as_deref() {

@@ -2,9 +2,11 @@
 //! /etc/passwd and /etc/group, device nodes, a Localhost seccomp profile)
 //! and calls the pure generator in `spec/`.
 
-use super::spec::{container_spec, stat_device, ContainerSpecInput, DeviceInfo, SandboxFiles};
-use super::store::ContainerMetadata;
-use super::user_files::ImageUserFiles;
+use crate::container::spec::{
+    container_spec, stat_device, ContainerSpecInput, DeviceInfo, SandboxFiles,
+};
+use crate::container::store::ContainerMetadata;
+use crate::container::user_files::ImageUserFiles;
 use crate::cri::{NamespaceMode, PodSandboxConfig};
 use crate::error::{Error, Result};
 use crate::image::Loaded;
@@ -74,10 +76,10 @@ impl Runtime {
         let idmapped;
         let config = match (&sandbox.meta.user_ns_path, &sandbox.meta.userns) {
             (Some(userns), Some(_)) if config.mounts.iter().any(|m| !m.host_path.is_empty()) => {
-                let dir = super::idmap_mounts::dir_of(&self.config.state, &meta.id);
+                let dir = crate::container::idmap_mounts::dir_of(&self.config.state, &meta.id);
                 let (userns, mounts) = (userns.clone(), config.mounts.clone());
                 let staged = tokio::task::spawn_blocking(move || {
-                    super::idmap_mounts::stage(&dir, &userns, &mounts)
+                    crate::container::idmap_mounts::stage(&dir, &userns, &mounts)
                 })
                 .await
                 .map_err(|e| Error::internal(format!("idmapped volumes: {e}")))??;
@@ -91,7 +93,7 @@ impl Runtime {
         };
         let dir = self.config.sandbox_dir(sandbox.id());
         let files = crate::sandbox::files::sandbox_files(&dir);
-        let host_ipc = crate::sandbox::run::host_ipc(&sandbox.meta.config);
+        let host_ipc = crate::runtime::sandbox_run::host_ipc(&sandbox.meta.config);
         let spec = container_spec(&ContainerSpecInput {
             id: &meta.id,
             sandbox_id: sandbox.id(),
@@ -145,7 +147,7 @@ impl Runtime {
 fn seccomp_localhost_path(
     sc: &crate::cri::LinuxContainerSecurityContext,
 ) -> Result<Option<PathBuf>> {
-    use super::spec::{security::seccomp_choice, SeccompChoice};
+    use crate::container::spec::{security::seccomp_choice, SeccompChoice};
     Ok(
         match seccomp_choice(
             sc.seccomp.as_ref(),

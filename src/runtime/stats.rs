@@ -3,10 +3,9 @@
 //! layer, and the pod's network counters. CPU rates are computed between two
 //! samples kept per object.
 
-pub mod cgroup;
-
 use crate::error::Result;
 use crate::runtime::Runtime;
+use crate::util::platform::cgroup_usage as cgroup;
 pub use cgroup::CgroupUsage;
 use std::collections::HashMap;
 use std::path::Path;
