@@ -1,11 +1,16 @@
 //! crid: a Kubernetes CRI server that drives containerd over its own gRPC API.
 //!
-//! Layout (one direction of dependency, top to bottom):
+//! Layout (one direction of dependency, top to bottom; `crid check`,
+//! `crid adopt` and `crid migrate` sit beside the gRPC edge):
 //! - `server/`     — the thin gRPC edge: CRI messages in, domain calls, CRI messages out.
-//! - `runtime`     — the domain root that owns the services below.
-//! - `sandbox/`, `container/`, `image/`, `network/`, `stream/` — domain logic, no tonic types.
+//! - `runtime/`    — the domain root: the `Runtime` every RPC runs on, one file
+//!   per RPC family (`sandbox_run.rs`, `container_create.rs`, `stats.rs`, ...),
+//!   exits, events, recovery.
+//! - `sandbox/`, `container/`, `image/`, `network/`, `stream/` — the domains:
+//!   stores, specs, pulls, CNI, streaming; no tonic types, no `runtime` import.
 //! - `containerd/` — the one adapter that makes every containerd call.
-//! - `preflight/`  — `crid check`: judges the node with the modules above.
+//! - `cri/` (bindings, validation), `util/`, `config`, `error` — shared below all.
+//! - `preflight/`, `adopt/`, `migrate/` — `crid check`, `crid adopt`, `crid migrate`.
 
 pub mod adopt;
 pub mod config;

@@ -1,8 +1,12 @@
 //! The domain root: built once at start-up, shared by the gRPC services.
-//! Owns the containerd adapter, the stores and the per-concern services; the
-//! RPC entry points live in the domain modules as `impl Runtime` blocks
-//! (`sandbox/run.rs`, `container/create.rs`, ...). No lock is held across a
-//! containerd call except an object's own `op` lock.
+//! Owns the containerd adapter, the stores and the per-concern services, and
+//! every RPC's flow as an `impl Runtime` block, one file per RPC family
+//! (`sandbox_run.rs`, `container_create.rs`, `stats.rs`, ...), plus what
+//! runs beside them: the exit monitor, the event bus, restart recovery,
+//! runtime handler features. It imports the domains (`sandbox/`,
+//! `container/`, `image/`, `network/`, `stream/`) and the adapter; none of
+//! them imports it. No lock is held across a containerd call except an
+//! object's own `op` lock.
 
 mod container_create;
 mod container_image_volume;
