@@ -333,7 +333,7 @@ impl Runtime {
         let id = &pod.record.id;
         self.kill_and_delete_task(id).await?;
         if let Ok(meta) = crid_sandbox_metadata(pod) {
-            if let Some(net) = crate::runtime::sandbox_run::pod_network(&meta) {
+            if let Some(net) = crate::sandbox::pod::pod_network(&meta) {
                 self.take_over_cni_cache(id, libcni_dir)?;
                 self.cni.teardown(&net).await?;
                 NetNs::remove(&net.netns)?;

@@ -93,7 +93,7 @@ impl Runtime {
         };
         let dir = self.config.sandbox_dir(sandbox.id());
         let files = crate::sandbox::files::sandbox_files(&dir);
-        let host_ipc = crate::runtime::sandbox_run::host_ipc(&sandbox.meta.config);
+        let host_ipc = crate::sandbox::pod::host_ipc(&sandbox.meta.config);
         let spec = container_spec(&ContainerSpecInput {
             id: &meta.id,
             sandbox_id: sandbox.id(),

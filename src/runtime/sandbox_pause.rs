@@ -22,8 +22,7 @@ pub(crate) fn pause_spec(
         hostname_path: &files.hostname,
         hosts_path: &files.hosts,
         resolv_path: &files.resolv,
-        shm_path: (!crate::runtime::sandbox_run::host_ipc(&meta.config))
-            .then_some(files.shm.as_path()),
+        shm_path: (!crate::sandbox::pod::host_ipc(&meta.config)).then_some(files.shm.as_path()),
         userns: meta.pod_userns(),
         cgroup_driver: &rt.config.cgroup_driver,
         oom_score_adj_min: crate::util::platform::oom_score_adj_min(),

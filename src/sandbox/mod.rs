@@ -4,6 +4,7 @@
 //! `runtime/sandbox_*.rs`; nothing here imports `runtime`.
 
 pub mod files;
+pub mod pod;
 pub mod resources;
 pub mod spec;
 pub mod store;
