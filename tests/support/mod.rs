@@ -180,9 +180,11 @@ pub fn built_next_to_crid(name: &str) -> PathBuf {
 /// build --bins` builds it), to put first on a test containerd's PATH.
 /// `CRID_SHIM_BINARY` names another build (a release one, to measure it).
 pub fn crid_shim_bin_dir() -> tempfile::TempDir {
-    let built = std::env::var_os("CRID_SHIM_BINARY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| built_next_to_crid(CRID_SHIM));
+    let built = match std::env::var_os("CRID_SHIM_BINARY") {
+        Some(other) => PathBuf::from(other),
+        None => built_next_to_crid(CRID_SHIM),
+    };
+    assert!(built.exists(), "{} missing", built.display());
     let dir = short_tempdir("shimbin");
     std::os::unix::fs::symlink(&built, dir.path().join(CRID_SHIM)).unwrap();
     dir
