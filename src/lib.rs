@@ -1,46 +1,37 @@
 //! crid: a Kubernetes CRI server that drives containerd over its own gRPC API.
 //!
-//! Layout (one direction of dependency, top to bottom):
+//! Layout (one direction of dependency, top to bottom; `crid check`,
+//! `crid adopt` and `crid migrate` sit beside the gRPC edge):
 //! - `server/`     — the thin gRPC edge: CRI messages in, domain calls, CRI messages out.
-//! - `runtime`     — the domain root that owns the services below.
-//! - `sandbox/`, `container/`, `image/`, `network/`, `stream/` — domain logic, no tonic types.
+//! - `runtime/`    — the domain root: the `Runtime` every RPC runs on, one file
+//!   per RPC family (`sandbox_run.rs`, `container_create.rs`, `stats.rs`, ...),
+//!   exits, events, recovery.
+//! - `sandbox/`, `container/`, `image/`, `network/`, `stream/` — the domains:
+//!   stores, specs, pulls, CNI, streaming; no tonic types, no `runtime` import.
 //! - `containerd/` — the one adapter that makes every containerd call.
-//! - `preflight/`  — `crid check`: judges the node with the modules above.
+//! - `cri/` (bindings, validation), `util/`, `config`, `error` — shared below all.
+//! - `preflight/`, `adopt/`, `migrate/` — `crid check`, `crid adopt`, `crid migrate`.
 
 pub mod adopt;
 pub mod config;
 pub mod container;
 pub mod containerd;
-/// The CRI v1 bindings crid serves (the cri-api crate, CRI of Kubernetes 1.36).
 pub mod cri;
-/// A minimal Docker Engine API client (`crid migrate docker`, and crid-bench's docker path).
-pub mod docker_engine;
 pub mod error;
-pub mod events;
-pub mod exits;
 pub mod image;
-pub mod index;
-pub mod introspect;
-pub mod logger;
+/// The CRI container log format and crid-logger's control protocol (the
+/// cri-log crate, shared with crid-logger and the shim); crid uses its
+/// control-socket clients (reopen, attach).
+pub use cri_log as logger;
 pub mod metrics;
 pub mod migrate;
-pub mod names;
 pub mod network;
-pub mod persist;
-pub mod platform;
 pub mod preflight;
-pub mod recovery;
-pub mod rootfs;
 pub mod runtime;
-pub mod runtime_handlers;
 pub mod sandbox;
 pub mod server;
-pub mod stats;
 pub mod stream;
-pub mod unix_grpc;
-pub mod uri;
-pub mod userns;
-pub mod validate;
+pub mod util;
 
 pub use error::{Error, Result};
 

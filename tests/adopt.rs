@@ -365,7 +365,9 @@ async fn crid_adopts_pods_of_containerds_cri_plugin_without_restarting_them() {
         crid::containerd::Containerd::new(&containerd.address, "k8s.io", "overlayfs").unwrap();
 
     // ---- Pods run by containerd's CRI plugin.
-    let channel = crid::unix_grpc::connect(&containerd.address).await.unwrap();
+    let channel = crid::util::unix_grpc::connect(&containerd.address)
+        .await
+        .unwrap();
     let mut cri = RuntimeServiceClient::new(channel.clone());
     ImageServiceClient::new(channel)
         .pull_image(PullImageRequest {

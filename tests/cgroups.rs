@@ -8,7 +8,7 @@
 mod support;
 
 use crid::cri::*;
-use crid::platform::cgroups::{Cgroups, Controller, Mode};
+use crid::util::platform::cgroups::{Cgroups, Controller, Mode};
 use support::pod::{kubelet_hugepage_limits, PodEnv};
 use support::*;
 

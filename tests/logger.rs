@@ -1,6 +1,8 @@
 //! crid-logger as the shim runs it: stdout on fd 3, stderr on fd 4, a ready
 //! pipe on fd 5, `key value` argument pairs from the log URI.
 
+mod support;
+
 use crid::logger::{attach, read_frame, request_reopen, Stream};
 use std::io::{PipeWriter, Read, Write};
 use std::os::fd::AsRawFd;
@@ -25,7 +27,7 @@ fn start() -> Logger {
     let (err_r, err_w) = std::io::pipe().unwrap();
     let (mut ready_r, ready_w) = std::io::pipe().unwrap();
     let fds = [out_r.as_raw_fd(), err_r.as_raw_fd(), ready_w.as_raw_fd()];
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crid-logger"));
+    let mut cmd = Command::new(support::built_next_to_crid("crid-logger"));
     // Arbitrary order, as Go's map iteration gives them.
     cmd.args([
         "control",

@@ -353,7 +353,7 @@ async fn kill9_during_pod_churn_recovers_consistently_and_leaks_nothing() {
 }
 
 async fn connect(socket: &std::path::Path) -> Result<RuntimeClient, String> {
-    let ch = crid::unix_grpc::connect(socket)
+    let ch = crid::util::unix_grpc::connect(socket)
         .await
         .map_err(|e| e.to_string())?;
     Ok(RuntimeClient::new(ch))

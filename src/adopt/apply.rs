@@ -6,11 +6,11 @@ use super::cri_plugin::{self, PluginDirs};
 use super::plan::{Action, ContainerPlan, FoundState, Plan, PodPlan};
 use crate::container::store::{ProcessUser, STATUS_FILE};
 use crate::container::{ContainerMetadata, ContainerState, ContainerStatus};
+use crate::containerd::labels::{KIND_LABEL, METADATA_EXTENSION, SANDBOX_ID_LABEL};
 use crate::containerd::{self as ctrd, Container as Record, OWNER_LABEL, OWNER_VALUE};
 use crate::error::{Error, Result};
 use crate::network::netns::NetNs;
 use crate::runtime::Runtime;
-use crate::sandbox::run::{KIND_LABEL, METADATA_EXTENSION, SANDBOX_ID_LABEL};
 use crate::sandbox::SandboxMetadata;
 use std::path::{Path, PathBuf};
 
@@ -104,7 +104,7 @@ impl Runtime {
         let meta = ContainerMetadata {
             id: id.clone(),
             sandbox_id: pod.record.id.clone(),
-            name_key: crate::container::create::container_name_key(&config, &sandbox.config),
+            name_key: crate::container::store::container_name_key(&config, &sandbox.config),
             config,
             image_ref: cri.image_ref.clone(),
             image_name,
@@ -143,7 +143,7 @@ impl Runtime {
             }),
         };
         if let Some(s) = &crid_status {
-            crate::persist::replace_json(&self.container_dir(id).join(STATUS_FILE), s)?;
+            crate::util::persist::replace_json(&self.container_dir(id).join(STATUS_FILE), s)?;
         }
         let mut fifos_moved = true;
         match (&c.state, &c.task) {
@@ -333,7 +333,7 @@ impl Runtime {
         let id = &pod.record.id;
         self.kill_and_delete_task(id).await?;
         if let Ok(meta) = crid_sandbox_metadata(pod) {
-            if let Some(net) = crate::sandbox::run::pod_network(&meta) {
+            if let Some(net) = crate::sandbox::pod::pod_network(&meta) {
                 self.take_over_cni_cache(id, libcni_dir)?;
                 self.cni.teardown(&net).await?;
                 NetNs::remove(&net.netns)?;
@@ -421,7 +421,7 @@ fn remove_libcni_cache(libcni_dir: &Path, id: &str) -> Result<()> {
 
 fn remove_dirs(dirs: &[PathBuf]) -> Result<()> {
     for d in dirs {
-        crate::persist::remove_dir_all_nofollow(d)?;
+        crate::util::persist::remove_dir_all_nofollow(d)?;
     }
     Ok(())
 }

@@ -61,7 +61,7 @@ enum Cmd {
 }
 
 async fn channel(endpoint: &str) -> anyhow::Result<Channel> {
-    Ok(crid::unix_grpc::connect(&crid::unix_grpc::socket_path(endpoint)).await?)
+    Ok(crid::util::unix_grpc::connect(&crid::util::unix_grpc::socket_path(endpoint)).await?)
 }
 
 fn print<T: serde::Serialize>(v: &T) {

@@ -101,7 +101,7 @@ pub fn remove(dir: &Path) -> Result<()> {
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        crate::rootfs::unmount(&path)?;
+        crate::container::rootfs::unmount(&path)?;
         let removed = match entry.file_type() {
             Ok(t) if t.is_dir() => std::fs::remove_dir(&path),
             _ => std::fs::remove_file(&path),
@@ -126,7 +126,7 @@ pub fn rootfs_supported(probe_dir: &Path) -> bool {
             .map_err(|e| tracing::warn!(error = %e, "no overlay on idmapped layers"))
             .is_ok();
         for d in ["rootfs", "lower-0"] {
-            let _ = crate::rootfs::unmount(&dir.join(d));
+            let _ = crate::container::rootfs::unmount(&dir.join(d));
         }
         for d in [
             "rootfs",
@@ -145,12 +145,12 @@ pub fn rootfs_supported(probe_dir: &Path) -> bool {
 }
 
 fn probe_overlay(dir: &Path) -> Result<()> {
-    let any = crate::userns::IdMap {
+    let any = crate::network::userns::IdMap {
         container_id: 0,
         host_id: 65536,
         size: 65536,
     };
-    let ns = crate::network::netns::new_user_namespace(crate::userns::PodUserns {
+    let ns = crate::network::netns::new_user_namespace(crate::network::userns::PodUserns {
         uids: any,
         gids: any,
     })?;
@@ -193,7 +193,7 @@ pub fn stage_rootfs(
         options: vec!["rbind".into(), "rw".into()],
         ..Default::default()
     }];
-    if crate::container::image_volume::is_mount_point(&target)? {
+    if crate::container::rootfs::is_mount_point(&target)? {
         return Ok(bind);
     }
     let ns = std::fs::File::open(userns)
@@ -259,7 +259,7 @@ fn mount_idmapped_overlay(
         options,
         ..m.clone()
     }];
-    crate::rootfs::mount_snapshot(&overlay, target, read_only)
+    crate::container::rootfs::mount_snapshot(&overlay, target, read_only)
 }
 
 /// Mount the read-only view `mounts` of an image volume at `target` for a
@@ -275,7 +275,7 @@ pub fn mount_image_view(
     target: &Path,
 ) -> Result<()> {
     if !matches!(mounts, [m] if m.r#type == "overlay") {
-        return crate::rootfs::mount_read_only(mounts, target);
+        return crate::container::rootfs::mount_read_only(mounts, target);
     }
     let ns = std::fs::File::open(userns)
         .map_err(|e| Error::io(format!("open user namespace {}", userns.display()), e))?;

@@ -4,16 +4,26 @@
 //! atomically written `status.json` under crid's root, first written by
 //! StartContainer (a created container has none; see `recovery`).
 
-use crate::cri::{ContainerConfig, LinuxContainerResources};
+use crate::cri::{ContainerConfig, LinuxContainerResources, PodSandboxConfig};
 use crate::error::Result;
-use crate::index::IdIndex;
-use crate::names::NameRegistry;
+use crate::util::index::IdIndex;
+use crate::util::names::NameRegistry;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 /// The file in a container's directory that holds its `ContainerStatus`.
 pub const STATUS_FILE: &str = "status.json";
+
+/// `<container>_<pod>_<namespace>_<uid>_<attempt>`: unique per sandbox + attempt.
+pub fn container_name_key(config: &ContainerConfig, sandbox: &PodSandboxConfig) -> String {
+    let c = config.metadata.clone().unwrap_or_default();
+    let s = sandbox.metadata.clone().unwrap_or_default();
+    format!(
+        "{}_{}_{}_{}_{}",
+        c.name, s.name, s.namespace, s.uid, c.attempt
+    )
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerMetadata {
@@ -157,7 +167,7 @@ impl Container {
         self.meta
             .stop_signal
             .as_deref()
-            .and_then(crate::container::signal::parse_signal)
+            .and_then(crate::cri::signal::parse_signal)
             .unwrap_or(libc::SIGTERM as u32)
     }
 
@@ -185,7 +195,7 @@ impl Container {
 
     /// Note the memory cgroup of the task's process `pid`.
     pub fn note_memory_cgroup(&self, pid: u32) {
-        if let Some(dir) = crate::stats::cgroup::memory_dir_of_pid(pid) {
+        if let Some(dir) = crate::util::platform::cgroup_usage::memory_dir_of_pid(pid) {
             let _ = self.memory_cgroup.set(dir);
         }
     }
@@ -197,7 +207,7 @@ impl Container {
     pub fn oom_killed_by_counter(&self) -> bool {
         self.memory_cgroup
             .get()
-            .and_then(|d| crate::stats::cgroup::oom_kills(d))
+            .and_then(|d| crate::util::platform::cgroup_usage::oom_kills(d))
             .is_some_and(|n| n > 0)
     }
 
@@ -212,7 +222,7 @@ impl Container {
         f(&mut s);
         // No fsync: the file must survive a crid restart (the page cache
         // does that); after a machine crash the container is gone anyway.
-        crate::persist::replace_json(&self.status_file, &*s)?;
+        crate::util::persist::replace_json(&self.status_file, &*s)?;
         Ok(s.clone())
     }
 }

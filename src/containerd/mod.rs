@@ -11,6 +11,7 @@ mod content;
 mod events;
 mod images;
 mod introspection;
+pub mod labels;
 mod leases;
 mod local_content;
 mod namespaces;
@@ -24,6 +25,7 @@ pub use content::{BlobWriter, ContentInfo, WRITE_CHUNK};
 pub use events::{Event, EventKind};
 pub use images::Image;
 pub use introspection::{PluginInfo, PluginState};
+pub use labels::{owner_labels, OWNER_LABEL, OWNER_VALUE};
 pub use local_content::{LocalContentStore, Published, StagedBlob};
 pub use snapshots::SnapshotInfo;
 pub use tasks::{ExitStatus, Process, ProcessStatus, TaskIo};
@@ -34,11 +36,6 @@ use std::time::Duration;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-
-/// Label crid puts on every containerd object it creates; objects without it
-/// are never touched (a node may run containerd's own CRI or `ctr` users).
-pub const OWNER_LABEL: &str = "io.crid.owner";
-pub const OWNER_VALUE: &str = "crid";
 
 /// Adds the namespace (and optional lease) headers to every request.
 #[derive(Clone)]
@@ -75,7 +72,7 @@ impl Containerd {
     /// Build a client; no connection is made until the first call, and the
     /// channel reconnects on its own after containerd restarts.
     pub fn new(address: &Path, namespace: &str, snapshotter: &str) -> Result<Self> {
-        let channel = crate::unix_grpc::connect_lazy(address);
+        let channel = crate::util::unix_grpc::connect_lazy(address);
         let ns = namespace
             .parse()
             .map_err(|_| Error::invalid(format!("containerd namespace {namespace:?}")))?;

@@ -2,9 +2,8 @@
 //! stored under, and whether layers go straight into containerd's content
 //! store.
 
-use super::pull::stopped;
 use crate::containerd::{Containerd, LocalContentStore};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -115,6 +114,11 @@ impl Drop for LayerGuard<'_> {
         drop(self.guard.take());
         self.locks.forget_if_unused(&self.digest);
     }
+}
+
+/// What a download returns when another part of the pull failed first.
+pub(super) fn stopped() -> Error {
+    Error::internal("pull stopped: another layer failed")
 }
 
 #[cfg(test)]

@@ -159,7 +159,7 @@ impl ImageService {
                         inner.inflight.lock().unwrap().remove(&k);
                         // The download buffers are free now: hand the pages back.
                         drop(tokio::task::spawn_blocking(
-                            crate::platform::release_free_memory,
+                            crate::util::platform::release_free_memory,
                         ));
                         res
                     });

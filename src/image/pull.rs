@@ -7,7 +7,7 @@
 //! Unpacking itself and image records are elsewhere.
 
 use super::hosts::Endpoint;
-use super::layers::{DirectWrites, LayerLocks};
+use super::layers::{stopped, DirectWrites, LayerLocks};
 use super::manifest::{self, Desc, Manifest, Parsed};
 use super::reference::Reference;
 use super::registry::RegistryClient;
@@ -640,11 +640,6 @@ enum Stored {
     Complete,
     /// Into containerd's store directly, and recorded.
     Directly,
-}
-
-/// What a download returns when another part of the pull failed first.
-pub(super) fn stopped() -> Error {
-    Error::internal("pull stopped: another layer failed")
 }
 
 /// containerd refuses a commit whose content does not hash to the expected

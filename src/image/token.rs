@@ -11,7 +11,7 @@
 //! with the first request.
 
 use crate::error::{Error, Result};
-use crate::uri::percent_encode;
+use crate::util::uri::percent_encode;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 /// `client_id` in OAuth2 token requests (containerd sends its own name).

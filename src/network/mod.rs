@@ -3,3 +3,4 @@
 
 pub mod cni;
 pub mod netns;
+pub mod userns;

@@ -5,7 +5,7 @@
 //! Owns only the pin files it is given; never follows symlinks when removing.
 
 use crate::error::{Error, Result};
-use crate::userns::PodUserns;
+use crate::network::userns::PodUserns;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 use std::fs::{DirBuilder, File, OpenOptions};

@@ -4,7 +4,7 @@
 
 use super::{Finding, Group};
 use crate::config::{Config, MissingCgroupControllers};
-use crate::platform::cgroups::{Cgroups, Controller};
+use crate::util::platform::cgroups::{Cgroups, Controller};
 use std::path::Path;
 
 const G: Group = Group::Cgroups;

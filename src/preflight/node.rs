@@ -13,10 +13,10 @@ pub fn check(pod_log_dir: &Path) -> Vec<Finding> {
 
 fn oom_score_adj() -> Finding {
     let check = "CAP_SYS_RESOURCE";
-    if crate::platform::has_cap_sys_resource() {
+    if crate::util::platform::has_cap_sys_resource() {
         return Finding::ok(G, check, "held: oom_score_adj down to -1000".into());
     }
-    let min = crate::platform::oom_score_adj_min();
+    let min = crate::util::platform::oom_score_adj_min();
     Finding::warn(
         G,
         check,

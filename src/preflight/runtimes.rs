@@ -5,7 +5,7 @@
 
 use super::{Finding, Group};
 use crate::config::{ContainerdConfig, RuntimeHandler};
-use crate::runtime_handlers::{oci_binary, runtime_stdout};
+use crate::runtime::handlers::{oci_binary, runtime_stdout};
 use std::path::{Path, PathBuf};
 
 const G: Group = Group::Runtimes;

@@ -37,7 +37,7 @@ pub fn write_sandbox_files(dir: &Path, config: &PodSandboxConfig) -> Result<Sand
         config.hostname.clone()
     };
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let write = |p: &Path, s: String| crate::persist::replace_file(p, s.as_bytes());
+    let write = |p: &Path, s: String| crate::util::persist::replace_file(p, s.as_bytes());
     write(&files.hostname, format!("{hostname}\n"))?;
     write(&files.hosts, super::spec::hosts_file(&hostname, None))?;
     write(
@@ -78,7 +78,7 @@ pub fn chown_sandbox_files(files: &SandboxFiles, (uid, gid): (u32, u32)) -> Resu
 
 /// Unmount the pod's /dev/shm; not mounted or missing is fine.
 pub fn unmount_shm(shm: &Path) -> Result<()> {
-    crate::rootfs::unmount(shm)
+    crate::container::rootfs::unmount(shm)
 }
 
 /// Move the pod's /dev/shm that another runtime mounted at `from` to `to`

@@ -1,4 +1,5 @@
-//! `UpdatePodSandboxResources` (CRI 1.33+, in-place pod resize). kubelet
+//! The pod-level resources of `UpdatePodSandboxResources` (CRI 1.33+,
+//! in-place pod resize; the RPC is `runtime::sandbox_resources`). kubelet
 //! resizes the pod's cgroup itself and then tells the runtime the pod-level
 //! resources and overhead; the runtime records them, as containerd's CRI
 //! does. crid keeps them in the sandbox directory (`pod-resources.json`,
@@ -6,13 +7,12 @@
 //! PodSandboxStatus's verbose info.
 
 use crate::cri::LinuxContainerResources;
-use crate::error::{Error, Result};
-use crate::runtime::Runtime;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
 
-const FILE: &str = "pod-resources.json";
+/// The file in the sandbox directory that holds them.
+pub(crate) const FILE: &str = "pod-resources.json";
 
 /// What kubelet last said about a pod's resources.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -24,52 +24,11 @@ pub struct PodResources {
 
 /// The recorded resources of the sandbox whose directory is `dir`, if any.
 pub fn load(dir: &Path) -> Option<Arc<PodResources>> {
-    match crate::persist::read_json(&dir.join(FILE)) {
+    match crate::util::persist::read_json(&dir.join(FILE)) {
         Ok(r) => r.map(Arc::new),
         Err(e) => {
             tracing::warn!(dir = %dir.display(), "cannot read the pod's recorded resources: {e}");
             None
         }
-    }
-}
-
-impl Runtime {
-    pub async fn update_pod_sandbox_resources(
-        &self,
-        id: &str,
-        overhead: Option<LinuxContainerResources>,
-        resources: Option<LinuxContainerResources>,
-    ) -> Result<()> {
-        let sandbox = self.sandboxes.get(id)?;
-        if let Some(r) = &resources {
-            crate::validate::resources("resources", r)?;
-        }
-        // The overhead is an amount added to the pod's limits, not a limit
-        // of its own: a small memory overhead is fine.
-        if let Some(r) = &overhead {
-            if r.memory_limit_in_bytes < 0 {
-                return Err(Error::invalid("overhead.memory_limit_in_bytes is negative"));
-            }
-            crate::validate::resources(
-                "overhead",
-                &LinuxContainerResources {
-                    memory_limit_in_bytes: 0,
-                    ..r.clone()
-                },
-            )?;
-        }
-        let _op = sandbox.op.lock().await;
-        // Removed while this waited for the lock.
-        if !self.sandboxes.get(id).is_ok_and(|s| s.id() == sandbox.id()) {
-            return Err(Error::not_found(format!("pod sandbox {id} was removed")));
-        }
-        let record = PodResources {
-            overhead,
-            resources,
-        };
-        crate::persist::replace_json(&self.config.sandbox_dir(sandbox.id()).join(FILE), &record)?;
-        sandbox.status.write().unwrap().resources = Some(Arc::new(record));
-        tracing::info!(sandbox = %sandbox.id(), "pod resources recorded");
-        Ok(())
     }
 }

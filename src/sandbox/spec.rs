@@ -27,12 +27,12 @@ pub struct SandboxSpecInput<'a> {
     /// None when the pod uses the host IPC namespace.
     pub shm_path: Option<&'a Path>,
     /// The pod's own user namespace (pinned path, mapping); None: the node's.
-    pub userns: Option<(&'a Path, crate::userns::PodUserns)>,
+    pub userns: Option<(&'a Path, crate::network::userns::PodUserns)>,
     /// `cgroupfs` or `systemd`.
     pub cgroup_driver: &'a str,
     pub oom_score_adj_min: i32,
     /// What the node's cgroups can apply; limits they cannot are left out.
-    pub cgroups: &'a crate::platform::cgroups::Cgroups,
+    pub cgroups: &'a crate::util::platform::cgroups::Cgroups,
     /// The image is crid's built-in pause image and `minimal_pause_seccomp`
     /// is on: `RuntimeDefault` means `pause_program_profile`.
     pub pause_program: bool,

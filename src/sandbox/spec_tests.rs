@@ -3,7 +3,7 @@ use crate::cri::{
     Int64Value, LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceOption,
     PodSandboxMetadata,
 };
-use crate::platform::cgroups::{Cgroups, Controller, Mode};
+use crate::util::platform::cgroups::{Cgroups, Controller, Mode};
 use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
 
 fn image() -> ImageConfiguration {
@@ -292,7 +292,7 @@ fn crids_pause_program_gets_its_own_profile_for_runtime_default() {
 /// pod's mappings.
 #[test]
 fn the_pause_container_joins_the_pods_user_namespace() {
-    use crate::userns::{IdMap, PodUserns};
+    use crate::network::userns::{IdMap, PodUserns};
     let map = IdMap {
         container_id: 0,
         host_id: 100_000,

@@ -4,8 +4,8 @@
 
 use crate::cri::PodSandboxConfig;
 use crate::error::Result;
-use crate::index::IdIndex;
-use crate::names::NameRegistry;
+use crate::util::index::IdIndex;
+use crate::util::names::NameRegistry;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -33,14 +33,14 @@ pub struct SandboxMetadata {
     /// where crid pinned it. The pinned network (and, without a pause
     /// container, IPC and UTS) namespaces are owned by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub userns: Option<crate::userns::PodUserns>,
+    pub userns: Option<crate::network::userns::PodUserns>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_ns_path: Option<PathBuf>,
 }
 
 impl SandboxMetadata {
     /// The pod's own user namespace: where it is pinned, and its mapping.
-    pub fn pod_userns(&self) -> Option<(&std::path::Path, crate::userns::PodUserns)> {
+    pub fn pod_userns(&self) -> Option<(&std::path::Path, crate::network::userns::PodUserns)> {
         self.user_ns_path.as_deref().zip(self.userns)
     }
     /// kubelet's unique sandbox name: `<name>_<namespace>_<uid>_<attempt>`.

@@ -149,7 +149,7 @@ pub(super) fn container_status(c: &Container) -> cri::ContainerStatus {
                 ..Default::default()
             }),
         image_id: c.meta.image_ref.clone(),
-        stop_signal: crate::container::signal::to_cri(c.stop_signal()) as i32,
+        stop_signal: crate::cri::signal::to_cri(c.stop_signal()) as i32,
         user: c.meta.user.as_ref().map(|u| cri::ContainerUser {
             linux: Some(cri::LinuxContainerUser {
                 uid: u.uid.into(),

@@ -4,7 +4,7 @@
 
 use super::convert;
 use crate::cri::{ContainerEventResponse, ContainerEventType};
-use crate::events::{ContainerEvent, ContainerEventKind};
+use crate::runtime::events::{ContainerEvent, ContainerEventKind};
 use crate::runtime::Runtime;
 use futures::StreamExt;
 use std::sync::Arc;

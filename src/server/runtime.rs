@@ -6,7 +6,7 @@ use super::{convert, detached, handle, metrics, stats};
 use crate::cri::runtime_service_server::RuntimeService;
 use crate::cri::*;
 use crate::error::Error;
-use crate::introspect::CgroupDriver;
+use crate::runtime::introspect::CgroupDriver;
 use crate::runtime::Runtime;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -144,7 +144,7 @@ impl RuntimeService for RuntimeServer {
                     Default::default()
                 },
                 containers_statuses,
-                timestamp: crate::sandbox::run::now_nanos(),
+                timestamp: crate::util::time::now_nanos(),
             })
         })
         .await

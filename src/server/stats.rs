@@ -2,9 +2,9 @@
 
 use crate::cri::*;
 use crate::error::Result;
+use crate::runtime::stats::{ContainerUsage, PodUsage};
 use crate::runtime::Runtime;
-use crate::stats::cgroup::{Pressure, Psi, PsiLine};
-use crate::stats::{ContainerUsage, PodUsage};
+use crate::util::platform::cgroup_usage::{Pressure, Psi, PsiLine};
 
 fn u64v(v: u64) -> Option<UInt64Value> {
     Some(UInt64Value { value: v })
@@ -78,7 +78,7 @@ fn container_stats_message(
         .sample
         .as_ref()
         .and_then(|s| io_usage(s.timestamp, &s.usage.psi));
-    let now = crate::sandbox::run::now_nanos();
+    let now = crate::util::time::now_nanos();
     ContainerStats {
         attributes: Some(attributes),
         cpu,

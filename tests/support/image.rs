@@ -565,5 +565,5 @@ impl TestRegistry {
 /// Mount containerd snapshot mounts (bind or overlay) read-only at
 /// `target`, as crid mounts image volumes.
 pub fn mount_snapshot(mounts: &[crid::containerd::Mount], target: &Path) {
-    crid::rootfs::mount_read_only(mounts, target).unwrap();
+    crid::container::rootfs::mount_read_only(mounts, target).unwrap();
 }

@@ -178,23 +178,27 @@ pub const CRIDS_SHIM_DEFAULT_CONFIG: &str = "[containerd]\ndefault_runtime = \"c
 /// crid's own shim binary, as containerd looks it up.
 pub const CRID_SHIM: &str = "containerd-shim-crid-v1";
 
-/// A directory holding a link to crid's shim as built next to crid (`cargo
-/// build --bins` builds it), to put first on a test containerd's PATH.
-/// `CRID_SHIM_BINARY` names another build (a release one, to measure it).
-pub fn crid_shim_bin_dir() -> tempfile::TempDir {
-    let built = std::env::var_os("CRID_SHIM_BINARY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_BIN_EXE_crid"))
-                .parent()
-                .unwrap()
-                .join(CRID_SHIM)
-        });
+/// A binary of another workspace crate (the shim, crid-logger), where `cargo
+/// build --bins` puts it: next to crid, where crid looks for it too.
+pub fn built_next_to_crid(name: &str) -> PathBuf {
+    let built = Path::new(env!("CARGO_BIN_EXE_crid")).with_file_name(name);
     assert!(
         built.exists(),
         "{} missing: run `cargo build --bins` first",
         built.display()
     );
+    built
+}
+
+/// A directory holding a link to crid's shim as built next to crid (`cargo
+/// build --bins` builds it), to put first on a test containerd's PATH.
+/// `CRID_SHIM_BINARY` names another build (a release one, to measure it).
+pub fn crid_shim_bin_dir() -> tempfile::TempDir {
+    let built = match std::env::var_os("CRID_SHIM_BINARY") {
+        Some(other) => PathBuf::from(other),
+        None => built_next_to_crid(CRID_SHIM),
+    };
+    assert!(built.exists(), "{} missing", built.display());
     // A relative CRID_SHIM_BINARY would make a dangling link.
     let built = built.canonicalize().unwrap();
     let dir = short_tempdir("shimbin");
@@ -596,7 +600,7 @@ impl TestCrid {
     }
 
     pub async fn channel(&self) -> Channel {
-        crid::unix_grpc::connect(&self.socket)
+        crid::util::unix_grpc::connect(&self.socket)
             .await
             .expect("connect to crid")
     }

@@ -7,7 +7,7 @@ use anyhow::{anyhow, Context, Result};
 use crid::cri::image_service_client::ImageServiceClient;
 use crid::cri::runtime_service_client::RuntimeServiceClient;
 use crid::cri::*;
-use crid::docker_engine::Docker;
+use crid::migrate::docker::engine::Docker;
 use crid::network::cni::{Cni, PodNetwork};
 use hyper::Method;
 use std::collections::HashMap;
@@ -34,7 +34,7 @@ pub struct PodRef {
 }
 
 pub async fn cri_channel(endpoint: &str) -> Result<Channel> {
-    crid::unix_grpc::connect(&crid::unix_grpc::socket_path(endpoint))
+    crid::util::unix_grpc::connect(&crid::util::unix_grpc::socket_path(endpoint))
         .await
         .with_context(|| format!("connect {endpoint}"))
 }

@@ -75,7 +75,7 @@ pub struct Collector {
 
 impl Collector {
     pub async fn connect(address: &Path, root: Option<PathBuf>, snapshotter: &str) -> Result<Self> {
-        let channel = crid::unix_grpc::connect(address)
+        let channel = crid::util::unix_grpc::connect(address)
             .await
             .with_context(|| format!("connect containerd at {}", address.display()))?;
         Ok(Collector {

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use clap::Parser;
 use crid::config::CniConfig;
-use crid::docker_engine::Docker;
+use crid::migrate::docker::engine::Docker;
 use crid::network::cni::Cni;
 use crid_bench::backend::{docker_ping, Backend, DockerBackend};
 use crid_bench::cold::{Collector, ImageLayers};

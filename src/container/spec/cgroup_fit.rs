@@ -1,5 +1,5 @@
 //! What becomes of the limits the node's cgroups cannot apply
-//! (`platform::cgroups`), as `missing_cgroup_controllers` says: left out of
+//! (`util::platform::cgroups`), as `missing_cgroup_controllers` says: left out of
 //! the OCI resources (`fit_to_node`, for CreateContainer, the pause
 //! container and UpdateContainerResources, on either cgroup driver), or
 //! refused before anything is changed (`check_node_applies`). Limits the
@@ -9,7 +9,7 @@
 use crate::config::MissingCgroupControllers;
 use crate::cri::LinuxContainerResources;
 use crate::error::{Error, Result};
-use crate::platform::cgroups::{Cgroups, Controller};
+use crate::util::platform::cgroups::{Cgroups, Controller};
 use oci_spec::runtime::{LinuxCpu, LinuxResources};
 use std::collections::BTreeSet;
 
@@ -159,7 +159,7 @@ mod tests {
     use super::*;
     use crate::container::spec::resources_to_oci;
     use crate::cri::HugepageLimit;
-    use crate::platform::cgroups::Mode;
+    use crate::util::platform::cgroups::Mode;
 
     /// kubelet's hugepage limits: every page size of the node, limit 0.
     fn kubelet_resources() -> LinuxContainerResources {

@@ -53,7 +53,7 @@ pub struct ContainerSpecInput<'a> {
     pub ipc_ns_path: Option<&'a Path>,
     pub uts_ns_path: Option<&'a Path>,
     /// The pod's own user namespace (pinned path, mapping); None: the node's.
-    pub userns: Option<(&'a Path, crate::userns::PodUserns)>,
+    pub userns: Option<(&'a Path, crate::network::userns::PodUserns)>,
     /// PID of the target container for NamespaceMode::TARGET.
     pub target_pid: Option<u32>,
     pub sandbox_files: SandboxFiles<'a>,
@@ -66,7 +66,7 @@ pub struct ContainerSpecInput<'a> {
     /// Lowest oom_score_adj crid may set.
     pub oom_score_adj_min: i32,
     /// What the node's cgroups can apply; limits they cannot are left out.
-    pub cgroups: &'a crate::platform::cgroups::Cgroups,
+    pub cgroups: &'a crate::util::platform::cgroups::Cgroups,
     /// Text of the Localhost seccomp profile the config names, loaded by the caller.
     pub seccomp_localhost_profile: Option<&'a str>,
     /// `seccomp_default_when_empty`: no profile asked for means
@@ -113,8 +113,11 @@ pub fn cgroups_path(driver: &str, parent: &str, id: &str) -> Result<PathBuf> {
 /// node's). runc needs them even when it joins the namespace by path: it
 /// finds the host ids of the container's root in them (for its files and
 /// the shim's stdio pipes).
-pub(crate) fn set_id_mappings(linux: &mut Linux, userns: Option<crate::userns::PodUserns>) {
-    let oci = |m: crate::userns::IdMap| {
+pub(crate) fn set_id_mappings(
+    linux: &mut Linux,
+    userns: Option<crate::network::userns::PodUserns>,
+) {
+    let oci = |m: crate::network::userns::IdMap| {
         oci_spec::runtime::LinuxIdMappingBuilder::default()
             .container_id(m.container_id)
             .host_id(m.host_id)

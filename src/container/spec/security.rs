@@ -49,9 +49,9 @@ pub const READONLY_PATHS: &[&str] = &[
 ];
 
 /// Every capability oci-spec knows that crid itself holds (see
-/// `platform::effective_capabilities`).
+/// `util::platform::effective_capabilities`).
 fn all_caps() -> Capabilities {
-    caps_in_mask(crate::platform::effective_capabilities())
+    caps_in_mask(crate::util::platform::effective_capabilities())
 }
 
 /// The capabilities whose bits are set in `mask`, by name through oci-spec.
@@ -392,7 +392,10 @@ mod tests {
         let c = capabilities(false, &s(&["NET_BIND_SERVICE"]), &s(&["ALL"])).unwrap();
         assert_eq!(c, [Capability::NetBindService].into_iter().collect());
         let all = capabilities(false, &s(&["ALL"]), &[]).unwrap();
-        assert_eq!(all, caps_in_mask(crate::platform::effective_capabilities()));
+        assert_eq!(
+            all,
+            caps_in_mask(crate::util::platform::effective_capabilities())
+        );
         assert_eq!(capabilities(true, &[], &[]).unwrap(), all);
         assert!(matches!(
             capabilities(false, &s(&["BOGUS"]), &[]),

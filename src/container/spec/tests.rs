@@ -79,7 +79,7 @@ fn build_with(
     ipc: Option<&Path>,
     uts: Option<&Path>,
     seccomp_default_when_empty: bool,
-    userns: Option<(&Path, crate::userns::PodUserns)>,
+    userns: Option<(&Path, crate::network::userns::PodUserns)>,
 ) -> Result<Spec> {
     let img = image();
     let sb = sandbox();
@@ -108,7 +108,7 @@ fn build_with(
         devices: &[],
         cgroup_driver: "cgroupfs",
         oom_score_adj_min: 0,
-        cgroups: &crate::platform::cgroups::Cgroups::everything(),
+        cgroups: &crate::util::platform::cgroups::Cgroups::everything(),
         seccomp_localhost_profile: None,
         seccomp_default_when_empty,
         apparmor_enabled: false,
@@ -335,7 +335,7 @@ fn no_seccomp_profile_is_unconfined_unless_default_when_empty() {
 /// pod's mappings; others get neither.
 #[test]
 fn containers_join_the_pods_user_namespace_with_its_mappings() {
-    let userns = crate::userns::PodUserns::for_tests();
+    let userns = crate::network::userns::PodUserns::for_tests();
     let cfg = config(LinuxContainerSecurityContext::default());
     let pin = Path::new("/state/userns/sb1");
     let s = build_with(&cfg, 42, None, None, false, Some((pin, userns))).unwrap();

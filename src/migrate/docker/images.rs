@@ -7,9 +7,9 @@
 
 use super::archive::{self, LayerSink};
 use crate::containerd::{Containerd, WRITE_CHUNK};
-use crate::docker_engine::{Docker, ImageSummary};
 use crate::error::{Error, Result};
 use crate::image::{layer_desc, ImageService, LocalImage, Reference};
+use crate::migrate::docker::engine::{Docker, ImageSummary};
 use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -96,7 +96,7 @@ pub async fn import(
 ) -> Result<Imported> {
     let path = format!(
         "/images/get?names={}",
-        crate::uri::percent_encode(&image.id, b"")
+        crate::util::uri::percent_encode(&image.id, b"")
     );
     images
         .with_import_lease(|cd| async move {

@@ -6,14 +6,15 @@
 //! summary table.
 
 mod archive;
+pub mod engine;
 mod images;
 mod registry_settings;
 
 use crate::config::Config;
 use crate::containerd::Containerd;
-use crate::docker_engine::{Docker, ImageSummary};
 use crate::error::{Error, Result};
 use crate::image::ImageService;
+use crate::migrate::docker::engine::{Docker, ImageSummary};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;

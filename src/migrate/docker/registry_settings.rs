@@ -78,7 +78,7 @@ impl Plan {
     pub fn write(&self) -> Result<usize> {
         let mut n = 0;
         for f in self.changed() {
-            crate::persist::replace_file(&f.path, f.new.as_bytes())?;
+            crate::util::persist::replace_file(&f.path, f.new.as_bytes())?;
             n += 1;
         }
         Ok(n)

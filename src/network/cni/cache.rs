@@ -58,7 +58,7 @@ impl Cache {
     /// power loss any cleaner, and it cost milliseconds per pod.
     pub fn write(&self, entry: &CacheEntry) -> Result<()> {
         let path = self.path(&entry.container_id)?;
-        crate::persist::replace_json(&path, entry)
+        crate::util::persist::replace_json(&path, entry)
     }
 
     pub fn remove(&self, id: &str) -> Result<()> {
