@@ -1,5 +1,5 @@
 //! Streaming: exec/attach/port-forward URLs served over SPDY/3.1 (driven by
-//! crid's own SPDY client) and WebSocket, and ExecSync, against a real
+//! kube-remotecommand's SPDY client) and WebSocket, and ExecSync, against a real
 //! containerd running a busybox container started with `ctr`.
 
 mod support;

@@ -1,6 +1,6 @@
-//! A kubectl-like SPDY/3.1 client for tests, built on crid's own SPDY session.
+//! A kubectl-like SPDY/3.1 client for tests, built on kube-remotecommand's SPDY session (the crate crid serves with).
 
-use crid::stream::spdy::{Role, Session};
+use kube_remotecommand::spdy::{Role, Session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Send an HTTP upgrade request; returns the status code, response head and the socket.
@@ -59,7 +59,7 @@ pub struct ExecResult {
     pub error: String,
 }
 
-pub async fn read_all(mut r: crid::stream::spdy::StreamReader) -> Vec<u8> {
+pub async fn read_all(mut r: kube_remotecommand::spdy::StreamReader) -> Vec<u8> {
     let mut v = Vec::new();
     while let Some(b) = r.read().await {
         v.extend_from_slice(&b);
