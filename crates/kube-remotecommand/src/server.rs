@@ -1,17 +1,21 @@
 //! The streaming HTTP server: URL routing (`/exec/<token>`,
 //! `/attach/<token>`, `/portforward/<token>`), the HTTP/1.1 upgrade to
-//! SPDY/3.1 or WebSocket with protocol negotiation, and the dispatch to the
-//! sessions.
+//! SPDY/3.1 or WebSocket with protocol negotiation (HTTP itself is hyper's),
+//! and the dispatch of the upgraded connection to the sessions.
 
-use crate::protocol;
 use crate::tokens::TokenCache;
+use crate::{protocol, websocket};
 use crate::{Backend, Error, Request};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION, UPGRADE};
+use hyper::{HeaderMap, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-const MAX_REQUEST_HEAD: u64 = 16 * 1024;
+/// Largest request head read (hyper's buffer; its smallest is 8 KiB).
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
 /// Issues streaming URLs and serves them with a [`Backend`].
 pub struct StreamServer<B: Backend> {
@@ -80,126 +84,139 @@ impl<B: Backend> StreamServer<B> {
     }
 }
 
-struct RequestHead {
-    path: String,
-    query: String,
-    headers: Vec<(String, String)>,
-}
-
-impl RequestHead {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn all(&self, name: &str) -> Vec<String> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-}
-
-async fn read_head(io: &mut BufReader<tokio::net::TcpStream>) -> Option<RequestHead> {
-    let mut head = Vec::new();
-    let mut limited = (&mut *io).take(MAX_REQUEST_HEAD);
-    loop {
-        let n = limited.read_until(b'\n', &mut head).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        if head.ends_with(b"\r\n\r\n") || head.ends_with(b"\n\n") {
-            break;
-        }
-    }
-    let mut hs = [httparse::EMPTY_HEADER; 64];
-    let mut req = httparse::Request::new(&mut hs);
-    req.parse(&head).ok()?;
-    let target = req.path?.to_string();
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    Some(RequestHead {
-        path: path.to_string(),
-        query: query.to_string(),
-        headers: req
-            .headers
-            .iter()
-            .map(|h| {
-                (
-                    h.name.to_string(),
-                    String::from_utf8_lossy(h.value).into_owned(),
-                )
-            })
-            .collect(),
-    })
-}
-
-async fn respond(io: &mut BufReader<tokio::net::TcpStream>, status: &str, body: &str) {
-    let msg = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = io.get_mut().write_all(msg.as_bytes()).await;
-    let _ = io.get_mut().shutdown().await;
-}
-
 impl<B: Backend> StreamServer<B> {
+    /// Serve one connection: one request, answered and, when it is an
+    /// upgrade, handed to its session.
     async fn serve_conn(self: Arc<Self>, tcp: tokio::net::TcpStream) {
-        let mut io = BufReader::new(tcp);
-        let Some(req) = read_head(&mut io).await else {
-            return;
-        };
-        let mut parts = req.path.trim_start_matches('/').splitn(2, '/');
+        let service = hyper::service::service_fn(move |req| {
+            let answer = self.answer(req);
+            async move { Ok::<_, std::convert::Infallible>(answer) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .title_case_headers(true)
+            .max_buf_size(MAX_REQUEST_HEAD)
+            .serve_connection(TokioIo::new(tcp), service)
+            .with_upgrades();
+        if let Err(e) = conn.await {
+            tracing::debug!("streaming connection: {e}");
+        }
+    }
+
+    /// The answer to `req`. A 101 also starts the session, in a task that
+    /// takes the connection over once hyper has sent the answer.
+    fn answer(&self, mut req: hyper::Request<Incoming>) -> Response<String> {
+        let mut parts = req.uri().path().trim_start_matches('/').splitn(2, '/');
         let (route, token) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         let request = self.tokens.lock().unwrap().take_at(token, Instant::now());
         let request = match request {
             Some(r) if r.route() == route => r,
-            _ => return respond(&mut io, "404 Not Found", "unknown or expired token\n").await,
+            _ => return refuse(StatusCode::NOT_FOUND, "unknown or expired token\n"),
         };
         let backend = self.backend.clone();
-        let upgrade = req
-            .header("upgrade")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        let headers = req.headers();
+        let upgrade = header(headers, UPGRADE.as_str()).to_ascii_lowercase();
         if upgrade == "websocket" {
-            return crate::websocket::serve(
-                backend,
-                io,
-                &req.query,
-                req.all("sec-websocket-protocol"),
-                req.header("sec-websocket-key").unwrap_or_default(),
-                request,
-            )
-            .await;
+            let offered = all(headers, "sec-websocket-protocol");
+            let Some(proto) = websocket::negotiate(&request, &offered) else {
+                return refuse(StatusCode::FORBIDDEN, "");
+            };
+            let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(
+                header(headers, "sec-websocket-key").as_bytes(),
+            );
+            let query = req.uri().query().unwrap_or_default().to_string();
+            let upgraded = hyper::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                match upgraded.await {
+                    Ok(io) => {
+                        websocket::serve(backend, TokioIo::new(io), &query, proto, request).await
+                    }
+                    Err(e) => tracing::debug!("streaming upgrade: {e}"),
+                }
+            });
+            return switching(
+                "websocket",
+                [
+                    ("Sec-WebSocket-Accept", accept),
+                    ("Sec-WebSocket-Protocol", proto.to_string()),
+                ],
+            );
         }
         if upgrade != "spdy/3.1" {
-            return respond(
-                &mut io,
-                "400 Bad Request",
+            return refuse(
+                StatusCode::BAD_REQUEST,
                 "expected an upgrade to SPDY/3.1 or websocket\n",
-            )
-            .await;
+            );
         }
         let (ours, fallback): (&[&str], &str) = match request {
             Request::PortForward(_) => (&[protocol::PORT_FORWARD], protocol::PORT_FORWARD),
             _ => (protocol::SPDY_REMOTECOMMAND, "channel.k8s.io"),
         };
-        let Some(proto) =
-            protocol::negotiate(&req.all("x-stream-protocol-version"), ours, fallback)
-        else {
+        let offered = all(headers, "x-stream-protocol-version");
+        let Some(proto) = protocol::negotiate(&offered, ours, fallback) else {
             let body = format!("no supported protocol; supported: {}\n", ours.join(", "));
-            return respond(&mut io, "403 Forbidden", &body).await;
+            return refuse(StatusCode::FORBIDDEN, &body);
         };
-        let resp = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: {proto}\r\n\r\n"
-        );
-        if io.get_mut().write_all(resp.as_bytes()).await.is_err() {
-            return;
-        }
-        match request {
-            Request::PortForward(pod) => crate::portforward::serve_spdy(backend, io, pod).await,
-            r => crate::remotecommand::serve(backend, io, proto, r).await,
+        let upgraded = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            let io = match upgraded.await {
+                Ok(io) => TokioIo::new(io),
+                Err(e) => return tracing::debug!("streaming upgrade: {e}"),
+            };
+            match request {
+                Request::PortForward(pod) => crate::portforward::serve_spdy(backend, io, pod).await,
+                r => crate::remotecommand::serve(backend, io, proto, r).await,
+            }
+        });
+        switching(
+            "SPDY/3.1",
+            [("X-Stream-Protocol-Version", proto.to_string())],
+        )
+    }
+}
+
+/// A header's value ("" when absent or not text).
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// Every value of a header, in order.
+fn all(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_string)
+        .collect()
+}
+
+/// 101 Switching Protocols to `protocol`, with `extra` headers.
+fn switching<const N: usize>(
+    protocol: &str,
+    extra: [(&'static str, String); N],
+) -> Response<String> {
+    let mut resp = Response::new(String::new());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    for (name, value) in [("Upgrade", protocol.to_string())].into_iter().chain(extra) {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
         }
     }
+    resp
+}
+
+/// An error answer in plain text; the connection closes after it.
+fn refuse(status: StatusCode, body: &str) -> Response<String> {
+    let mut resp = Response::new(body.to_string());
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(CONNECTION, HeaderValue::from_static("close"));
+    if !body.is_empty() {
+        h.insert("content-type", HeaderValue::from_static("text/plain"));
+    }
+    resp
 }

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{handshake::derive_accept_key, protocol::Role, Message};
+use tokio_tungstenite::tungstenite::{protocol::Role, Message};
 use tokio_tungstenite::WebSocketStream;
 
 const STDIN: u8 = 0;
@@ -38,35 +38,24 @@ const WS_PORT_FORWARD: &[&str] = &[
     "v4.channel.k8s.io",
 ];
 
-pub async fn serve<B, T>(
-    backend: Arc<B>,
-    mut io: T,
-    query: &str,
-    offered: Vec<String>,
-    key: &str,
-    request: Request<B>,
-) where
-    B: Backend,
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+/// The subprotocol to answer a client offering `offered` (every
+/// `Sec-WebSocket-Protocol` value); a client that names none gets the last
+/// of ours. None: nothing in common.
+pub fn negotiate<B: Backend>(request: &Request<B>, offered: &[String]) -> Option<&'static str> {
     let ours = match request {
         Request::PortForward(_) => WS_PORT_FORWARD,
         _ => protocol::WS_REMOTECOMMAND,
     };
-    let proto = protocol::negotiate(&offered, ours, ours[ours.len() - 1]).map(str::to_string);
-    let Some(proto) = proto else {
-        let _ = io
-            .write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            .await;
-        return;
-    };
-    let resp = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: {proto}\r\n\r\n",
-        derive_accept_key(key.as_bytes())
-    );
-    if io.write_all(resp.as_bytes()).await.is_err() {
-        return;
-    }
+    protocol::negotiate(offered, ours, ours[ours.len() - 1])
+}
+
+/// Serve a session on a connection upgraded to WebSocket with subprotocol
+/// `proto`; `query` is the URL's query (`port=` of a port-forward).
+pub async fn serve<B, T>(backend: Arc<B>, io: T, query: &str, proto: &str, request: Request<B>)
+where
+    B: Backend,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
     if proto == SPDY_TUNNEL_PORT_FORWARD {
         if let Request::PortForward(pod) = request {
