@@ -10,9 +10,9 @@
 //!   the WebSocket channel protocols (one channel per message, base64 or
 //!   binary, v5's close), port-forward over SPDY (a data and an error stream
 //!   per connection), over WebSocket, and SPDY tunnelled in WebSocket;
-//! - [`StreamServer`]: the HTTP/1.1 server of the streaming URLs — single-use
-//!   tokens (kubelet's rules: one minute, at most 1000), the upgrade
-//!   handshake and the dispatch to the sessions above.
+//! - [`StreamServer`]: the server of the streaming URLs (HTTP/1.1 on
+//!   hyper) — single-use tokens (kubelet's rules: one minute, at most 1000),
+//!   the upgrade handshake and the dispatch to the sessions above.
 //!
 //! A runtime plugs in through [`Backend`]: given what a URL was issued for
 //! ([`Request`]) and the client's streams as channels ([`StdioChannels`]), it

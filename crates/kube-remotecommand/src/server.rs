@@ -85,8 +85,8 @@ impl<B: Backend> StreamServer<B> {
 }
 
 impl<B: Backend> StreamServer<B> {
-    /// Serve one connection: one request, answered and, when it is an
-    /// upgrade, handed to its session.
+    /// Serve one connection: its requests are answered until one is
+    /// upgraded, and the connection then belongs to that session.
     async fn serve_conn(self: Arc<Self>, tcp: tokio::net::TcpStream) {
         let service = hyper::service::service_fn(move |req| {
             let answer = self.answer(req);
