@@ -178,8 +178,8 @@ async fn exec_url(h2: &mut RawH2, socket: &str, cid: &str, cmd: &[&str]) -> Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_exec_with_a_socket_path_authority_and_odd_host_headers() {
-    use crid::stream::spdy::{Role, Session};
     use futures::StreamExt;
+    use kube_remotecommand::spdy::{Role, Session};
     use tokio_tungstenite::tungstenite::{protocol::Role as WsRole, Message};
     if missing_tools() {
         return;

@@ -4,7 +4,7 @@
 mod support;
 
 use crid::cri::*;
-use crid::stream::spdy::Session;
+use kube_remotecommand::spdy::Session;
 use support::pod::{attach_url, in_own_pid_namespace, PodEnv};
 use support::spdy::*;
 use support::*;

@@ -1,5 +1,5 @@
 //! Streaming: exec/attach/port-forward URLs served over SPDY/3.1 (driven by
-//! crid's own SPDY client) and WebSocket, and ExecSync, against a real
+//! kube-remotecommand's SPDY client) and WebSocket, and ExecSync, against a real
 //! containerd running a busybox container started with `ctr`.
 
 mod support;
@@ -594,4 +594,47 @@ async fn port_forward_over_spdy_into_the_pod_netns() {
     let _data = session.open(hdr("data"), false).await.unwrap();
     let err = String::from_utf8(read_all(error.reader).await).unwrap();
     assert!(err.contains("127.0.0.1:9"), "{err}");
+}
+
+/// The server's SPDY bytes, checked by hand rather than by the SPDY code the
+/// other tests share with it: SETTINGS first, a SYN_REPLY per stream the
+/// client opened, the output in DATA frames of the stdout stream and the v4
+/// `Status` on the error stream, each ended with FIN, then GOAWAY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exec_over_spdy_is_right_on_the_wire() {
+    if missing_tools() {
+        return;
+    }
+    let f = Fixture::start(None).await;
+    let mut p = f.exec(&["echo", "on the wire"], false, false);
+    p.stderr = false;
+    let url = f.svc.exec_url(p).await.unwrap();
+    let frames = raw_spdy_exec(&url).await;
+    const SETTINGS: Option<u16> = Some(4);
+    const SYN_REPLY: Option<u16> = Some(2);
+    const GOAWAY: Option<u16> = Some(7);
+    assert_eq!(frames[0].kind, SETTINGS, "{frames:?}");
+    assert_eq!(frames.last().unwrap().kind, GOAWAY, "{frames:?}");
+    for id in [1, 3] {
+        assert!(
+            frames
+                .iter()
+                .any(|f| f.kind == SYN_REPLY && f.stream_id == id),
+            "no SYN_REPLY for stream {id}: {frames:?}"
+        );
+    }
+    let data = |id: u32| -> (Vec<u8>, bool) {
+        let mine: Vec<&RawFrame> = frames
+            .iter()
+            .filter(|f| f.kind.is_none() && f.stream_id == id)
+            .collect();
+        let bytes = mine.iter().flat_map(|f| f.payload.clone()).collect();
+        (bytes, mine.last().is_some_and(|f| f.flags & 0x01 != 0))
+    };
+    assert_eq!(data(3), (b"on the wire\n".to_vec(), true), "{frames:?}");
+    assert_eq!(
+        data(1),
+        (br#"{"metadata":{},"status":"Success"}"#.to_vec(), true),
+        "{frames:?}"
+    );
 }

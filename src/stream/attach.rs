@@ -5,10 +5,10 @@
 //! terminal resize through `ResizePty` of the task.
 
 use super::exec::ensure_running;
-use super::protocol::StdioChannels;
 use crate::containerd::Containerd;
 use crate::error::{Error, Result};
 use bytes::Bytes;
+use kube_remotecommand::StdioChannels;
 use std::path::Path;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
@@ -23,7 +23,7 @@ pub async fn run(
     container_id: &str,
     tty: bool,
     io: StdioChannels,
-    close_stdin_at_end: Option<super::server::StdinHolds>,
+    close_stdin_at_end: Option<super::backend::StdinHolds>,
 ) -> Result<()> {
     ensure_running(cd, container_id).await?;
     let dir = crate::container::store::state_dir(state_dir, container_id);

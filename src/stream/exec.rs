@@ -3,10 +3,10 @@
 //! from channels, resize, stdin close, bounded output drain after exit, and
 //! cleanup (DeleteProcess, FIFOs) on every path.
 
-use super::protocol::StdioChannels;
 use crate::containerd::{Container, Containerd, ExitStatus, ProcessStatus, TaskIo};
 use crate::error::{Error, Result};
 use bytes::Bytes;
+use kube_remotecommand::StdioChannels;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

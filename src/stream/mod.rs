@@ -1,5 +1,9 @@
-//! Streaming server for exec, attach and port-forward (SPDY/3.1 and
-//! WebSocket), plus `ExecSync`. Knows nothing of gRPC.
+//! Exec, attach and port-forward for kubelet, plus `ExecSync`. Knows
+//! nothing of gRPC. The streaming protocols and the server of the streaming
+//! URLs are the kube-remotecommand crate; here are the URLs' issuing (with
+//! the checks a CRI request gets) and crid's backend of the sessions
+//! (`backend`): exec through containerd, attach through the container's
+//! logger, port-forward inside the pod's network namespace.
 //!
 //! Conventions shared with the container lifecycle:
 //! - a container's stdin FIFO (only when its config has `stdin`) is
@@ -8,20 +12,18 @@
 //!   (protocol in `src/bin/crid-logger.rs`).
 
 mod attach;
+mod backend;
 mod exec;
 mod portforward;
-pub mod protocol;
-mod remotecommand;
-mod server;
-pub mod spdy;
-mod websocket;
 
+pub use kube_remotecommand::{MAX_TOKENS, TOKEN_TTL};
 pub use portforward::connect_in_netns;
-pub use server::{MAX_TOKENS, TOKEN_TTL};
 
 use crate::config::Config;
 use crate::containerd::Containerd;
 use crate::error::{Error, Result};
+use backend::ContainerdBackend;
+use kube_remotecommand::{Request, StdioChannels, StreamServer, Streams};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -62,7 +64,7 @@ pub struct ExecSyncOutput {
 }
 
 pub struct StreamService {
-    inner: Arc<server::Inner>,
+    server: Arc<StreamServer<ContainerdBackend>>,
     netns_lookup: NetnsLookup,
 }
 
@@ -71,22 +73,25 @@ pub const EXEC_SYNC_OUTPUT_CAP: usize = 16 * 1024 * 1024;
 
 impl StreamService {
     pub fn new(containerd: Containerd, config: &Config, netns_lookup: NetnsLookup) -> Self {
+        let backend = ContainerdBackend {
+            containerd,
+            state_dir: config.state.clone(),
+            stdin_holds: Default::default(),
+        };
         StreamService {
-            inner: Arc::new(server::Inner {
-                containerd,
-                state_dir: config.state.clone(),
-                tokens: Default::default(),
-                addr: Default::default(),
-                stdin_holds: Default::default(),
-            }),
+            server: StreamServer::new(Arc::new(backend)),
             netns_lookup,
         }
+    }
+
+    fn backend(&self) -> &ContainerdBackend {
+        self.server.backend()
     }
 
     /// Keep a write end of a container's stdin FIFO open, so that its stdin
     /// stays open between attaches until `release_stdin`.
     pub fn hold_stdin(&self, container_id: &str, writer: std::fs::File) {
-        self.inner
+        self.backend()
             .stdin_holds
             .lock()
             .unwrap()
@@ -95,18 +100,22 @@ impl StreamService {
 
     /// Drop the write end `hold_stdin` kept (the container exited).
     pub fn release_stdin(&self, container_id: &str) {
-        self.inner.stdin_holds.lock().unwrap().remove(container_id);
+        self.backend()
+            .stdin_holds
+            .lock()
+            .unwrap()
+            .remove(container_id);
     }
 
     /// Start the HTTP streaming server (called once at start-up).
     pub async fn start(&self, address: &str) -> Result<()> {
-        server::listen(self.inner.clone(), address).await?;
+        self.server.listen(address).await.map_err(server_error)?;
         Ok(())
     }
 
     /// The address the streaming server listens on, once started.
     pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
-        self.inner.addr.get().copied()
+        self.server.local_addr()
     }
 
     /// URL for kubelet to connect to for this exec.
@@ -114,30 +123,28 @@ impl StreamService {
         if p.cmd.is_empty() {
             return Err(Error::invalid("exec: cmd is empty"));
         }
-        if !(p.stdin || p.stdout || p.stderr) {
-            return Err(Error::invalid(
-                "exec: one of stdin, stdout, stderr must be set",
-            ));
-        }
-        exec::ensure_running(&self.inner.containerd, &p.container_id).await?;
-        self.inner.url_for(server::Target::Exec(p))
+        let streams = streams("exec", p.stdin, p.stdout, p.stderr, p.tty)?;
+        exec::ensure_running(&self.backend().containerd, &p.container_id).await?;
+        self.server
+            .url_for(Request::Exec(streams, p))
+            .map_err(server_error)
     }
 
     pub async fn attach_url(&self, p: AttachParams) -> Result<String> {
-        if !(p.stdin || p.stdout || p.stderr) {
-            return Err(Error::invalid(
-                "attach: one of stdin, stdout, stderr must be set",
-            ));
-        }
-        exec::ensure_running(&self.inner.containerd, &p.container_id).await?;
-        self.inner.url_for(server::Target::Attach(p))
+        let streams = streams("attach", p.stdin, p.stdout, p.stderr, p.tty)?;
+        exec::ensure_running(&self.backend().containerd, &p.container_id).await?;
+        self.server
+            .url_for(Request::Attach(streams, p))
+            .map_err(server_error)
     }
 
     pub async fn port_forward_url(&self, sandbox_id: &str, _ports: Vec<i32>) -> Result<String> {
         let netns = (self.netns_lookup)(sandbox_id).ok_or_else(|| {
             Error::not_found(format!("network namespace of sandbox {sandbox_id}"))
         })?;
-        self.inner.url_for(server::Target::PortForward { netns })
+        self.server
+            .url_for(Request::PortForward(netns))
+            .map_err(server_error)
     }
 
     /// Run `cmd` in the container, wait at most `timeout` (None = no limit).
@@ -160,14 +167,14 @@ impl StreamService {
             })
         };
         let (out, err) = (collect(out_rx), collect(err_rx));
-        let io = protocol::StdioChannels {
+        let io = StdioChannels {
             stdout: Some(out_tx),
             stderr: Some(err_tx),
             ..Default::default()
         };
         let code = exec::run(
-            &self.inner.containerd,
-            &self.inner.state_dir,
+            &self.backend().containerd,
+            &self.backend().state_dir,
             container_id,
             &cmd,
             false,
@@ -180,5 +187,34 @@ impl StreamService {
             stderr: err.await.unwrap_or_default(),
             exit_code: code,
         })
+    }
+}
+
+/// The streams of an exec or attach (`what`): at least one of stdin,
+/// stdout and stderr.
+fn streams(what: &str, stdin: bool, stdout: bool, stderr: bool, tty: bool) -> Result<Streams> {
+    if !(stdin || stdout || stderr) {
+        return Err(Error::invalid(format!(
+            "{what}: one of stdin, stdout, stderr must be set"
+        )));
+    }
+    Ok(Streams {
+        stdin,
+        stdout,
+        stderr,
+        tty,
+    })
+}
+
+/// The streaming server's own failures, as crid's errors. (A function, not a
+/// `From`: a second `From` for `Error` leaves `?` in some async blocks
+/// without a type.)
+fn server_error(e: kube_remotecommand::Error) -> Error {
+    use kube_remotecommand::Error as E;
+    match e {
+        E::Bind { address, source } => {
+            Error::io(format!("bind streaming server on {address}"), source)
+        }
+        E::NotStarted | E::TooManyRequests { .. } => Error::Unavailable(e.to_string()),
     }
 }

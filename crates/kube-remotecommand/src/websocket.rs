@@ -8,8 +8,8 @@
 //! `v5.channel.k8s.io`, a message on channel 255 closes the stream whose id
 //! it carries (stdin: the process reads EOF).
 
-use super::protocol::{self, Outcome, ResizeDecoder, StdioChannels};
-use super::server::{Inner, Target};
+use crate::protocol::{self, Outcome, ResizeDecoder, StdioChannels};
+use crate::{Backend, Request, Streams};
 use base64::Engine;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{handshake::derive_accept_key, protocol::Role, Message};
+use tokio_tungstenite::tungstenite::{protocol::Role, Message};
 use tokio_tungstenite::WebSocketStream;
 
 const STDIN: u8 = 0;
@@ -38,40 +38,30 @@ const WS_PORT_FORWARD: &[&str] = &[
     "v4.channel.k8s.io",
 ];
 
-pub async fn serve<T>(
-    inner: Arc<Inner>,
-    mut io: T,
-    query: &str,
-    offered: Vec<String>,
-    key: &str,
-    target: Target,
-) where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let ours = match target {
-        Target::PortForward { .. } => WS_PORT_FORWARD,
+/// The subprotocol to answer a client offering `offered` (every
+/// `Sec-WebSocket-Protocol` value); a client that names none gets the last
+/// of ours. None: nothing in common.
+pub fn negotiate<B: Backend>(request: &Request<B>, offered: &[String]) -> Option<&'static str> {
+    let ours = match request {
+        Request::PortForward(_) => WS_PORT_FORWARD,
         _ => protocol::WS_REMOTECOMMAND,
     };
-    let proto = protocol::negotiate(&offered, ours, ours[ours.len() - 1]).map(str::to_string);
-    let Some(proto) = proto else {
-        let _ = io
-            .write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            .await;
-        return;
-    };
-    let resp = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: {proto}\r\n\r\n",
-        derive_accept_key(key.as_bytes())
-    );
-    if io.write_all(resp.as_bytes()).await.is_err() {
-        return;
-    }
+    protocol::negotiate(offered, ours, ours[ours.len() - 1])
+}
+
+/// Serve a session on a connection upgraded to WebSocket with subprotocol
+/// `proto`; `query` is the URL's query (`port=` of a port-forward).
+pub async fn serve<B, T>(backend: Arc<B>, io: T, query: &str, proto: &str, request: Request<B>)
+where
+    B: Backend,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
     if proto == SPDY_TUNNEL_PORT_FORWARD {
-        if let Target::PortForward { netns } = target {
+        if let Request::PortForward(pod) = request {
             let (here, there) = tokio::io::duplex(64 * 1024);
             tokio::spawn(tunnel(ws, here));
-            super::portforward::serve_spdy(there, netns).await;
+            crate::portforward::serve_spdy(backend, there, pod).await;
         }
         return;
     }
@@ -123,7 +113,7 @@ pub async fn serve<T>(
         }
     });
 
-    if let Target::PortForward { netns } = target {
+    if let Request::PortForward(pod) = &request {
         let port = query
             .split('&')
             .find_map(|kv| kv.strip_prefix("port="))
@@ -141,8 +131,8 @@ pub async fn serve<T>(
                 .send((ch, Bytes::copy_from_slice(&port.to_le_bytes())))
                 .await;
         }
-        let tcp = match super::portforward::connect_in_netns(netns.as_deref(), port).await {
-            Ok(t) => t,
+        let conn = match backend.connect(pod, port).await {
+            Ok(c) => c,
             Err(e) => {
                 let _ = out_tx.send((1, Bytes::from(e.to_string()))).await;
                 drop(out_tx);
@@ -150,7 +140,7 @@ pub async fn serve<T>(
                 return;
             }
         };
-        let (mut rd, mut wr) = tcp.into_split();
+        let (mut rd, mut wr) = tokio::io::split(conn);
         let up = async move {
             while let Some((ch, b)) = in_rx.recv().await {
                 if ch == 0 && wr.write_all(&b).await.is_err() {
@@ -179,10 +169,14 @@ pub async fn serve<T>(
         return;
     }
 
-    let (stdin, stdout, stderr, tty) = match &target {
-        Target::Exec(p) => (p.stdin, p.stdout, p.stderr, p.tty),
-        Target::Attach(p) => (p.stdin, p.stdout, p.stderr, p.tty),
-        Target::PortForward { .. } => unreachable!("handled above"),
+    let Some(Streams {
+        stdin,
+        stdout,
+        stderr,
+        tty,
+    }) = request.streams()
+    else {
+        unreachable!("port-forward is handled above")
     };
     let mut chans = StdioChannels::default();
     let mut outputs = Vec::new();
@@ -237,7 +231,7 @@ pub async fn serve<T>(
             }
         }
     });
-    let outcome: Outcome = inner.run(&target, chans).await;
+    let outcome: Outcome = request.run(&backend, chans).await;
     for h in outputs {
         let _ = h.await;
     }

@@ -3,9 +3,9 @@
 //! stderr, resize); once the expected ones are there the command runs, and
 //! its outcome is written on the error stream before the session closes.
 
-use super::protocol::{Outcome, ResizeDecoder, StdioChannels};
-use super::server::{Inner, Target};
-use super::spdy::{Role, Session, Stream, StreamReader, StreamWriter};
+use crate::protocol::{ResizeDecoder, StdioChannels};
+use crate::spdy::{Role, Session, Stream, StreamReader, StreamWriter};
+use crate::{Backend, Request, Streams};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 const STREAM_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Forward a channel's output to a stream, then half-close it.
-pub(super) fn output_to(w: StreamWriter) -> (mpsc::Sender<Bytes>, JoinHandle<()>) {
+fn output_to(w: StreamWriter) -> (mpsc::Sender<Bytes>, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Bytes>(16);
     let h = tokio::spawn(async move {
         while let Some(b) = rx.recv().await {
@@ -59,15 +59,20 @@ fn resize_from(mut r: StreamReader) -> mpsc::Receiver<(u32, u32)> {
 }
 
 /// Serve one exec/attach session on an upgraded connection.
-pub async fn serve<T>(inner: Arc<Inner>, io: T, protocol: &str, target: Target)
+pub async fn serve<B, T>(backend: Arc<B>, io: T, protocol: &str, request: Request<B>)
 where
+    B: Backend,
     T: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (stdin, stdout, stderr, tty) = match &target {
-        Target::Exec(p) => (p.stdin, p.stdout, p.stderr, p.tty),
-        Target::Attach(p) => (p.stdin, p.stdout, p.stderr, p.tty),
-        Target::PortForward { .. } => return,
+    let Some(streams) = request.streams() else {
+        return;
     };
+    let Streams {
+        stdin,
+        stdout,
+        stderr,
+        tty,
+    } = streams;
     let version = match protocol {
         "v4.channel.k8s.io" => 4,
         "v3.channel.k8s.io" => 3,
@@ -129,7 +134,7 @@ where
         chans.resize = Some(resize_from(s.reader));
     }
     let outcome = tokio::select! {
-        o = inner.run(&target, chans) => o,
+        o = request.run(&backend, chans) => o,
         _ = session.closed() => return,
     };
     for h in outputs {
@@ -140,13 +145,4 @@ where
     }
     let _ = error.writer.close().await;
     session.close().await;
-}
-
-impl Outcome {
-    pub fn from_result(r: crate::error::Result<i32>) -> Outcome {
-        match r {
-            Ok(code) => Outcome::Exited(code),
-            Err(e) => Outcome::Failed(e.to_string()),
-        }
-    }
 }

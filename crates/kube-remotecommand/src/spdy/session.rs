@@ -133,9 +133,10 @@ impl Session {
                 next_local_id: if role == Role::Client { 1 } else { 2 },
                 last_peer_id: 0,
                 closed: false,
-                // A client talks to crid-like servers, which announce flow
-                // control in their first frame; a server learns it from the
-                // peer's SETTINGS (sent before any stream) or WINDOW_UPDATE.
+                // A client talks to servers such as this crate's, which
+                // announce flow control in their first frame; a server learns
+                // it from the peer's SETTINGS (sent before any stream) or
+                // WINDOW_UPDATE.
                 peer_flow_control: role == Role::Client,
             }),
             window_changed: Notify::new(),
