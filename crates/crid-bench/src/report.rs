@@ -527,10 +527,14 @@ fn pod_memory(md: &mut String, input: &ReportInput) -> Vec<(String, Vec<(String,
          log processes (`crid-logger`, one per container on containerd's runc shim) and pause \
          containers. Each process's PSS (`/proc/<pid>/smaps_rollup`: its private pages plus its \
          share of every page it shares) is summed and divided by the pods running, during the \
-         sequential start at 10 pods and at {} pods. Code pages shared by the shims of one \
-         binary are divided among them, so the figure falls as pods are added; the anonymous \
-         part is what each pod really costs.\n",
-        input.pods
+         sequential start at {}. Code pages shared by the shims of one binary are divided \
+         among them, so the figure falls as pods are added; the anonymous part is what each \
+         pod really costs.\n",
+        if input.pods > 10 {
+            format!("10 pods and at {} pods", input.pods)
+        } else {
+            format!("{} pods", input.pods)
+        }
     );
     let _ = writeln!(
         md,
