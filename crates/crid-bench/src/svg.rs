@@ -136,14 +136,18 @@ pub fn stacked_bars(title: &str, xlabel: &str, bars: &[(String, Vec<(String, f64
             }
         }
     }
-    let labels: Vec<&str> = bars.iter().map(|(l, _)| l.as_str()).collect();
+    // One y segment per bar, counted bottom-up, the first bar on top. An
+    // integer range includes its end, so 0..rows - 1 makes `rows` segments
+    // (at least two: plotters cannot map a range of one value).
+    let rows = bars.len().max(2);
+    let row_of = |i: usize| rows - 1 - i;
     plot(&seg_names, |area| {
         let mut chart = ChartBuilder::on(area)
             .caption(title, (FONT, 19))
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(120)
-            .build_cartesian_2d(0f64..xmax, (0..bars.len()).into_segmented())?;
+            .build_cartesian_2d(0f64..xmax, (0..rows - 1).into_segmented())?;
         chart
             .configure_mesh()
             .x_labels(6)
@@ -151,21 +155,28 @@ pub fn stacked_bars(title: &str, xlabel: &str, bars: &[(String, Vec<(String, f64
             .disable_y_mesh()
             .x_label_formatter(&|v| crate::stats::fmt(*v))
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => labels.get(*i).copied().unwrap_or("").to_string(),
+                SegmentValue::CenterOf(row) => (0..bars.len())
+                    .find(|i| row_of(*i) == *row)
+                    .map_or(String::new(), |i| bars[i].0.clone()),
                 _ => String::new(),
             })
             .x_desc(xlabel)
             .draw()?;
         for (i, (_, segs)) in bars.iter().enumerate() {
+            // Bar i's segment, from its start to the next one's (or the end).
+            let row = row_of(i);
+            let bottom = SegmentValue::Exact(row);
+            let top = if row + 1 < rows {
+                SegmentValue::Exact(row + 1)
+            } else {
+                SegmentValue::Last
+            };
             let mut x = 0.0;
             for (name, v) in segs {
                 let w = v.max(0.0);
                 let c = seg_names.iter().position(|n| n == name).unwrap_or(0);
                 let mut bar = Rectangle::new(
-                    [
-                        (x, SegmentValue::Exact(i)),
-                        (x + w, SegmentValue::Exact(i + 1)),
-                    ],
+                    [(x, bottom.clone()), (x + w, top.clone())],
                     color(c).filled(),
                 );
                 bar.set_margin(8, 8, 0, 0);
