@@ -253,7 +253,8 @@ mod tests {
 
     /// The whole exposition for a known state, byte for byte: the text the
     /// hand-written renderer produced before prometheus-client (same names,
-    /// labels, types, help, bucket bounds and order).
+    /// labels, types, help, bucket bounds and order). One difference: a
+    /// family with no samples yet is left out, HELP and TYPE included.
     #[test]
     fn exposition_is_unchanged() {
         let m = Metrics::default();
