@@ -159,7 +159,7 @@ fn basic(username: &str, password: &str) -> Result<HeaderValue> {
 fn form(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encode(v, b"")))
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }

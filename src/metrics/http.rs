@@ -1,13 +1,21 @@
-//! A tiny HTTP/1.0-style server for `GET /metrics`: one request per
+//! The `GET /metrics` endpoint: HTTP/1.1 served by hyper, one request per
 //! connection, bounded request size and time. Gauges are read from the
 //! runtime's stores at scrape time.
 
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// The largest request head read (hyper's smallest allowed buffer).
 const MAX_REQUEST: usize = 8192;
 
 /// Bind `address` (empty = metrics off) and serve in the background.
@@ -30,7 +38,7 @@ pub async fn start(address: &str, rt: Arc<Runtime>) -> Result<Option<std::net::S
                     let rt = rt.clone();
                     tokio::spawn(async move {
                         let served =
-                            tokio::time::timeout(Duration::from_secs(10), serve_one(conn, &rt));
+                            tokio::time::timeout(Duration::from_secs(10), serve_one(conn, rt));
                         if let Ok(Err(e)) = served.await {
                             tracing::debug!(error = %e, "metrics connection");
                         }
@@ -46,34 +54,31 @@ pub async fn start(address: &str, rt: Arc<Runtime>) -> Result<Option<std::net::S
     Ok(Some(bound))
 }
 
-async fn serve_one(mut conn: tokio::net::TcpStream, rt: &Runtime) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = conn.read(&mut chunk).await?;
-        if n == 0 || buf.len() + n > MAX_REQUEST {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let line = String::from_utf8_lossy(&buf);
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = path.split('?').next().unwrap_or("");
-    let (status, body) = if method == "GET" && path == "/metrics" {
-        ("200 OK", super::global().render(&gauges(rt)))
-    } else {
-        ("404 Not Found", "not found\n".to_string())
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    conn.write_all(head.as_bytes()).await?;
-    conn.write_all(body.as_bytes()).await?;
-    conn.shutdown().await
+/// One request, then the connection closes.
+async fn serve_one(conn: tokio::net::TcpStream, rt: Arc<Runtime>) -> hyper::Result<()> {
+    let service = service_fn(move |req| {
+        let rt = rt.clone();
+        async move { Ok::<_, Infallible>(respond(&req, &rt)) }
+    });
+    http1::Builder::new()
+        .keep_alive(false)
+        .max_buf_size(MAX_REQUEST)
+        .serve_connection(TokioIo::new(conn), service)
+        .await
 }
 
+fn respond(req: &Request<Incoming>, rt: &Runtime) -> Response<Full<Bytes>> {
+    let (status, body) = if req.method() == Method::GET && req.uri().path() == "/metrics" {
+        (StatusCode::OK, super::global().render(&gauges(rt)))
+    } else {
+        (StatusCode::NOT_FOUND, "not found\n".to_string())
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(super::CONTENT_TYPE));
+    resp
+}
 fn gauges(rt: &Runtime) -> super::Gauges {
     use std::collections::BTreeMap;
     let mut pods: BTreeMap<String, u64> = BTreeMap::new();

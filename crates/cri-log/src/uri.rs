@@ -4,6 +4,7 @@
 //! arguments; crid's own shim recognises the URI and runs the driver
 //! in-process. Also the percent-encoding crid uses for URIs.
 
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::path::{Path, PathBuf};
 
 /// The file name that marks crid's log driver in a `binary://` URI.
@@ -21,7 +22,7 @@ pub struct LogUri {
 
 impl LogUri {
     pub fn to_uri(&self) -> String {
-        let path = |p: &Path| percent_encode(&p.to_string_lossy(), b"/");
+        let path = |p: &Path| utf8_percent_encode(&p.to_string_lossy(), PATH).to_string();
         let mut uri = format!("binary://{}?log={}", self.binary.display(), path(&self.log));
         if let Some(control) = &self.control {
             uri.push_str("&control=");
@@ -56,39 +57,26 @@ impl LogUri {
     }
 }
 
-/// Percent-encode every byte of `s` except ASCII alphanumerics, `-_.~` and
-/// the bytes in `keep` (e.g. `b"/"` for paths).
-pub fn percent_encode(s: &str, keep: &[u8]) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || keep.contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// What [`percent_encode`] escapes: every byte but ASCII alphanumerics and
+/// `-_.~` (RFC 3986's unreserved characters), so the result fits in any part
+/// of a URI (a query value, a path segment).
+pub const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// [`COMPONENT`] that keeps `/`: a file path in the log URI's query.
+const PATH: &AsciiSet = &COMPONENT.remove(b'/');
+
+/// Percent-encode every byte of `s` in [`COMPONENT`].
+pub fn percent_encode(s: &str) -> String {
+    utf8_percent_encode(s, COMPONENT).to_string()
 }
 
 /// Undo [`percent_encode`] (a `%` without two hex digits stays as is).
 pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let hex = |c: Option<&u8>| c.and_then(|c| (*c as char).to_digit(16));
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match (b[i], hex(b.get(i + 1)), hex(b.get(i + 2))) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]
@@ -97,8 +85,12 @@ mod tests {
 
     #[test]
     fn keeps_unreserved_and_requested_bytes() {
-        assert_eq!(percent_encode("/var/log/a b&c", b"/"), "/var/log/a%20b%26c");
-        assert_eq!(percent_encode("{\"a\":1}", b""), "%7B%22a%22%3A1%7D");
+        assert_eq!(percent_encode("{\"a\":1}"), "%7B%22a%22%3A1%7D");
+        assert_eq!(percent_encode("a/b c-_.~é"), "a%2Fb%20c-_.~%C3%A9");
+        assert_eq!(
+            utf8_percent_encode("/var/log/a b&c", PATH).to_string(),
+            "/var/log/a%20b%26c"
+        );
         assert_eq!(percent_decode("/var/log/a%20b%26c%zz"), "/var/log/a b&c%zz");
     }
 

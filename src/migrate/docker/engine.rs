@@ -184,7 +184,7 @@ impl Docker {
             Method::GET,
             &format!(
                 "/containers/json?all=1&filters={}",
-                crate::util::uri::percent_encode(&filters, b"")
+                crate::util::uri::percent_encode(&filters)
             ),
             None,
         )
@@ -226,7 +226,7 @@ impl Docker {
                 Method::POST,
                 &format!(
                     "/images/create?fromImage={}&tag={tag}",
-                    crate::util::uri::percent_encode(name, b"")
+                    crate::util::uri::percent_encode(name)
                 ),
                 None,
                 "application/json",

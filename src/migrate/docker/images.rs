@@ -96,7 +96,7 @@ pub async fn import(
 ) -> Result<Imported> {
     let path = format!(
         "/images/get?names={}",
-        crate::util::uri::percent_encode(&image.id, b"")
+        crate::util::uri::percent_encode(&image.id)
     );
     images
         .with_import_lease(|cd| async move {
