@@ -34,7 +34,7 @@ pub fn short_tempdir(prefix: &str) -> tempfile::TempDir {
 /// `make test` installs it, so CI never skips.
 pub fn missing_tools() -> bool {
     for tool in ["containerd", "runc"] {
-        if which(tool).is_none() {
+        if which(tool).is_none() && !(tool == "containerd" && test_containerd_dir().is_some()) {
             eprintln!("SKIP: {tool} not installed (run `make test`, which installs it)");
             return true;
         }
@@ -44,6 +44,55 @@ pub fn missing_tools() -> bool {
         return true;
     }
     false
+}
+
+/// `CRID_TEST_CONTAINERD=/path/to/containerd` runs every test containerd
+/// from that binary (a containerd 2.x built by hand, say) instead of the
+/// one on PATH; its directory, where its `ctr` and
+/// `containerd-shim-runc-v2` sit, goes first on containerd's PATH (shim
+/// lookup) and gives the tests' `ctr`. Unset, nothing changes.
+const TEST_CONTAINERD_ENV: &str = "CRID_TEST_CONTAINERD";
+
+/// The containerd binary tests start (see `TEST_CONTAINERD_ENV`).
+pub fn test_containerd_binary() -> PathBuf {
+    match std::env::var_os(TEST_CONTAINERD_ENV) {
+        Some(bin) => PathBuf::from(bin),
+        None => which("containerd").expect("containerd installed"),
+    }
+}
+
+/// The directory of the containerd named by `TEST_CONTAINERD_ENV`, if set.
+fn test_containerd_dir() -> Option<PathBuf> {
+    std::env::var_os(TEST_CONTAINERD_ENV).map(|bin| {
+        Path::new(&bin)
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .to_path_buf()
+    })
+}
+
+/// The major version `containerd --version` prints
+/// (`containerd github.com/containerd/containerd/v2 v2.3.4 <rev>`;
+/// Debian's 1.6 prints `... 1.6.20~ds1 ...`).
+fn containerd_major_version(bin: &Path) -> u32 {
+    let out = Command::new(bin)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("{} --version: {e}", bin.display()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .nth(2)
+        .and_then(|v| v.trim_start_matches('v').split('.').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{} --version printed {text:?}", bin.display()))
+}
+
+/// `ctr` as the tests run it: the one next to `TEST_CONTAINERD_ENV`'s
+/// containerd when set.
+fn ctr_command() -> Command {
+    match test_containerd_dir() {
+        Some(dir) if dir.join("ctr").is_file() => Command::new(dir.join("ctr")),
+        _ => Command::new("ctr"),
+    }
 }
 
 pub fn which(tool: &str) -> Option<PathBuf> {
@@ -268,6 +317,8 @@ impl TestContainerd {
 
     fn spawn_child(&mut self) {
         let d = self.dir.path();
+        let binary = test_containerd_binary();
+        let containerd2 = containerd_major_version(&binary) >= 2;
         let config = format!(
             r#"version = 2
 root = "{root}"
@@ -285,16 +336,31 @@ state = "{state}"
             root = d.join("root").display(),
             state = d.join("state").display(),
             sock = self.address.display(),
-            disabled = if self.cri_plugin {
-                ""
-            } else {
-                r#"disabled_plugins = ["io.containerd.grpc.v1.cri"]"#
+            disabled = match (self.cri_plugin, containerd2) {
+                (true, false) => "",
+                (false, false) => r#"disabled_plugins = ["io.containerd.grpc.v1.cri"]"#,
+                // NRI would listen on the machine's /var/run/nri/nri.sock.
+                (true, true) => r#"disabled_plugins = ["io.containerd.nri.v1.nri"]"#,
+                (false, true) => {
+                    r#"disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.nri.v1.nri"]"#
+                }
             },
         );
-        let config = format!("{config}{}\n", self.extra_config);
+        // containerd 2.x reads this version-2 config (it migrates it); its
+        // shim manager puts shim sockets in `socket_dir`, by default the
+        // machine's /run/containerd/s: keep them in the test's dir.
+        let shim_sockets = if containerd2 {
+            format!(
+                "[plugins.\"io.containerd.shim.v1.manager\"]\n  socket_dir = \"{}\"\n",
+                d.join("s").display()
+            )
+        } else {
+            String::new()
+        };
+        let config = format!("{config}{shim_sockets}{}\n", self.extra_config);
         std::fs::write(d.join("config.toml"), config).unwrap();
         let log = d.join("containerd.log");
-        let mut cmd = Command::new(which("containerd").expect("containerd installed"));
+        let mut cmd = Command::new(&binary);
         cmd.arg("--config").arg(d.join("config.toml"));
         let built_shims = on_crids_shim().then(|| {
             Path::new(env!("CARGO_BIN_EXE_crid"))
@@ -302,10 +368,16 @@ state = "{state}"
                 .unwrap()
                 .to_path_buf()
         });
-        if let Some(dir) = self.path_first.as_ref().or(built_shims.as_ref()) {
-            let mut path = std::ffi::OsString::from(dir);
-            path.push(":");
-            path.push(std::env::var_os("PATH").unwrap_or_default());
+        let first = self.path_first.as_ref().or(built_shims.as_ref());
+        let dirs: Vec<PathBuf> = first
+            .cloned()
+            .into_iter()
+            .chain(test_containerd_dir())
+            .collect();
+        if !dirs.is_empty() {
+            let system = std::env::var_os("PATH").unwrap_or_default();
+            let path = std::env::join_paths(dirs.into_iter().chain(std::env::split_paths(&system)))
+                .expect("PATH entries without ':'");
             cmd.env("PATH", path);
         }
         let mut child = spawn_in_own_session(&mut cmd, &log);
@@ -366,7 +438,7 @@ state = "{state}"
 
     /// `ctr`, its stderr as the error when it fails.
     pub fn try_ctr(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new("ctr")
+        let out = ctr_command()
             .arg("--address")
             .arg(&self.address)
             .args(["--namespace", "k8s.io"])
@@ -385,7 +457,7 @@ impl TestContainerd {
     /// running), so no shim or container outlives the test.
     pub fn kill_all_tasks(&self) {
         let ctr = |args: &[&str]| {
-            Command::new("ctr")
+            ctr_command()
                 .arg("--address")
                 .arg(&self.address)
                 .args(["--namespace", "k8s.io"])

@@ -12,6 +12,14 @@
 //! notifications, generated service) are used here instead. The v3 task
 //! messages are wire-compatible with v2, so the one service is registered
 //! under both names.
+//!
+//! containerd 2.x (checked on 2.3.4) drives this same protocol: its
+//! `parseStartResponse` (core/runtime/v2/shim.go) takes a reply that is
+//! neither a `BootstrapResult` protobuf nor JSON with version ≥ 2 as a
+//! plain ttrpc address, task API v2. It writes `BootstrapParams` (protobuf)
+//! on `start`'s stdin (pkg/shim/util.go), which this shim does not read:
+//! its sockets stay under the crate's socket root, not the shim manager's
+//! `socket_dir`.
 
 use crate::service::TaskService;
 use crate::task::Tasks;
