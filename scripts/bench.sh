@@ -202,39 +202,36 @@ setsid "$BIN/crid" --listen "unix://$W/crid.sock" --root "$W/crid/root" --state 
 CRID_PID=$!; PIDS+=($CRID_PID)
 wait_sock "$W/crid.sock"
 
+# A second or third crid: KEY (its files are $W/crid-KEY.*), containerd
+# namespace, config TOML. Sets EXTRA_PID.
+start_extra_crid() {
+  printf '%b' "$3" > "$W/crid-$1.toml"
+  setsid "$BIN/crid" --config "$W/crid-$1.toml" --listen "unix://$W/crid-$1.sock" \
+    --root "$W/crid-$1/root" --state "$W/crid-$1/state" \
+    --containerd-address "$CTRD_SOCK" --containerd-namespace "$2" \
+    --cni-conf-dir "$W/cni-crid-$1" --cni-bin-dir /usr/lib/cni --sandbox-image "$REG/bench/pause:v1" \
+    --registry-config-path "$W/certs.d" --stream-address 127.0.0.1:0 \
+    --log-level info </dev/null >"$W/crid-$1.out" 2>"$W/crid-$1.log" &
+  EXTRA_PID=$!; PIDS+=($EXTRA_PID)
+  wait_sock "$W/crid-$1.sock"
+  CRI_ENDPOINTS+=("unix://$W/crid-$1.sock")
+}
+
 CRID_PAUSE_ARGS=()
 CRI_ENDPOINTS=("unix://$W/crid.sock" "unix://$CTRD_SOCK")
 if [ "$WITH_CRID_PAUSE" = 1 ]; then
   echo "== crid with drop_pause_container = false"
-  echo 'drop_pause_container = false' > "$W/crid-p.toml"
-  setsid "$BIN/crid" --config "$W/crid-p.toml" --listen "unix://$W/crid-p.sock" \
-    --root "$W/crid-p/root" --state "$W/crid-p/state" \
-    --containerd-address "$CTRD_SOCK" --containerd-namespace crid-bench-pause \
-    --cni-conf-dir "$W/cni-crid-p" --cni-bin-dir /usr/lib/cni --sandbox-image "$REG/bench/pause:v1" \
-    --registry-config-path "$W/certs.d" --stream-address 127.0.0.1:0 \
-    --log-level info </dev/null >"$W/crid-p.out" 2>"$W/crid-p.log" &
-  CRID_P_PID=$!; PIDS+=($CRID_P_PID)
-  wait_sock "$W/crid-p.sock"
-  CRID_PAUSE_ARGS=(--crid-pause "unix://$W/crid-p.sock" --crid-pause-pid "$CRID_P_PID"
+  start_extra_crid p crid-bench-pause 'drop_pause_container = false\n'
+  CRID_PAUSE_ARGS=(--crid-pause "unix://$W/crid-p.sock" --crid-pause-pid "$EXTRA_PID"
                    --crid-pause-namespace crid-bench-pause)
-  CRI_ENDPOINTS+=("unix://$W/crid-p.sock")
 fi
 
 CRID_SHIM_ARGS=()
 if [ "$WITH_CRID_SHIM" = 1 ]; then
   echo "== crid on crid's own shim"
-  printf '[containerd]\ndefault_runtime = "crid-shim"\n[containerd.runtimes.runc]\nruntime_type = "io.containerd.runc.v2"\n[containerd.runtimes.crid-shim]\nruntime_type = "io.containerd.crid.v1"\n' > "$W/crid-s.toml"
-  setsid "$BIN/crid" --config "$W/crid-s.toml" --listen "unix://$W/crid-s.sock" \
-    --root "$W/crid-s/root" --state "$W/crid-s/state" \
-    --containerd-address "$CTRD_SOCK" --containerd-namespace crid-bench-shim \
-    --cni-conf-dir "$W/cni-crid-s" --cni-bin-dir /usr/lib/cni --sandbox-image "$REG/bench/pause:v1" \
-    --registry-config-path "$W/certs.d" --stream-address 127.0.0.1:0 \
-    --log-level info </dev/null >"$W/crid-s.out" 2>"$W/crid-s.log" &
-  CRID_S_PID=$!; PIDS+=($CRID_S_PID)
-  wait_sock "$W/crid-s.sock"
-  CRID_SHIM_ARGS=(--crid-shim "unix://$W/crid-s.sock" --crid-shim-pid "$CRID_S_PID"
+  start_extra_crid s crid-bench-shim '[containerd]\ndefault_runtime = "crid-shim"\n[containerd.runtimes.runc]\nruntime_type = "io.containerd.runc.v2"\n[containerd.runtimes.crid-shim]\nruntime_type = "io.containerd.crid.v1"\n'
+  CRID_SHIM_ARGS=(--crid-shim "unix://$W/crid-s.sock" --crid-shim-pid "$EXTRA_PID"
                   --crid-shim-namespace crid-bench-shim)
-  CRI_ENDPOINTS+=("unix://$W/crid-s.sock")
 fi
 
 DOCKER_ARGS=()
