@@ -298,9 +298,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let listener = crid::server::bind_socket(&socket)
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
     runtime.start().await;
-    if let Err(e) =
-        crid::metrics::http::start(&runtime.config.metrics_address, runtime.clone()).await
-    {
+    let scraped = runtime.clone();
+    let gauges = move || scraped.metric_gauges();
+    if let Err(e) = crid::metrics::http::start(&runtime.config.metrics_address, gauges).await {
         let _ = std::fs::remove_file(&socket);
         return Err(e.into());
     }

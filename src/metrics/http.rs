@@ -1,9 +1,9 @@
 //! The `GET /metrics` endpoint: HTTP/1.1 served by hyper, one request per
-//! connection, bounded request size and time. Gauges are read from the
-//! runtime's stores at scrape time.
+//! connection, bounded request size and time. Gauges come from the caller's
+//! `gauges` function at scrape time (crid reads them from the runtime's
+//! stores), so this module knows nothing of the runtime.
 
 use crate::error::{Error, Result};
-use crate::runtime::Runtime;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -15,12 +15,20 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What the scrape reads the gauges from.
+type GaugeFn = dyn Fn() -> super::Gauges + Send + Sync;
+type Gauges = Arc<GaugeFn>;
+
 /// The largest request head read (hyper's smallest allowed buffer).
 const MAX_REQUEST: usize = 8192;
 
 /// Bind `address` (empty = metrics off) and serve in the background.
 /// Returns the bound address (useful with port 0).
-pub async fn start(address: &str, rt: Arc<Runtime>) -> Result<Option<std::net::SocketAddr>> {
+pub async fn start(
+    address: &str,
+    gauges: impl Fn() -> super::Gauges + Send + Sync + 'static,
+) -> Result<Option<std::net::SocketAddr>> {
+    let gauges: Gauges = Arc::new(gauges);
     if address.is_empty() {
         return Ok(None);
     }
@@ -35,10 +43,10 @@ pub async fn start(address: &str, rt: Arc<Runtime>) -> Result<Option<std::net::S
         loop {
             match listener.accept().await {
                 Ok((conn, _)) => {
-                    let rt = rt.clone();
+                    let gauges = gauges.clone();
                     tokio::spawn(async move {
                         let served =
-                            tokio::time::timeout(Duration::from_secs(10), serve_one(conn, rt));
+                            tokio::time::timeout(Duration::from_secs(10), serve_one(conn, gauges));
                         if let Ok(Err(e)) = served.await {
                             tracing::debug!(error = %e, "metrics connection");
                         }
@@ -55,10 +63,10 @@ pub async fn start(address: &str, rt: Arc<Runtime>) -> Result<Option<std::net::S
 }
 
 /// One request, then the connection closes.
-async fn serve_one(conn: tokio::net::TcpStream, rt: Arc<Runtime>) -> hyper::Result<()> {
+async fn serve_one(conn: tokio::net::TcpStream, gauges: Gauges) -> hyper::Result<()> {
     let service = service_fn(move |req| {
-        let rt = rt.clone();
-        async move { Ok::<_, Infallible>(respond(&req, &rt)) }
+        let gauges = gauges.clone();
+        async move { Ok::<_, Infallible>(respond(&req, &*gauges)) }
     });
     http1::Builder::new()
         .keep_alive(false)
@@ -67,9 +75,9 @@ async fn serve_one(conn: tokio::net::TcpStream, rt: Arc<Runtime>) -> hyper::Resu
         .await
 }
 
-fn respond(req: &Request<Incoming>, rt: &Runtime) -> Response<Full<Bytes>> {
+fn respond(req: &Request<Incoming>, gauges: &GaugeFn) -> Response<Full<Bytes>> {
     let (status, body) = if req.method() == Method::GET && req.uri().path() == "/metrics" {
-        (StatusCode::OK, super::global().render(&gauges(rt)))
+        (StatusCode::OK, super::global().render(&gauges()))
     } else {
         (StatusCode::NOT_FOUND, "not found\n".to_string())
     };
@@ -78,24 +86,4 @@ fn respond(req: &Request<Incoming>, rt: &Runtime) -> Response<Full<Bytes>> {
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(super::CONTENT_TYPE));
     resp
-}
-fn gauges(rt: &Runtime) -> super::Gauges {
-    use std::collections::BTreeMap;
-    let mut pods: BTreeMap<String, u64> = BTreeMap::new();
-    for s in rt.sandboxes.list() {
-        *pods
-            .entry(format!("{:?}", s.status().state).to_lowercase())
-            .or_default() += 1;
-    }
-    let mut containers: BTreeMap<String, u64> = BTreeMap::new();
-    for c in rt.containers.list() {
-        *containers
-            .entry(format!("{:?}", c.status().state).to_lowercase())
-            .or_default() += 1;
-    }
-    super::Gauges {
-        pods: pods.into_iter().collect(),
-        containers: containers.into_iter().collect(),
-        event_subscribers: rt.events.subscribers() as u64,
-    }
 }

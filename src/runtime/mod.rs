@@ -270,6 +270,28 @@ impl Runtime {
 }
 
 impl Runtime {
+    /// The pod, container and event-subscriber gauges of crid's /metrics.
+    pub fn metric_gauges(&self) -> crate::metrics::Gauges {
+        use std::collections::BTreeMap;
+        let mut pods: BTreeMap<String, u64> = BTreeMap::new();
+        for s in self.sandboxes.list() {
+            *pods
+                .entry(format!("{:?}", s.status().state).to_lowercase())
+                .or_default() += 1;
+        }
+        let mut containers: BTreeMap<String, u64> = BTreeMap::new();
+        for c in self.containers.list() {
+            *containers
+                .entry(format!("{:?}", c.status().state).to_lowercase())
+                .or_default() += 1;
+        }
+        crate::metrics::Gauges {
+            pods: pods.into_iter().collect(),
+            containers: containers.into_iter().collect(),
+            event_subscribers: self.events.subscribers() as u64,
+        }
+    }
+
     /// Where the snapshotter keeps its data (for filesystem stats), asked of
     /// containerd once.
     pub async fn snapshotter_mountpoint(&self) -> String {
