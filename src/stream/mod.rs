@@ -9,7 +9,7 @@
 //! - a container's stdin FIFO (only when its config has `stdin`) is
 //!   `container::store::state_dir(state, id)/stdin`;
 //! - its logger's control socket is `container::store::state_dir(state, id)/logger.sock`
-//!   (protocol in `src/bin/crid-logger.rs`).
+//!   (protocol in `crates/cri-log/src/driver.rs`).
 
 mod attach;
 mod backend;
