@@ -363,10 +363,8 @@ state = "{state}"
         let mut cmd = Command::new(&binary);
         cmd.arg("--config").arg(d.join("config.toml"));
         let built_shims = on_crids_shim().then(|| {
-            Path::new(env!("CARGO_BIN_EXE_crid"))
-                .parent()
-                .unwrap()
-                .to_path_buf()
+            let shim = built_next_to_crid(CRID_SHIM);
+            shim.parent().unwrap().to_path_buf()
         });
         let first = self.path_first.as_ref().or(built_shims.as_ref());
         let dirs: Vec<PathBuf> = first
