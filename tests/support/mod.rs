@@ -408,15 +408,13 @@ state = "{state}"
         std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
     }
 
-    /// PIDs of the shims of the default handler serving this containerd
-    /// (their command line names its address): containerd's runc shim, or
-    /// crid's with `CRID_TEST_SHIM=1`.
+    /// PIDs of the shims serving this containerd (their command line names
+    /// its address), containerd's runc shim and crid's alike: which one a
+    /// pod gets depends on crid's config (`CRID_TEST_SHIM=1`, a test's own).
     pub fn shim_pids(&self) -> Vec<u32> {
-        self.shim_pids_of(if on_crids_shim() {
-            CRID_SHIM
-        } else {
-            "containerd-shim-runc-v2"
-        })
+        let mut pids = self.shim_pids_of("containerd-shim-runc-v2");
+        pids.extend(self.shim_pids_of(CRID_SHIM));
+        pids
     }
 
     /// PIDs of the shims of binary `name` serving this containerd.
