@@ -168,6 +168,7 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
+    crid::util::platform::fix_malloc_thresholds();
     let cli = Cli::parse();
     if let Some(Command::Config { action }) = &cli.command {
         return match action {
