@@ -42,10 +42,15 @@ deb: $(if $(filter target/release,$(BIN_DIR)),install-build)
 	$(MAKE) install DESTDIR=$(CURDIR)/target/deb-root PREFIX=/usr BIN_DIR=$(BIN_DIR)
 	$(CARGO) deb --no-build $(DEB_FLAGS)
 
-## Unit + integration tests against a real containerd, runc and CNI plugins.
+## Unit + integration tests against a real containerd, runc and CNI plugins,
+## with pods on crid's own shim (the default handler); then the lifecycle,
+## streaming, logging and recovery tests again on containerd's runc shim
+## (CRID_TEST_SHIM=0), which stays a supported handler.
+RUNC_SHIM_TESTS = containers pods streaming cri_streaming logger recovery robustness cgroups network userns
 test: deps
 	$(CARGO) build --bins
 	$(CARGO) test --all-targets --no-fail-fast -- --test-threads=$(TEST_THREADS)
+	CRID_TEST_SHIM=0 $(CARGO) test --no-fail-fast $(addprefix --test ,$(RUNC_SHIM_TESTS)) -- --test-threads=$(TEST_THREADS)
 
 unit: deps
 	$(CARGO) test --lib --bins

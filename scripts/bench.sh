@@ -192,9 +192,14 @@ PATH="$BIN:$PATH" setsid containerd --config "$W/containerd.toml" </dev/null >"$
 CTRD_PID=$!; PIDS+=($CTRD_PID)
 wait_sock "$CTRD_SOCK"
 
-echo "== crid"
+echo "== crid (on containerd's runc shim)"
 mkdir -p "$W/logs"
-setsid "$BIN/crid" --listen "unix://$W/crid.sock" --root "$W/crid/root" --state "$W/crid/state" \
+# The systems "crid" and "crid-pause" are crid on containerd's runc shim
+# (with a crid-logger per container); "crid-shim" is crid's default, its
+# own shim.
+RUNC_DEFAULT='[containerd]\ndefault_runtime = "runc"\n'
+printf '%b' "$RUNC_DEFAULT" > "$W/crid.toml"
+setsid "$BIN/crid" --config "$W/crid.toml" --listen "unix://$W/crid.sock" --root "$W/crid/root" --state "$W/crid/state" \
   --containerd-address "$CTRD_SOCK" --containerd-namespace crid-bench \
   --cni-conf-dir "$W/cni-crid" --cni-bin-dir /usr/lib/cni --sandbox-image "$REG/bench/pause:v1" \
   --registry-config-path "$W/certs.d" --stream-address 127.0.0.1:0 \
@@ -221,7 +226,7 @@ CRID_PAUSE_ARGS=()
 CRI_ENDPOINTS=("unix://$W/crid.sock" "unix://$CTRD_SOCK")
 if [ "$WITH_CRID_PAUSE" = 1 ]; then
   echo "== crid with drop_pause_container = false"
-  start_extra_crid p crid-bench-pause 'drop_pause_container = false\n'
+  start_extra_crid p crid-bench-pause "drop_pause_container = false\\n$RUNC_DEFAULT"
   CRID_PAUSE_ARGS=(--crid-pause "unix://$W/crid-p.sock" --crid-pause-pid "$EXTRA_PID"
                    --crid-pause-namespace crid-bench-pause)
 fi
@@ -229,7 +234,7 @@ fi
 CRID_SHIM_ARGS=()
 if [ "$WITH_CRID_SHIM" = 1 ]; then
   echo "== crid on crid's own shim"
-  start_extra_crid s crid-bench-shim '[containerd]\ndefault_runtime = "crid-shim"\n[containerd.runtimes.runc]\nruntime_type = "io.containerd.runc.v2"\n[containerd.runtimes.crid-shim]\nruntime_type = "io.containerd.crid.v1"\n'
+  start_extra_crid s crid-bench-shim ''
   CRID_SHIM_ARGS=(--crid-shim "unix://$W/crid-s.sock" --crid-shim-pid "$EXTRA_PID"
                   --crid-shim-namespace crid-bench-shim)
 fi

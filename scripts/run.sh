@@ -46,9 +46,15 @@ fi
 
 answers() { ctr --address "$1" version >/dev/null 2>&1; }
 
-# 1. containerd
+# 1. containerd. crid's default runtime handler is its own shim,
+# containerd-shim-crid-v1, which containerd looks up on its PATH.
+SHIM=containerd-shim-crid-v1
 if answers "$CONTAINERD_ADDRESS"; then
   echo "== using the containerd at $CONTAINERD_ADDRESS"
+  if ! cmp -s "$BIN/$SHIM" "/usr/local/bin/$SHIM"; then
+    install -m 0755 "$BIN/$SHIM" "/usr/local/bin/$SHIM"
+    echo "== installed /usr/local/bin/$SHIM (crid's shim, on that containerd's PATH)"
+  fi
 else
   CONTAINERD_ADDRESS=/run/crid/containerd/containerd.sock
   if ! answers "$CONTAINERD_ADDRESS"; then
@@ -66,7 +72,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [debug]
   address = "$CONTAINERD_ADDRESS.debug"
 TOML
-    setsid containerd --config /run/crid/containerd/config.toml </dev/null >/var/log/crid-containerd.log 2>&1 &
+    PATH="$(realpath "$BIN"):$PATH" setsid containerd --config /run/crid/containerd/config.toml </dev/null >/var/log/crid-containerd.log 2>&1 &
     echo $! > "$STATE/containerd.pid"
     for _ in $(seq 100); do answers "$CONTAINERD_ADDRESS" && break; sleep 0.1; done
     answers "$CONTAINERD_ADDRESS" || { echo "containerd did not start; see /var/log/crid-containerd.log"; exit 1; }

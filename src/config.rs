@@ -185,16 +185,30 @@ impl Default for ContainerdConfig {
                 ..RuntimeHandler::default()
             },
         );
+        // crid's own shim is the default: one small process per pod that
+        // writes the CRI logs itself. containerd's runc shim stays a
+        // handler (`runc`, `crun`) for RuntimeClasses, and for nodes that
+        // set `default_runtime = "runc"`.
+        runtimes.insert(
+            DEFAULT_RUNTIME.to_string(),
+            RuntimeHandler {
+                runtime_type: CRID_SHIM.into(),
+                ..RuntimeHandler::default()
+            },
+        );
         ContainerdConfig {
             address: "/run/containerd/containerd.sock".into(),
             namespace: "k8s.io".into(),
             snapshotter: "overlayfs".into(),
-            default_runtime: "runc".into(),
+            default_runtime: DEFAULT_RUNTIME.into(),
             runtimes,
             direct_layer_writes: true,
         }
     }
 }
+
+/// The default runtime handler: runc under crid's own shim.
+pub const DEFAULT_RUNTIME: &str = "crid-shim";
 
 /// containerd's runc shim: runs runc, or another OCI runtime given as
 /// `binary_name` (crun), on the host's kernel.
@@ -334,9 +348,20 @@ impl Config {
             .runtimes
             .contains_key(&self.containerd.default_runtime)
         {
+            let d = &self.containerd.default_runtime;
+            // A [containerd.runtimes] table replaces the default one, so a
+            // file written for crid before its own shim became the default
+            // names runc's handler only.
+            let hint = if d == DEFAULT_RUNTIME {
+                format!(
+                    " (the default): add [containerd.runtimes.{d}] runtime_type = \"{CRID_SHIM}\", \
+                     or set default_runtime = \"runc\" to stay on containerd's runc shim"
+                )
+            } else {
+                String::new()
+            };
             return Err(ConfigError::Invalid(format!(
-                "containerd.default_runtime: {:?} is not a key of containerd.runtimes",
-                self.containerd.default_runtime
+                "containerd.default_runtime: {d:?} is not a key of containerd.runtimes{hint}"
             )));
         }
         if self.registry.max_concurrent_downloads == 0 {
@@ -459,10 +484,28 @@ mod tests {
     }
 
     #[test]
+    fn a_runtimes_table_without_crids_shim_says_how_to_keep_runc() {
+        let c =
+            Config::parse("[containerd.runtimes.runc]\nruntime_type = \"io.containerd.runc.v2\"\n")
+                .unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("default_runtime = \"runc\""), "{err}");
+        let c = Config::parse(
+            "[containerd]\ndefault_runtime = \"runc\"\n[containerd.runtimes.runc]\nruntime_type = \"io.containerd.runc.v2\"\n",
+        )
+        .unwrap();
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
     fn partial_section_keeps_other_defaults() {
         let c = Config::parse("[containerd]\nnamespace = \"other\"\n").unwrap();
         assert_eq!(c.containerd.namespace, "other");
         assert_eq!(c.containerd.snapshotter, "overlayfs");
         assert!(c.containerd.runtimes.contains_key("crun"));
+        assert_eq!(
+            c.containerd.runtimes[&c.containerd.default_runtime].runtime_type,
+            CRID_SHIM
+        );
     }
 }

@@ -92,6 +92,8 @@ spec_dirs = ["{cdi}"]
     /// `crid --config … check --pod-log-dir … ARGS`: exit code and stdout.
     fn check(&self, args: &[&str]) -> (i32, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_crid"))
+            // The node's containerd finds crid's shim there too.
+            .env("PATH", support::path_with_crids_shim([]))
             .arg("--config")
             .arg(self.config())
             .arg("check")

@@ -21,9 +21,10 @@ async fn node() -> (PodEnv, tempfile::TempDir) {
     let bin = crid_shim_bin_dir();
     let containerd = TestContainerd::start_with_path_first(bin.path());
     let opts = CridOptions {
-        // The runtimes table replaces the default one: runc stays the default.
+        // Both shims, by handler name; a pod without one is on runc's.
         config_toml: Some(format!(
-            "[containerd.runtimes.runc]\nruntime_type = \"io.containerd.runc.v2\"\n\
+            "[containerd]\ndefault_runtime = \"runc\"\n\
+             [containerd.runtimes.runc]\nruntime_type = \"io.containerd.runc.v2\"\n\
              [containerd.runtimes.{HANDLER}]\nruntime_type = \"io.containerd.crid.v1\"\n"
         )),
         ..Default::default()

@@ -59,9 +59,21 @@ fn shim(name: &str, handler: &RuntimeHandler, is_default: bool) -> Finding {
             check,
             is_default,
             format!("{binary} not found on PATH"),
-            format!("install {binary} (Debian: apt-get install containerd)"),
+            install_shim(&handler.runtime_type, &binary),
             name,
         ),
+    }
+}
+
+/// How to install a missing shim: crid's own comes with crid.
+fn install_shim(runtime_type: &str, binary: &str) -> String {
+    if runtime_type == crate::config::CRID_SHIM {
+        format!(
+            "install {binary} on containerd's PATH: `make install` puts it next to crid \
+             in /usr/local/bin; or set default_runtime = \"runc\" for containerd's runc shim"
+        )
+    } else {
+        format!("install {binary} (Debian: apt-get install containerd)")
     }
 }
 

@@ -210,19 +210,35 @@ pub fn pids_whose_cmdline(matches: impl Fn(&[&[u8]]) -> bool) -> Vec<u32> {
         .collect()
 }
 
-/// `CRID_TEST_SHIM=1`: every crid the tests start without a config of
-/// their own runs its pods on crid's shim (handler `crid-shim`, the
-/// default), and every test containerd finds the shim built next to crid.
+/// Whether the crids the tests start without a config of their own run
+/// their pods on crid's shim, crid's default handler (`crid-shim`). Set
+/// `CRID_TEST_SHIM=0` to run them on containerd's runc shim instead
+/// (handler `runc`, with a crid-logger per container): `make test` runs a
+/// smaller set of test files that way too. Every test containerd finds the
+/// shim built next to crid on its PATH either way.
 pub fn on_crids_shim() -> bool {
-    std::env::var_os("CRID_TEST_SHIM").is_some_and(|v| v == "1")
+    std::env::var_os("CRID_TEST_SHIM").is_none_or(|v| v != "0")
 }
 
-/// crid's config with crid's shim as the default runtime handler (runc
-/// still available as handler `runc`).
-pub const CRIDS_SHIM_DEFAULT_CONFIG: &str = "[containerd]\ndefault_runtime = \"crid-shim\"\n\
-    [containerd.runtimes.runc]\nruntime_type = \"io.containerd.runc.v2\"\n\
-    [containerd.runtimes.crun]\nruntime_type = \"io.containerd.runc.v2\"\nbinary_name = \"crun\"\n\
-    [containerd.runtimes.crid-shim]\nruntime_type = \"io.containerd.crid.v1\"\n";
+/// crid's config with containerd's runc shim as the default runtime handler
+/// (the rest of crid's default config is kept).
+pub const RUNC_SHIM_DEFAULT_CONFIG: &str = "[containerd]\ndefault_runtime = \"runc\"\n";
+
+/// A PATH for a test containerd (or `crid check`, which looks where
+/// containerd does): `first`, then the directory of crid's shim (the default
+/// handler's, built next to crid), then this process's PATH.
+pub fn path_with_crids_shim(first: impl IntoIterator<Item = PathBuf>) -> std::ffi::OsString {
+    let built_shims = built_next_to_crid(CRID_SHIM)
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let system = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = first
+        .into_iter()
+        .chain([built_shims])
+        .chain(std::env::split_paths(&system));
+    std::env::join_paths(dirs).expect("PATH entries without ':'")
+}
 
 /// crid's own shim binary, as containerd looks it up.
 pub const CRID_SHIM: &str = "containerd-shim-crid-v1";
@@ -362,22 +378,8 @@ state = "{state}"
         let log = d.join("containerd.log");
         let mut cmd = Command::new(&binary);
         cmd.arg("--config").arg(d.join("config.toml"));
-        let built_shims = on_crids_shim().then(|| {
-            let shim = built_next_to_crid(CRID_SHIM);
-            shim.parent().unwrap().to_path_buf()
-        });
-        let first = self.path_first.as_ref().or(built_shims.as_ref());
-        let dirs: Vec<PathBuf> = first
-            .cloned()
-            .into_iter()
-            .chain(test_containerd_dir())
-            .collect();
-        if !dirs.is_empty() {
-            let system = std::env::var_os("PATH").unwrap_or_default();
-            let path = std::env::join_paths(dirs.into_iter().chain(std::env::split_paths(&system)))
-                .expect("PATH entries without ':'");
-            cmd.env("PATH", path);
-        }
+        let dirs = self.path_first.iter().cloned().chain(test_containerd_dir());
+        cmd.env("PATH", path_with_crids_shim(dirs));
         let mut child = spawn_in_own_session(&mut cmd, &log);
         wait_for_socket(&self.address, &mut child, "containerd", &log);
         self.child = Some(child);
@@ -595,9 +597,9 @@ impl TestCrid {
         } else {
             // Never read the machine's /etc/crid/config.toml in tests.
             let toml = if on_crids_shim() {
-                CRIDS_SHIM_DEFAULT_CONFIG
-            } else {
                 ""
+            } else {
+                RUNC_SHIM_DEFAULT_CONFIG
             };
             std::fs::write(d.join("config.toml"), toml).unwrap();
             cmd.arg("--config").arg(d.join("config.toml"));
