@@ -182,6 +182,8 @@ async fn read_limited(mut resp: reqwest::Response, limit: usize, what: &str) -> 
 /// The endpoint's TLS settings and time limits. Each chunk of a download is
 /// bounded by the pull's no-progress timeout instead of a whole-request one.
 fn http_client(ep: &Endpoint) -> Result<reqwest::Client> {
+    // reqwest takes the process's default provider; Err means one is set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut b = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("crid/", env!("CARGO_PKG_VERSION")))
