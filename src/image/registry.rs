@@ -179,10 +179,18 @@ async fn read_limited(mut resp: reqwest::Response, limit: usize, what: &str) -> 
     Ok(out)
 }
 
+/// Every reqwest client of crid starts here: reqwest builds its TLS on the
+/// process's default rustls provider, which must be set first (ring; an
+/// error means it is set already).
+pub(crate) fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// The endpoint's TLS settings and time limits. Each chunk of a download is
 /// bounded by the pull's no-progress timeout instead of a whole-request one.
 fn http_client(ep: &Endpoint) -> Result<reqwest::Client> {
-    let mut b = reqwest::Client::builder()
+    let mut b = client_builder()
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("crid/", env!("CARGO_PKG_VERSION")))
         .danger_accept_invalid_certs(ep.skip_verify);

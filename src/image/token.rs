@@ -303,7 +303,7 @@ mod tests {
 
     #[tokio::test]
     async fn basic_challenge_takes_only_a_password() {
-        let http = reqwest::Client::new();
+        let http = crate::image::registry::client_builder().build().unwrap();
         let h = HeaderMap::new();
         let basic_creds = Credentials::Basic {
             username: "alice".into(),

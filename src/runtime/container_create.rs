@@ -177,9 +177,7 @@ impl Runtime {
             let mut spec = self
                 .container_spec(&meta, &sandbox, &sandbox_config, &image, &users)
                 .await?;
-            cdi_devices
-                .apply(&mut spec)
-                .map_err(crate::container::cdi::CdiError::into_error)?;
+            cdi_devices.apply(&mut spec);
             let spec_json = serde_json::to_vec(&spec)
                 .map_err(|e| Error::internal(format!("encode spec: {e}")))?;
             let meta = ContainerMetadata {

@@ -5,33 +5,42 @@
 //! edits to an OCI spec crid has already generated. Owns reading the spec
 //! directories; knows nothing of containerd or gRPC.
 //!
-//! The `container-device-interface` crate parses and validates each spec
-//! file (`read_spec`), fills device nodes from the host and applies edits
-//! (`ContainerEdits::apply`). Its `Cache` is not used, because:
-//! - one unreadable file fails its whole refresh, so a broken spec of one
-//!   vendor would hide every other vendor's devices;
-//! - a device defined by two specs of the same priority stays resolvable
-//!   (the first one read wins), where the CDI spec calls it a conflict;
-//! - its errors name neither the device nor the spec file;
-//! - it walks sub-directories, which the Go CDI library (containerd,
-//!   CRI-O) skips.
+//! The spec files' types and checks are crid's own (`spec.rs`, `name.rs`,
+//! `edits.rs`), following the CDI specification 0.3.0 to 1.1.0 and the Go
+//! CDI library containerd and CRI-O use. (The `container-device-interface`
+//! crate did this before; it always builds a JSON-schema validator with an
+//! HTTP client and TLS stack in, which crid does not need: the types and
+//! checks here cover what its schema checks.)
 //!
-//! So this module scans the directories itself, one file at a time. It
-//! re-reads them when a CreateContainer needs CDI (or `crid check` lists
-//! them) and the directories' listing or any spec file's size, mtime, ctime
-//! or inode changed since the last read; otherwise a request costs a
-//! `readdir` and a `stat` per spec file.
+//! The directories are scanned one file at a time, like the Go library:
+//! - an unreadable file hides only its own devices, not every vendor's;
+//! - a device defined by two specs of the same priority (the same
+//!   directory) is a conflict and cannot be injected; a later directory's
+//!   definition replaces an earlier one's;
+//! - errors name the device and the spec file;
+//! - sub-directories are skipped.
+//!
+//! They are re-read when a CreateContainer needs CDI (or `crid check`
+//! lists them) and the directories' listing or any spec file's size,
+//! mtime, ctime or inode changed since the last read; otherwise a request
+//! costs a `readdir` and a `stat` per spec file.
 
+mod edits;
+mod name;
 mod request;
 mod scan;
+mod spec;
+#[cfg(test)]
+mod spec_tests;
 #[cfg(test)]
 mod tests;
 
-pub use request::{is_qualified_name, requested_devices, ANNOTATION_PREFIX};
+pub use name::is_qualified_name;
+pub use request::{requested_devices, ANNOTATION_PREFIX};
 use scan::{load, stamp_dirs, State};
+use spec::ContainerEdits;
 
 use crate::error::Error;
-use container_device_interface as cdi;
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -61,12 +70,6 @@ pub enum CdiError {
         node: String,
         message: String,
     },
-    #[error("CDI devices {names} (specs {specs}): {message}")]
-    Apply {
-        names: String,
-        specs: String,
-        message: String,
-    },
 }
 
 impl CdiError {
@@ -91,11 +94,12 @@ pub struct InjectedDevice {
     pub spec: String,
 }
 
-/// Devices resolved for one container, and their combined edits.
+/// Devices resolved for one container, and their combined edits (device
+/// nodes already filled from the host).
 #[derive(Debug, Default)]
 pub struct ResolvedDevices {
     pub devices: Vec<InjectedDevice>,
-    edits: cdi::container_edits::ContainerEdits,
+    edits: ContainerEdits,
 }
 
 impl ResolvedDevices {
@@ -103,49 +107,18 @@ impl ResolvedDevices {
         self.devices.is_empty()
     }
 
-    /// Apply the edits to a spec crid generated: device nodes (with the
-    /// host's type, major and minor unless the spec gives them) and a cgroup
-    /// rule allowing each, env, mounts, hooks, additional GIDs, net devices
-    /// and intelRdt. A CDI env var replaces the container's of the same name.
-    pub fn apply(&self, spec: &mut Spec) -> Result<(), CdiError> {
+    /// Apply the edits to a spec crid generated: device nodes and a cgroup
+    /// rule allowing each, env (a CDI variable replaces the container's of
+    /// the same name), mounts, hooks, additional GIDs, net devices and
+    /// intelRdt.
+    pub fn apply(&self, spec: &mut Spec) {
         if self.devices.is_empty() {
-            return Ok(());
+            return;
         }
-        // The crate's generator appends env vars without looking at the
-        // spec's own (containerd's, from runtime-tools, replaces them).
-        let keys: HashSet<&str> = self
-            .edits
-            .container_edits
-            .env
-            .iter()
-            .flatten()
-            .filter_map(|e| e.split_once('=').map(|(k, _)| k))
-            .collect();
-        if let Some(env) = spec
-            .process_mut()
-            .as_mut()
-            .and_then(|p| p.env_mut().as_mut())
-        {
-            env.retain(|e| !keys.contains(e.split_once('=').map_or(e.as_str(), |(k, _)| k)));
-        }
-        self.edits
-            .clone()
-            .apply(spec)
-            .map_err(|e| CdiError::Apply {
-                names: join(self.devices.iter().map(|d| d.name.as_str())),
-                specs: join(self.devices.iter().map(|d| d.spec.as_str())),
-                message: format!("{e:#}"),
-            })?;
-        if self
-            .edits
-            .container_edits
-            .mounts
-            .as_ref()
-            .is_some_and(|m| !m.is_empty())
-        {
+        self.edits.apply(spec);
+        if !self.edits.mounts.is_empty() {
             sort_mounts_by_depth(spec);
         }
-        Ok(())
     }
 }
 
@@ -258,21 +231,18 @@ impl CdiRegistry {
                     specs: specs.clone(),
                 });
             }
-            let Some((path, device)) = state.devices.get(name) else {
+            let Some(def) = state.devices.get(name) else {
                 return Err(self.unresolvable(&state, name));
             };
-            if specs_applied.insert(path.clone()) {
-                if let Some(edits) = device.get_spec().edits() {
-                    check_device_nodes(name, path, &edits)?;
-                    append(&mut resolved.edits, edits, name, path)?;
+            if specs_applied.insert(def.path.clone()) {
+                if let Some(edits) = &def.spec_edits {
+                    add_edits(&mut resolved.edits, edits, name, &def.path)?;
                 }
             }
-            let edits = device.edits();
-            check_device_nodes(name, path, &edits)?;
-            append(&mut resolved.edits, edits, name, path)?;
+            add_edits(&mut resolved.edits, &def.edits, name, &def.path)?;
             resolved.devices.push(InjectedDevice {
                 name: name.clone(),
-                spec: path.clone(),
+                spec: def.path.clone(),
             });
         }
         Ok(resolved)
@@ -287,7 +257,7 @@ impl CdiRegistry {
             devices: state
                 .devices
                 .iter()
-                .map(|(name, (path, _))| (name.clone(), path.clone()))
+                .map(|(name, def)| (name.clone(), def.path.clone()))
                 .collect(),
             conflicts: state.conflicts.clone(),
             broken: state.broken.clone(),
@@ -324,47 +294,23 @@ impl CdiRegistry {
     }
 }
 
-fn append(
-    into: &mut cdi::container_edits::ContainerEdits,
-    edits: cdi::container_edits::ContainerEdits,
+/// Adds `edits` (of device `name`, spec file `spec`) with their device
+/// nodes filled from the host: each must be there, checked before
+/// anything is created, so the error names the device and spec.
+fn add_edits(
+    into: &mut ContainerEdits,
+    edits: &ContainerEdits,
     name: &str,
     spec: &str,
 ) -> Result<(), CdiError> {
-    into.append(edits).map_err(|e| CdiError::Apply {
-        names: name.to_string(),
-        specs: spec.to_string(),
-        message: format!("{e:#}"),
-    })
-}
-
-/// Every device node of `edits` must be on the host (its type, major and
-/// minor are read from there when the spec leaves them out); checked
-/// before anything is created, so the error names the device and spec.
-fn check_device_nodes(
-    name: &str,
-    spec: &str,
-    edits: &cdi::container_edits::ContainerEdits,
-) -> Result<(), CdiError> {
-    for node in edits.container_edits.device_nodes.iter().flatten() {
-        let mut filled = cdi::container_edits::DeviceNode { node: node.clone() };
-        filled
-            .fill_missing_info()
-            .map_err(|e| CdiError::DeviceNode {
-                name: name.to_string(),
-                spec: spec.to_string(),
-                node: node_host_path(node),
-                message: format!("{e:#}"),
-            })?;
-    }
+    let filled = edits
+        .with_host_nodes()
+        .map_err(|(node, message)| CdiError::DeviceNode {
+            name: name.to_string(),
+            spec: spec.to_string(),
+            node,
+            message,
+        })?;
+    into.append(&filled);
     Ok(())
-}
-
-/// The node's host path (or path): the crate keeps those fields private.
-fn node_host_path(node: &cdi::specs::config::DeviceNode) -> String {
-    let v = serde_json::to_value(node).unwrap_or_default();
-    v.get("hostPath")
-        .or_else(|| v.get("path"))
-        .and_then(|p| p.as_str())
-        .unwrap_or("?")
-        .to_string()
 }

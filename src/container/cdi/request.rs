@@ -1,7 +1,7 @@
 //! Which CDI devices a CreateContainer asks for: `cdi_devices`, then the
-//! `cdi.k8s.io/*` annotations; names checked for shape only.
+//! `cdi.k8s.io/*` annotations; names checked for shape only (`name.rs`).
 
-use super::CdiError;
+use super::{is_qualified_name, CdiError};
 use crate::cri::ContainerConfig;
 
 /// Annotations whose values list CDI devices (older device plugins).
@@ -39,24 +39,4 @@ pub fn requested_devices(config: &ContainerConfig) -> Result<Vec<String>, CdiErr
         }
     }
     Ok(names)
-}
-
-/// `vendor/class=name`: vendor a domain-like name, class and name
-/// non-empty, no white space. The lookup decides whether it exists.
-pub fn is_qualified_name(name: &str) -> bool {
-    let Some((kind, device)) = name.split_once('=') else {
-        return false;
-    };
-    let Some((vendor, class)) = kind.split_once('/') else {
-        return false;
-    };
-    let ok = |s: &str, extra: &[char]| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || extra.contains(&c))
-    };
-    ok(vendor, &['.'])
-        && ok(class, &[])
-        && ok(device, &['.', ':'])
-        && vendor.starts_with(|c: char| c.is_ascii_alphanumeric())
 }

@@ -1,20 +1,33 @@
 //! Reading the CDI spec dirs: which files there are (and whether they
 //! changed since the last read), and what devices they define.
 
-use container_device_interface as cdi;
+use super::spec::{self, ContainerEdits};
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Default)]
 pub(super) struct State {
     /// Stamps of the spec files at the last read; None before the first.
     pub(super) stamps: Option<Vec<FileStamp>>,
-    pub(super) devices: BTreeMap<String, (String, cdi::device::Device)>,
+    /// Qualified name → its definition.
+    pub(super) devices: BTreeMap<String, Defined>,
     pub(super) conflicts: BTreeMap<String, Vec<String>>,
     pub(super) broken: BTreeMap<String, String>,
     /// (file, error) pairs already logged: a broken file is logged once.
     pub(super) logged: HashSet<(String, String)>,
+}
+
+/// A device as a spec file defines it.
+#[derive(Debug, Clone)]
+pub(super) struct Defined {
+    /// The spec file.
+    pub(super) path: String,
+    /// The spec's own edits, applied once whichever of its devices a
+    /// container gets.
+    pub(super) spec_edits: Option<Arc<ContainerEdits>>,
+    pub(super) edits: ContainerEdits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +51,7 @@ pub(super) fn stamp_dirs(dirs: &[PathBuf]) -> Vec<FileStamp> {
         let mut files: Vec<PathBuf> = entries
             .flatten()
             .map(|e| e.path())
-            .filter(|p| cdi::utils::is_cdi_spec(p))
+            .filter(|p| spec::is_spec_file(p))
             .collect();
         files.sort();
         for path in files {
@@ -66,15 +79,14 @@ pub(super) fn stamp_dirs(dirs: &[PathBuf]) -> Vec<FileStamp> {
 /// device is not resolvable. A file that does not parse or validate is
 /// skipped (logged once) and breaks only the devices it would define.
 pub(super) fn load(state: &mut State, stamps: &[FileStamp]) {
-    type Defs = BTreeMap<String, (usize, Vec<(String, cdi::device::Device)>)>;
+    type Defs = BTreeMap<String, (usize, Vec<Defined>)>;
     let mut defs: Defs = BTreeMap::new();
     let mut broken = BTreeMap::new();
     for stamp in stamps {
         let path = stamp.path.display().to_string();
-        let spec = match cdi::spec::read_spec(&stamp.path, stamp.priority as i32) {
+        let spec = match spec::read(&stamp.path) {
             Ok(spec) => spec,
-            Err(e) => {
-                let message = format!("{e:#}");
+            Err(message) => {
                 if state.logged.insert((path.clone(), message.clone())) {
                     tracing::warn!(spec = %path, error = %message, "CDI spec file not read; its devices are unavailable");
                 }
@@ -82,9 +94,14 @@ pub(super) fn load(state: &mut State, stamps: &[FileStamp]) {
                 continue;
             }
         };
-        for device in spec.devices.values() {
-            let name = device.get_qualified_name();
-            let def = (path.clone(), device.clone());
+        let spec_edits = spec.container_edits.map(Arc::new);
+        for device in spec.devices {
+            let name = format!("{}={}", spec.kind, device.name);
+            let def = Defined {
+                path: path.clone(),
+                spec_edits: spec_edits.clone(),
+                edits: device.container_edits,
+            };
             match defs.get_mut(&name) {
                 Some((priority, found)) if *priority == stamp.priority => found.push(def),
                 _ => {
@@ -99,7 +116,7 @@ pub(super) fn load(state: &mut State, stamps: &[FileStamp]) {
         if found.len() == 1 {
             state.devices.insert(name, found.remove(0));
         } else {
-            let specs: Vec<String> = found.into_iter().map(|(p, _)| p).collect();
+            let specs: Vec<String> = found.into_iter().map(|d| d.path).collect();
             let key = (name.clone(), specs.join(", "));
             if state.logged.insert(key) {
                 tracing::warn!(device = %name, specs = ?specs, "CDI device defined by more than one spec file of the same priority; it cannot be injected");

@@ -40,6 +40,14 @@ fn names(n: &[&str]) -> Vec<String> {
     n.iter().map(|s| s.to_string()).collect()
 }
 
+/// The spec's device cgroup rules.
+pub(super) fn cgroup_rules(spec: &Spec) -> &[oci_spec::runtime::LinuxDeviceCgroup] {
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    resources
+        .and_then(|r| r.devices().as_deref())
+        .unwrap_or(&[])
+}
+
 fn base_spec() -> Spec {
     let process = ProcessBuilder::default()
         .env(vec!["PATH=/bin".to_string(), "GPU=from-image".to_string()])
@@ -92,16 +100,6 @@ fn a_name_that_is_not_qualified_is_an_invalid_argument() {
         "{err}"
     );
     assert_eq!(err.into_error().code(), tonic::Code::InvalidArgument);
-    for bad in [
-        "vendor.com/gpu",
-        "vendor.com=gpu0",
-        "/gpu=0",
-        "v.com/gpu=",
-        "v.com/g pu=0",
-    ] {
-        assert!(!is_qualified_name(bad), "{bad}");
-    }
-    assert!(is_qualified_name("nvidia.com/gpu=GPU-1a:0"));
 }
 
 #[test]
@@ -122,7 +120,7 @@ fn resolved_device_edits_apply_node_cgroup_rule_env_mount_and_gid() {
         }]
     );
     let mut spec = base_spec();
-    resolved.apply(&mut spec).unwrap();
+    resolved.apply(&mut spec);
 
     let linux = spec.linux().as_ref().unwrap();
     let node = &linux.devices().as_ref().unwrap()[0];
@@ -131,14 +129,7 @@ fn resolved_device_edits_apply_node_cgroup_rule_env_mount_and_gid() {
         (node.typ(), node.major(), node.minor()),
         (LinuxDeviceType::C, 1, 3)
     );
-    let rule = linux
-        .resources()
-        .as_ref()
-        .unwrap()
-        .devices()
-        .as_ref()
-        .unwrap();
-    assert!(rule.iter().any(|r| r.allow()
+    assert!(cgroup_rules(&spec).iter().any(|r| r.allow()
         && r.typ() == Some(LinuxDeviceType::C)
         && r.major() == Some(1)
         && r.minor() == Some(3)
@@ -299,7 +290,7 @@ devices:
     let reg = registry(&[dir.path()]);
     let resolved = reg.resolve(&names(&["vendor.com/nic=nic0"])).unwrap();
     let mut spec = base_spec();
-    resolved.apply(&mut spec).unwrap();
+    resolved.apply(&mut spec);
     let hooks = spec.hooks().as_ref().unwrap();
     let hook = &hooks.create_container().as_ref().unwrap()[0];
     assert_eq!(hook.path(), Path::new("/usr/bin/vendor-hook"));

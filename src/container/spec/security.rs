@@ -339,24 +339,34 @@ pub fn devices(devs: &[DeviceInfo]) -> Result<(Vec<LinuxDevice>, Vec<LinuxDevice
     Ok((nodes, rules))
 }
 
-/// Stat a host device node for [`DeviceInfo`] (the one impure helper here).
-pub fn stat_device(host_path: &str, container_path: &str, permissions: &str) -> Result<DeviceInfo> {
+/// A host node's type (`c`, `b` or `p`), major and minor (0 for a FIFO);
+/// None when it is no device node or FIFO.
+pub fn node_numbers(md: &std::fs::Metadata) -> Option<(char, i64, i64)> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let md = std::fs::metadata(host_path)
-        .map_err(|e| Error::io(format!("stat device {host_path}"), e))?;
     let ft = md.file_type();
     let typ = if ft.is_char_device() {
         'c'
     } else if ft.is_block_device() {
         'b'
     } else if ft.is_fifo() {
-        'p'
+        return Some(('p', 0, 0));
     } else {
+        return None;
+    };
+    let rdev = md.rdev();
+    Some((typ, libc::major(rdev) as i64, libc::minor(rdev) as i64))
+}
+
+/// Stat a host device node for [`DeviceInfo`] (the one impure helper here).
+pub fn stat_device(host_path: &str, container_path: &str, permissions: &str) -> Result<DeviceInfo> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(host_path)
+        .map_err(|e| Error::io(format!("stat device {host_path}"), e))?;
+    let Some((typ, major, minor)) = node_numbers(&md) else {
         return Err(Error::invalid(format!(
             "devices.host_path: {host_path} is not a device"
         )));
     };
-    let rdev = md.rdev();
     Ok(DeviceInfo {
         container_path: if container_path.is_empty() {
             host_path.into()
@@ -364,8 +374,8 @@ pub fn stat_device(host_path: &str, container_path: &str, permissions: &str) -> 
             container_path.into()
         },
         typ,
-        major: libc::major(rdev) as i64,
-        minor: libc::minor(rdev) as i64,
+        major,
+        minor,
         file_mode: md.mode(),
         uid: md.uid(),
         gid: md.gid(),
