@@ -1,0 +1,347 @@
+//! A process's output on the shim's one tokio thread: the CRI log driver
+//! (pipes or the pty master into the CRI log file, the control socket's
+//! `reopen` and `attach`) and plain fd-to-fd copies (a terminal's output
+//! into a FIFO, the stdin FIFO into a terminal).
+//!
+//! It speaks the same log format and control protocol as the threaded
+//! driver crid-logger runs (`cri_log::driver`), built from the same
+//! `cri_log` parts; here every source is a non-blocking fd polled by the
+//! runtime, so a pod's shim has no thread per stream or per socket. Nothing
+//! here knows about tasks or containerd.
+
+use cri_log::{encode_frame, format_entry, rfc3339_nano, LineSplitter, Stream};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Interest};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Frames queued per attach client before it is considered too slow.
+const ATTACH_QUEUE: usize = 256;
+/// Bytes read from a stream at a time.
+const READ_CHUNK: usize = 32 * 1024;
+/// Read/write limit on a control connection (a stuck client cannot hold us).
+const CONTROL_IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest control command line (`reopen`, `attach`).
+const CONTROL_LINE_MAX: u64 = 256;
+
+/// Output chunks on their way to one attached client.
+type AttachQueue = mpsc::Sender<Arc<Vec<u8>>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Set `O_NONBLOCK` on the open file description of `f`.
+pub fn set_nonblocking(f: &File) -> io::Result<()> {
+    let fd = f.as_raw_fd();
+    // SAFETY: F_GETFL/F_SETFL on a descriptor owned by `f`.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Register `fd` (non-blocking) with the shim's runtime.
+pub fn register<T: AsRawFd>(fd: T) -> io::Result<AsyncFd<T>> {
+    // SAFETY: the types registered here (File, an inotify instance) own
+    // their fd: it stays open and the same until the AsyncFd drops them.
+    Ok(unsafe { AsyncFd::register(fd) }?)
+}
+
+/// `f` made non-blocking and registered with the runtime.
+pub fn polled(f: File) -> io::Result<AsyncFd<File>> {
+    set_nonblocking(&f)?;
+    register(f)
+}
+
+/// The read buffer and entry scratch every stream of the shim shares: a
+/// stream is read and its entries written without an await in between.
+static SCRATCH: Mutex<(Vec<u8>, Vec<u8>)> = Mutex::new((Vec::new(), Vec::new()));
+
+/// What a read of a stream gave.
+enum Chunk {
+    /// Bytes were logged; read again.
+    Logged,
+    /// Nothing to read yet.
+    NotReady,
+    /// End of the stream (EOF, or EIO once a pty's other side closed).
+    End,
+}
+
+struct Shared {
+    log_path: PathBuf,
+    log: Mutex<File>,
+    /// Queues of attached clients; `None` once output has ended.
+    attached: Mutex<Option<Vec<AttachQueue>>>,
+    /// Control connections, awaited at the end so attach clients get the tail.
+    connections: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// One process's log driver; [`LogDriver::finish`] waits for the end of its
+/// output and tears everything down.
+pub struct LogDriver {
+    shared: Arc<Shared>,
+    control: Option<(PathBuf, JoinHandle<()>)>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl LogDriver {
+    /// Open the log file and, when `control` is given, listen on it.
+    pub fn open(log_path: &Path, control: Option<&Path>) -> io::Result<LogDriver> {
+        let log = cri_log::driver::open_log(log_path)
+            .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", log_path.display())))?;
+        let shared = Arc::new(Shared {
+            log_path: log_path.to_path_buf(),
+            log: Mutex::new(log),
+            attached: Mutex::new(Some(Vec::new())),
+            connections: Mutex::new(Vec::new()),
+        });
+        let mut listening = None;
+        if let Some(sock) = control {
+            let _ = std::fs::remove_file(sock);
+            // Without its control socket the log still flows: not fatal.
+            match UnixListener::bind(sock) {
+                Ok(l) => {
+                    let task = tokio::spawn(serve_control(l, shared.clone()));
+                    listening = Some((sock.to_path_buf(), task));
+                }
+                Err(e) => log::warn!("bind {}: {e}", sock.display()),
+            }
+        }
+        Ok(LogDriver {
+            shared,
+            control: listening,
+            readers: Vec::new(),
+        })
+    }
+
+    /// Copy `src` (a pipe's read end or a pty master) into the log until
+    /// its end. `src` is made non-blocking: a pty master's other users
+    /// must expect `EAGAIN`.
+    pub fn follow(&mut self, src: File, stream: Stream) -> io::Result<()> {
+        let src = polled(src)?;
+        let shared = self.shared.clone();
+        self.readers
+            .push(tokio::spawn(copy_stream(src, stream, shared)));
+        Ok(())
+    }
+
+    /// Wait for every stream to end, flush and sync the log, end the attach
+    /// streams (once they drained), stop listening and remove the control
+    /// socket.
+    pub async fn finish(mut self) {
+        for r in self.readers.drain(..) {
+            let _ = r.await;
+        }
+        let log = lock(&self.shared.log).try_clone();
+        if let Ok(log) = log {
+            let _ = tokio::task::spawn_blocking(move || log.sync_data()).await;
+        }
+        // Ending the queues ends every attach connection once it has drained.
+        *lock(&self.shared.attached) = None;
+        if let Some((sock, listener)) = self.control.take() {
+            listener.abort();
+            let _ = std::fs::remove_file(sock);
+        }
+        let connections = std::mem::take(&mut *lock(&self.shared.connections));
+        for c in connections {
+            let _ = c.await;
+        }
+    }
+}
+
+/// Read one stream until its end, writing CRI entries and fanning the raw
+/// bytes out to attached clients.
+async fn copy_stream(src: AsyncFd<File>, stream: Stream, shared: Arc<Shared>) {
+    let mut splitter = LineSplitter::new();
+    loop {
+        let Ok(mut ready) = src.readable().await else {
+            break;
+        };
+        match log_chunk(src.get_ref(), stream, &mut splitter, &shared) {
+            Chunk::Logged => {}
+            Chunk::NotReady => ready.clear_ready(),
+            Chunk::End => break,
+        }
+    }
+    let ts = rfc3339_nano(chrono::Utc::now());
+    let mut out = Vec::new();
+    splitter.finish(|content, partial| format_entry(&mut out, &ts, stream, partial, content));
+    write_log(&shared, &out);
+}
+
+/// One non-blocking read of `src` into the log and the attach queues.
+fn log_chunk(
+    mut src: &File,
+    stream: Stream,
+    splitter: &mut LineSplitter,
+    shared: &Shared,
+) -> Chunk {
+    let mut scratch = lock(&SCRATCH);
+    let (buf, out) = &mut *scratch;
+    buf.resize(READ_CHUNK, 0);
+    let n = match src.read(buf) {
+        Ok(0) => return Chunk::End,
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Chunk::NotReady,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => return Chunk::Logged,
+        Err(_) => return Chunk::End,
+    };
+    let ts = rfc3339_nano(chrono::Utc::now());
+    out.clear();
+    splitter.push(&buf[..n], |content, partial| {
+        format_entry(out, &ts, stream, partial, content)
+    });
+    write_log(shared, out);
+    broadcast(shared, stream, &buf[..n]);
+    Chunk::Logged
+}
+
+fn write_log(shared: &Shared, entries: &[u8]) {
+    if entries.is_empty() {
+        return;
+    }
+    if let Err(e) = lock(&shared.log).write_all(entries) {
+        log::warn!("write {}: {e}", shared.log_path.display());
+    }
+}
+
+fn broadcast(shared: &Shared, stream: Stream, data: &[u8]) {
+    let mut guard = lock(&shared.attached);
+    let Some(attached) = guard.as_mut().filter(|a| !a.is_empty()) else {
+        return;
+    };
+    let frame = Arc::new(encode_frame(stream, data));
+    // A full queue means a slow client: drop it rather than hold the log.
+    attached.retain(|tx| tx.try_send(frame.clone()).is_ok());
+}
+
+async fn serve_control(listener: UnixListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((conn, _)) = listener.accept().await else {
+            continue;
+        };
+        let task = tokio::spawn(handle_control(conn, shared.clone()));
+        let mut connections = lock(&shared.connections);
+        connections.retain(|c| !c.is_finished());
+        connections.push(task);
+    }
+}
+
+async fn handle_control(conn: UnixStream, shared: Arc<Shared>) {
+    let (rd, mut wr) = conn.into_split();
+    let mut line = String::new();
+    let mut reader = BufReader::with_capacity(64, rd.take(CONTROL_LINE_MAX));
+    let read = tokio::time::timeout(CONTROL_IO_TIMEOUT, reader.read_line(&mut line)).await;
+    if !matches!(read, Ok(Ok(_))) {
+        return;
+    }
+    match line.trim() {
+        "reopen" => {
+            let reply = {
+                let mut log = lock(&shared.log);
+                match cri_log::driver::open_log(&shared.log_path) {
+                    Ok(f) => {
+                        *log = f;
+                        "ok\n".to_string()
+                    }
+                    Err(e) => format!("error {e}\n"),
+                }
+            };
+            send(&mut wr, reply.as_bytes()).await;
+        }
+        "attach" => {
+            let (tx, mut rx) = mpsc::channel::<Arc<Vec<u8>>>(ATTACH_QUEUE);
+            // After the end of output `tx` is dropped here: the stream is empty.
+            if let Some(a) = lock(&shared.attached).as_mut() {
+                a.push(tx);
+            }
+            if !send(&mut wr, b"ok\n").await {
+                return;
+            }
+            // Until the output ends or the client falls behind (its
+            // queue's sender dropped).
+            while let Some(frame) = rx.recv().await {
+                if !send(&mut wr, &frame).await {
+                    return;
+                }
+            }
+        }
+        other => {
+            send(
+                &mut wr,
+                format!("error unknown command {other:?}\n").as_bytes(),
+            )
+            .await;
+        }
+    }
+}
+
+/// Write `bytes` to a control client, within [`CONTROL_IO_TIMEOUT`].
+async fn send(conn: &mut OwnedWriteHalf, bytes: &[u8]) -> bool {
+    let write = tokio::time::timeout(CONTROL_IO_TIMEOUT, conn.write_all(bytes)).await;
+    matches!(write, Ok(Ok(())))
+}
+
+/// Where a plain copy writes: a FIFO, pipe or pty polled by the runtime, or
+/// a regular file (never "not ready"; epoll cannot poll it) written as is.
+pub enum Sink {
+    Polled(AsyncFd<File>),
+    File(File),
+}
+
+impl Sink {
+    pub fn new(f: File) -> io::Result<Sink> {
+        if f.metadata()?.file_type().is_file() {
+            return Ok(Sink::File(f));
+        }
+        Ok(Sink::Polled(polled(f)?))
+    }
+
+    async fn write_all(&self, mut rest: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::File(f) => (&*f).write_all(rest),
+            Sink::Polled(fd) => {
+                while !rest.is_empty() {
+                    let n = fd
+                        .async_io(Interest::WRITABLE, |mut f: &File| f.write(rest))
+                        .await?;
+                    if n == 0 {
+                        return Err(io::ErrorKind::WriteZero.into());
+                    }
+                    rest = &rest[n..];
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Bytes a plain copy moves at a time.
+const COPY_CHUNK: usize = 8 * 1024;
+
+/// Copy `src` into `dst` until `src` ends or `dst` fails.
+pub async fn copy(src: AsyncFd<File>, dst: Sink) {
+    let mut buf = vec![0u8; COPY_CHUNK];
+    loop {
+        let read = src.async_io(Interest::READABLE, |mut f: &File| f.read(&mut buf));
+        let n = match read.await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if dst.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
