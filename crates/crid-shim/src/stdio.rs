@@ -348,15 +348,20 @@ impl ConsoleSocket {
     /// Receive the master runc sent (it connected during create/exec).
     pub async fn receive(self) -> io::Result<File> {
         let listener = self.listener.try_clone()?;
-        let got = tokio::task::spawn_blocking(move || -> io::Result<File> {
-            listener.set_nonblocking(false)?;
-            let (conn, _) = listener.accept()?;
-            conn.set_read_timeout(Some(CONSOLE_WAIT))?;
-            recv_fd(&conn)
-        });
-        match tokio::time::timeout(CONSOLE_WAIT, got).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => Err(io::Error::other(e.to_string())),
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::UnixListener::from_std(listener)?;
+        let received = async {
+            let (conn, _) = listener.accept().await?;
+            loop {
+                conn.readable().await?;
+                match conn.try_io(tokio::io::Interest::READABLE, || recv_fd(&conn)) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    r => return r,
+                }
+            }
+        };
+        match tokio::time::timeout(CONSOLE_WAIT, received).await {
+            Ok(r) => r,
             Err(_) => Err(io::Error::other("runc sent no terminal")),
         }
     }
@@ -374,7 +379,7 @@ fn rand_suffix() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-fn recv_fd(conn: &std::os::unix::net::UnixStream) -> io::Result<File> {
+fn recv_fd(conn: &impl AsRawFd) -> io::Result<File> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut buf = [0u8; 4096];
     let mut iov = [io::IoSliceMut::new(&mut buf)];
