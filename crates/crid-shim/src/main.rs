@@ -58,6 +58,10 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_io_events_per_tick(IO_EVENTS_PER_WAKEUP)
+        // The blocking pool only runs rare short jobs (the event
+        // publisher's connect, a log's fsync after an exit): one thread at
+        // a time, so one stack left in glibc's cache, not one per job.
+        .max_blocking_threads(1)
         .build()
         .expect("tokio runtime");
     if let Err(e) = rt.block_on(shim::main(flags)) {
