@@ -29,6 +29,8 @@ const ATTACH_QUEUE: usize = 256;
 const READ_CHUNK: usize = 32 * 1024;
 /// Read/write limit on a control connection (a stuck client cannot hold us).
 const CONTROL_IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed accept on a control socket.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// Longest control command line (`reopen`, `attach`).
 const CONTROL_LINE_MAX: u64 = 256;
 
@@ -161,6 +163,17 @@ impl LogDriver {
     }
 }
 
+impl Drop for LogDriver {
+    /// A driver dropped without [`LogDriver::finish`] (its process was never
+    /// started) stops listening; its streams end with their writers.
+    fn drop(&mut self) {
+        if let Some((sock, listener)) = self.control.take() {
+            listener.abort();
+            let _ = std::fs::remove_file(sock);
+        }
+    }
+}
+
 /// Read one stream until its end, writing CRI entries and fanning the raw
 /// bytes out to attached clients.
 async fn copy_stream(src: AsyncFd<File>, stream: Stream, shared: Arc<Shared>) {
@@ -229,8 +242,14 @@ fn broadcast(shared: &Shared, stream: Stream, data: &[u8]) {
 
 async fn serve_control(listener: UnixListener, shared: Arc<Shared>) {
     loop {
-        let Ok((conn, _)) = listener.accept().await else {
-            continue;
+        let conn = match listener.accept().await {
+            Ok((conn, _)) => conn,
+            Err(e) => {
+                // Out of fds, say: try again later, not in a busy loop.
+                log::warn!("control socket: {e}");
+                tokio::time::sleep(ACCEPT_RETRY).await;
+                continue;
+            }
         };
         let task = tokio::spawn(handle_control(conn, shared.clone()));
         let mut connections = lock(&shared.connections);
