@@ -364,3 +364,76 @@ pub async fn copy(src: AsyncFd<File>, dst: Sink) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn log_entries(path: &Path) -> Vec<String> {
+        // `<timestamp> <stream> <tag> <content>`: keep what follows the timestamp.
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.split_once(' ').unwrap().1.to_string())
+            .collect()
+    }
+
+    async fn wait_for_entry(path: &Path, entry: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !log_entries(path).iter().any(|e| e == entry) {
+            assert!(Instant::now() < deadline, "no {entry:?} in {path:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// What crid-logger's driver does, on the runtime: entries split at
+    /// newlines across reads, `reopen` after a rename, `attach` streaming
+    /// frames until the output ends, the control socket removed at the end.
+    #[tokio::test]
+    async fn pipe_output_reaches_the_log_through_reopen_and_attach() {
+        let dir = std::env::temp_dir().join(format!("crid-shim-output-{}", std::process::id()));
+        let (log, sock) = (dir.join("0.log"), dir.join("control.sock"));
+        let mut driver = LogDriver::open(&log, Some(&sock)).unwrap();
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let mut w = File::from(w);
+        driver.follow(File::from(r), Stream::Stdout).unwrap();
+
+        w.write_all(b"hel").unwrap();
+        w.write_all(b"lo\n").unwrap();
+        wait_for_entry(&log, "stdout F hello").await;
+
+        // kubelet's rotation: rename, then reopen at the same path.
+        std::fs::rename(&log, dir.join("0.log.1")).unwrap();
+        let s = sock.clone();
+        let reopened = tokio::task::spawn_blocking(move || cri_log::request_reopen(&s));
+        reopened.await.unwrap().unwrap();
+        assert!(log.exists());
+
+        let s = sock.clone();
+        let attached = tokio::task::spawn_blocking(move || {
+            let mut frames = cri_log::attach(&s).unwrap();
+            let mut got = Vec::new();
+            while let Some((stream, data)) = cri_log::read_frame(&mut frames).unwrap() {
+                assert_eq!(stream, Stream::Stdout);
+                got.extend(data);
+            }
+            got
+        });
+        // Output written from the moment the attach is registered reaches it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lock(&driver.shared.attached).as_ref().unwrap().is_empty() {
+            assert!(Instant::now() < deadline, "attach never registered");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        w.write_all(b"world\nend").unwrap();
+        drop(w);
+        driver.finish().await;
+
+        assert_eq!(log_entries(&dir.join("0.log.1")), ["stdout F hello"]);
+        assert_eq!(log_entries(&log), ["stdout F world", "stdout P end"]);
+        assert_eq!(attached.await.unwrap(), b"world\nend");
+        assert!(!sock.exists(), "control socket left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
