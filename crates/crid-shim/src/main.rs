@@ -51,10 +51,12 @@ fn main() {
         );
         return;
     }
-    // One thread for everything: the task API, the exits, the containers'
-    // output into their logs, the control sockets, the OOM watches. The
-    // shim mostly waits; a few ready fds per wake-up are plenty (tokio's
-    // default is room for 1024 epoll events, 12 KiB per shim).
+    // One thread for the task API, the exits, the containers' output into
+    // their logs, the control sockets, the OOM watches and the terminals
+    // (only a process fed from a stdin FIFO has a feeder thread, see
+    // `stdio::feed_stdin`). The shim mostly waits; a few ready fds per
+    // wake-up are plenty (tokio's default is room for 1024 epoll events,
+    // 12 KiB per shim).
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_io_events_per_tick(IO_EVENTS_PER_WAKEUP)
