@@ -184,6 +184,13 @@ async fn pod_on_crids_shim_logs_exits_and_execs_in_one_shim_process() {
         })
         .collect();
     assert_eq!(shims.len(), 1, "one shim for the pod: {cmdlines:?}");
+    // The streams, control sockets and OOM watches of its containers are
+    // tasks on the shim's one thread; tokio's blocking pool may add one
+    // more for a moment.
+    let threads = std::fs::read_dir(format!("/proc/{}/task", shims[0]))
+        .unwrap()
+        .count();
+    assert!(threads <= 2, "{threads} threads in the pod's shim");
     assert_eq!(
         env.containerd.shim_pids_of("containerd-shim-runc-v2"),
         Vec::<u32>::new()

@@ -4,7 +4,8 @@
 //! Owns: the open log file, the reader threads (one per stream), the control
 //! listener and the attach fan-out. Plain threads and blocking I/O keep it
 //! small; it is run by the `crid-logger` process (one per container, started
-//! by containerd's runc shim) and in-process by crid's shim.
+//! by containerd's runc shim). crid's shim speaks the same protocol from
+//! the same parts on its tokio thread (crates/crid-shim/src/output.rs).
 //!
 //! Control protocol, one line per connection:
 //! `reopen` → reopen the log at the same path, reply `ok` / `error <msg>`;

@@ -5,7 +5,8 @@
 //! the attach frame encoding, and small blocking clients for the logger's
 //! control socket. The log driver itself (log file, control socket, attach
 //! fan-out) is [`driver`], run by the `crid-logger` binary
-//! (crates/crid-logger) and in-process by crid's shim (crates/crid-shim).
+//! (crates/crid-logger); crid's shim (crates/crid-shim) runs its own on its
+//! tokio thread, from the same parts.
 //! Nothing here knows about containerd or tonic.
 
 pub mod driver;

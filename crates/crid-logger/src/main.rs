@@ -14,8 +14,8 @@
 //!   goes to a `binary://` logger, so its stdio are plain FIFOs instead.
 //!
 //! It depends on nothing but its fds: it keeps logging when crid is down.
-//! The driver (log file, control socket, attach) is `cri_log::driver`, which
-//! crid's own shim runs in-process instead of starting this program.
+//! The driver (log file, control socket, attach) is `cri_log::driver`; crid's
+//! own shim does the same job in-process instead of starting this program.
 
 use cri_log::driver::LogDriver;
 use cri_log::Stream;

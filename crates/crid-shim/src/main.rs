@@ -11,10 +11,12 @@
 //! Layout: `shim` (lifecycle of the shim process), `service` (the ttrpc
 //! task API, translation only), `task` (containers and execs, the domain),
 //! `runc_exec` (running the runtime binary under the shim's reaper),
-//! `stdio` (container stdio: log driver, FIFOs, console), `oom` (TaskOOM).
+//! `stdio` (container stdio: log driver, FIFOs, console), `output` (the
+//! log driver and copies on the runtime), `oom` (TaskOOM).
 
 mod any;
 mod oom;
+mod output;
 mod runc_exec;
 mod service;
 mod shim;
@@ -25,10 +27,12 @@ mod task;
 /// The runtime type containerd resolves to this binary's name.
 pub const RUNTIME_ID: &str = "io.containerd.crid.v1";
 
+/// Ready fds handled per wake-up of the runtime.
+const IO_EVENTS_PER_WAKEUP: usize = 32;
+
 fn main() {
-    // One malloc arena for all threads: the log and OOM threads mostly
-    // block in read(2), and an arena each cost ~40 KiB of resident memory
-    // per shim for nothing.
+    // One malloc arena for all threads: the rare short-lived ones (tokio's
+    // blocking pool) need no arena of their own (~40 KiB resident each).
     // SAFETY: mallopt only sets a glibc tunable; called before any thread.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     let args: Vec<_> = std::env::args_os().skip(1).collect();
@@ -47,10 +51,19 @@ fn main() {
         );
         return;
     }
-    // One thread: the shim mostly waits. Log copying runs on plain threads
-    // of the log driver.
+    // One thread for the task API, the exits, the containers' output into
+    // their logs, the control sockets, the OOM watches and the terminals
+    // (only a process fed from a stdin FIFO has a feeder thread, see
+    // `stdio::feed_stdin`). The shim mostly waits; a few ready fds per
+    // wake-up are plenty (tokio's default is room for 1024 epoll events,
+    // 12 KiB per shim).
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_io_events_per_tick(IO_EVENTS_PER_WAKEUP)
+        // The blocking pool only runs rare short jobs (the event
+        // publisher's connect, a log's fsync after an exit): one thread at
+        // a time, so one stack left in glibc's cache, not one per job.
+        .max_blocking_threads(1)
         .build()
         .expect("tokio runtime");
     if let Err(e) = rt.block_on(shim::main(flags)) {

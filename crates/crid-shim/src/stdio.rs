@@ -1,8 +1,8 @@
 //! A process's stdio, as containerd hands it to the shim.
 //!
 //! - `binary:///…/crid-logger?log=<path>&control=<sock>` (crid's log URI):
-//!   the shim does crid-logger's job itself, with the same driver
-//!   (`cri_log::driver`): output goes through pipes into the CRI log file,
+//!   the shim does crid-logger's job itself, on its own runtime
+//!   ([`crate::output`]): output goes through pipes into the CRI log file,
 //!   and the control socket serves `reopen` and `attach`;
 //! - an output path (a FIFO crid made, or a file): the process gets it
 //!   directly; the stdin FIFO is copied into a pipe (so the process sees
@@ -10,9 +10,10 @@
 //! - empty: /dev/null.
 //!
 //! With a terminal, runc hands the pty's master over the console socket;
-//! its output goes where stdout would have gone, and the stdin FIFO feeds it.
+//! its output goes where stdout would have gone, and the stdin FIFO feeds it
+//! (both copies are tasks of the shim's runtime, the master non-blocking).
 
-use cri_log::driver::LogDriver;
+use crate::output::{self, LogDriver};
 use cri_log::uri::LogUri;
 use cri_log::Stream;
 use std::fs::{File, OpenOptions};
@@ -151,11 +152,11 @@ impl ProcessIo {
             let mut driver = LogDriver::open(&uri.log, uri.control.as_deref())?;
             if !terminal {
                 let (out_r, out_w) = pipe()?;
-                driver.follow(out_r, Stream::Stdout);
+                driver.follow(out_r, Stream::Stdout)?;
                 ends.stdout = Some(out_w);
                 if LogUri::parse(stderr).is_some() {
                     let (err_r, err_w) = pipe()?;
-                    driver.follow(err_r, Stream::Stderr);
+                    driver.follow(err_r, Stream::Stderr)?;
                     ends.stderr = Some(err_w);
                 }
             }
@@ -227,27 +228,25 @@ impl ProcessIo {
     }
 
     /// The pty master arrived: copy its output to the log (or the stdout
-    /// path) and the stdin FIFO into it.
+    /// path) and the stdin FIFO into it. The master becomes non-blocking.
     pub fn attach_console(&self, master: File) -> io::Result<()> {
         let out = master.try_clone()?;
         if let Some(driver) = self.log.lock().unwrap().as_mut() {
-            driver.follow(out, Stream::Stdout);
+            driver.follow(out, Stream::Stdout)?;
         } else if !self.stdout_path.is_empty() {
-            let mut dst = open_output(&self.stdout_path)?;
-            let mut src = out;
-            std::thread::spawn(move || {
-                let _ = io::copy(&mut src, &mut dst);
-            });
+            let dst = output::Sink::new(open_output(&self.stdout_path)?)?;
+            tokio::spawn(output::copy(output::polled(out)?, dst));
         }
         if !self.stdin_path.is_empty() {
-            let path = self.stdin_path.clone();
-            let mut dst = master.try_clone()?;
-            std::thread::spawn(move || {
-                // Blocks until crid opens the FIFO's write side; ends at EOF.
-                if let Ok(mut src) = File::open(&path) {
-                    let _ = io::copy(&mut src, &mut dst);
-                }
-            });
+            use std::os::unix::fs::OpenOptionsExt;
+            // Opened without waiting for crid's writer; the copy starts with
+            // its first bytes and ends at the FIFO's EOF.
+            let src = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&self.stdin_path)?;
+            let dst = output::Sink::new(master.try_clone()?)?;
+            tokio::spawn(output::copy(output::polled(src)?, dst));
         }
         *self.console.lock().unwrap() = Some(master);
         Ok(())
@@ -282,12 +281,12 @@ impl ProcessIo {
         let Some(driver) = self.log.lock().unwrap().take() else {
             return;
         };
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            driver.finish();
-            let _ = tx.send(());
-        });
-        if tokio::time::timeout(OUTPUT_DRAIN_LIMIT, rx).await.is_err() {
+        // Past the limit the driver still finishes, in its own task.
+        let finished = tokio::spawn(driver.finish());
+        if tokio::time::timeout(OUTPUT_DRAIN_LIMIT, finished)
+            .await
+            .is_err()
+        {
             log::warn!("output still open {OUTPUT_DRAIN_LIMIT:?} after the exit; reported anyway");
         }
     }
@@ -349,15 +348,20 @@ impl ConsoleSocket {
     /// Receive the master runc sent (it connected during create/exec).
     pub async fn receive(self) -> io::Result<File> {
         let listener = self.listener.try_clone()?;
-        let got = tokio::task::spawn_blocking(move || -> io::Result<File> {
-            listener.set_nonblocking(false)?;
-            let (conn, _) = listener.accept()?;
-            conn.set_read_timeout(Some(CONSOLE_WAIT))?;
-            recv_fd(&conn)
-        });
-        match tokio::time::timeout(CONSOLE_WAIT, got).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => Err(io::Error::other(e.to_string())),
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::UnixListener::from_std(listener)?;
+        let received = async {
+            let (conn, _) = listener.accept().await?;
+            loop {
+                conn.readable().await?;
+                match conn.try_io(tokio::io::Interest::READABLE, || recv_fd(&conn)) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    r => return r,
+                }
+            }
+        };
+        match tokio::time::timeout(CONSOLE_WAIT, received).await {
+            Ok(r) => r,
             Err(_) => Err(io::Error::other("runc sent no terminal")),
         }
     }
@@ -375,7 +379,7 @@ fn rand_suffix() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-fn recv_fd(conn: &std::os::unix::net::UnixStream) -> io::Result<File> {
+fn recv_fd(conn: &impl AsRawFd) -> io::Result<File> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut buf = [0u8; 4096];
     let mut iov = [io::IoSliceMut::new(&mut buf)];
