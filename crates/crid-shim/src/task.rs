@@ -559,9 +559,20 @@ impl Tasks {
         Ok(())
     }
 
+    /// Signal a process. Ordered with the container's other runtime calls,
+    /// as containerd's runc shim orders them: a Delete that comes while
+    /// `runc kill` still runs (the process died first, its exit was
+    /// published, the client deleted it) waits, so the shim cannot answer
+    /// Delete, be shut down and exit before Kill has its answer.
     pub async fn kill(&self, id: &str, exec_id: &str, signal: u32, all: bool) -> Result<()> {
         let c = self.get(id)?;
         let p = c.process(exec_id)?;
+        let _op = c.op.lock().await;
+        // Deleted while this waited: gone, as containerd says of a task it
+        // no longer has.
+        if !self.get(id).is_ok_and(|now| Arc::ptr_eq(&now, &c)) {
+            return Err(TaskError::NotFound(format!("container {id} was deleted")));
+        }
         let st = p.status();
         if st.state == ProcState::Stopped && !all {
             return Err(TaskError::NotFound(format!(
