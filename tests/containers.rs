@@ -651,10 +651,14 @@ async fn recursive_read_only_mounts_cover_submounts() {
             .unwrap_or_else(|| panic!("handler {name:?} in {:?}", status.runtime_handlers))
     };
     if support::on_crids_shim() {
-        // crid's shim does not run user-namespaced pods (yet).
+        // crid's shim runs runc too: the same features as runc's shim.
         let shim = features("crid-shim");
         assert_eq!(features(""), shim, "crid-shim is the default");
-        assert!(shim.recursive_read_only_mounts && !shim.user_namespaces);
+        assert_eq!(
+            shim,
+            features("runc"),
+            "crid's shim offers what runc's does"
+        );
     } else {
         assert_eq!(features(""), features("runc"), "runc is the default");
     }

@@ -496,3 +496,72 @@ async fn attach_feeds_stdin_once_on_crids_shim_without_a_logger_process() {
     assert!(text.contains(" stderr F to-stderr"), "{text}");
     remove_and_check(&env, &[&sid]).await;
 }
+
+/// A pod in a user namespace of its own (`hostUsers: false`) on crid's
+/// shim: the handler advertises user namespaces; the stdio the shim gives
+/// a container (pipes into the CRI log, stdin) and an exec (crid's FIFOs)
+/// belongs to the pod's root, as with containerd's runc shim (`io_uid`,
+/// `io_gid`), so each can open its own stdout and stderr again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_belongs_to_the_pods_root_in_its_user_namespace_on_crids_shim() {
+    use support::userns::{in_pod_userns, pod_userns, with_userns};
+    if missing_tools() {
+        return;
+    }
+    let (env, _bin) = node().await;
+    let status = env
+        .rt()
+        .await
+        .status(StatusRequest { verbose: false })
+        .await
+        .unwrap()
+        .into_inner();
+    let features = status
+        .runtime_handlers
+        .iter()
+        .find(|h| h.name == HANDLER)
+        .and_then(|h| h.features);
+    assert!(
+        features.is_some_and(|f| f.user_namespaces),
+        "{:?}",
+        status.runtime_handlers
+    );
+
+    let mut pod = env.pod_config("shimuserns");
+    with_userns(&mut pod, pod_userns());
+    let sid = env.run_pod_on(&pod, HANDLER).await;
+    // stat's own fds (not a command substitution's pipe).
+    let probe = "for fd in 0 1 2; do stat -L -c \"fd$fd %u:%g\" /proc/self/fd/$fd; done; \
+                 echo again > /dev/stdout && echo stdout=reopened; \
+                 echo again > /dev/stderr && echo stderr=reopened; echo done";
+    let mut cfg = in_pod_userns(
+        env.container_config("main", &["/bin/sh", "-c", &format!("{probe}; sleep 1000")]),
+        &pod,
+    );
+    cfg.stdin = true;
+    let log = log_path(&pod, &cfg);
+    let cid = env.run(&sid, &pod, cfg).await;
+    let text = env.wait_for_file(&log, "done").await;
+    for want in [
+        "fd0 0:0",
+        "fd1 0:0",
+        "fd2 0:0",
+        "stdout=reopened",
+        "stderr=reopened",
+    ] {
+        assert!(text.contains(want), "{want:?} in {text}");
+    }
+
+    let r = exec_sync(&env, &cid, &["/bin/sh", "-c", probe]).await;
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(
+        r.exit_code,
+        0,
+        "{out} {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    for want in ["fd1 0:0", "fd2 0:0", "stdout=reopened", "stderr=reopened"] {
+        assert!(out.contains(want), "{want:?} in {out}");
+    }
+    remove_and_check(&env, &[&sid]).await;
+}

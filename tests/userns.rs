@@ -8,31 +8,8 @@ mod support;
 
 use crid::cri::*;
 use support::pod::PodEnv;
+use support::userns::*;
 use support::*;
-
-/// A mapping of container id 0 to the host range critest uses.
-fn mapping(container_id: u32, host_id: u32, length: u32) -> IdMapping {
-    IdMapping {
-        host_id,
-        container_id,
-        length,
-    }
-}
-
-fn with_userns(pod: &mut PodSandboxConfig, userns: UserNamespace) {
-    let linux = pod.linux.get_or_insert_with(Default::default);
-    let sc = linux.security_context.get_or_insert_with(Default::default);
-    let ns = sc.namespace_options.get_or_insert_with(Default::default);
-    ns.userns_options = Some(userns);
-}
-
-fn pod_mode(uids: Vec<IdMapping>, gids: Vec<IdMapping>) -> UserNamespace {
-    UserNamespace {
-        mode: NamespaceMode::Pod as i32,
-        uids,
-        gids,
-    }
-}
 
 async fn run_pod_error(env: &PodEnv, pod: PodSandboxConfig, handler: &str) -> tonic::Status {
     env.rt()
@@ -99,32 +76,6 @@ async fn bad_user_namespace_options_are_refused_and_leave_nothing() {
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
     assert_no_sandboxes(&env).await;
     env.assert_no_leaks();
-}
-
-/// The host range test pods map container id 0 to.
-const HOST_ID: u32 = 231_072;
-const SIZE: u32 = 65_536;
-
-fn pod_userns() -> UserNamespace {
-    let m = vec![mapping(0, HOST_ID, SIZE)];
-    pod_mode(m.clone(), m)
-}
-
-/// A container config that names the pod's user namespace, as kubelet's
-/// do (`namespace_options` is the pod's).
-fn in_pod_userns(mut c: ContainerConfig, pod: &PodSandboxConfig) -> ContainerConfig {
-    let pod_ns = pod
-        .linux
-        .as_ref()
-        .and_then(|l| l.security_context.as_ref())
-        .and_then(|s| s.namespace_options.clone());
-    let sc = c
-        .linux
-        .get_or_insert_with(Default::default)
-        .security_context
-        .get_or_insert_with(Default::default);
-    sc.namespace_options = pod_ns;
-    c
 }
 
 /// What a container in the pod's user namespace sees, line by line.
@@ -447,9 +398,9 @@ async fn a_container_must_share_its_pods_user_namespace() {
     env.assert_no_leaks();
 }
 
-/// `Status`: runc-shim handlers support user namespaces, and the verbose
-/// config names crid's state dir as `stateDir`, where critest probes
-/// idmapped mounts (at its parent).
+/// `Status`: handlers on containerd's runc shim or crid's support user
+/// namespaces, and the verbose config names crid's state dir as
+/// `stateDir`, where critest probes idmapped mounts (at its parent).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_advertises_user_namespaces_and_the_state_dir() {
     if missing_tools() {
@@ -648,8 +599,10 @@ async fn terminal_and_stdin_containers_in_a_pods_user_namespace() {
     let mut pod = env.pod_config_without_shared_pid("userns-tty");
     with_userns(&mut pod, pod_userns());
     let sid = env.run_pod(&pod).await;
-    let script = "echo fd0 $(stat -L -c %u:%g /proc/self/fd/0); \
-                  echo fd1 $(stat -L -c %u:%g /proc/self/fd/1); echo done";
+    // stat's own stdin and stdout (a command substitution's would be a
+    // pipe of the shell's).
+    let script = "stat -L -c 'fd0 %u:%g' /proc/self/fd/0; \
+                  stat -L -c 'fd1 %u:%g' /proc/self/fd/1; echo done";
     for (name, tty, stdin) in [("tty", true, true), ("stdin", false, true)] {
         let mut cfg = in_pod_userns(env.container_config(name, &["/bin/sh", "-c", script]), &pod);
         cfg.tty = tty;

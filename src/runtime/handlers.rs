@@ -4,11 +4,13 @@
 //! - recursive read-only mounts: the kernel has `mount_setattr` (5.12+) and
 //!   the OCI runtime lists the `rro` mount option in `<binary> features`;
 //! - user namespaces (`hostUsers: false` pods): handlers on containerd's
-//!   runc shim (crid pins the pod's user namespace itself and gives the
-//!   rootfs to the mapped ids with idmapped mounts it makes itself, or a
-//!   chowned copy of the image, which need nothing of the OCI runtime but
-//!   joining a user namespace by path), when the kernel lets root create
-//!   user namespaces. Not VM runtimes (Kata builds its own sandbox).
+//!   runc shim or crid's own (crid pins the pod's user namespace itself
+//!   and gives the rootfs to the mapped ids with idmapped mounts it makes
+//!   itself, or a chowned copy of the image, which need nothing of the OCI
+//!   runtime but joining a user namespace by path; both shims give the
+//!   process's stdio pipes to the mapped root, `io_uid`/`io_gid`), when
+//!   the kernel lets root create user namespaces. Not VM runtimes (Kata
+//!   builds its own sandbox).
 //!
 //! A runtime without a `features` command (crun before 1.9, say) is
 //! assumed to support neither.
@@ -42,7 +44,7 @@ impl RuntimeHandlers {
             let options = mount_options(binary).await;
             let features = HandlerFeatures {
                 recursive_read_only_mounts: kernel_rro && options.iter().any(|o| o == "rro"),
-                user_namespaces: kernel_userns && handler.runtime_type == crate::config::RUNC_SHIM,
+                user_namespaces: kernel_userns && handler.runs_on_host_kernel(),
             };
             tracing::info!(handler = %name, binary, ?features, "runtime handler features");
             by_name.insert(name.clone(), features);
@@ -159,9 +161,10 @@ pub(crate) fn runc_options(h: &RuntimeHandler) -> Option<prost_types::Any> {
     task_options(h, None)
 }
 
-/// The runc shim's options for a task; in a pod's own user namespace, the
-/// shim's stdio pipes (FIFO stdio, execs) belong to the pod's mapped root
-/// (`io_uid`/`io_gid`, as containerd's `WithUIDOwner`/`WithGIDOwner`).
+/// The runc shim's options for a task (crid's shim reads the same); in a
+/// pod's own user namespace, the shim's stdio pipes (FIFO stdio, execs)
+/// belong to the pod's mapped root (`io_uid`/`io_gid`, as containerd's
+/// `WithUIDOwner`/`WithGIDOwner`).
 pub(crate) fn task_options(
     h: &RuntimeHandler,
     userns: Option<crate::network::userns::PodUserns>,

@@ -11,6 +11,7 @@ pub mod pod;
 pub mod spdy;
 pub mod tls;
 pub mod token;
+pub mod userns;
 
 use crid::cri::image_service_client::ImageServiceClient;
 use crid::cri::runtime_service_client::RuntimeServiceClient;

@@ -199,6 +199,25 @@ impl ProcessIo {
         })
     }
 
+    /// Give the process's ends to `(uid, gid)`, the root of its user
+    /// namespace (the runc options' `io_uid`/`io_gid`), as containerd's runc
+    /// shim does with its pipes: the process can then open its own stdio
+    /// again (`/dev/stdout`). Pipes and FIFOs only; a terminal is the
+    /// container's own already, and a regular file stays the host's.
+    pub fn give_to(&self, (uid, gid): (u32, u32)) -> io::Result<()> {
+        use std::os::unix::fs::fchown;
+        let ends = self.ends.lock().unwrap();
+        for end in [&ends.stdin, &ends.stdout, &ends.stderr]
+            .into_iter()
+            .flatten()
+        {
+            if end.metadata()?.file_type().is_fifo() {
+                fchown(end, Some(uid), Some(gid))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Close the process's ends in the shim (after the runtime started it).
     pub fn close_process_ends(&self) {
         *self.ends.lock().unwrap() = ProcessEnds::default();

@@ -141,6 +141,10 @@ pub struct Container {
     pub id: String,
     pub bundle: PathBuf,
     runc: Runc,
+    /// Who the stdio of its processes belongs to: the root of its user
+    /// namespace, from the runc options' `io_uid`/`io_gid` (none: the
+    /// host's root).
+    io_owner: Option<(u32, u32)>,
     pub init: Arc<Process>,
     execs: Mutex<HashMap<String, Arc<Process>>>,
     /// Orders this container's runtime calls.
@@ -410,6 +414,10 @@ impl Tasks {
     ) -> Result<(Arc<Container>, u32)> {
         let (stdin, stdout, stderr) = req.stdio;
         let io = ProcessIo::open(stdin, stdout, stderr, req.terminal).map_err(io_err("stdio"))?;
+        if let Some(owner) = io_owner(opts) {
+            io.give_to(owner)
+                .map_err(io_err("give stdio to io_uid/io_gid"))?;
+        }
         let runc = runc_exec::runtime(&self.0.namespace, opts).map_err(runtime_err("runtime"))?;
         let init = Arc::new(Process::new("", req.stdio, io, None));
         let pid_file = bundle.join("init.pid");
@@ -444,6 +452,7 @@ impl Tasks {
             id: req.id.to_string(),
             bundle: bundle.to_path_buf(),
             runc,
+            io_owner: io_owner(opts),
             init,
             execs: Mutex::new(HashMap::new()),
             op: tokio::sync::Mutex::new(()),
@@ -537,6 +546,10 @@ impl Tasks {
             }
         }
         let io = ProcessIo::open(stdio.0, stdio.1, stdio.2, terminal).map_err(io_err("stdio"))?;
+        if let Some(owner) = c.io_owner {
+            io.give_to(owner)
+                .map_err(io_err("give stdio to io_uid/io_gid"))?;
+        }
         let p = Arc::new(Process::new(exec_id, stdio, io, Some(spec)));
         c.execs.lock().unwrap().insert(exec_id.to_string(), p);
         let mut ev = TaskExecAdded::new();
@@ -546,9 +559,20 @@ impl Tasks {
         Ok(())
     }
 
+    /// Signal a process. Ordered with the container's other runtime calls,
+    /// as containerd's runc shim orders them: a Delete that comes while
+    /// `runc kill` still runs (the process died first, its exit was
+    /// published, the client deleted it) waits, so the shim cannot answer
+    /// Delete, be shut down and exit before Kill has its answer.
     pub async fn kill(&self, id: &str, exec_id: &str, signal: u32, all: bool) -> Result<()> {
         let c = self.get(id)?;
         let p = c.process(exec_id)?;
+        let _op = c.op.lock().await;
+        // Deleted while this waited: gone, as containerd says of a task it
+        // no longer has.
+        if !self.get(id).is_ok_and(|now| Arc::ptr_eq(&now, &c)) {
+            return Err(TaskError::NotFound(format!("container {id} was deleted")));
+        }
         let st = p.status();
         if st.state == ProcState::Stopped && !all {
             return Err(TaskError::NotFound(format!(
@@ -634,6 +658,14 @@ impl Tasks {
         ev.container_id = id.to_string();
         self.publish(topics::TASK_OOM_EVENT_TOPIC, ev).await;
     }
+}
+
+/// The owner the runc options give a task's stdio (`io_uid`/`io_gid`, set
+/// for a container in a user namespace of its own); none when both are the
+/// host's root.
+fn io_owner(opts: &Options) -> Option<(u32, u32)> {
+    let owner = (opts.io_uid, opts.io_gid);
+    (owner != (0, 0)).then_some(owner)
 }
 
 fn read_pid(path: &Path) -> Result<u32> {
