@@ -413,7 +413,7 @@ state = "{state}"
 
     /// PIDs of the shims serving this containerd (their command line names
     /// its address), containerd's runc shim and crid's alike: which one a
-    /// pod gets depends on crid's config (`CRID_TEST_SHIM=1`, a test's own).
+    /// pod gets depends on crid's config (`CRID_TEST_SHIM`, a test's own).
     pub fn shim_pids(&self) -> Vec<u32> {
         let mut pids = self.shim_pids_of("containerd-shim-runc-v2");
         pids.extend(self.shim_pids_of(CRID_SHIM));
