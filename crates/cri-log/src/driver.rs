@@ -34,8 +34,7 @@ const CONTROL_IO_TIMEOUT: Duration = Duration::from_secs(10);
 type AttachQueue = SyncSender<Arc<Vec<u8>>>;
 
 struct Shared {
-    log_path: PathBuf,
-    log: Mutex<File>,
+    log: LogFile,
     /// Queues of attached clients; `None` once output has ended.
     attached: Mutex<Option<Vec<AttachQueue>>>,
     /// Control connection threads, joined at the end so attach clients get the tail.
@@ -65,6 +64,77 @@ pub fn open_log(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// The CRI log file a driver appends to, reopened at the same path on the
+/// control socket's `reopen` (after kubelet rotated it). Shared by this
+/// driver and crid's shim, so both answer `reopen` alike.
+pub struct LogFile {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl LogFile {
+    pub fn open(path: &Path) -> io::Result<LogFile> {
+        let file = open_log(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", path.display())))?;
+        Ok(LogFile {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append formatted entries (nothing to do for none).
+    pub fn append(&self, entries: &[u8]) -> io::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        lock(&self.file).write_all(entries)
+    }
+
+    /// Reopen the file at its path; the control reply (`ok` or `error
+    /// <msg>`, one line).
+    pub fn reopen(&self) -> String {
+        let mut file = lock(&self.file);
+        let _ = file.flush();
+        match open_log(&self.path) {
+            Ok(f) => {
+                *file = f;
+                "ok\n".to_string()
+            }
+            Err(e) => format!("error {e}\n"),
+        }
+    }
+
+    pub fn flush(&self) {
+        let _ = lock(&self.file).flush();
+    }
+
+    /// The open file, for a sync off the writer's thread.
+    pub fn try_clone(&self) -> io::Result<File> {
+        lock(&self.file).try_clone()
+    }
+}
+
+/// Append to `out` the CRI entries of one chunk of `stream` (`Some`), or of
+/// what `splitter` still holds at the end of the stream (`None`), stamped
+/// now.
+pub fn format_chunk(
+    out: &mut Vec<u8>,
+    splitter: &mut LineSplitter,
+    stream: Stream,
+    chunk: Option<&[u8]>,
+) {
+    let ts = rfc3339_nano(chrono::Utc::now());
+    let mut emit = |content: &[u8], partial| format_entry(out, &ts, stream, partial, content);
+    match chunk {
+        Some(bytes) => splitter.push(bytes, &mut emit),
+        None => splitter.finish(&mut emit),
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -72,11 +142,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl LogDriver {
     /// Open the log file and, when `control` is given, listen on it.
     pub fn open(log_path: &Path, control: Option<&Path>) -> io::Result<LogDriver> {
-        let log = open_log(log_path)
-            .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", log_path.display())))?;
         let shared = Arc::new(Shared {
-            log_path: log_path.to_path_buf(),
-            log: Mutex::new(log),
+            log: LogFile::open(log_path)?,
             attached: Mutex::new(Some(Vec::new())),
             conn_threads: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
@@ -122,15 +189,13 @@ impl LogDriver {
 
     /// Flush the log file to the kernel.
     pub fn flush(&self) {
-        let _ = lock(&self.shared.log).flush();
+        self.shared.log.flush();
     }
 
     /// A handle that flushes the log from another thread.
     pub fn flusher(&self) -> impl Fn() + Send + 'static {
         let shared = self.shared.clone();
-        move || {
-            let _ = lock(&shared.log).flush();
-        }
+        move || shared.log.flush()
     }
 
     /// Wait for every stream to reach EOF, flush and sync the log, end the
@@ -140,9 +205,7 @@ impl LogDriver {
         for r in self.readers.drain(..) {
             let _ = r.join();
         }
-        {
-            let mut log = lock(&self.shared.log);
-            let _ = log.flush();
+        if let Ok(log) = self.shared.log.try_clone() {
             let _ = log.sync_data();
         }
         // Ending the queues ends every attach connection once it has drained.
@@ -177,26 +240,19 @@ fn copy_stream(mut src: File, stream: Stream, shared: &Shared) {
             // EIO: the pty's other side closed.
             Err(_) => break,
         };
-        let ts = rfc3339_nano(chrono::Utc::now());
         out.clear();
-        splitter.push(&buf[..n], |content, partial| {
-            format_entry(&mut out, &ts, stream, partial, content)
-        });
+        format_chunk(&mut out, &mut splitter, stream, Some(&buf[..n]));
         write_log(shared, &out);
         broadcast(shared, stream, &buf[..n]);
     }
-    let ts = rfc3339_nano(chrono::Utc::now());
     out.clear();
-    splitter.finish(|content, partial| format_entry(&mut out, &ts, stream, partial, content));
+    format_chunk(&mut out, &mut splitter, stream, None);
     write_log(shared, &out);
 }
 
 fn write_log(shared: &Shared, entries: &[u8]) {
-    if entries.is_empty() {
-        return;
-    }
-    if let Err(e) = lock(&shared.log).write_all(entries) {
-        eprintln!("cri-log: write {}: {e}", shared.log_path.display());
+    if let Err(e) = shared.log.append(entries) {
+        eprintln!("cri-log: write {}: {e}", shared.log.path().display());
     }
 }
 
@@ -240,18 +296,7 @@ fn handle_control(conn: UnixStream, shared: &Shared) {
     let mut conn = &conn;
     match line.trim() {
         "reopen" => {
-            let reply = {
-                let mut log = lock(&shared.log);
-                let _ = log.flush();
-                match open_log(&shared.log_path) {
-                    Ok(f) => {
-                        *log = f;
-                        "ok\n".to_string()
-                    }
-                    Err(e) => format!("error {e}\n"),
-                }
-            };
-            let _ = conn.write_all(reply.as_bytes());
+            let _ = conn.write_all(shared.log.reopen().as_bytes());
         }
         "attach" => {
             let (tx, rx) = sync_channel(ATTACH_QUEUE);

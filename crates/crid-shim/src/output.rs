@@ -9,7 +9,8 @@
 //! runtime, so a pod's shim has no thread per stream or per socket. Nothing
 //! here knows about tasks or containerd.
 
-use cri_log::{encode_frame, format_entry, rfc3339_nano, LineSplitter, Stream};
+use cri_log::driver::{format_chunk, LogFile};
+use cri_log::{encode_frame, LineSplitter, Stream};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -82,8 +83,7 @@ enum Chunk {
 }
 
 struct Shared {
-    log_path: PathBuf,
-    log: Mutex<File>,
+    log: LogFile,
     /// Queues of attached clients; `None` once output has ended.
     attached: Mutex<Option<Vec<AttachQueue>>>,
     /// Control connections, awaited at the end so attach clients get the tail.
@@ -101,11 +101,8 @@ pub struct LogDriver {
 impl LogDriver {
     /// Open the log file and, when `control` is given, listen on it.
     pub fn open(log_path: &Path, control: Option<&Path>) -> io::Result<LogDriver> {
-        let log = cri_log::driver::open_log(log_path)
-            .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", log_path.display())))?;
         let shared = Arc::new(Shared {
-            log_path: log_path.to_path_buf(),
-            log: Mutex::new(log),
+            log: LogFile::open(log_path)?,
             attached: Mutex::new(Some(Vec::new())),
             connections: Mutex::new(Vec::new()),
         });
@@ -146,8 +143,7 @@ impl LogDriver {
         for r in self.readers.drain(..) {
             let _ = r.await;
         }
-        let log = lock(&self.shared.log).try_clone();
-        if let Ok(log) = log {
+        if let Ok(log) = self.shared.log.try_clone() {
             let _ = tokio::task::spawn_blocking(move || log.sync_data()).await;
         }
         // Ending the queues ends every attach connection once it has drained.
@@ -188,9 +184,8 @@ async fn copy_stream(src: AsyncFd<File>, stream: Stream, shared: Arc<Shared>) {
             Chunk::End => break,
         }
     }
-    let ts = rfc3339_nano(chrono::Utc::now());
     let mut out = Vec::new();
-    splitter.finish(|content, partial| format_entry(&mut out, &ts, stream, partial, content));
+    format_chunk(&mut out, &mut splitter, stream, None);
     write_log(&shared, &out);
 }
 
@@ -211,22 +206,16 @@ fn log_chunk(
         Err(e) if e.kind() == io::ErrorKind::Interrupted => return Chunk::Logged,
         Err(_) => return Chunk::End,
     };
-    let ts = rfc3339_nano(chrono::Utc::now());
     out.clear();
-    splitter.push(&buf[..n], |content, partial| {
-        format_entry(out, &ts, stream, partial, content)
-    });
+    format_chunk(out, splitter, stream, Some(&buf[..n]));
     write_log(shared, out);
     broadcast(shared, stream, &buf[..n]);
     Chunk::Logged
 }
 
 fn write_log(shared: &Shared, entries: &[u8]) {
-    if entries.is_empty() {
-        return;
-    }
-    if let Err(e) = lock(&shared.log).write_all(entries) {
-        log::warn!("write {}: {e}", shared.log_path.display());
+    if let Err(e) = shared.log.append(entries) {
+        log::warn!("write {}: {e}", shared.log.path().display());
     }
 }
 
@@ -268,17 +257,7 @@ async fn handle_control(conn: UnixStream, shared: Arc<Shared>) {
     }
     match line.trim() {
         "reopen" => {
-            let reply = {
-                let mut log = lock(&shared.log);
-                match cri_log::driver::open_log(&shared.log_path) {
-                    Ok(f) => {
-                        *log = f;
-                        "ok\n".to_string()
-                    }
-                    Err(e) => format!("error {e}\n"),
-                }
-            };
-            send(&mut wr, reply.as_bytes()).await;
+            send(&mut wr, shared.log.reopen().as_bytes()).await;
         }
         "attach" => {
             let (tx, mut rx) = mpsc::channel::<Arc<Vec<u8>>>(ATTACH_QUEUE);
