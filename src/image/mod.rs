@@ -330,14 +330,7 @@ impl ImageService {
             }
         }
         self.inner.build_pause(&name).await?;
-        let rec = self.resolve(&name).await;
-        // The layer's copies (built, cloned, chunked for the content store,
-        // read back to unpack: ~6 MiB at peak) are free now: hand the pages
-        // back, as after a pull.
-        drop(tokio::task::spawn_blocking(
-            crate::util::platform::release_free_memory,
-        ));
-        rec
+        self.resolve(&name).await
     }
 
     /// Run `f` with a client whose calls are all under a fresh lease,

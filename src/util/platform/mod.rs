@@ -95,10 +95,10 @@ pub fn fix_malloc_thresholds() {
     }
 }
 
-/// Return the allocator's free pages to the system. A pull, or building
-/// the pause image, frees megabytes of buffers that glibc's malloc would
-/// otherwise keep (its mmap threshold grows past the 1 MiB chunks), which
-/// shows as resident memory of an idle crid.
+/// Return the allocator's free pages to the system. A pull frees many
+/// buffers below the mmap threshold (see [`fix_malloc_thresholds`]), and
+/// the free pages between live blocks of an arena stay resident until
+/// trimmed.
 pub fn release_free_memory() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only walks the allocator's own free lists.
