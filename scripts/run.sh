@@ -3,7 +3,9 @@
 # - uses the containerd answering at $CONTAINERD_ADDRESS (default
 #   /run/containerd/containerd.sock); if none answers, starts one on crid's own
 #   paths (/var/lib/crid/containerd, /run/crid/containerd) with its CRI plugin
-#   disabled — a system containerd is never disturbed;
+#   disabled — a system containerd is never disturbed (reusing one, it
+#   installs crid's shim, the default handler's, in /usr/local/bin, where
+#   that containerd finds it);
 # - writes a demo CNI network to /etc/crid/net.d if that dir is empty;
 # - builds a busybox image from Debian's busybox-static, serves it from a
 #   registry on 127.0.0.1, and has crid pull it (no internet needed);
