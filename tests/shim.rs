@@ -56,6 +56,43 @@ fn shim_socket(pid: u32) -> std::path::PathBuf {
     args[at + 1].trim_start_matches("unix://").into()
 }
 
+/// How containerd took `start`'s reply for the tasks `ids` served by the
+/// shim `pid`. containerd 2.x sent `BootstrapParams` and got the versioned
+/// result: its `bootstrap.json` (what it parsed, and reconnects with
+/// after a restart) says task API 3 over ttrpc, at a socket in its
+/// `socket_dir`. containerd 1.6 got the plain address (2.x would have
+/// recorded version 2 for it). Either way the bundle's `address` file,
+/// which the shim's `delete` reads, holds the plain address.
+fn assert_started_for_this_containerd(env: &PodEnv, pid: u32, ids: &[&str]) {
+    let socket = shim_socket(pid);
+    let address = format!("unix://{}", socket.display());
+    let containerd = &env.containerd;
+    for id in ids {
+        let bundle = containerd.task_bundle(id);
+        let written = std::fs::read_to_string(bundle.join("address")).unwrap();
+        assert_eq!(written, address, "{id}'s address file");
+        let bootstrap = std::fs::read(bundle.join("bootstrap.json"));
+        if containerd.is_containerd2() {
+            let parsed: serde_json::Value = serde_json::from_slice(&bootstrap.unwrap()).unwrap();
+            assert_eq!(
+                parsed,
+                serde_json::json!({"version": 3, "address": address, "protocol": "ttrpc"}),
+                "{id}"
+            );
+        } else {
+            assert!(
+                bootstrap.is_err(),
+                "containerd 1.6 writes no bootstrap.json"
+            );
+        }
+    }
+    let socket_dir = match containerd.is_containerd2() {
+        true => containerd.shim_socket_dir(),
+        false => Path::new("/run/containerd/s").to_path_buf(),
+    };
+    assert_eq!(socket.parent(), Some(socket_dir.as_path()));
+}
+
 /// Stop and remove the pods; then no shim, no leak of any kind is left.
 async fn remove_and_check(env: &PodEnv, sids: &[&str]) {
     for sid in sids {
@@ -184,6 +221,9 @@ async fn pod_on_crids_shim_logs_exits_and_execs_in_one_shim_process() {
         })
         .collect();
     assert_eq!(shims.len(), 1, "one shim for the pod: {cmdlines:?}");
+    // The pause container's `start` spawned it, the sleeper's found it
+    // (the failed container's task and bundle are gone).
+    assert_started_for_this_containerd(&env, shims[0], &[&sid, &sleeper]);
     // The streams, control sockets and OOM watches of its containers are
     // tasks on the shim's one thread; tokio's blocking pool may add one
     // more for a moment.
@@ -410,7 +450,9 @@ async fn pod_without_pause_runs_its_containers_in_one_shim() {
     let sleeper = |name| in_own_pid_namespace(env.container_config(name, &["sleep", "3600"]));
     let a = env.run(&sid, &pod, sleeper("a")).await;
     let b = env.run(&sid, &pod, sleeper("b")).await;
-    assert_eq!(env.containerd.shim_pids_of(SHIM).len(), 1);
+    let shims = env.containerd.shim_pids_of(SHIM);
+    assert_eq!(shims.len(), 1);
+    assert_started_for_this_containerd(&env, shims[0], &[&a, &b]);
     for cid in [&a, &b] {
         let r = exec_sync(&env, cid, &["hostname"]).await;
         assert_eq!((r.exit_code, r.stdout.as_slice()), (0, &b"nopause\n"[..]));

@@ -369,7 +369,7 @@ state = "{state}"
         let shim_sockets = if containerd2 {
             format!(
                 "[plugins.\"io.containerd.shim.v1.manager\"]\n  socket_dir = \"{}\"\n",
-                d.join("s").display()
+                self.shim_socket_dir().display()
             )
         } else {
             String::new()
@@ -409,6 +409,27 @@ state = "{state}"
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
+    }
+
+    /// Whether this is a containerd 2.x (`TEST_CONTAINERD_ENV`).
+    pub fn is_containerd2(&self) -> bool {
+        containerd_major_version(&test_containerd_binary()) >= 2
+    }
+
+    /// The `socket_dir` a containerd 2.x's shim manager is given (1.6 has
+    /// no such setting).
+    pub fn shim_socket_dir(&self) -> PathBuf {
+        self.dir.path().join("s")
+    }
+
+    /// The bundle of task `id` in k8s.io, where its shim's `start` and
+    /// `delete` run, with the `address` file (and on containerd 2.x
+    /// `bootstrap.json`, what it made of `start`'s reply).
+    pub fn task_bundle(&self, id: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("state/io.containerd.runtime.v2.task/k8s.io")
+            .join(id)
     }
 
     /// PIDs of the shims serving this containerd (their command line names

@@ -1,28 +1,29 @@
-//! The shim process's lifecycle, as containerd 1.6 drives it (runtime v2,
-//! task API `containerd.task.v2.Task`):
+//! The shim process's lifecycle, as containerd drives it (runtime v2):
 //! - `start`: in the container's bundle; print the address of the pod's
 //!   shim, spawning it unless it already serves;
 //! - `delete`: clean up after a dead shim (print a `DeleteResponse`);
 //! - no action: serve the task API on `-socket` until shut down.
 //!
-//! The `containerd-shim` crate's own entry point (`asynchronous::run`)
-//! speaks only the newer protocol (containerd 1.7+/2.x: a JSON or protobuf
-//! start reply, the `containerd.task.v3.Task` service name), which
-//! containerd 1.6 cannot read; its parts (flags, spawn, publisher, reaper
-//! notifications, generated service) are used here instead. The v3 task
-//! messages are wire-compatible with v2, so the one service is registered
-//! under both names.
+//! `start` speaks the start protocol of the containerd that runs it
+//! (`bootstrap`): containerd 2.3+ writes `BootstrapParams` on stdin and
+//! gets a `BootstrapResult` (version 3, task API `containerd.task.v3.Task`,
+//! the socket in the params' `socket_dir`); containerd 1.6 writes nothing
+//! or the runtime options and gets the plain ttrpc address it reads as
+//! task API `containerd.task.v2.Task`. The v3 task messages are
+//! wire-compatible with v2, so the one service is registered under both
+//! names. Either way the bundle's `address` file holds the plain address,
+//! which `delete` reads.
 //!
-//! containerd 2.x (checked on 2.3.4) drives this same protocol: its
-//! `parseStartResponse` (core/runtime/v2/shim.go) takes a reply that is
-//! neither a `BootstrapResult` protobuf nor JSON with version ≥ 2 as a
-//! plain ttrpc address, task API v2. It writes `BootstrapParams` (protobuf)
-//! on `start`'s stdin (pkg/shim/util.go), which this shim does not read:
-//! its sockets stay under the crate's socket root, not the shim manager's
-//! `socket_dir`.
+//! The `containerd-shim` crate's own entry point (`asynchronous::run`)
+//! answers older daemons with a JSON reply (version 3) that containerd 1.6
+//! cannot read; its parts (flags, spawn, publisher, reaper notifications,
+//! generated service, bootstrap messages) are used here instead.
+
+mod bootstrap;
 
 use crate::service::TaskService;
 use crate::task::Tasks;
+use bootstrap::{read_start_input, StartProtocol};
 use containerd_shim::asynchronous::monitor::monitor_notify_by_pid;
 use containerd_shim::asynchronous::{spawn, ExitSignal};
 use containerd_shim::protos::protobuf::Message;
@@ -78,15 +79,21 @@ pub async fn main(flags: Flags) -> Result<(), AnyError> {
 }
 
 /// `start`: print the pod's shim address, spawning the shim if needed.
+/// On success nothing else may reach stdout or stderr: containerd (1.6
+/// and 2.x) reads both together as the reply.
 async fn start(flags: Flags) -> Result<(), AnyError> {
+    let protocol = StartProtocol::of(&read_start_input(), &flags.id, &flags.namespace);
     let grouping = grouping_of(Path::new("."), &flags.id);
     let opts = StartOpts {
         id: flags.id.clone(),
         publish_binary: flags.publish_binary.clone(),
         address: flags.address.clone(),
-        ttrpc_address: std::env::var("TTRPC_ADDRESS").unwrap_or_default(),
+        ttrpc_address: protocol
+            .ttrpc_address()
+            .unwrap_or_else(|| std::env::var("TTRPC_ADDRESS").unwrap_or_default()),
         namespace: flags.namespace.clone(),
         debug: flags.debug,
+        socket_dir: protocol.socket_dir(),
         ..Default::default()
     };
     let address = opts.socket_address(&grouping);
@@ -98,7 +105,7 @@ async fn start(flags: Flags) -> Result<(), AnyError> {
     };
     std::fs::write("address", &address)?;
     let mut out = std::io::stdout();
-    out.write_all(address.as_bytes())?;
+    out.write_all(&protocol.reply(&address)?)?;
     out.flush()?;
     Ok(())
 }
