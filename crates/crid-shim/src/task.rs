@@ -89,8 +89,9 @@ pub struct Process {
     status: Mutex<ProcStatus>,
     /// Becomes true once the exit is recorded and published.
     exited: watch::Sender<bool>,
-    /// An exec's process spec (runtime-spec `Process`, JSON).
-    spec: Option<oci_spec::runtime::Process>,
+    /// An exec's process spec (runtime-spec `Process`, JSON as containerd
+    /// sent it).
+    spec: Option<Vec<u8>>,
 }
 
 impl Process {
@@ -98,7 +99,7 @@ impl Process {
         exec_id: &str,
         (stdin, stdout, stderr): (&str, &str, &str),
         io: ProcessIo,
-        spec: Option<oci_spec::runtime::Process>,
+        spec: Option<Vec<u8>>,
     ) -> Process {
         Process {
             exec_id: exec_id.to_string(),
@@ -141,6 +142,8 @@ pub struct Container {
     pub id: String,
     pub bundle: PathBuf,
     runc: Runc,
+    /// `<runtime> exec` for this container.
+    exec_command: runc_exec::ExecCommand,
     /// Who the stdio of its processes belongs to: the root of its user
     /// namespace, from the runc options' `io_uid`/`io_gid` (none: the
     /// host's root).
@@ -452,6 +455,7 @@ impl Tasks {
             id: req.id.to_string(),
             bundle: bundle.to_path_buf(),
             runc,
+            exec_command: runc_exec::ExecCommand::new(&self.0.namespace, opts),
             io_owner: io_owner(opts),
             init,
             execs: Mutex::new(HashMap::new()),
@@ -503,14 +507,18 @@ impl Tasks {
         } else {
             None
         };
-        let mut eopts = runc::options::ExecOpts::new()
-            .pid_file(&pid_file)
-            .detach(true)
-            .io(p.io.clone());
-        if let Some(s) = &console {
-            eopts = eopts.console_socket(s.path());
-        }
-        let ran = c.runc.exec(&c.id, spec, Some(&eopts)).await;
+        let console_path = console.as_ref().map(ConsoleSocket::path);
+        let ran = c
+            .exec_command
+            .run(
+                &c.id,
+                &c.bundle,
+                spec,
+                &pid_file,
+                console_path.as_deref(),
+                p.io.as_ref(),
+            )
+            .await;
         p.io.close_process_ends();
         ran.map_err(runtime_err("exec"))?;
         if let Some(s) = console {
@@ -538,8 +546,7 @@ impl Tasks {
                 "container {id} is stopped"
             )));
         }
-        let spec: oci_spec::runtime::Process = serde_json::from_slice(spec_json)
-            .map_err(|e| TaskError::InvalidArgument(format!("exec spec: {e}")))?;
+        check_process_spec(spec_json)?;
         {
             if c.execs.lock().unwrap().contains_key(exec_id) {
                 return Err(TaskError::AlreadyExists(format!("exec {exec_id} of {id}")));
@@ -550,7 +557,7 @@ impl Tasks {
             io.give_to(owner)
                 .map_err(io_err("give stdio to io_uid/io_gid"))?;
         }
-        let p = Arc::new(Process::new(exec_id, stdio, io, Some(spec)));
+        let p = Arc::new(Process::new(exec_id, stdio, io, Some(spec_json.to_vec())));
         c.execs.lock().unwrap().insert(exec_id.to_string(), p);
         let mut ev = TaskExecAdded::new();
         ev.container_id = id.to_string();
@@ -660,6 +667,23 @@ impl Tasks {
     }
 }
 
+/// An exec's process spec must be a JSON object with a command; the
+/// runtime checks the rest when it starts the process.
+fn check_process_spec(spec_json: &[u8]) -> Result<()> {
+    let spec: serde_json::Value = serde_json::from_slice(spec_json)
+        .map_err(|e| TaskError::InvalidArgument(format!("exec spec: {e}")))?;
+    let has_command = spec
+        .get("args")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|args| !args.is_empty() && args.iter().all(serde_json::Value::is_string));
+    if !has_command {
+        return Err(TaskError::InvalidArgument(
+            "exec spec: a process with a command (args) is required".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The owner the runc options give a task's stdio (`io_uid`/`io_gid`, set
 /// for a container in a user namespace of its own); none when both are the
 /// host's root.
@@ -682,6 +706,29 @@ impl ProcState {
             ProcState::Created => Status::CREATED,
             ProcState::Running => Status::RUNNING,
             ProcState::Stopped => Status::STOPPED,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exec_spec_needs_a_json_command() {
+        assert!(check_process_spec(br#"{"args":["sh","-c","true"],"cwd":"/"}"#).is_ok());
+        for bad in [
+            &b"not json"[..],
+            br#"["sh"]"#,
+            br#"{"cwd":"/"}"#,
+            br#"{"args":[]}"#,
+            br#"{"args":["sh",1]}"#,
+        ] {
+            assert!(
+                matches!(check_process_spec(bad), Err(TaskError::InvalidArgument(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }
