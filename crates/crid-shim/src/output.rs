@@ -26,8 +26,15 @@ use tokio::task::JoinHandle;
 
 /// Frames queued per attach client before it is considered too slow.
 const ATTACH_QUEUE: usize = 256;
-/// Bytes read from a stream at a time.
-const READ_CHUNK: usize = 32 * 1024;
+/// Bytes read from a stream at a time (conmon reads 8 KiB too). The buffer
+/// stays resident in every shim whose containers ever wrote output, so it
+/// is kept small; a busy stream is just read more often.
+const READ_CHUNK: usize = 8 * 1024;
+/// Capacity the entry scratch keeps between reads. A chunk of many short
+/// lines formats to several times its size (a timestamp and stream tag per
+/// line); that burst is given back instead of being kept for the shim's
+/// life.
+const ENTRIES_KEPT: usize = 2 * READ_CHUNK;
 /// Read/write limit on a control connection (a stuck client cannot hold us).
 const CONTROL_IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed accept on a control socket.
@@ -209,6 +216,8 @@ fn log_chunk(
     out.clear();
     format_chunk(out, splitter, stream, Some(&buf[..n]));
     write_log(shared, out);
+    out.clear();
+    out.shrink_to(ENTRIES_KEPT);
     broadcast(shared, stream, &buf[..n]);
     Chunk::Logged
 }
