@@ -13,8 +13,9 @@
 #   BENCH_CRID_PAUSE=1 (0: skip crid-pause, a second crid with
 #     drop_pause_container = false, i.e. a pause container for every pod as
 #     the CRI plugin runs them; it takes part in every workload but pull)
-#   BENCH_CRID_SHIM=1 (0: skip crid-shim, a third crid whose default runtime
-#     handler is crid's own shim, io.containerd.crid.v1; no pulls)
+#   BENCH_CRID_RUNC=1 (0: skip crid-runc, a third crid whose default runtime
+#     handler is containerd's runc shim with a crid-logger per container,
+#     crid's default before its own shim; no pulls)
 #   BENCH_OUT=DIR: write DIR/BENCHMARKS.md and DIR/bench/ (default: the
 #     repository root, i.e. the committed results; use a temp dir for trials)
 #   KEEP=1: keep the work dir (logs of containerd, crid, dockerd)
@@ -38,7 +39,7 @@ RELIST=${BENCH_RELIST:-200}
 EXEC=${BENCH_EXEC:-50}
 WITH_DOCKER=${BENCH_DOCKER:-1}
 WITH_CRID_PAUSE=${BENCH_CRID_PAUSE:-1}
-WITH_CRID_SHIM=${BENCH_CRID_SHIM:-1}
+WITH_CRID_RUNC=${BENCH_CRID_RUNC:-1}
 [ "$(id -u)" = 0 ] || { echo "bench: run as root"; exit 1; }
 "$ROOT/scripts/install-bench-deps.sh"
 for b in crid crid-logger cridctl crid-bench containerd-shim-crid-v1; do
@@ -152,7 +153,7 @@ cni_conf "$W/cni-crid" cridb0 10.202.0.0/18
 cni_conf "$W/cni-cri" cridb1 10.202.64.0/18
 cni_conf "$W/cni-docker" cridb2 10.202.128.0/18
 cni_conf "$W/cni-crid-p" cridb3 10.202.192.0/18
-cni_conf "$W/cni-crid-s" cridb4 10.203.0.0/18
+cni_conf "$W/cni-crid-r" cridb4 10.203.0.0/18
 
 # ---- containerd with its CRI plugin
 CTRD_SOCK=$W/ctrd.sock
@@ -192,13 +193,12 @@ PATH="$BIN:$PATH" setsid containerd --config "$W/containerd.toml" </dev/null >"$
 CTRD_PID=$!; PIDS+=($CTRD_PID)
 wait_sock "$CTRD_SOCK"
 
-echo "== crid (on containerd's runc shim)"
+echo "== crid (its default configuration: crid's own shim)"
 mkdir -p "$W/logs"
-# The systems "crid" and "crid-pause" are crid on containerd's runc shim
-# (with a crid-logger per container); "crid-shim" is crid's default, its
-# own shim.
-RUNC_DEFAULT='[containerd]\ndefault_runtime = "runc"\n'
-printf '%b' "$RUNC_DEFAULT" > "$W/crid.toml"
+# The systems "crid" and "crid-pause" run crid's default runtime handler,
+# its own shim; "crid-runc" is crid on containerd's runc shim (with a
+# crid-logger per container).
+: > "$W/crid.toml"
 setsid "$BIN/crid" --config "$W/crid.toml" --listen "unix://$W/crid.sock" --root "$W/crid/root" --state "$W/crid/state" \
   --containerd-address "$CTRD_SOCK" --containerd-namespace crid-bench \
   --cni-conf-dir "$W/cni-crid" --cni-bin-dir /usr/lib/cni --sandbox-image "$REG/bench/pause:v1" \
@@ -226,17 +226,17 @@ CRID_PAUSE_ARGS=()
 CRI_ENDPOINTS=("unix://$W/crid.sock" "unix://$CTRD_SOCK")
 if [ "$WITH_CRID_PAUSE" = 1 ]; then
   echo "== crid with drop_pause_container = false"
-  start_extra_crid p crid-bench-pause "drop_pause_container = false\\n$RUNC_DEFAULT"
+  start_extra_crid p crid-bench-pause "drop_pause_container = false\\n"
   CRID_PAUSE_ARGS=(--crid-pause "unix://$W/crid-p.sock" --crid-pause-pid "$EXTRA_PID"
                    --crid-pause-namespace crid-bench-pause)
 fi
 
-CRID_SHIM_ARGS=()
-if [ "$WITH_CRID_SHIM" = 1 ]; then
-  echo "== crid on crid's own shim"
-  start_extra_crid s crid-bench-shim ''
-  CRID_SHIM_ARGS=(--crid-shim "unix://$W/crid-s.sock" --crid-shim-pid "$EXTRA_PID"
-                  --crid-shim-namespace crid-bench-shim)
+CRID_RUNC_ARGS=()
+if [ "$WITH_CRID_RUNC" = 1 ]; then
+  echo "== crid on containerd's runc shim"
+  start_extra_crid r crid-bench-runc '[containerd]\ndefault_runtime = "runc"\n'
+  CRID_RUNC_ARGS=(--crid-runc "unix://$W/crid-r.sock" --crid-runc-pid "$EXTRA_PID"
+                  --crid-runc-namespace crid-bench-runc)
 fi
 
 DOCKER_ARGS=()
@@ -287,8 +287,9 @@ workload_text() {
   echo "- Client: crid-bench, a tonic gRPC client on one thread (tokio \`current_thread\`), one connection per CRI endpoint (the Docker Engine API over its unix socket for the docker path)."
   echo "- Pod: a sandbox (its pause image, where a pause container runs, is crid's built-in one, pushed to the registry: the same image for every system) + one busybox container running \`sleep 3600\`, image present, sent as kubelet sends a BestEffort pod without a securityContext: pod cgroup parent \`/bench-kubepods/besteffort/pod<uid>\`, sandbox with RuntimeDefault seccomp (kubelet forces it for the pause process), container Unconfined with cpu shares 2, oom_score_adj 1000, its own pid namespace and kubelet's masked/read-only /proc paths; the docker path gets the same cgroup parent, shares, oom_score_adj and seccomp options. Docker path = dockershim's steps: pause container with \`NetworkMode=none\`, CNI ADD by the client on \`/proc/<pid>/ns/net\`, app container with \`NetworkMode=container:<pause>\` / \`IpcMode=container:<pause>\`; teardown in reverse with CNI DEL."
   echo "- Pause containers: kubelet sends this pod with a PID namespace per container (no \`shareProcessNamespace\`) and no sysctls, so \`crid\` (its default configuration, \`drop_pause_container = true\`, as CRI-O's default \`drop_infra_ctr\`) runs it without a pause container: crid pins the pod's network, IPC and UTS namespaces itself and the app container starts the pod's shim. The CRI plugin and the docker path run a pause container per pod."
-  if [ "$WITH_CRID_SHIM" = 1 ]; then
-    echo "- \`crid-shim\`: a third crid (same build, containerd namespace \`crid-bench-shim\`, own bridge 10.203.0.0/18) whose default runtime handler is crid's own shim (\`containerd-shim-crid-v1\`, runtime type \`io.containerd.crid.v1\`): one Rust shim per pod that writes the CRI logs itself, no crid-logger processes; like \`crid\`, no pause container."
+  echo "- \`crid\` runs its default runtime handler, crid's own shim (\`containerd-shim-crid-v1\`, runtime type \`io.containerd.crid.v1\`): one Rust shim per pod that writes the CRI logs itself, no crid-logger processes."
+  if [ "$WITH_CRID_RUNC" = 1 ]; then
+    echo "- \`crid-runc\`: a third crid (same build, containerd namespace \`crid-bench-runc\`, own bridge 10.203.0.0/18) whose default runtime handler is containerd's runc shim (\`containerd-shim-runc-v2\`, Go), with a crid-logger process per container writing the CRI logs: crid's default before its own shim. Like \`crid\`, no pause container."
   fi
   if [ "$WITH_CRID_PAUSE" = 1 ]; then
     echo "- \`crid-pause\`: a second crid (same build, containerd namespace \`crid-bench-pause\`, own bridge) with \`drop_pause_container = false\`, so it runs a pause container per pod as the CRI plugin does: the same work in containerd, shim and runc, crid's code around it."
@@ -314,7 +315,7 @@ EPI=()
 "$BIN/crid-bench" --crid "unix://$W/crid.sock" --crid-pid "$CRID_PID" --crid-log "$W/crid.log" \
   --crid-namespace crid-bench \
   --containerd-cri "unix://$CTRD_SOCK" --containerd-pid "$CTRD_PID" --containerd-address "$CTRD_SOCK" \
-  "${DOCKER_ARGS[@]}" "${CRID_PAUSE_ARGS[@]}" "${CRID_SHIM_ARGS[@]}" \
+  "${DOCKER_ARGS[@]}" "${CRID_PAUSE_ARGS[@]}" "${CRID_RUNC_ARGS[@]}" \
   --image "$REG/bench/busybox:v1" --log-root "$W/logs" \
   --workloads "$WORKLOADS" \
   --pods "$N" --concurrency "$CONC" --relist-iterations "$RELIST" --exec-iterations "$EXEC" \

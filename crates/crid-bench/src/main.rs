@@ -38,14 +38,15 @@ struct Cli {
     crid_pause_pid: Option<u32>,
     #[arg(long, default_value = "crid-bench-pause")]
     crid_pause_namespace: String,
-    /// A third crid whose default runtime handler is crid's own shim
-    /// (`io.containerd.crid.v1`): benchmarked as the system `crid-shim`.
+    /// A third crid whose default runtime handler is containerd's runc
+    /// shim, with a crid-logger per container (crid's default before its
+    /// own shim): benchmarked as the system `crid-runc`.
     #[arg(long)]
-    crid_shim: Option<String>,
+    crid_runc: Option<String>,
     #[arg(long)]
-    crid_shim_pid: Option<u32>,
-    #[arg(long, default_value = "crid-bench-shim")]
-    crid_shim_namespace: String,
+    crid_runc_pid: Option<u32>,
+    #[arg(long, default_value = "crid-bench-runc")]
+    crid_runc_namespace: String,
     /// containerd's CRI plugin endpoint.
     #[arg(long)]
     containerd_cri: Option<String>,
@@ -179,8 +180,8 @@ async fn main() -> anyhow::Result<()> {
         }
         v
     };
-    // crid, the second crid with pause containers and the third on crid's
-    // own shim (neither of these two pulls).
+    // crid, the second crid with pause containers and the third on
+    // containerd's runc shim (neither of these two pulls).
     let crids = [
         ("crid", &cli.crid, cli.crid_pid, &cli.crid_namespace, true),
         (
@@ -191,10 +192,10 @@ async fn main() -> anyhow::Result<()> {
             false,
         ),
         (
-            "crid-shim",
-            &cli.crid_shim,
-            cli.crid_shim_pid,
-            &cli.crid_shim_namespace,
+            "crid-runc",
+            &cli.crid_runc,
+            cli.crid_runc_pid,
+            &cli.crid_runc_namespace,
             false,
         ),
     ];

@@ -32,6 +32,10 @@ const CRI: &str = "containerd-cri";
 const DOCKER: &str = "docker";
 /// crid with `drop_pause_container = false`: a pause container per pod.
 const CRID_PAUSE: &str = "crid-pause";
+/// crid on containerd's runc shim, a crid-logger per container.
+const CRID_RUNC: &str = "crid-runc";
+/// Runtime memory per pod that crid's own shim aims at (issue #25).
+const POD_MEMORY_LIMIT_MIB: f64 = 0.5;
 
 fn p50(r: &Results, s: &str, m: &str) -> f64 {
     summarize(r.get(s, m)).p50
@@ -243,6 +247,7 @@ pub fn write(input: &ReportInput, md_path: &Path) -> anyhow::Result<()> {
         );
     }
     md.push('\n');
+    shim_targets(&mut md, input, &target);
     let floor = |s: &str| summarize(r.get(s, super::workload::RELIST_FLOOR));
     if !r.get(CRID, super::workload::RELIST_FLOOR).is_empty() {
         let cri = if has(CRI) {
@@ -511,6 +516,44 @@ pub fn write(input: &ReportInput, md_path: &Path) -> anyhow::Result<()> {
     md.push_str(&input.epilogue);
     std::fs::write(md_path, md)?;
     Ok(())
+}
+
+/// The targets of crid's own shim (issue #25): crid's runtime memory per
+/// pod at 10 pods and at the full count, and its pod start against crid on
+/// containerd's runc shim.
+fn shim_targets(
+    md: &mut String,
+    input: &ReportInput,
+    target: &dyn Fn(&mut String, &str, f64, f64, &str),
+) {
+    let r = input.results;
+    let has = |s: &str| input.systems.iter().any(|x| x == s);
+    if !has(CRID) {
+        return;
+    }
+    let _ = writeln!(md, "## Targets (issue #25, crid's own shim)\n");
+    let _ = writeln!(md, "| target | measured | result |\n|---|---|---|");
+    for ((system, pods), m) in &r.pod_memory {
+        if system == CRID {
+            target(
+                md,
+                &format!("runtime memory per pod (PSS) at {pods} pods, crid"),
+                m.total_kib().0 as f64 / 1024.0 / (*pods).max(1) as f64,
+                POD_MEMORY_LIMIT_MIB,
+                " MiB",
+            );
+        }
+    }
+    if has(CRID_RUNC) {
+        target(
+            md,
+            "pod start p50, crid / crid on containerd's runc shim",
+            ratio(p50(r, CRID, "start/pod"), p50(r, CRID_RUNC, "start/pod")),
+            1.0,
+            "×",
+        );
+    }
+    md.push('\n');
 }
 
 /// The runtime memory per pod table; returns its bars for the plot.
