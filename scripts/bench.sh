@@ -208,7 +208,7 @@ CRID_PID=$!; PIDS+=($CRID_PID)
 wait_sock "$W/crid.sock"
 
 # A second or third crid: KEY (its files are $W/crid-KEY.*), containerd
-# namespace, config TOML. Sets EXTRA_PID.
+# namespace, config TOML, log level (default info). Sets EXTRA_PID.
 start_extra_crid() {
   printf '%b' "$3" > "$W/crid-$1.toml"
   setsid "$BIN/crid" --config "$W/crid-$1.toml" --listen "unix://$W/crid-$1.sock" \
@@ -216,7 +216,7 @@ start_extra_crid() {
     --containerd-address "$CTRD_SOCK" --containerd-namespace "$2" \
     --cni-conf-dir "$W/cni-crid-$1" --cni-bin-dir /usr/lib/cni --sandbox-image "$REG/bench/pause:v1" \
     --registry-config-path "$W/certs.d" --stream-address 127.0.0.1:0 \
-    --log-level info </dev/null >"$W/crid-$1.out" 2>"$W/crid-$1.log" &
+    --log-level "${4:-info}" </dev/null >"$W/crid-$1.out" 2>"$W/crid-$1.log" &
   EXTRA_PID=$!; PIDS+=($EXTRA_PID)
   wait_sock "$W/crid-$1.sock"
   CRI_ENDPOINTS+=("unix://$W/crid-$1.sock")
@@ -234,9 +234,9 @@ fi
 CRID_RUNC_ARGS=()
 if [ "$WITH_CRID_RUNC" = 1 ]; then
   echo "== crid on containerd's runc shim"
-  start_extra_crid r crid-bench-runc '[containerd]\ndefault_runtime = "runc"\n'
+  start_extra_crid r crid-bench-runc '[containerd]\ndefault_runtime = "runc"\n' 'info,crid::phases=debug'
   CRID_RUNC_ARGS=(--crid-runc "unix://$W/crid-r.sock" --crid-runc-pid "$EXTRA_PID"
-                  --crid-runc-namespace crid-bench-runc)
+                  --crid-runc-namespace crid-bench-runc --crid-runc-log "$W/crid-r.log")
 fi
 
 DOCKER_ARGS=()

@@ -47,6 +47,10 @@ struct Cli {
     crid_runc_pid: Option<u32>,
     #[arg(long, default_value = "crid-bench-runc")]
     crid_runc_namespace: String,
+    /// crid-runc's log file (its `crid::phases` debug events: the shim
+    /// start against crid's).
+    #[arg(long)]
+    crid_runc_log: Option<PathBuf>,
     /// containerd's CRI plugin endpoint.
     #[arg(long)]
     containerd_cri: Option<String>,
@@ -304,6 +308,19 @@ async fn main() -> anyhow::Result<()> {
     let crid_log = read(&cli.crid_log);
     let crid_phases = workload::parse_phase_log(&crid_log);
     let crid_rpcs = workload::parse_rpc_log(&crid_log);
+    // The pod's shim starts in StartContainer's task create (no pause
+    // container on either).
+    let shim_starts = [
+        ("crid", &crid_log),
+        ("crid-runc", &read(&cli.crid_runc_log)),
+    ]
+    .into_iter()
+    .map(|(system, log)| {
+        let ms = workload::parse_step_log(log, "StartContainer", "task_create");
+        (system.to_string(), ms)
+    })
+    .filter(|(_, ms)| !ms.is_empty())
+    .collect();
     let round_trip_floor_us = (
         crid_bench::floor::unix_round_trips(1000, std::time::Duration::ZERO)?,
         crid_bench::floor::unix_round_trips(200, std::time::Duration::from_millis(10))?,
@@ -323,6 +340,7 @@ async fn main() -> anyhow::Result<()> {
             preamble: read(&cli.preamble),
             crid_phases,
             crid_rpcs,
+            shim_starts,
             round_trip_floor_us,
             pods: cli.pods,
             plot_dir: &cli.plot_dir,

@@ -16,6 +16,9 @@ pub struct ReportInput<'a> {
     pub crid_phases: BTreeMap<(String, String), (u64, u64, u64)>,
     /// (method, handler µs) of every RPC crid logged, in order.
     pub crid_rpcs: Vec<(String, u64)>,
+    /// (system, ms of each StartContainer's task create): containerd's
+    /// Tasks.Create, where a pod without a pause container starts its shim.
+    pub shim_starts: Vec<(String, Vec<f64>)>,
     /// Unix socket round trips between two threads (µs): back to back, and
     /// with 10 ms idle between them.
     pub round_trip_floor_us: (Vec<f64>, Vec<f64>),
@@ -551,6 +554,37 @@ fn shim_targets(
             ratio(p50(r, CRID, "start/pod"), p50(r, CRID_RUNC, "start/pod")),
             1.0,
             "×",
+        );
+    }
+    md.push('\n');
+    if input.shim_starts.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "The shim's start on its own: StartContainer's `task_create` step in crid's \
+         `crid::phases` events, i.e. containerd's Tasks.Create for the pod's only container, \
+         which runs the shim's `start`, waits for the new shim to serve and has it run \
+         `runc create`. The runc work is the same on both shims.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| system | shim | n | p50 | p95 | p99 |\n|---|---|---:|---:|---:|---:|"
+    );
+    for (system, ms) in &input.shim_starts {
+        let shim = if system == CRID {
+            "containerd-shim-crid-v1"
+        } else {
+            "containerd-shim-runc-v2"
+        };
+        let st = summarize(ms);
+        let _ = writeln!(
+            md,
+            "| {system} | {shim} | {} | {} | {} | {} |",
+            ms.len(),
+            fmt(st.p50),
+            fmt(st.p95),
+            fmt(st.p99)
         );
     }
     md.push('\n');

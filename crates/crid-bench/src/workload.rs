@@ -511,6 +511,24 @@ pub fn parse_phase_log(text: &str) -> BTreeMap<(String, String), (u64, u64, u64)
     out
 }
 
+/// The durations (ms) of step `step` in crid's `crid::phases` events of
+/// `rpc`, in log order (the event's `steps` field lists `name=µs`).
+pub fn parse_step_log(text: &str, rpc: &str, step: &str) -> Vec<f64> {
+    let text = strip_ansi(text);
+    text.lines()
+        .filter(|l| l.contains("crid::phases"))
+        .filter(|l| fields(l).any(|(k, v)| k == "rpc" && v == rpc))
+        .filter_map(|l| {
+            // `steps=first=µs second=µs ...`: the first step shares a token.
+            l.split_whitespace()
+                .map(|t| t.strip_prefix("steps=").unwrap_or(t))
+                .find_map(|t| t.strip_prefix(step)?.strip_prefix('='))
+        })
+        .filter_map(|us| us.parse::<f64>().ok())
+        .map(|us| us / 1000.0)
+        .collect()
+}
+
 /// crid's `rpc ok` debug events (target `crid::server`), in log order:
 /// (method, µs spent in crid's handler, from request decoded to response
 /// built).
@@ -574,6 +592,14 @@ mod tests {
     fn phase_lines() {
         let log = "2025-01-01T00:00:00Z DEBUG crid::phases: phases rpc=\"RunPodSandbox\" id=abc total_us=900 containerd_us=500 cni_us=300\nother line\n\x1b[2m\x1b[0m\n\x1b[2mcrid::phases\x1b[0m: \x1b[3mrpc\x1b[0m\x1b[2m=\x1b[0m\"StartContainer\" \x1b[3mid\x1b[0m\x1b[2m=\x1b[0mc1 \x1b[3mcontainerd_us\x1b[0m\x1b[2m=\x1b[0m77";
         let m = super::parse_phase_log(log);
+        assert_eq!(
+            super::parse_step_log(
+                "x crid::phases: phases rpc=\"StartContainer\" id=c total_us=9 steps=prepare=10 task_create=2500 task_start=40\nx crid::phases: phases rpc=\"StartContainer\" id=d steps=task_create=1500\nx crid::phases: phases rpc=\"CreateContainer\" id=c steps=task_create=7",
+                "StartContainer",
+                "task_create"
+            ),
+            vec![2.5, 1.5]
+        );
         assert_eq!(
             m.get(&("RunPodSandbox".into(), "abc".into())),
             Some(&(500, 300, 900))
