@@ -309,14 +309,19 @@ async fn main() -> anyhow::Result<()> {
     let crid_phases = workload::parse_phase_log(&crid_log);
     let crid_rpcs = workload::parse_rpc_log(&crid_log);
     // The pod's shim starts in StartContainer's task create (no pause
-    // container on either).
+    // container on either), counted for the sequential starts only.
     let shim_starts = [
         ("crid", &crid_log),
         ("crid-runc", &read(&cli.crid_runc_log)),
     ]
     .into_iter()
     .map(|(system, log)| {
-        let ms = workload::parse_step_log(log, "StartContainer", "task_create");
+        let sequential = results.sequential_containers.get(system);
+        let ms = workload::parse_step_log(log, "StartContainer", "task_create")
+            .into_iter()
+            .filter(|(id, _)| sequential.is_some_and(|ids| ids.contains(id)))
+            .map(|(_, ms)| ms)
+            .collect::<Vec<_>>();
         (system.to_string(), ms)
     })
     .filter(|(_, ms)| !ms.is_empty())

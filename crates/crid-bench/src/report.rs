@@ -562,8 +562,9 @@ fn shim_targets(
     }
     let _ = writeln!(
         md,
-        "The shim's start on its own: StartContainer's `task_create` step in crid's \
-         `crid::phases` events, i.e. containerd's Tasks.Create for the pod's only container, \
+        "The shim's start on its own, in the sequential pod starts: StartContainer's \
+         `task_create` step in crid's `crid::phases` events, i.e. containerd's Tasks.Create \
+         for the pod's only container, \
          which runs the shim's `start`, waits for the new shim to serve and has it run \
          `runc create`. The runc work is the same on both shims.\n"
     );

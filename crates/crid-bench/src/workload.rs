@@ -144,6 +144,8 @@ pub struct Results {
     pub memory: BTreeMap<(String, String, String), u64>,
     /// Sandbox/container ids of crid's sequential starts: (sandbox, container, client ms).
     pub crid_pods: Vec<(String, String, f64)>,
+    /// Container ids of each system's sequential starts.
+    pub sequential_containers: BTreeMap<String, Vec<String>>,
     /// (system, pods running) → runtime memory of those pods.
     pub pod_memory: BTreeMap<(String, usize), PodMemory>,
     /// Whether each timed pull was cold.
@@ -318,6 +320,10 @@ async fn start_sequential(systems: &mut [System], o: &Options, r: &mut Results) 
                     r.crid_pods
                         .push((pod.sandbox.clone(), pod.container.clone(), total));
                 }
+                r.sequential_containers
+                    .entry(s.name.clone())
+                    .or_default()
+                    .push(pod.container.clone());
                 s.pods.push(pod);
             }
             charge(r, s, "start", &before);
@@ -511,21 +517,22 @@ pub fn parse_phase_log(text: &str) -> BTreeMap<(String, String), (u64, u64, u64)
     out
 }
 
-/// The durations (ms) of step `step` in crid's `crid::phases` events of
-/// `rpc`, in log order (the event's `steps` field lists `name=µs`).
-pub fn parse_step_log(text: &str, rpc: &str, step: &str) -> Vec<f64> {
+/// (id, ms) of step `step` in crid's `crid::phases` events of `rpc`, in
+/// log order (the event's `steps` field lists `name=µs`).
+pub fn parse_step_log(text: &str, rpc: &str, step: &str) -> Vec<(String, f64)> {
     let text = strip_ansi(text);
     text.lines()
         .filter(|l| l.contains("crid::phases"))
         .filter(|l| fields(l).any(|(k, v)| k == "rpc" && v == rpc))
         .filter_map(|l| {
+            let id = fields(l).find(|(k, _)| *k == "id")?.1.to_string();
             // `steps=first=µs second=µs ...`: the first step shares a token.
-            l.split_whitespace()
+            let us = l
+                .split_whitespace()
                 .map(|t| t.strip_prefix("steps=").unwrap_or(t))
-                .find_map(|t| t.strip_prefix(step)?.strip_prefix('='))
+                .find_map(|t| t.strip_prefix(step)?.strip_prefix('='))?;
+            Some((id, us.parse::<f64>().ok()? / 1000.0))
         })
-        .filter_map(|us| us.parse::<f64>().ok())
-        .map(|us| us / 1000.0)
         .collect()
 }
 
@@ -598,7 +605,7 @@ mod tests {
                 "StartContainer",
                 "task_create"
             ),
-            vec![2.5, 1.5]
+            vec![("c".to_string(), 2.5), ("d".to_string(), 1.5)]
         );
         assert_eq!(
             m.get(&("RunPodSandbox".into(), "abc".into())),
