@@ -382,8 +382,9 @@ fn smaps_kib(pid: u32, field: &str) -> u64 {
 /// `cargo test --test shim memory -- --ignored --nocapture`
 /// (`CRID_SHIM_BINARY=target/release/containerd-shim-crid-v1` to measure a
 /// release build, `CRID_MEM_HANDLERS=crid-shim` for one handler only,
-/// `CRID_MEM_PODS=N` pods instead of 10, `CRID_MEM_HOLD=SECONDS` to keep the pods that long for a look at the
-/// processes).
+/// `CRID_MEM_PODS=N` pods instead of 10, `CRID_MEM_LOG_LINES=N` for
+/// containers that log N lines first, `CRID_MEM_HOLD=SECONDS` to keep the
+/// pods that long for a look at the processes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement; prints figures"]
 async fn memory_per_pod_by_handler() {
@@ -393,6 +394,12 @@ async fn memory_per_pod_by_handler() {
     let pods: usize = std::env::var("CRID_MEM_PODS").map_or(10, |n| n.parse().unwrap());
     let (env, _bin) = node().await;
     let only = std::env::var("CRID_MEM_HANDLERS").ok();
+    // CRID_MEM_LOG_LINES=N: each container writes N lines to its log before
+    // it sleeps (the memory of pods that log).
+    let logging = std::env::var("CRID_MEM_LOG_LINES").ok().map(|n| {
+        let n: u32 = n.parse().unwrap();
+        format!("i=0; while [ $i -lt {n} ]; do echo log line $i; i=$((i+1)); done; sleep 3600")
+    });
     for (handler, shim) in [("runc", "containerd-shim-runc-v2"), (HANDLER, SHIM)] {
         if only
             .as_ref()
@@ -404,7 +411,10 @@ async fn memory_per_pod_by_handler() {
         for i in 0..pods {
             let pod = env.pod_config(&format!("mem{handler}{i}"));
             let sid = env.run_pod_on(&pod, handler).await;
-            let cfg = env.container_config("main", &["sleep", "3600"]);
+            let cfg = match &logging {
+                Some(script) => env.container_config("main", &["sh", "-c", script]),
+                None => env.container_config("main", &["sleep", "3600"]),
+            };
             env.run(&sid, &pod, cfg).await;
             sids.push(sid);
         }

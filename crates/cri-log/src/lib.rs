@@ -98,26 +98,21 @@ impl LineSplitter {
     }
 
     /// Feed bytes; `emit(content, partial)` is called for each complete entry.
+    /// Only an unterminated rest is copied and kept: a chunk that ends its
+    /// lines is split where it lies, and the room a long partial line took
+    /// is given back once the line is out.
     pub fn push(&mut self, data: &[u8], mut emit: impl FnMut(&[u8], bool)) {
-        self.pending.extend_from_slice(data);
-        let mut start = 0;
-        loop {
-            let rest = &self.pending[start..];
-            let window = &rest[..rest.len().min(MAX_ENTRY + 1)];
-            match window.iter().position(|&b| b == b'\n') {
-                Some(nl) => {
-                    emit(&rest[..nl], false);
-                    start += nl + 1;
-                }
-                // The byte after MAX_ENTRY proves the entry does not end there.
-                None if rest.len() > MAX_ENTRY => {
-                    emit(&rest[..MAX_ENTRY], true);
-                    start += MAX_ENTRY;
-                }
-                None => break,
-            }
+        if self.pending.is_empty() {
+            let used = split_entries(data, &mut emit);
+            self.pending.extend_from_slice(&data[used..]);
+        } else {
+            self.pending.extend_from_slice(data);
+            let used = split_entries(&self.pending, &mut emit);
+            self.pending.drain(..used);
         }
-        self.pending.drain(..start);
+        if self.pending.is_empty() && self.pending.capacity() > PENDING_KEPT {
+            self.pending = Vec::new();
+        }
     }
 
     /// End of stream: a leftover unterminated line is emitted as partial.
@@ -125,6 +120,32 @@ impl LineSplitter {
         if !self.pending.is_empty() {
             emit(&self.pending, true);
             self.pending.clear();
+        }
+    }
+}
+
+/// Room a [`LineSplitter`] keeps for the next partial line once it is empty.
+const PENDING_KEPT: usize = 4 * 1024;
+
+/// Emit the entries `buf` holds, as [`LineSplitter::push`] describes; returns
+/// how many bytes they took (the rest is an unterminated line of at most
+/// `MAX_ENTRY` bytes).
+fn split_entries(buf: &[u8], emit: &mut impl FnMut(&[u8], bool)) -> usize {
+    let mut start = 0;
+    loop {
+        let rest = &buf[start..];
+        let window = &rest[..rest.len().min(MAX_ENTRY + 1)];
+        match window.iter().position(|&b| b == b'\n') {
+            Some(nl) => {
+                emit(&rest[..nl], false);
+                start += nl + 1;
+            }
+            // The byte after MAX_ENTRY proves the entry does not end there.
+            None if rest.len() > MAX_ENTRY => {
+                emit(&rest[..MAX_ENTRY], true);
+                start += MAX_ENTRY;
+            }
+            None => return start,
         }
     }
 }
@@ -266,6 +287,28 @@ mod tests {
             split(&[b"a\nno newline"]),
             vec![(b"a".to_vec(), false), (b"no newline".to_vec(), true)]
         );
+    }
+
+    #[test]
+    fn a_splitter_keeps_only_what_a_partial_line_needs() {
+        let mut s = LineSplitter::new();
+        let mut out = Vec::new();
+        // Whole lines in one chunk: nothing kept.
+        s.push(
+            &[b"one line\n".repeat(1000), b"rest".to_vec()].concat(),
+            |b, p| out.push((b.len(), p)),
+        );
+        assert_eq!(out.len(), 1000);
+        assert_eq!(s.pending, b"rest");
+        assert!(s.pending.capacity() < 64, "{}", s.pending.capacity());
+        // A long partial line takes room, which goes once the line is out.
+        s.push(&vec![b'x'; 20 * 1024], |b, p| out.push((b.len(), p)));
+        s.push(b"\n", |b, p| out.push((b.len(), p)));
+        assert_eq!(
+            &out[1000..],
+            &[(MAX_ENTRY, true), (4 + 20 * 1024 - MAX_ENTRY, false)]
+        );
+        assert_eq!(s.pending.capacity(), 0);
     }
 
     #[test]
